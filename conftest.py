@@ -1,0 +1,23 @@
+"""Shared pytest fixtures: where the recorded fixtures live (``../shared`` beside the checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parent
+SHARED_DIR = Path(os.environ.get("SPX_SHARED_DIR", REPO_DIR.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED_DIR.is_dir():
+        pytest.fail(f"shared fixtures not found at {SHARED_DIR} (set SPX_SHARED_DIR)")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def tradier_fixtures(shared_dir: Path) -> Path:
+    return shared_dir / "fixtures" / "tradier"

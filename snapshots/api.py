@@ -1,0 +1,108 @@
+"""DRF API for snapshots, keeping the original contracts (see README "API")."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from snapshots import selectors
+from snapshots.providers.base import ProviderError
+from snapshots.services import provider_get, snapshot_capture
+from spx_site.api import ApiKeyAuthentication, HasAdminApiKey
+
+KNOWN_UNDERLYINGS = ("SPX",)
+
+
+class ChainSnapshotListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, default=50)
+        target_dte = serializers.IntegerField(min_value=0, required=False)
+
+        def validate_limit(self, value: int) -> int:
+            if value > settings.API_MAX_LIMIT:
+                raise serializers.ValidationError(f"at most {settings.API_MAX_LIMIT}")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        snapshot_id = serializers.IntegerField(source="pk")
+        ts = serializers.DateTimeField()
+        underlying = serializers.CharField()
+        root = serializers.CharField()
+        target_dte = serializers.IntegerField()
+        expiration = serializers.DateField()
+        actual_dte_days = serializers.IntegerField()
+        provider = serializers.CharField()
+        option_count = serializers.IntegerField()
+        checksum = serializers.CharField()
+
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        rows = selectors.snapshot_list(**params.validated_data)
+        return Response({"items": self.OutputSerializer(rows, many=True).data})
+
+
+class RunSnapshotApi(APIView):
+    """Capture now. ``force`` (default true, as the original endpoint) ignores the session hours."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasAdminApiKey]
+
+    class InputSerializer(serializers.Serializer):
+        force = serializers.BooleanField(default=True)
+
+    def post(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.data)
+        if not params.is_valid():
+            return Response({"error": "invalid body", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            result = snapshot_capture(now=timezone.now(), force=params.validated_data["force"])
+        except ProviderError as exc:
+            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            {
+                "skipped": result.skipped,
+                "reason": result.reason,
+                "now_et": result.now_et.isoformat(),
+                "provider": result.provider,
+                "inserted": [
+                    {k: r[k] for k in ("target_dte", "expiration", "actual_dte_days", "checksum")}
+                    for r in result.inserted
+                ],
+                "existing": result.existing,
+                "failures": result.failures,
+            }
+        )
+
+
+class ExpirationListApi(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasAdminApiKey]
+
+    class InputSerializer(serializers.Serializer):
+        symbol = serializers.CharField(default="SPX")
+
+        def validate_symbol(self, value: str) -> str:
+            value = value.upper()
+            if value not in KNOWN_UNDERLYINGS:
+                raise serializers.ValidationError(f"unknown symbol; supported: {', '.join(KNOWN_UNDERLYINGS)}")
+            return value
+
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        symbol = params.validated_data["symbol"]
+        provider = provider_get()
+        try:
+            expirations = provider.expirations(symbol, include_all_roots=True)
+        except ProviderError as exc:
+            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            {"symbol": symbol, "provider": provider.name, "expirations": [e.date.isoformat() for e in expirations]}
+        )

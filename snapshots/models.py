@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+
+from snapshots import payloads
+
+
+class OptionInstrument(models.Model):
+    """One listed option contract, known from the chains we captured (business key: the OSI symbol)."""
+
+    class OptionType(models.TextChoices):
+        CALL = "call"
+        PUT = "put"
+
+    class Settlement(models.TextChoices):
+        AM = "AM", "AM (opening quotation)"
+        PM = "PM", "PM (closing value)"
+
+    symbol = models.CharField(max_length=32, unique=True)
+    underlying = models.CharField(max_length=10)
+    root = models.CharField(max_length=6)
+    expiration = models.DateField()
+    strike = models.DecimalField(max_digits=10, decimal_places=3)
+    option_type = models.CharField(max_length=4, choices=OptionType.choices)
+    settlement = models.CharField(max_length=2, choices=Settlement.choices)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "option_instruments"
+        indexes = [models.Index(fields=["underlying", "expiration", "strike"])]
+        ordering = ["expiration", "strike", "option_type"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class ChainSnapshot(models.Model):
+    """One expiration's option chain at one capture slot, stored as received plus its checksum.
+
+    ``ts`` is the capture slot (UTC, floored to the snapshot interval); it is the business key with
+    the underlying and the expiration, so a rerun or a second beat tick adds nothing.
+    """
+
+    ts = models.DateTimeField(help_text="capture slot, UTC")
+    captured_at = models.DateTimeField(help_text="when the chain was received, UTC")
+    underlying = models.CharField(max_length=10)
+    root = models.CharField(max_length=6, help_text="SPXW (PM) preferred; SPX (AM) on a monthly-only date")
+    target_dte = models.PositiveSmallIntegerField()
+    expiration = models.DateField()
+    actual_dte_days = models.SmallIntegerField(help_text="calendar days from the slot's New York date")
+    provider = models.CharField(max_length=20)
+    option_count = models.PositiveIntegerField()
+    payload_zstd = models.BinaryField(help_text="canonical JSON of the payload, zstd-compressed")
+    payload_size_bytes = models.PositiveIntegerField(help_text="size of the canonical JSON before compression")
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the canonical JSON")
+
+    class Meta:
+        db_table = "chain_snapshots"
+        constraints = [
+            models.UniqueConstraint(fields=["underlying", "expiration", "ts"], name="chain_snapshot_slot_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["target_dte", "-ts"]),
+            models.Index(fields=["-ts"]),
+        ]
+        ordering = ["-ts", "target_dte"]
+
+    def __str__(self) -> str:
+        return f"{self.underlying} {self.expiration} @ {self.ts:%Y-%m-%d %H:%M}Z"
+
+    @property
+    def canonical_bytes(self) -> bytes:
+        return payloads.decompress(self.payload_zstd)
+
+    @property
+    def payload(self) -> Any:
+        return json.loads(self.canonical_bytes)
+
+    def payload_options(self) -> list[dict[str, Any]]:
+        from snapshots.providers.parsing import unwrap
+
+        return unwrap(self.payload, "options", "option")
+
+    def verify_checksum(self) -> bool:
+        return payloads.checksum_of(self.canonical_bytes) == self.checksum
+
+
+class CaptureFailure(models.Model):
+    """A capture step that failed, so nothing fails silently (the other expirations still land)."""
+
+    class Stage(models.TextChoices):
+        EXPIRATIONS = "expirations", "list expirations"
+        SELECT = "select", "choose expiration"
+        CHAIN = "chain", "fetch chain"
+        STORE = "store", "store snapshot"
+
+    ts = models.DateTimeField(help_text="capture slot, UTC")
+    occurred_at = models.DateTimeField(auto_now_add=True)
+    underlying = models.CharField(max_length=10)
+    stage = models.CharField(max_length=12, choices=Stage.choices)
+    target_dte = models.PositiveSmallIntegerField(null=True, blank=True)
+    expiration = models.DateField(null=True, blank=True)
+    provider = models.CharField(max_length=20)
+    error_type = models.CharField(max_length=80)
+    message = models.TextField()
+
+    class Meta:
+        db_table = "capture_failures"
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["-ts"])]
+
+    def __str__(self) -> str:
+        return f"{self.stage} failed @ {self.ts:%Y-%m-%d %H:%M}Z: {self.error_type}"

@@ -1,0 +1,1 @@
+"""Market-data providers behind one interface: the Tradier REST client and the simulated market."""

@@ -1,0 +1,66 @@
+"""Beat schedules, defined in code and upserted into django-celery-beat by ``setup_periodic_tasks``.
+
+Each entry is keyed by name; an operator's enable/disable in admin survives re-registration.
+Crontabs are in America/New_York so they follow DST; the services still check the trading
+calendar (holidays, early closes) themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+
+SCHEDULE_TZ = "America/New_York"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    minute: str
+    hour: str
+    day_of_week: str
+    expire_seconds: int
+
+
+def periodic_definitions() -> list[Periodic]:
+    interval = settings.SNAPSHOT_INTERVAL_MINUTES
+    every_hour = settings.ALLOW_SNAPSHOT_OUTSIDE_RTH  # demo/always-on: fire around the clock
+    return [
+        Periodic(
+            name="capture snapshots",
+            task="snapshots.tasks.snapshot_capture",
+            minute=f"*/{interval}",
+            hour="*" if every_hour else "9-16",
+            day_of_week="*" if every_hour else "mon-fri",
+            # ~1.5× the interval: a backlog drops stale captures instead of running them late.
+            expire_seconds=int(interval * 60 * 1.5),
+        ),
+    ]
+
+
+@transaction.atomic
+def periodic_tasks_setup() -> list[tuple[str, str]]:
+    """Upsert every defined schedule; returns (name, "created"|"updated") pairs."""
+    done = []
+    for p in periodic_definitions():
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=p.minute, hour=p.hour, day_of_week=p.day_of_week, day_of_month="*", month_of_year="*",
+            timezone=SCHEDULE_TZ,
+        )
+        task, created = PeriodicTask.objects.get_or_create(
+            name=p.name,
+            defaults={"task": p.task, "crontab": crontab, "expire_seconds": p.expire_seconds, "kwargs": json.dumps({})},
+        )
+        if not created:
+            # Keep `enabled` as the operator left it; everything else follows the code.
+            task.task, task.crontab, task.interval = p.task, crontab, None
+            task.expire_seconds = p.expire_seconds
+            task.save()
+        done.append((p.name, "created" if created else "updated"))
+    PeriodicTasks.update_changed()
+    return done

@@ -1,0 +1,229 @@
+"""Writes for the snapshots app: capture chains for the DTE targets at one slot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from snapshots import market_calendar, payloads
+from snapshots.expiry_selection import choose_expiration
+from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
+from snapshots.providers.base import ChainResult, MarketDataProvider, ProviderError
+
+logger = logging.getLogger(__name__)
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def provider_get(*, now: dt.datetime | None = None) -> MarketDataProvider:
+    """The configured market-data provider: Tradier when selected (token set), else the simulated market.
+
+    ``now`` pins the simulated market's clock to the capture time (so ``--at`` a past time replays
+    that moment); Tradier always answers with its live (sandbox: 15-minute delayed) market.
+    """
+    if settings.MARKET_DATA_PROVIDER == "tradier":
+        from snapshots.providers.tradier import TradierClient
+
+        return TradierClient(
+            settings.TRADIER_BASE_URL, settings.TRADIER_ACCESS_TOKEN, timeout_s=settings.TRADIER_TIMEOUT_S
+        )
+    if settings.MARKET_DATA_PROVIDER == "simulated":
+        from snapshots.providers.simulated import SimulatedMarket
+
+        fixed = now
+        return SimulatedMarket(
+            seed=settings.SIMULATED_MARKET_SEED, now=(lambda: fixed) if fixed is not None else timezone.now
+        )
+    raise ValueError(f"unknown MARKET_DATA_PROVIDER {settings.MARKET_DATA_PROVIDER!r}")
+
+
+def slot_floor(now: dt.datetime, *, minutes: int) -> dt.datetime:
+    """The capture slot containing ``now``: UTC, floored to a multiple of ``minutes`` past the hour."""
+    now_utc = now.astimezone(dt.UTC)
+    return now_utc.replace(minute=now_utc.minute - now_utc.minute % minutes, second=0, microsecond=0)
+
+
+@dataclass
+class CaptureResult:
+    skipped: bool
+    reason: str
+    now_et: dt.datetime
+    slot: dt.datetime
+    provider: str = ""
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    existing: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["now_et"] = self.now_et.isoformat()
+        data["slot"] = self.slot.isoformat()
+        return data
+
+
+def _failure(
+    result: CaptureResult,
+    *,
+    stage: str,
+    exc: Exception | str,
+    target_dte: int | None = None,
+    expiration: dt.date | None = None,
+) -> None:
+    error_type = type(exc).__name__ if isinstance(exc, Exception) else {
+        CaptureFailure.Stage.SELECT: "NoExpiration", CaptureFailure.Stage.CHAIN: "EmptyChain"
+    }.get(stage, "CaptureError")
+    message = str(exc)
+    CaptureFailure.objects.create(
+        ts=result.slot,
+        underlying=settings.SNAPSHOT_UNDERLYING,
+        stage=stage,
+        target_dte=target_dte,
+        expiration=expiration,
+        provider=result.provider,
+        error_type=error_type,
+        message=message,
+    )
+    logger.warning("snapshot capture %s failed (target %s, %s): %s: %s", stage, target_dte, expiration, error_type, message)
+    result.failures.append(
+        {"stage": stage, "target_dte": target_dte, "expiration": expiration.isoformat() if expiration else None,
+         "error": f"{error_type}: {message}"}
+    )
+
+
+def _chain_root(chain: ChainResult) -> str:
+    roots = {str(o.get("root_symbol") or "") for o in chain.options}
+    if "SPXW" in roots:
+        return "SPXW"
+    return sorted(r for r in roots if r)[0] if any(roots) else chain.underlying
+
+
+def _instruments_record(chain: ChainResult, underlying: str) -> None:
+    """Add contracts not seen before (one query for the known symbols, one bulk insert)."""
+    known = set(OptionInstrument.objects.filter(expiration=chain.expiration).values_list("symbol", flat=True))
+    new = []
+    for o in chain.options:
+        symbol = str(o["symbol"])
+        if symbol in known:
+            continue
+        known.add(symbol)
+        root = str(o.get("root_symbol") or underlying)
+        new.append(
+            OptionInstrument(
+                symbol=symbol,
+                underlying=underlying,
+                root=root,
+                expiration=chain.expiration,
+                strike=Decimal(str(o["strike"])),
+                option_type=str(o.get("option_type", "")),
+                settlement=OptionInstrument.Settlement.AM if root == "SPX" else OptionInstrument.Settlement.PM,
+            )
+        )
+    OptionInstrument.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+
+
+def snapshot_store(
+    *, chain: ChainResult, slot: dt.datetime, target_dte: int, actual_dte_days: int, provider: str
+) -> tuple[ChainSnapshot, bool]:
+    """Store one chain at one slot; returns (row, created). A second call for the key changes nothing."""
+    existing = ChainSnapshot.objects.filter(underlying=chain.underlying, expiration=chain.expiration, ts=slot).first()
+    if existing:
+        return existing, False
+    canonical = payloads.canonical_json(chain.payload)
+    try:
+        with transaction.atomic():
+            row = ChainSnapshot.objects.create(
+                ts=slot,
+                captured_at=chain.received_at,
+                underlying=chain.underlying,
+                root=_chain_root(chain),
+                target_dte=target_dte,
+                expiration=chain.expiration,
+                actual_dte_days=actual_dte_days,
+                provider=provider,
+                option_count=len(chain.options),
+                payload_zstd=payloads.compress(canonical),
+                payload_size_bytes=len(canonical),
+                checksum=payloads.checksum_of(canonical),
+            )
+            _instruments_record(chain, chain.underlying)
+    except IntegrityError:
+        # Another worker stored this slot between our check and insert: theirs stands.
+        return ChainSnapshot.objects.get(underlying=chain.underlying, expiration=chain.expiration, ts=slot), False
+    return row, True
+
+
+def snapshot_capture(
+    *, now: dt.datetime, force: bool = False, provider: MarketDataProvider | None = None
+) -> CaptureResult:
+    """Capture one chain per DTE target for the slot containing ``now``.
+
+    Scheduled runs (``force=False``) happen only while the SPX options session is open per the
+    trading calendar, unless ``ALLOW_SNAPSHOT_OUTSIDE_RTH``. Idempotent per (underlying,
+    expiration, slot): a rerun inserts nothing and does not refetch. One failing expiration is
+    recorded as a ``CaptureFailure`` and the others still land. Listing the expirations is the
+    one step whose failure ends the run: ``ProviderError`` is re-raised after it is recorded, so
+    the task can retry it and the API can answer 502.
+    """
+    now_et = now.astimezone(NEW_YORK)
+    slot = slot_floor(now, minutes=settings.SNAPSHOT_INTERVAL_MINUTES)
+    result = CaptureResult(skipped=False, reason="", now_et=now_et, slot=slot)
+    if not force and not settings.ALLOW_SNAPSHOT_OUTSIDE_RTH and not market_calendar.is_session_open(now):
+        result.skipped = True
+        day = now_et.date()
+        result.reason = (
+            "market closed: not a trading day" if not market_calendar.is_trading_day(day)
+            else "market closed: outside the 09:30-16:15 ET session"
+        )
+        return result
+
+    provider = provider or provider_get(now=now)
+    result.provider = provider.name
+    underlying = settings.SNAPSHOT_UNDERLYING
+    try:
+        listed = [e.date for e in provider.expirations(underlying, include_all_roots=True)]
+    except ProviderError as exc:
+        _failure(result, stage=CaptureFailure.Stage.EXPIRATIONS, exc=exc)
+        raise
+
+    wanted: dict[dt.date, tuple[int, int]] = {}  # expiration -> (first target asking for it, actual dte)
+    for target in settings.SNAPSHOT_DTE_TARGETS:
+        choice = choose_expiration(
+            now_et.date(), listed, target_dte=target, tolerance_days=settings.SNAPSHOT_DTE_TOLERANCE_DAYS, force=force
+        )
+        if choice.expiration is None:
+            _failure(result, stage=CaptureFailure.Stage.SELECT, exc=choice.reason, target_dte=target)
+            continue
+        assert choice.actual_dte_days is not None
+        wanted.setdefault(choice.expiration, (target, choice.actual_dte_days))
+
+    for expiration, (target, actual_dte) in sorted(wanted.items(), key=lambda kv: kv[1][0]):
+        summary = {"target_dte": target, "expiration": expiration.isoformat(), "actual_dte_days": actual_dte}
+        existing = ChainSnapshot.objects.filter(underlying=underlying, expiration=expiration, ts=slot).first()
+        if existing:
+            result.existing.append({**summary, "checksum": existing.checksum, "snapshot_id": existing.pk})
+            continue
+        try:
+            chain = provider.chain(underlying, expiration, greeks=True)
+        except ProviderError as exc:
+            _failure(result, stage=CaptureFailure.Stage.CHAIN, exc=exc, target_dte=target, expiration=expiration)
+            continue
+        if not chain.options:
+            _failure(result, stage=CaptureFailure.Stage.CHAIN, exc="empty chain returned", target_dte=target,
+                     expiration=expiration)
+            continue
+        row, created = snapshot_store(
+            chain=chain, slot=slot, target_dte=target, actual_dte_days=actual_dte, provider=provider.name
+        )
+        (result.inserted if created else result.existing).append(
+            {**summary, "checksum": row.checksum, "snapshot_id": row.pk}
+        )
+    if not result.inserted and not result.existing and result.failures:
+        result.reason = "no snapshot stored: every target failed"
+    return result

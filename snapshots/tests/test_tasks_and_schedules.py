@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_celery_beat.models import PeriodicTask
+
+from snapshots.models import ChainSnapshot
+from snapshots.schedules import periodic_tasks_setup
+from snapshots.tasks import snapshot_capture
+
+NY = ZoneInfo("America/New_York")
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sim(settings):  # type: ignore[no-untyped-def]
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.SNAPSHOT_INTERVAL_MINUTES = 5
+    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
+    return settings
+
+
+def test_task_twice_for_one_slot_gives_one_set_of_rows(sim) -> None:  # type: ignore[no-untyped-def]
+    slot = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC).isoformat()  # 10:30 ET Friday
+    snapshot_capture.apply(args=[slot]).get()
+    snapshot_capture.apply(args=[slot]).get()
+    assert ChainSnapshot.objects.count() == 3
+    assert set(ChainSnapshot.objects.values_list("ts", flat=True)) == {dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)}
+
+
+def test_task_outside_session_stores_nothing(sim) -> None:  # type: ignore[no-untyped-def]
+    snapshot_capture.apply(args=[dt.datetime(2026, 11, 26, 16, 0, tzinfo=dt.UTC).isoformat()]).get()  # Thanksgiving
+    assert ChainSnapshot.objects.count() == 0
+
+
+def test_setup_registers_ny_crontab_and_keeps_operator_toggle(sim) -> None:  # type: ignore[no-untyped-def]
+    assert periodic_tasks_setup() == [("capture snapshots", "created")]
+    task = PeriodicTask.objects.get(name="capture snapshots")
+    assert task.task == "snapshots.tasks.snapshot_capture"
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("*/5", "9-16", "mon-fri")
+    assert str(task.crontab.timezone) == "America/New_York"
+    assert task.expire_seconds == 450
+    task.enabled = False
+    task.save()
+    assert periodic_tasks_setup() == [("capture snapshots", "updated")]
+    assert PeriodicTask.objects.get(name="capture snapshots").enabled is False
+    assert PeriodicTask.objects.filter(name="capture snapshots").count() == 1
+
+
+def test_outside_rth_setting_schedules_around_the_clock(sim) -> None:  # type: ignore[no-untyped-def]
+    sim.ALLOW_SNAPSHOT_OUTSIDE_RTH = True
+    sim.SNAPSHOT_INTERVAL_MINUTES = 1
+    periodic_tasks_setup()
+    crontab = PeriodicTask.objects.get(name="capture snapshots").crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("*/1", "*", "*")
+
+
+@pytest.mark.parametrize(
+    ("last_run_et", "next_utc"),
+    [
+        # Friday before the March DST change -> Monday 09:00 EDT is 13:00 UTC.
+        (dt.datetime(2026, 3, 6, 16, 55, tzinfo=NY), dt.datetime(2026, 3, 9, 13, 0, tzinfo=dt.UTC)),
+        # Friday before the November change -> Monday 09:00 EST is 14:00 UTC.
+        (dt.datetime(2026, 10, 30, 16, 55, tzinfo=NY), dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)),
+        # Within a session: the next 5-minute mark, in New York time.
+        (dt.datetime(2026, 3, 9, 9, 35, tzinfo=NY), dt.datetime(2026, 3, 9, 13, 40, tzinfo=dt.UTC)),
+        (dt.datetime(2026, 11, 2, 9, 35, tzinfo=NY), dt.datetime(2026, 11, 2, 14, 40, tzinfo=dt.UTC)),
+    ],
+)
+def test_crontab_follows_new_york_across_dst(sim, last_run_et, next_utc) -> None:  # type: ignore[no-untyped-def]
+    periodic_tasks_setup()
+    schedule = PeriodicTask.objects.get(name="capture snapshots").crontab.schedule
+    frozen_now = last_run_et + dt.timedelta(seconds=1)
+    schedule.nowfun = lambda: frozen_now.astimezone(schedule.tz)
+    fire_at = frozen_now + schedule.remaining_estimate(last_run_et.astimezone(schedule.tz))
+    assert fire_at.astimezone(dt.UTC) == next_utc
+
+
+def test_capture_command_at_a_time_prints_json(sim) -> None:  # type: ignore[no-untyped-def]
+    out = StringIO()
+    call_command("capture_snapshots", "--at", "2026-11-20T10:00", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["slot"] == "2026-11-20T15:00:00+00:00"
+    assert [r["target_dte"] for r in result["inserted"]] == [3, 5, 7]
+    with pytest.raises(CommandError, match="--at"):
+        call_command("capture_snapshots", "--at", "not-a-time")
+
+
+def test_list_expirations_and_setup_commands(sim) -> None:  # type: ignore[no-untyped-def]
+    out = StringIO()
+    call_command("list_expirations", "--symbol", "SPX", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert "from simulated" in lines[0] and len(lines) > 20
+    dt.date.fromisoformat(lines[1])
+    out = StringIO()
+    call_command("setup_periodic_tasks", stdout=out)
+    assert "created: capture snapshots" in out.getvalue()
+
+
+def test_ensure_operator_creates_once(sim, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    sim.VAR_DIR = tmp_path
+    monkeypatch.delenv("OPERATOR_PASSWORD", raising=False)
+    monkeypatch.setenv("OPERATOR_USERNAME", "ops")
+    out = StringIO()
+    call_command("ensure_operator", stdout=out)
+    username, password = (tmp_path / "operator_login.txt").read_text().split()
+    assert username == "ops" and password in out.getvalue()
+    user = get_user_model().objects.get(username="ops")
+    assert user.is_superuser and user.check_password(password)
+    out = StringIO()
+    call_command("ensure_operator", stdout=out)
+    assert "exists" in out.getvalue() and get_user_model().objects.count() == 1

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from snapshots.tests.factories import CaptureFailureFactory, ChainSnapshotFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trader(client: Client) -> Client:
+    user = get_user_model().objects.create_user("trader", password="pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+def test_pages_require_login(client: Client) -> None:
+    response = client.get("/snapshots/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert client.post("/snapshots/run/").status_code == 302
+
+
+def test_list_page_shows_snapshots_and_failures(trader: Client) -> None:
+    snap = ChainSnapshotFactory()
+    CaptureFailureFactory(message="HTTP 502 upstream")
+    html = trader.get("/snapshots/").content.decode()
+    assert "<html" in html and 'id="snapshot-table"' in html
+    assert snap.checksum[:12] in html and f"/snapshots/{snap.pk}/" in html
+    assert "HTTP 502 upstream" in html
+    assert "Run snapshot now" in html
+
+
+def test_htmx_request_gets_only_the_table_partial(trader: Client) -> None:
+    snap = ChainSnapshotFactory()
+    html = trader.get("/snapshots/", headers={"HX-Request": "true"}).content.decode()
+    assert html.lstrip().startswith('<div id="snapshot-table"')
+    assert "<html" not in html and "Run snapshot now" not in html
+    assert snap.checksum[:12] in html
+
+
+def test_run_now_returns_the_result_partial(trader: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    html = trader.post("/snapshots/run/", headers={"HX-Request": "true"}).content.decode()
+    assert html.lstrip().startswith('<div id="run-result"')
+    assert "3 new" in html and "-DTE" in html
+
+
+def test_detail_page_shows_chain_around_money_and_verified_checksum(trader: Client) -> None:
+    snap = ChainSnapshotFactory()
+    html = trader.get(f"/snapshots/{snap.pk}/").content.decode()
+    assert snap.checksum in html and "verified" in html
+    assert 'class="atm"' in html and "<b>6000</b>" in html
+
+
+def test_detail_page_flags_a_tampered_payload(trader: Client) -> None:
+    snap = ChainSnapshotFactory(checksum="0" * 64)
+    assert "MISMATCH" in trader.get(f"/snapshots/{snap.pk}/").content.decode()
+
+
+def test_missing_snapshot_is_404(trader: Client) -> None:
+    assert trader.get("/snapshots/999999/").status_code == 404

@@ -1,0 +1,77 @@
+"""`make run`: prepare the embedded platform and supervise web + Celery worker + Celery beat.
+
+Steps: migrate, collect static files, create the operator login, register the beat schedules,
+take one forced snapshot (so the snapshots page has data at once), then start gunicorn, a real
+``celery worker`` and a real ``celery beat`` (django-celery-beat's database scheduler). Ctrl-C
+stops all three; if one dies the others are stopped too, so nothing runs half-up.
+
+With the simulated market (no ``TRADIER_ACCESS_TOKEN``) and ``ALLOW_SNAPSHOT_OUTSIDE_RTH`` unset,
+captures are allowed around the clock: the simulated market is always quoting, so the page
+fills whether or not the real market is open.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spx_site.settings")
+    if not os.environ.get("TRADIER_ACCESS_TOKEN") and "ALLOW_SNAPSHOT_OUTSIDE_RTH" not in os.environ:
+        os.environ["ALLOW_SNAPSHOT_OUTSIDE_RTH"] = "true"
+        print("simulated market: snapshots are captured around the clock (ALLOW_SNAPSHOT_OUTSIDE_RTH=true)")
+    port = os.environ.get("PORT", "8000")
+    _manage("migrate", "--noinput")
+    _manage("collectstatic", "--noinput", "--verbosity", "0")
+    _manage("ensure_operator")
+    _manage("setup_periodic_tasks")
+    _manage("capture_snapshots", "--force")
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "web": [str(bin_dir / "gunicorn"), "spx_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                "--threads", "4", "--access-logfile", "-"],
+        "worker": [str(bin_dir / "celery"), "-A", "spx_site", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": [str(bin_dir / "celery"), "-A", "spx_site", "beat", "--loglevel", "INFO", "--pidfile="],
+    }
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    print(f"\nSPX Tools is up: http://127.0.0.1:{port}/  (log in with the operator login above; Ctrl-C stops)\n")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            dead = [name for name, p in procs.items() if p.poll() is not None]
+            if dead:
+                print(f"{', '.join(dead)} exited; stopping the rest", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
