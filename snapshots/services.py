@@ -37,11 +37,31 @@ def provider_get(*, now: dt.datetime | None = None) -> MarketDataProvider:
     if settings.MARKET_DATA_PROVIDER == "simulated":
         from snapshots.providers.simulated import SimulatedMarket
 
-        fixed = now
-        return SimulatedMarket(
-            seed=settings.SIMULATED_MARKET_SEED, now=(lambda: fixed) if fixed is not None else timezone.now
-        )
+        market_now = simulated_market_time(now or timezone.now())
+        market = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: market_now)
+        if market_now != (now or market_now):
+            market.name = "simulated-replay"
+        return market
     raise ValueError(f"unknown MARKET_DATA_PROVIDER {settings.MARKET_DATA_PROVIDER!r}")
+
+
+def simulated_market_time(now: dt.datetime) -> dt.datetime:
+    """The moment the simulated market shows at ``now``: ``now`` in the session, else a replay.
+
+    Outside the session (with ``SIMULATED_REPLAY_OUTSIDE_RTH``) it maps ``now`` into the most
+    recent session that has opened: open + (seconds since the epoch mod the session length). So
+    successive 5-minute slots at night walk through that session 5 minutes at a time, and loop.
+    """
+    if not settings.SIMULATED_REPLAY_OUTSIDE_RTH or market_calendar.is_session_open(now):
+        return now
+    day = now.astimezone(NEW_YORK).date()
+    bounds = market_calendar.session_bounds(day)
+    while bounds is None or bounds[0] > now:
+        day = market_calendar.previous_trading_day(day)
+        bounds = market_calendar.session_bounds(day)
+    open_utc, close_utc = bounds
+    length_s = (close_utc - open_utc).total_seconds()
+    return open_utc + dt.timedelta(seconds=now.timestamp() % length_s)
 
 
 def slot_floor(now: dt.datetime, *, minutes: int) -> dt.datetime:

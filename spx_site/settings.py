@@ -127,6 +127,7 @@ USE_I18N = False
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing folder before collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -176,6 +177,9 @@ TRADIER_TIMEOUT_S = env.float("TRADIER_TIMEOUT_S", default=10.0)
 # "tradier" when a token is set, else the deterministic simulated market.
 MARKET_DATA_PROVIDER = env("MARKET_DATA_PROVIDER", default="tradier" if TRADIER_ACCESS_TOKEN else "simulated")
 SIMULATED_MARKET_SEED = env.int("SIMULATED_MARKET_SEED", default=7)
+# Outside the session the simulated market replays the last session (the slot's position, modulo
+# the session length) so a demo at night still sees quotes move; rows say "simulated-replay".
+SIMULATED_REPLAY_OUTSIDE_RTH = env.bool("SIMULATED_REPLAY_OUTSIDE_RTH", default=True)
 
 SNAPSHOT_INTERVAL_MINUTES = env.int("SNAPSHOT_INTERVAL_MINUTES", default=5)
 SNAPSHOT_UNDERLYING = env("SNAPSHOT_UNDERLYING", default="SPX")

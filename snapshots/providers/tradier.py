@@ -239,7 +239,11 @@ class TradierClient:
     # ------------------------------------------------------------------ request machinery
 
     def _fetch(self, path: str, params: Mapping[str, str], parse: Callable[[Any], T]) -> T:
-        """GET + parse, with the token scrubbed from any provider text that ends up in an error."""
+        """GET + parse, with the token scrubbed from any provider text that ends up in an error.
+
+        This is the one place errors are scrubbed: a provider may echo the token in a 400/401 body,
+        an ``errors.error`` string or a fault, and all of those surface as ProviderErrors here.
+        """
         try:
             return parse(self._get(path, params))
         except ProviderError as exc:
@@ -382,7 +386,7 @@ class TradierClient:
         return min(max(seconds, 0.0), self._max_rate_limit_wait_s)
 
     def _backoff(self, attempt: int) -> float:
-        return min(self._backoff_base_s * 2 ** (attempt - 1), self._max_backoff_s)
+        return min(self._backoff_base_s * 2.0 ** (attempt - 1), self._max_backoff_s)
 
     # ------------------------------------------------------------------ body helpers
 
@@ -393,9 +397,8 @@ class TradierClient:
         except ValueError:
             return None
 
-    def _body_text(self, response: httpx.Response) -> str:
-        """The body for an error message: trimmed, and never carrying the token even if echoed."""
+    @staticmethod
+    def _body_text(response: httpx.Response) -> str:
+        """The body for an error message, trimmed (``_fetch`` scrubs the token if it was echoed)."""
         text = response.text.strip()
-        if len(text) > _MAX_BODY_TEXT:
-            text = text[:_MAX_BODY_TEXT] + "…"
-        return text.replace(self._token, _REDACTED)
+        return text[:_MAX_BODY_TEXT] + "…" if len(text) > _MAX_BODY_TEXT else text

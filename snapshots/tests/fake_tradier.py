@@ -156,8 +156,7 @@ class FakeTradier:
 
     @property
     def root_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def base_url(self) -> str:

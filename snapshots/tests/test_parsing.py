@@ -498,7 +498,7 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
     max_leaves=12,
 )
-EMPTY_SPELLINGS = [None, "null", "", {}]
+EMPTY_SPELLINGS: list[Any] = [None, "null", "", {}]
 
 
 @given(json_values)

@@ -179,3 +179,24 @@ def test_simulated_provider_is_deterministic_through_the_service(sim_settings) -
     ChainSnapshot.objects.all().delete()
     second = snapshot_capture(now=now, provider=SimulatedMarket(seed=7, now=lambda: now))
     assert [r["checksum"] for r in first.inserted] == [r["checksum"] for r in second.inserted]
+
+
+def test_replay_outside_session_walks_through_the_last_session(sim_settings) -> None:  # type: ignore[no-untyped-def]
+    from snapshots import market_calendar
+    from snapshots.services import provider_get, simulated_market_time
+
+    sim_settings.SIMULATED_REPLAY_OUTSIDE_RTH = True
+    in_session = et(2026, 11, 20, 10, 0)
+    assert simulated_market_time(in_session) == in_session
+    night = et(2026, 11, 21, 3, 0)  # Saturday: replays Friday's session
+    first, second = simulated_market_time(night), simulated_market_time(night + dt.timedelta(minutes=5))
+    open_utc, close_utc = market_calendar.session_bounds(dt.date(2026, 11, 20))
+    assert open_utc <= first < close_utc and open_utc <= second < close_utc
+    assert second - first == dt.timedelta(minutes=5) or second < first  # walks on, or loops to the open
+    assert provider_get(now=night).name == "simulated-replay"
+    assert provider_get(now=in_session).name == "simulated"
+    forced = snapshot_capture(now=night, force=True)
+    assert {r.provider for r in ChainSnapshot.objects.all()} == {"simulated-replay"} and forced.inserted
+    sim_settings.SIMULATED_REPLAY_OUTSIDE_RTH = False
+    assert simulated_market_time(night) == night
+    assert provider_get(now=night).name == "simulated"

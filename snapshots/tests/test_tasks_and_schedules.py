@@ -77,7 +77,8 @@ def test_crontab_follows_new_york_across_dst(sim, last_run_et, next_utc) -> None
     schedule = PeriodicTask.objects.get(name="capture snapshots").crontab.schedule
     frozen_now = last_run_et + dt.timedelta(seconds=1)
     schedule.nowfun = lambda: frozen_now.astimezone(schedule.tz)
-    fire_at = frozen_now + schedule.remaining_estimate(last_run_et.astimezone(schedule.tz))
+    # remaining_estimate is elapsed (absolute) time, which is what beat sleeps: add it in UTC.
+    fire_at = frozen_now.astimezone(dt.UTC) + schedule.remaining_estimate(last_run_et.astimezone(schedule.tz))
     assert fire_at.astimezone(dt.UTC) == next_utc
 
 

@@ -601,29 +601,28 @@ def test_token_never_in_exceptions_or_logs(
     expiry_ms = int(time.time() * 1000)
     caplog.set_level(logging.DEBUG)  # every logger, including httpx/httpcore
     client = make_client(timeout_s=FAST_TIMEOUT_S, max_read_retries=1)
-    scenarios: list[ft.Fault] = [
-        ft.plain_text(400, f"bad request for token {token}"),  # a provider echoing the token
-        ft.Fault(status=401, body=fake_tradier.fixture_bytes("error_fault_access_token_expired_observed.json")),
-        ft.plain_text(401, f"Invalid Access Token {token}"),
-        ft.body_errors(f"rejected {token}"),
-        ft.json_body({"fault": {"faultstring": f"Access Token expired {token}"}}),
-        ft.json_body({"expirations": {"date": f"not-a-date-{token}"}}),
-    ]
-    retried_pairs: list[list[ft.Fault]] = [
-        [ft.timeout(), ft.timeout()],
-        [ft.server_error(500), ft.server_error(503)],
-        [ft.malformed_json(), ft.html_page()],
-        [ft.rate_limited(expiry_ms=expiry_ms), ft.rate_limited(expiry_ms=expiry_ms)],
+    # Each scenario: the faults to play (one per attempt, max_read_retries=1) and the error type
+    # that must survive scrubbing. Several echo the token back, as a careless gateway might.
+    scenarios: list[tuple[list[ft.Fault], type[ProviderError]]] = [
+        ([ft.plain_text(400, f"bad request for token {token}")], ProviderRequestError),
+        ([ft.Fault(status=401, body=fake_tradier.fixture_bytes("error_fault_access_token_expired_observed.json"))], ProviderAuthError),
+        ([ft.plain_text(401, f"Invalid Access Token {token}")], ProviderAuthError),
+        ([ft.body_errors(f"rejected {token}")], ProviderRequestError),
+        ([ft.json_body({"fault": {"faultstring": f"Access Token expired {token}"}})], ProviderAuthError),
+        ([ft.json_body({"expirations": {"date": f"not-a-date-{token}"}})], ProviderBadResponse),
+        ([ft.timeout(), ft.timeout()], ProviderUnavailable),
+        ([ft.server_error(500), ft.server_error(503, f"down {token}")], ProviderUnavailable),
+        ([ft.malformed_json(), ft.html_page()], ProviderBadResponse),
+        ([ft.rate_limited(expiry_ms=expiry_ms), ft.rate_limited(expiry_ms=expiry_ms)], ProviderUnavailable),
     ]
     errors: list[ProviderError] = []
-    for faults in [[s] for s in scenarios] + retried_pairs:
+    for faults, expected_type in scenarios:
         fake_tradier.script(*faults)
-        with pytest.raises(ProviderError) as info:
+        with pytest.raises(expected_type) as info:
             client.expirations("SPX")
         errors.append(info.value)
         assert fake_tradier.pending_faults == 0
 
-    assert len(errors) == len(scenarios) + len(retried_pairs)
     assert "***" in str(errors[0]) and "bad request for token" in str(errors[0])
     for error in errors:
         for text in _exception_texts(error):
