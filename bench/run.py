@@ -111,15 +111,41 @@ def bench_capture() -> None:
           f"{raw * SLOTS_PER_DAY * 3 * TRADING_DAYS_PER_YEAR / 1e9:.0f} GB)")
 
 
+def bench_on_throwaway_postgres() -> None:
+    """Rerun the capture benchmark in a child process against a throwaway local PostgreSQL cluster."""
+    import shutil
+    import tempfile
+
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        print("\n(PostgreSQL binaries not found: skipping the PostgreSQL pass)")
+        return
+    work = tempfile.mkdtemp(prefix="spx-bench-pg-")
+    try:
+        url = subprocess.run([str(ROOT / ".ci" / "pg-up"), work, "55439"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        print()
+        env = {**os.environ, "DATABASE_URL": url, "SPX_VAR_DIR": str(Path(work) / "var")}
+        subprocess.run([sys.executable, __file__, "--capture-only"], check=True, env=env, cwd=ROOT)
+    finally:
+        subprocess.run([str(ROOT / ".ci" / "pg-down"), work], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     from django.test.utils import setup_databases, teardown_databases
 
-    print(f"machine: {machine()}")
+    capture_only = "--capture-only" in sys.argv
+    if not capture_only:
+        print(f"machine: {machine()}")
     old = setup_databases(verbosity=0, interactive=False)
     try:
         bench_capture()
     finally:
         teardown_databases(old, verbosity=0)
+    if capture_only:
+        return
+    if "DATABASE_URL" not in os.environ:
+        bench_on_throwaway_postgres()
     quant = ROOT / "bench" / "bench_quant.py"
     if quant.exists():
         print("\n== quant core")

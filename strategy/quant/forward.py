@@ -130,7 +130,7 @@ def implied_forward(
     call_spread: ArrayLike | None = None,
     put_spread: ArrayLike | None = None,
     discount: float | None = None,
-    max_strikes: int = 20,
+    max_strikes: int = 40,
     min_strikes: int = 3,
     min_spread: float = SPX_TICK,
     outlier_z: float = 5.0,
