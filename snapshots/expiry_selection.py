@@ -39,3 +39,28 @@ def choose_expiration(
             target_dte, best, dte, False, f"no expiration within ±{tolerance_days}d of {target}; forced to closest"
         )
     return ExpiryChoice(target_dte, None, None, False, f"no expiration within ±{tolerance_days}d of {target}")
+
+
+def vix_terms(
+    now_utc: dt.datetime,
+    settlements: Iterable[tuple[dt.date, dt.datetime]],
+    *,
+    target_days: float,
+    min_near_days: float = 1.0,
+) -> tuple[dt.date, dt.date] | None:
+    """The two expirations that bracket ``target_days``: (near, next) by time to settlement.
+
+    ``settlements`` pairs each listed expiration with its settlement instant (UTC). Near is the
+    last one settling at or before now + target (and at least ``min_near_days`` away: same-day
+    options carry too little time value to price variance); next is the first one after. Cboe's
+    rule for VIX (near > 23 days, next < 37 days) is what this gives on a daily-expiration listing.
+    None when either side is missing.
+    """
+    horizon = now_utc + dt.timedelta(days=target_days)
+    earliest = now_utc + dt.timedelta(days=min_near_days)
+    ordered = sorted((s, d) for d, s in settlements)
+    near = [d for s, d in ordered if earliest <= s <= horizon]
+    after = [d for s, d in ordered if s > horizon]
+    if not near or not after:
+        return None
+    return near[-1], after[0]

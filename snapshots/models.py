@@ -41,14 +41,20 @@ class ChainSnapshot(models.Model):
     """One expiration's option chain at one capture slot, stored as received plus its checksum.
 
     ``ts`` is the capture slot (UTC, floored to the snapshot interval); it is the business key with
-    the underlying and the expiration, so a rerun or a second beat tick adds nothing.
+    the underlying and the expiration, so a rerun or a second beat tick adds nothing. ``purpose``
+    says why it was fetched: a DTE target of the strategy, or a term of the VIX-style index.
     """
+
+    class Purpose(models.TextChoices):
+        TARGET = "target", "DTE target"
+        VIX = "vix", "VIX-style index term"
 
     ts = models.DateTimeField(help_text="capture slot, UTC")
     captured_at = models.DateTimeField(help_text="when the chain was received, UTC")
     underlying = models.CharField(max_length=10)
     root = models.CharField(max_length=6, help_text="SPXW (PM) preferred; SPX (AM) on a monthly-only date")
-    target_dte = models.PositiveSmallIntegerField()
+    target_dte = models.PositiveSmallIntegerField(help_text="DTE bucket (or 9/30 for a VIX term)")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.TARGET)
     expiration = models.DateField()
     actual_dte_days = models.SmallIntegerField(help_text="calendar days from the slot's New York date")
     provider = models.CharField(max_length=20)
@@ -96,6 +102,7 @@ class CaptureFailure(models.Model):
         SELECT = "select", "choose expiration"
         CHAIN = "chain", "fetch chain"
         STORE = "store", "store snapshot"
+        CONTEXT = "context", "market context"
 
     ts = models.DateTimeField(help_text="capture slot, UTC")
     occurred_at = models.DateTimeField(auto_now_add=True)
@@ -114,3 +121,41 @@ class CaptureFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} failed @ {self.ts:%Y-%m-%d %H:%M}Z: {self.error_type}"
+
+
+class ContextSnapshot(models.Model):
+    """Market context at one capture slot: index quotes, our VIX-style indexes, term structure,
+    GEX and the implied forward of every chain captured in the slot.
+
+    Vendor quotes (SPX, VIX, VIX9D) are as the provider sent them; the ``*_own`` values are ours,
+    computed from the stored chains (``chain_snapshots``), so they can be recomputed and checked.
+    """
+
+    ts = models.DateTimeField(help_text="capture slot, UTC")
+    created_at = models.DateTimeField(auto_now_add=True)
+    underlying = models.CharField(max_length=10)
+    provider = models.CharField(max_length=20)
+    spx_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    vix_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    vix9d_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    vix30_own = models.FloatField(null=True, blank=True, help_text="our 30-day VIX-style index, vol points")
+    vix9d_own = models.FloatField(null=True, blank=True, help_text="our 9-day VIX-style index, vol points")
+    vix30_reason = models.CharField(max_length=120, blank=True)
+    vix9d_reason = models.CharField(max_length=120, blank=True)
+    term_ratio_9d_30d = models.FloatField(null=True, blank=True)
+    term_slope_pts_per_day = models.FloatField(null=True, blank=True)
+    gex_usd_per_pct = models.DecimalField(
+        max_digits=20, decimal_places=2, null=True, blank=True,
+        help_text="dealer gamma exposure, USD per 1 % index move, over the captured expirations",
+    )
+    forwards = models.JSONField(default=list, help_text="per expiration and root: forward, discount, fit quality")
+    details = models.JSONField(default=dict, help_text="VIX intermediates (F, K0, σ² per term) and data gaps")
+    chain_snapshots = models.ManyToManyField(ChainSnapshot, related_name="contexts", blank=True)
+
+    class Meta:
+        db_table = "context_snapshots"
+        constraints = [models.UniqueConstraint(fields=["underlying", "ts"], name="context_snapshot_slot_uniq")]
+        ordering = ["-ts"]
+
+    def __str__(self) -> str:
+        return f"context {self.underlying} @ {self.ts:%Y-%m-%d %H:%M}Z"

@@ -80,6 +80,7 @@ class CaptureResult:
     inserted: list[dict[str, Any]] = field(default_factory=list)
     existing: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    context_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -97,7 +98,8 @@ def _failure(
     expiration: dt.date | None = None,
 ) -> None:
     error_type = type(exc).__name__ if isinstance(exc, Exception) else {
-        CaptureFailure.Stage.SELECT: "NoExpiration", CaptureFailure.Stage.CHAIN: "EmptyChain"
+        CaptureFailure.Stage.SELECT: "NoExpiration", CaptureFailure.Stage.CHAIN: "EmptyChain",
+        CaptureFailure.Stage.CONTEXT: "ContextGap",
     }.get(stage, "CaptureError")
     message = str(exc)
     CaptureFailure.objects.create(
@@ -149,7 +151,13 @@ def _instruments_record(chain: ChainResult, underlying: str) -> None:
 
 
 def snapshot_store(
-    *, chain: ChainResult, slot: dt.datetime, target_dte: int, actual_dte_days: int, provider: str
+    *,
+    chain: ChainResult,
+    slot: dt.datetime,
+    target_dte: int,
+    actual_dte_days: int,
+    provider: str,
+    purpose: str = ChainSnapshot.Purpose.TARGET,
 ) -> tuple[ChainSnapshot, bool]:
     """Store one chain at one slot; returns (row, created). A second call for the key changes nothing."""
     existing = ChainSnapshot.objects.filter(underlying=chain.underlying, expiration=chain.expiration, ts=slot).first()
@@ -164,6 +172,7 @@ def snapshot_store(
                 underlying=chain.underlying,
                 root=_chain_root(chain),
                 target_dte=target_dte,
+                purpose=purpose,
                 expiration=chain.expiration,
                 actual_dte_days=actual_dte_days,
                 provider=provider,
@@ -246,4 +255,38 @@ def snapshot_capture(
         )
     if not result.inserted and not result.existing and result.failures:
         result.reason = "no snapshot stored: every target failed"
+        return result
+    _context_record(result, provider=provider, listed=listed, now_et=now_et)
     return result
+
+
+def _context_record(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date], now_et: dt.datetime) -> None:
+    """The slot's market context; its problems become capture failures, never a lost snapshot."""
+    from snapshots.context import context_capture
+
+    underlying = settings.SNAPSHOT_UNDERLYING
+    chains = list(ChainSnapshot.objects.filter(
+        underlying=underlying, ts=result.slot, purpose=ChainSnapshot.Purpose.TARGET
+    ))
+
+    def store_vix_chain(chain: ChainResult, target_days: int) -> ChainSnapshot:
+        row, _ = snapshot_store(
+            chain=chain, slot=result.slot, target_dte=target_days,
+            actual_dte_days=(chain.expiration - now_et.date()).days, provider=provider.name,
+            purpose=ChainSnapshot.Purpose.VIX,
+        )
+        return row
+
+    try:
+        context, problems = context_capture(
+            slot=result.slot, provider=provider, listed=listed, chains=chains, store_chain=store_vix_chain
+        )
+    except Exception as exc:  # context is derived data: record and keep the chains we stored
+        logger.exception("market context failed for slot %s", result.slot)
+        _failure(result, stage=CaptureFailure.Stage.CONTEXT, exc=exc)
+        return
+    for where, problem in problems:
+        message = f"{where}: {problem}"
+        _failure(result, stage=CaptureFailure.Stage.CONTEXT,
+                 exc=type(problem)(message) if isinstance(problem, Exception) else message)
+    result.context_id = context.pk if context else None

@@ -7,6 +7,7 @@ With no environment at all it runs embedded: SQLite in ``var/``, a file-system C
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -106,8 +107,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file (not :memory:) so the end-to-end test's worker and beat processes see the test DB.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # A file (not :memory:) so the end-to-end test's worker and beat processes see the test DB;
+    # one per test process, so two test runs on one checkout never share (and corrupt) a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

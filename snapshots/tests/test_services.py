@@ -20,6 +20,11 @@ NY = ZoneInfo("America/New_York")
 pytestmark = pytest.mark.django_db
 
 
+def targets():  # type: ignore[no-untyped-def]
+    """The DTE-target snapshots (a capture also stores the VIX terms' chains)."""
+    return ChainSnapshot.objects.filter(purpose=ChainSnapshot.Purpose.TARGET)
+
+
 def et(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=NY)
 
@@ -46,7 +51,7 @@ def test_capture_in_session_stores_one_chain_per_target(sim_settings) -> None:  
     assert not result.skipped and not result.failures
     got = {(r["target_dte"], r["expiration"], r["actual_dte_days"]) for r in result.inserted}
     assert got == {(3, "2026-11-23", 3), (5, "2026-11-25", 5), (7, "2026-11-27", 7)}
-    rows = list(ChainSnapshot.objects.order_by("target_dte"))
+    rows = list(targets().order_by("target_dte"))
     assert [r.ts for r in rows] == [dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)] * 3
     for row in rows:
         assert row.provider == "simulated" and row.root == "SPXW"
@@ -63,14 +68,14 @@ def test_rerun_same_slot_adds_nothing(sim_settings) -> None:  # type: ignore[no-
     second = snapshot_capture(now=et(2026, 11, 20, 10, 4))  # same 5-minute slot
     assert second.inserted == []
     assert sorted(r["checksum"] for r in second.existing) == checksums
-    assert ChainSnapshot.objects.count() == 3
+    assert targets().count() == 3
     assert OptionInstrument.objects.count() == instruments
 
 
 def test_next_slot_is_a_new_snapshot_with_moved_quotes(sim_settings) -> None:  # type: ignore[no-untyped-def]
     a = snapshot_capture(now=et(2026, 11, 20, 10, 0))
     b = snapshot_capture(now=et(2026, 11, 20, 10, 5))
-    assert len(b.inserted) == 3 and ChainSnapshot.objects.count() == 6
+    assert len(b.inserted) == 3 and targets().count() == 6
     assert {r["checksum"] for r in a.inserted}.isdisjoint({r["checksum"] for r in b.inserted})
 
 
@@ -87,7 +92,7 @@ def test_next_slot_is_a_new_snapshot_with_moved_quotes(sim_settings) -> None:  #
 def test_scheduled_run_outside_session_skips_with_reason(sim_settings, now, reason) -> None:  # type: ignore[no-untyped-def]
     result = snapshot_capture(now=now)
     assert result.skipped and reason in result.reason
-    assert ChainSnapshot.objects.count() == 0 and CaptureFailure.objects.count() == 0
+    assert targets().count() == 0 and CaptureFailure.objects.count() == 0
 
 
 def test_allow_outside_rth_and_force_both_capture_at_night(sim_settings) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +110,7 @@ def test_forced_run_falls_back_to_closest_and_records_actual_dte(sim_settings) -
     assert snapshot_capture(now=saturday).skipped
     forced = snapshot_capture(now=saturday, force=True)
     assert [(r["expiration"], r["actual_dte_days"]) for r in forced.inserted] == [("2026-11-23", 2)]
-    assert ChainSnapshot.objects.get().actual_dte_days == 2
+    assert targets().get().actual_dte_days == 2
 
 
 def test_no_expiration_within_tolerance_is_recorded(sim_settings) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +138,7 @@ def test_tradier_capture_stores_the_recorded_chain(settings, fake_tradier, tradi
     _pltr_settings(settings, [3])
     result = snapshot_capture(now=et(2026, 6, 15, 10, 0), provider=_client(fake_tradier))
     assert [(r["expiration"], r["actual_dte_days"]) for r in result.inserted] == [("2026-06-18", 3)]
-    row = ChainSnapshot.objects.get()
+    row = targets().get()
     recorded = json.loads((tradier_fixtures / "chain_pltr_2026-06-18_greeks_sandbox.json").read_text())
     assert row.payload == recorded  # the body as received, value for value
     assert row.provider == "tradier" and row.root == "PLTR" and row.option_count == 22
@@ -148,7 +153,7 @@ def test_one_failing_expiration_does_not_lose_the_others(settings, fake_tradier)
     fake_tradier.set_route("/v1/markets/options/chains", "upstream down", status=502, params={"expiration": "2026-12-18"})
     result = snapshot_capture(now=et(2026, 6, 15, 10, 0), provider=_client(fake_tradier))
     assert [r["expiration"] for r in result.inserted] == ["2026-06-18"]
-    failure = CaptureFailure.objects.get()
+    failure = CaptureFailure.objects.get(stage="chain")
     assert (failure.stage, failure.expiration, failure.target_dte) == ("chain", dt.date(2026, 12, 18), 186)
     assert failure.error_type == "ProviderUnavailable"
     assert fake_tradier.token not in failure.message
@@ -162,14 +167,14 @@ def test_expirations_failure_is_recorded_and_raised(settings, fake_tradier, trad
         snapshot_capture(now=et(2026, 6, 15, 10, 0), provider=_client(fake_tradier))
     failure = CaptureFailure.objects.get()
     assert failure.stage == "expirations" and failure.error_type == "ProviderAuthError"
-    assert ChainSnapshot.objects.count() == 0
+    assert targets().count() == 0
 
 
 def test_empty_chain_is_a_failure_not_an_empty_snapshot(settings, fake_tradier) -> None:  # type: ignore[no-untyped-def]
     _pltr_settings(settings, [3])
     fake_tradier.set_route("/v1/markets/options/chains", {"options": None})
     result = snapshot_capture(now=et(2026, 6, 15, 10, 0), provider=_client(fake_tradier))
-    assert result.inserted == [] and ChainSnapshot.objects.count() == 0
+    assert result.inserted == [] and targets().count() == 0
     assert CaptureFailure.objects.get().error_type == "EmptyChain"
 
 

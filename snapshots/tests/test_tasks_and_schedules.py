@@ -17,6 +17,11 @@ NY = ZoneInfo("America/New_York")
 pytestmark = pytest.mark.django_db
 
 
+def targets():  # type: ignore[no-untyped-def]
+    """The DTE-target snapshots (a capture also stores the VIX terms' chains)."""
+    return ChainSnapshot.objects.filter(purpose=ChainSnapshot.Purpose.TARGET)
+
+
 @pytest.fixture
 def sim(settings):  # type: ignore[no-untyped-def]
     settings.MARKET_DATA_PROVIDER = "simulated"
@@ -29,13 +34,13 @@ def test_task_twice_for_one_slot_gives_one_set_of_rows(sim) -> None:  # type: ig
     slot = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC).isoformat()  # 10:30 ET Friday
     snapshot_capture.apply(args=[slot]).get()
     snapshot_capture.apply(args=[slot]).get()
-    assert ChainSnapshot.objects.count() == 3
-    assert set(ChainSnapshot.objects.values_list("ts", flat=True)) == {dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)}
+    assert targets().count() == 3
+    assert set(targets().values_list("ts", flat=True)) == {dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)}
 
 
 def test_task_outside_session_stores_nothing(sim) -> None:  # type: ignore[no-untyped-def]
     snapshot_capture.apply(args=[dt.datetime(2026, 11, 26, 16, 0, tzinfo=dt.UTC).isoformat()]).get()  # Thanksgiving
-    assert ChainSnapshot.objects.count() == 0
+    assert targets().count() == 0
 
 
 def test_setup_registers_ny_crontab_and_keeps_operator_toggle(sim) -> None:  # type: ignore[no-untyped-def]

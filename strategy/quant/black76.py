@@ -21,9 +21,9 @@ Jäckel's normalised, out-of-the-money form of the price (P. Jäckel, "Let's be 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -77,7 +77,11 @@ def _d1_d2(
 
 
 def _invalid(
-    f: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64], d: NDArray[np.float64], s: NDArray[np.float64]
+    f: NDArray[np.float64],
+    k: NDArray[np.float64],
+    t: NDArray[np.float64],
+    d: NDArray[np.float64],
+    s: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
     with np.errstate(invalid="ignore"):
         return np.asarray((f <= 0) | (k <= 0) | (t < 0) | (d <= 0) | (s < 0) | ~np.isfinite(f + k + t + d + s))
@@ -87,6 +91,17 @@ def _out(x: NDArray[np.float64]) -> FloatOrArray:
     return float(x) if x.ndim == 0 else x
 
 
+@overload
+def price(is_call: bool, forward: float, strike: float, t_years: float, discount: float, sigma: float) -> float: ...
+@overload
+def price(
+    is_call: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    discount: ArrayLike,
+    sigma: ArrayLike,
+) -> NDArray[np.float64] | float: ...
 def price(
     is_call: ArrayLike,
     forward: ArrayLike,
@@ -149,7 +164,7 @@ def greeks(
     matching the 525,600-minute year of ``timemodel``. Source: Hull, ch. 18–19 (Black's model).
     """
     is_call_a, (f, k, t, d, s) = _broadcast(is_call, forward, strike, t_years, discount, sigma)
-    d1, d2, vol_sqrt_t = _d1_d2(f, k, t, s)
+    d1, _, vol_sqrt_t = _d1_d2(f, k, t, s)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         pdf_d1 = _pdf(d1)
         delta = np.where(is_call_a, d * ndtr(d1), -d * ndtr(-d1))
@@ -290,23 +305,23 @@ def _solve_normalised(
     lo = np.flatnonzero(low)
     if lo.size:
         th_lo, lb_lo = theta[lo], ln_beta[lo]
-        target_lo = (-2.0 * lb_lo) ** -0.5
+        target_lo = 1.0 / np.sqrt(-2.0 * lb_lo)
 
         def g_objective(idx: NDArray[np.int64], s: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
             th = th_lo[idx]
             ln_b, slope, d1 = _ln_b_tail(th, s)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                u = -2.0 * ln_b
-                g = u**-0.5
-                g1 = u**-1.5 * slope  # dG/ds
-                g2 = 3.0 * u**-2.5 * slope * slope + u**-1.5 * _curvature(th, s, d1, slope)
+                g = 1.0 / np.sqrt(-2.0 * ln_b)  # G = u^{-1/2} with u = −2 ln b
+                g3 = g * g * g
+                g1 = g3 * slope  # dG/ds = u^{-3/2}·∂ln b/∂s
+                g2 = g3 * (3.0 * g * g * slope * slope + _curvature(th, s, d1, slope))
             return target_lo[idx] - g, g1, g2
 
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             sc_lo = s_c[lo]
             # A Newton step in G from the inflection point (right of the root) lands left of it.
-            u_c = -2.0 * ln_b_c[lo]
-            from_c = sc_lo - (u_c**-0.5 - target_lo) / (u_c**-1.5 * slope_c[lo])
+            g_c = 1.0 / np.sqrt(-2.0 * ln_b_c[lo])
+            from_c = sc_lo - (g_c - target_lo) / (g_c * g_c * g_c * slope_c[lo])
             left = np.maximum(x[lo], np.where(np.isfinite(from_c), from_c, 0.0))
             # Deep out of the money the tail asymptotic
             #   ln b ≈ −θ²/(2s²) − s²/8 + ln(s/√(2π)) − ln(θ²/s² − s²/4),
@@ -423,6 +438,19 @@ def implied_vol_with_reason(
     return ImpliedVol(sigma.reshape(shape), reason.reshape(shape))
 
 
+@overload
+def implied_vol(
+    price: float, is_call: bool, forward: float, strike: float, t_years: float, discount: float
+) -> float: ...
+@overload
+def implied_vol(
+    price: ArrayLike,
+    is_call: ArrayLike,
+    forward: ArrayLike,
+    strike: ArrayLike,
+    t_years: ArrayLike,
+    discount: ArrayLike,
+) -> NDArray[np.float64] | float: ...
 def implied_vol(
     price: ArrayLike,
     is_call: ArrayLike,

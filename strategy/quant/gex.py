@@ -48,9 +48,7 @@ class GexResult:
     net_by_strike_usd_per_pct: NDArray[np.float64] = field(repr=False)
 
 
-def _aggregate(
-    is_call: NDArray[np.bool_], strike: NDArray[np.float64], dollar_gamma: NDArray[np.float64]
-) -> GexResult:
+def _aggregate(is_call: NDArray[np.bool_], strike: NDArray[np.float64], dollar_gamma: NDArray[np.float64]) -> GexResult:
     """Sum signed per-row dollar gamma (already × OI × multiplier × level² × 0.01)."""
     usable = np.isfinite(dollar_gamma) & np.isfinite(strike)
     n_used = int(usable.sum())

@@ -46,27 +46,36 @@ def _require_aware(name: str, value: dt.datetime) -> None:
 
 
 def settlement_style(root: str) -> Settlement:
-    """"AM" for SPX (monthly, SOQ-settled), "PM" for SPXW; ``ValueError`` for any other root."""
+    """ "AM" for SPX (monthly, SOQ-settled), "PM" for SPXW; ``ValueError`` for any other root."""
     try:
         return ROOT_SETTLEMENT[root.strip().upper()]
     except KeyError:
         raise ValueError(f"unknown option root {root!r}; expected one of {sorted(ROOT_SETTLEMENT)}") from None
 
 
-def settlement_instant_utc(expiration: dt.date, root: str, *, early_close: bool = False) -> dt.datetime:
+def settlement_instant_utc(
+    expiration: dt.date, root: str, *, early_close: bool = False, settlement: Settlement | None = None
+) -> dt.datetime:
     """The settlement instant of an SPX/SPXW expiration, as an aware UTC datetime.
 
     SPX (AM): 09:30 ET on ``expiration`` (early closes do not move the open). SPXW (PM): 16:00 ET,
     or 13:00 ET when ``early_close`` (the caller looks the date up in the trading calendar).
     Converted with zoneinfo America/New_York, so DST is handled (16:00 ET is 20:00 UTC in summer,
-    21:00 UTC in winter). Source: Cboe SPX product specification; calendar.md §1, §3, §7.
+    21:00 UTC in winter). Any other root raises ``ValueError`` unless ``settlement`` ("AM" or "PM")
+    states its style explicitly — guessing would be wrong for AM-settled roots such as NDX or RUT.
+    Source: Cboe SPX product specification; calendar.md §1, §3, §7.
     """
-    style = settlement_style(root)
+    if settlement is None:
+        style = settlement_style(root)
+    elif settlement in ("AM", "PM"):
+        style = settlement
+    else:
+        raise ValueError(f"settlement must be 'AM' or 'PM', not {settlement!r}")
     if style == "AM":
         local_time = AM_SETTLEMENT_ET
     else:
         local_time = PM_SETTLEMENT_EARLY_CLOSE_ET if early_close else PM_SETTLEMENT_ET
-    return dt.datetime.combine(expiration, local_time, tzinfo=NEW_YORK).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(expiration, local_time, tzinfo=NEW_YORK).astimezone(dt.UTC)
 
 
 def minutes_to_settlement(now_utc: dt.datetime, settlement_utc: dt.datetime) -> float:
@@ -101,7 +110,14 @@ def t_years(minutes: ArrayLike) -> NDArray[np.float64] | float:
     return float(out) if out.ndim == 0 else out
 
 
-def t_years_to_settlement(now_utc: dt.datetime, expiration: dt.date, root: str, *, early_close: bool = False) -> float:
+def t_years_to_settlement(
+    now_utc: dt.datetime,
+    expiration: dt.date,
+    root: str,
+    *,
+    early_close: bool = False,
+    settlement: Settlement | None = None,
+) -> float:
     """Convenience: ``t_years(minutes_to_settlement(now, settlement_instant_utc(...)))``."""
-    settle = settlement_instant_utc(expiration, root, early_close=early_close)
+    settle = settlement_instant_utc(expiration, root, early_close=early_close, settlement=settlement)
     return float(minutes_to_settlement(now_utc, settle) / MINUTES_PER_YEAR)

@@ -213,7 +213,11 @@ def vix_term(quotes: TermQuotes) -> VixTerm:
     t = minutes / MINUTES_PER_YEAR if math.isfinite(minutes) else math.nan
 
     def refuse(
-        reason: str, issues: dict[str, int] | None = None, forward: float = math.nan, forward_strike: float = math.nan, k0: float = math.nan
+        reason: str,
+        issues: dict[str, int] | None = None,
+        forward: float = math.nan,
+        forward_strike: float = math.nan,
+        k0: float = math.nan,
     ) -> VixTerm:
         return VixTerm(
             calculable=False,
@@ -227,7 +231,10 @@ def vix_term(quotes: TermQuotes) -> VixTerm:
             quote_issues=issues or {},
         )
 
-    cols = [np.asarray(a, dtype=np.float64).ravel() for a in (quotes.strikes, quotes.call_bid, quotes.call_ask, quotes.put_bid, quotes.put_ask)]
+    cols = [
+        np.asarray(a, dtype=np.float64).ravel()
+        for a in (quotes.strikes, quotes.call_bid, quotes.call_ask, quotes.put_bid, quotes.put_ask)
+    ]
     if len({c.size for c in cols}) != 1:
         return refuse(VIX_MISMATCHED_LENGTHS)
     if not (math.isfinite(minutes) and minutes > 0):
@@ -287,7 +294,7 @@ def vix_term(quotes: TermQuotes) -> VixTerm:
         return refuse(VIX_NO_OTM_PUTS, issues, forward, k_star, k0)
     if not calls:
         return refuse(VIX_NO_OTM_CALLS, issues, forward, k_star, k0)
-    idx = np.array(puts[::-1] + [i0] + calls)
+    idx = np.array([*puts[::-1], i0, *calls])
     strip_k = k[idx]
     q = np.concatenate([put_mid[puts[::-1]], [0.5 * (put_mid[i0] + call_mid[i0])], call_mid[calls]])
 
@@ -371,7 +378,9 @@ def vix_index(
     "next:" for a term's own failure) when the chains cannot support it. Source: Cboe VIX white
     paper / VIX Mathematics Methodology.
     """
-    return vix_from_terms(vix_term(near), vix_term(next_), target_days=target_days, allow_extrapolation=allow_extrapolation)
+    return vix_from_terms(
+        vix_term(near), vix_term(next_), target_days=target_days, allow_extrapolation=allow_extrapolation
+    )
 
 
 def vix9d_index(near: TermQuotes, next_: TermQuotes, *, allow_extrapolation: bool = False) -> VixResult:

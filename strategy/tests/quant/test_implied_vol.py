@@ -78,7 +78,7 @@ def test_price_a_hair_above_intrinsic_solves_to_a_small_positive_vol() -> None:
     intrinsic = d * (6000.0 - 5800.0)
     for extra in (1e-9, 1e-6, 0.01):
         res = implied_vol_with_reason(intrinsic + extra, True, 6000.0, 5800.0, 7 / 365, d)
-        assert res.reason == "ok" and 0 < res.sigma < 0.5  # type: ignore[operator]
+        assert res.reason == "ok" and 0 < res.sigma < 0.5
         assert price(True, 6000.0, 5800.0, 7 / 365, d, res.sigma) == pytest.approx(intrinsic + extra, abs=1e-9)
 
 
@@ -112,8 +112,8 @@ def test_outside_no_arbitrage_bounds_gives_nan_and_a_reason(
 ) -> None:
     res = implied_vol_with_reason(p, is_call, f, k, t, d)
     assert res.reason == reason
-    assert math.isnan(res.sigma)  # type: ignore[arg-type]
-    assert math.isnan(implied_vol(p, is_call, f, k, t, d))  # type: ignore[arg-type]
+    assert math.isnan(res.sigma)
+    assert math.isnan(implied_vol(p, is_call, f, k, t, d))
 
 
 def test_bad_rows_in_an_array_never_raise_and_stay_local() -> None:
@@ -121,7 +121,7 @@ def test_bad_rows_in_an_array_never_raise_and_stay_local() -> None:
     k = np.array([6100.0, 6100.0, 6100.0, 6100.0, 6100.0, -1.0, 6100.0])
     t = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, -0.1])
     res = implied_vol_with_reason(p, True, 6000.0, k, t, 0.99)
-    assert list(res.reason) == [  # type: ignore[arg-type]
+    assert list(res.reason) == [
         "ok",
         "below_intrinsic",
         "nonfinite_input",
@@ -132,13 +132,15 @@ def test_bad_rows_in_an_array_never_raise_and_stay_local() -> None:
     ]
     sigma = np.asarray(res.sigma)
     assert np.isfinite(sigma[0]) and np.all(np.isnan(sigma[1:]))
-    assert set(black76.IV_REASONS) >= set(res.reason)  # type: ignore[arg-type]
+    assert set(black76.IV_REASONS) >= set(res.reason)
 
 
 def test_shapes_broadcast_and_scalars_stay_scalars() -> None:
     res = implied_vol_with_reason(1.7, True, 19.0, 19.0, 0.75, 0.93)
     assert isinstance(res.sigma, float) and isinstance(res.reason, str)
-    out = implied_vol(np.full((2, 3), 6.0), np.array([[True], [False]]), 100.0, np.array([95.0, 100.0, 105.0]), 0.25, 1.0)
+    out = implied_vol(
+        np.full((2, 3), 6.0), np.array([[True], [False]]), 100.0, np.array([95.0, 100.0, 105.0]), 0.25, 1.0
+    )
     assert isinstance(out, np.ndarray) and out.shape == (2, 3) and np.all(np.isfinite(out))
     assert implied_vol(np.empty(0), True, 100.0, 100.0, 0.25, 1.0).shape == (0,)  # type: ignore[union-attr]
 
@@ -157,12 +159,14 @@ def test_a_whole_chain_solves_quickly() -> None:
     t = rng.choice([ONE_HOUR, 1 / 365, 7 / 365, 30 / 365], 1200)
     is_call = k >= 6000
     d = np.exp(-0.045 * t)
-    p = np.maximum(np.round(np.asarray(price(is_call, 6000.0, k, t, d, 0.15 + 0.5 * np.abs(np.log(k / 6000)))) / 0.05) * 0.05, 0.05)
+    p = np.maximum(
+        np.round(np.asarray(price(is_call, 6000.0, k, t, d, 0.15 + 0.5 * np.abs(np.log(k / 6000)))) / 0.05) * 0.05, 0.05
+    )
     implied_vol(p, is_call, 6000.0, k, t, d)  # warm up
     start = time.perf_counter()
     res = implied_vol_with_reason(p, is_call, 6000.0, k, t, d)
     assert time.perf_counter() - start < 0.25
-    assert np.all(res.reason == "ok")  # type: ignore[comparison-overlap]
+    assert np.all(res.reason == "ok")
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_delta_k_spans_a_skipped_strike_in_the_example() -> None:
     # Near term: the 1405 and 1415 puts have zero bids (not consecutive) and are skipped, so the
     # 1400 put spans (1410 − 1395)/2 and the 1410 put spans (1420 − 1400)/2.
     near, _ = _wp_2014()
-    dk = dict(zip(near.strikes.tolist(), near.delta_k.tolist()))
+    dk = dict(zip(near.strikes.tolist(), near.delta_k.tolist(), strict=True))
     assert 1405.0 not in dk and 1415.0 not in dk
     assert dk[1400.0] == 7.5 and dk[1410.0] == 10.0
     assert dk[1370.0] == 5.0  # lowest strike: distance to its one neighbour
@@ -99,8 +100,16 @@ def _near() -> TermQuotes:
     return flat_vol_chain(sigma=0.2, days=25).term()
 
 
-def _with(term: TermQuotes, **cols: np.ndarray) -> TermQuotes:
+def _with(term: TermQuotes, **cols: Any) -> TermQuotes:
     return dataclasses.replace(term, **cols)
+
+
+def _rows(term: TermQuotes, index: Any) -> TermQuotes:
+    """The same term with its strike rows selected, reordered or repeated by ``index``."""
+    k, cb, ca, pb, pa = (
+        np.asarray(a)[index] for a in (term.strikes, term.call_bid, term.call_ask, term.put_bid, term.put_ask)
+    )
+    return TermQuotes(k, cb, ca, pb, pa, term.minutes_to_settlement, term.rate)
 
 
 def _put_strip(term: VixTerm) -> np.ndarray:
@@ -152,7 +161,7 @@ def test_delta_k_across_skipped_strikes() -> None:
     k, pb = np.asarray(q.strikes), np.asarray(q.put_bid).copy()
     pb[k == 4800] = 0.0
     t = vix_term(_with(q, put_bid=pb))
-    dk = dict(zip(t.strikes.tolist(), t.delta_k.tolist()))
+    dk = dict(zip(t.strikes.tolist(), t.delta_k.tolist(), strict=True))
     assert dk[4805.0] == 7.5 and dk[4795.0] == 7.5 and dk[4790.0] == 5.0
     np.testing.assert_allclose(
         t.contributions, t.delta_k / t.strikes**2 * math.exp(q.rate * t.t_years) * t.q_mid, rtol=1e-15
@@ -183,7 +192,14 @@ def test_k0_equal_to_forward_has_no_correction_term() -> None:
 
 @pytest.mark.parametrize(
     "leg, bad",
-    [("call_bid", 0.0), ("put_bid", 0.0), ("call_bid", math.nan), ("put_bid", math.nan), ("call_ask", math.nan), ("put_ask", math.nan)],
+    [
+        ("call_bid", 0.0),
+        ("put_bid", 0.0),
+        ("call_bid", math.nan),
+        ("put_bid", math.nan),
+        ("call_ask", math.nan),
+        ("put_ask", math.nan),
+    ],
 )
 def test_missing_k0_leg_is_not_calculable(leg: str, bad: float) -> None:
     q = _near()
@@ -220,11 +236,8 @@ def test_crossed_negative_nonfinite_and_zero_quotes_are_excluded_and_counted() -
 
 def test_duplicate_strikes_are_not_calculable() -> None:
     q = _near()
-    doubled = TermQuotes(
-        *(np.concatenate([np.asarray(a), np.asarray(a)]) for a in (q.strikes, q.call_bid, q.call_ask, q.put_bid, q.put_ask)),
-        minutes_to_settlement=q.minutes_to_settlement,
-        rate=q.rate,
-    )
+    n = np.asarray(q.strikes).size
+    doubled = _rows(q, np.concatenate([np.arange(n), np.arange(n)]))
     t = vix_term(doubled)
     assert not t.calculable and t.reason == "duplicate_strikes"
 
@@ -232,11 +245,7 @@ def test_duplicate_strikes_are_not_calculable() -> None:
 def test_unsorted_strikes_are_sorted() -> None:
     q = _near()
     perm = np.random.default_rng(0).permutation(np.asarray(q.strikes).size)
-    shuffled = TermQuotes(
-        *(np.asarray(a)[perm] for a in (q.strikes, q.call_bid, q.call_ask, q.put_bid, q.put_ask)),
-        minutes_to_settlement=q.minutes_to_settlement,
-        rate=q.rate,
-    )
+    shuffled = _rows(q, perm)
     assert vix_term(shuffled).sigma2 == vix_term(q).sigma2
 
 
@@ -250,11 +259,25 @@ def test_unsorted_strikes_are_sorted() -> None:
         ([5000.0, 5010.0], [50.0, 45.0], [51.0, 46.0], [49.0], [50.0], 30 * 1440, "mismatched_lengths"),
         ([5000.0, 5010.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0], 30 * 1440, "no_two_sided_strike"),
         ([5000.0, 5010.0], [50.0, 45.0], [51.0, 46.0], [49.0, 53.0], [50.0, 54.0], 0.0, "nonpositive_time"),
-        ([5000.0, 5010.0], [50.0, 45.0], [51.0, 46.0], [70.0, 72.0], [71.0, 73.0], 30 * 1440, "no_strike_at_or_below_forward"),
+        (
+            [5000.0, 5010.0],
+            [50.0, 45.0],
+            [51.0, 46.0],
+            [70.0, 72.0],
+            [71.0, 73.0],
+            30 * 1440,
+            "no_strike_at_or_below_forward",
+        ),
     ],
 )
 def test_unusable_chains_say_why(
-    strikes: list[float], cb: list[float], ca: list[float], pb: list[float], pa: list[float], minutes: float, reason: str
+    strikes: list[float],
+    cb: list[float],
+    ca: list[float],
+    pb: list[float],
+    pa: list[float],
+    minutes: float,
+    reason: str,
 ) -> None:
     t = vix_term(TermQuotes(strikes, cb, ca, pb, pa, minutes, 0.04))
     assert not t.calculable and t.reason == reason and math.isnan(t.sigma2)
@@ -264,11 +287,7 @@ def test_chain_truncated_by_a_strike_window_is_flagged_as_a_lower_bound() -> Non
     q = _near()
     k = np.asarray(q.strikes)
     window = (k >= 4700) & (k <= 5300)
-    cut = TermQuotes(
-        *(np.asarray(a)[window] for a in (q.strikes, q.call_bid, q.call_ask, q.put_bid, q.put_ask)),
-        minutes_to_settlement=q.minutes_to_settlement,
-        rate=q.rate,
-    )
+    cut = _rows(q, window)
     t, full = vix_term(cut), vix_term(q)
     assert t.calculable and not t.put_wing_complete and not t.call_wing_complete and not t.complete
     assert full.complete and t.sigma2 < full.sigma2

@@ -1,0 +1,394 @@
+"""Frozen dataclasses at the ORM ↔ quant boundary of the strategy rules, and their reason codes.
+
+Services build ``ChainQuotes``/``SpreadRules``/``RiskLimits`` from snapshots and strategy configs;
+``strategy.quant.rules`` returns ``SpreadCandidate``/``NoCandidate``/``RiskVerdict``/``ExitSignal``,
+which services store on decisions and trades. Nothing here imports Django or reads a clock.
+
+Units: strikes, prices, credits, debits, spreads and breakevens are index points per share;
+fields ending in ``_usd`` are dollars (points × ``black76.SPX_MULTIPLIER`` = 100 per contract).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from strategy.quant.black76 import SPX_MULTIPLIER
+from strategy.quant.fills import as_decimal
+from strategy.quant.osi import parse_symbol
+
+Side = Literal["put_credit", "call_credit"]
+LegSide = Literal["sell", "buy"]
+ExitReason = Literal["take_profit", "stop_loss", "settlement"]
+
+SIDES: Final = ("put_credit", "call_credit")
+
+# Why ``select_spread`` found no tradable spread. The first three mean "no spread could be built";
+# the last three are filters on a built spread, checked in this order (``NoCandidate.reason`` is the
+# first that failed, ``SpreadCandidate.failed_filters`` lists all of them).
+NO_QUOTES: Final = "no_quotes"
+NO_SHORT_LEG: Final = "no_short_leg"
+NO_LONG_LEG: Final = "no_long_leg"
+NO_CREDIT: Final = "no_credit"
+CREDIT_BELOW_MIN: Final = "credit_below_min"
+COMBO_SPREAD_TOO_WIDE: Final = "combo_spread_too_wide"
+SELECTION_REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        NO_QUOTES: "no option in the chain has a two-sided quote (bid > 0, ask >= bid)",
+        NO_SHORT_LEG: "no out-of-the-money option of the side's type has a two-sided quote and finite iv/delta",
+        NO_LONG_LEG: "no two-sided strike at the requested width or beyond it within the width limit",
+        NO_CREDIT: "the modelled entry credit is zero or negative",
+        CREDIT_BELOW_MIN: "the modelled entry credit is below the configured minimum",
+        COMBO_SPREAD_TOO_WIDE: "the combo bid-ask spread exceeds the absolute or credit-relative limit",
+    }
+)
+FILTER_ORDER: Final = (NO_CREDIT, CREDIT_BELOW_MIN, COMBO_SPREAD_TOO_WIDE)
+
+# Informational flags on a built spread; they never block a trade.
+WIDTH_ADJUSTED: Final = "width_adjusted"
+LONG_LEG_NO_GREEKS: Final = "long_leg_no_greeks"
+QUALITY_FLAGS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        WIDTH_ADJUSTED: "the strike at the requested width was missing or one-sided; the long leg is further out",
+        LONG_LEG_NO_GREEKS: "the long leg has no finite iv or delta (not needed to trade it)",
+    }
+)
+
+RISK_OK: Final = "ok"
+MAX_OPEN_TRADES: Final = "max_open_trades"
+MAX_NEW_TRADES_PER_DAY: Final = "max_new_trades_per_day"
+STOPPED_OUT_TODAY: Final = "stopped_out_today"
+RISK_REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        RISK_OK: "all risk limits allow a new trade",
+        MAX_OPEN_TRADES: "the number of open trades has reached the limit",
+        MAX_NEW_TRADES_PER_DAY: "the number of trades opened today has reached the limit",
+        STOPPED_OUT_TODAY: "a trade was stopped out today and no new trades follow a stop",
+    }
+)
+
+TAKE_PROFIT: Final = "take_profit"
+STOP_LOSS: Final = "stop_loss"
+SETTLEMENT: Final = "settlement"
+EXIT_REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        TAKE_PROFIT: "the debit to close fell to the take-profit threshold",
+        STOP_LOSS: "the debit to close rose to the stop-loss threshold",
+        SETTLEMENT: "the spread expired and is cash-settled at its intrinsic value",
+    }
+)
+
+REASONS: Final[Mapping[str, str]] = MappingProxyType({**SELECTION_REASONS, **RISK_REASONS, **EXIT_REASONS})
+
+
+def _frozen_array(values: ArrayLike, dtype: type, name: str) -> NDArray[Any]:
+    arr: NDArray[Any] = np.array(values, dtype=dtype, copy=True)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    arr.setflags(write=False)  # the dataclass is frozen; its arrays must be too
+    return arr
+
+
+def _none_to_nan(value: Any) -> float:
+    # Tradier sends null bid/ask before the open and for some far strikes.
+    return math.nan if value is None else float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class ChainQuotes:
+    """Quotes of one expiration and one root (e.g. SPXW 2026-06-18), one row per listed option.
+
+    Arrays (same length, any order): ``strikes`` (points), ``is_call`` (bool), ``bid``/``ask``
+    (points per share; NaN where missing), ``iv`` (annualised, 0.20 = 20 %) and ``delta``
+    (per share, puts negative) computed here with Black-76 — NaN where unknown — and ``symbols``
+    (OSI strings). Scalars: ``forward`` (points) and ``t_years`` to settlement for this expiration.
+    A (strike, call/put) pair may appear only once. Arrays are copied and made read-only.
+    """
+
+    strikes: NDArray[np.float64]
+    is_call: NDArray[np.bool_]
+    bid: NDArray[np.float64]
+    ask: NDArray[np.float64]
+    iv: NDArray[np.float64]
+    delta: NDArray[np.float64]
+    symbols: NDArray[np.object_]
+    root: str
+    expiration: dt.date
+    forward: float
+    t_years: float
+
+    def __post_init__(self) -> None:
+        flags = np.asarray(self.is_call)
+        if flags.dtype != np.bool_:
+            # np.asarray(["put"], dtype=bool) would read as True; insist on real booleans.
+            raise ValueError(f"is_call must be a boolean array, got dtype {flags.dtype}")
+        for name, dtype in (
+            ("strikes", np.float64),
+            ("is_call", np.bool_),
+            ("bid", np.float64),
+            ("ask", np.float64),
+            ("iv", np.float64),
+            ("delta", np.float64),
+            ("symbols", object),
+        ):
+            object.__setattr__(self, name, _frozen_array(getattr(self, name), dtype, name))
+        n = len(self.strikes)
+        for name in ("is_call", "bid", "ask", "iv", "delta", "symbols"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} rows, strikes has {n}")
+        if not np.all(np.isfinite(self.strikes) & (self.strikes > 0)):
+            raise ValueError("strikes must be finite and positive")
+        if not all(isinstance(s, str) for s in self.symbols):
+            raise ValueError("symbols must be strings")
+        pairs = set(zip(self.strikes.tolist(), self.is_call.tolist()))
+        if len(pairs) != n:
+            raise ValueError("a (strike, is_call) pair appears more than once")
+        if not self.root:
+            raise ValueError("root must be non-empty")
+        if not (math.isfinite(self.forward) and self.forward > 0):
+            raise ValueError(f"forward must be finite and positive, got {self.forward!r}")
+        if not (math.isfinite(self.t_years) and self.t_years >= 0):
+            raise ValueError(f"t_years must be finite and non-negative, got {self.t_years!r}")
+
+    def __len__(self) -> int:
+        return len(self.strikes)
+
+    @classmethod
+    def from_tradier(
+        cls,
+        options: Sequence[Mapping[str, Any]],
+        *,
+        iv: ArrayLike,
+        delta: ArrayLike,
+        forward: float,
+        t_years: float,
+    ) -> ChainQuotes:
+        """Build from Tradier ``options.option`` dicts (``GET /v1/markets/options/chains``).
+
+        Root, expiration, call/put and strike come from each OSI ``symbol`` and must agree with
+        ``option_type`` and ``strike``; null ``bid``/``ask`` become NaN. ``iv`` and ``delta`` are
+        aligned with ``options`` (our own Black-76 numbers in production). ``ValueError`` for an
+        empty list, mixed roots or expirations, or a symbol that disagrees with its fields.
+        """
+        if not options:
+            raise ValueError("no options: root and expiration are unknown")
+        parsed = [parse_symbol(str(o["symbol"])) for o in options]
+        roots = {p.root for p in parsed}
+        expirations = {p.expiration for p in parsed}
+        if len(roots) != 1 or len(expirations) != 1:
+            raise ValueError(f"one root and one expiration expected, got {sorted(roots)} / {sorted(expirations)}")
+        for o, p in zip(options, parsed):
+            if (o["option_type"] == "call") != p.is_call or float(o["strike"]) != float(p.strike):
+                raise ValueError(f"{o['symbol']}: option_type/strike disagree with the symbol")
+        return cls(
+            strikes=np.array([float(p.strike) for p in parsed]),
+            is_call=np.array([p.is_call for p in parsed], dtype=bool),
+            bid=np.array([_none_to_nan(o.get("bid")) for o in options]),
+            ask=np.array([_none_to_nan(o.get("ask")) for o in options]),
+            iv=np.asarray(iv, dtype=np.float64),
+            delta=np.asarray(delta, dtype=np.float64),
+            symbols=np.array([str(o["symbol"]) for o in options], dtype=object),
+            root=roots.pop(),
+            expiration=expirations.pop(),
+            forward=float(forward),
+            t_years=float(t_years),
+        )
+
+
+@dataclass(frozen=True)
+class SpreadRules:
+    """What spread a strategy config asks for (one side, one delta target, one width).
+
+    ``short_delta_target``: |delta| of the short leg (0.10 = "10 delta"). ``width_points``:
+    requested distance between the strikes. ``quantity``: contracts per leg. ``min_credit``:
+    smallest acceptable modelled entry credit (points per share). ``max_combo_spread``: largest
+    acceptable combo bid–ask spread in points; ``max_combo_spread_frac``: the same as a fraction of
+    the mid credit (0.5 = the combo spread may be half the mid credit); ``None`` = no limit.
+    ``fill_fraction``: share of the combo spread the fill model gives up (design: 0.30).
+    ``max_width_mult``: the long leg may move out to ``max_width_mult × width_points`` when the
+    strike at the requested width is missing or one-sided (1.5 × 25 = 37.5 points).
+    """
+
+    side: Side
+    short_delta_target: float
+    width_points: float = 25.0
+    quantity: int = 1
+    min_credit: float = 0.0
+    max_combo_spread: float | None = None
+    max_combo_spread_frac: float | None = None
+    fill_fraction: float = 0.30
+    max_width_mult: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
+        if not 0 < self.short_delta_target < 1:
+            raise ValueError(f"short_delta_target must lie in (0, 1), got {self.short_delta_target!r}")
+        if not (math.isfinite(self.width_points) and self.width_points > 0):
+            raise ValueError(f"width_points must be positive, got {self.width_points!r}")
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity < 1:
+            raise ValueError(f"quantity must be a positive int, got {self.quantity!r}")
+        if not (math.isfinite(self.min_credit) and self.min_credit >= 0):
+            raise ValueError(f"min_credit must be non-negative, got {self.min_credit!r}")
+        for name in ("max_combo_spread", "max_combo_spread_frac"):
+            limit = getattr(self, name)
+            if limit is not None and not (math.isfinite(limit) and limit > 0):
+                raise ValueError(f"{name} must be positive or None, got {limit!r}")
+        if not 0 <= self.fill_fraction <= 1:
+            raise ValueError(f"fill_fraction must lie in [0, 1], got {self.fill_fraction!r}")
+        if not (math.isfinite(self.max_width_mult) and self.max_width_mult >= 1):
+            raise ValueError(f"max_width_mult must be >= 1, got {self.max_width_mult!r}")
+
+    @property
+    def is_call(self) -> bool:
+        """True for a call credit spread (both legs calls), False for a put credit spread."""
+        return self.side == "call_credit"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One option of a spread as quoted at selection time (points per share; ``side`` is our action)."""
+
+    symbol: str
+    strike: float
+    is_call: bool
+    bid: float
+    ask: float
+    mid: float
+    iv: float
+    delta: float
+    side: LegSide
+
+
+@dataclass(frozen=True)
+class SpreadCandidate:
+    """A built credit spread with its modelled entry and risk numbers.
+
+    ``width_points`` is the actual strike distance (≥ ``requested_width_points``).
+    ``credit_mid`` = short mid − long mid; ``combo_spread`` = sum of both legs' bid–ask widths;
+    ``credit_fill`` = ``fills.entry_credit`` (points per share, on the 0.05 tick).
+    Per contract (× 100): ``max_profit_per_contract_usd`` = credit_fill × 100,
+    ``max_loss_per_contract_usd`` = (width − credit_fill) × 100; the ``max_profit_usd`` and
+    ``max_loss_usd`` properties multiply by ``quantity`` (design: C·100·qty, (W − C)·100·qty).
+    ``breakeven`` = short strike − credit_fill (puts) or + credit_fill (calls), in points.
+    ``failed_filters``: codes from ``FILTER_ORDER`` this spread failed (empty = tradable);
+    ``quality_flags``: codes from ``QUALITY_FLAGS`` (informational).
+    """
+
+    side: Side
+    short_leg: Leg
+    long_leg: Leg
+    quantity: int
+    requested_width_points: float
+    width_points: float
+    credit_mid: float
+    combo_spread: float
+    credit_fill: float
+    max_profit_per_contract_usd: float
+    max_loss_per_contract_usd: float
+    breakeven: float
+    quality_flags: tuple[str, ...] = ()
+    failed_filters: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when no filter failed."""
+        return not self.failed_filters
+
+    @property
+    def max_profit_usd(self) -> float:
+        """Max profit of the whole position in dollars: credit_fill × 100 × quantity."""
+        return self.max_profit_per_contract_usd * self.quantity
+
+    @property
+    def max_loss_usd(self) -> float:
+        """Max loss of the whole position in dollars: (width − credit_fill) × 100 × quantity."""
+        return self.max_loss_per_contract_usd * self.quantity
+
+    @property
+    def credit_to_width(self) -> float:
+        """credit_fill / width_points: the share of the width collected (ranking key)."""
+        return self.credit_fill / self.width_points
+
+
+@dataclass(frozen=True)
+class NoCandidate:
+    """Why there is no tradable spread. ``candidate`` is the rejected spread when one was built.
+
+    Keeping the rejected spread lets a SKIP decision store its credit and bid/ask features.
+    """
+
+    reason: str
+    message: str
+    candidate: SpreadCandidate | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason not in SELECTION_REASONS:
+            raise ValueError(f"unknown selection reason {self.reason!r}")
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Per-strategy-config risk limits (design defaults: 1 open trade, 1 new trade a day, none after a stop)."""
+
+    max_open_trades: int = 1
+    max_new_trades_per_day: int = 1
+    no_new_after_stop: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_open_trades", "max_new_trades_per_day"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RiskVerdict:
+    """Whether a new trade is allowed; ``reason`` is ``"ok"`` or the first limit hit (``RISK_REASONS``)."""
+
+    allowed: bool
+    reason: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in RISK_REASONS:
+            raise ValueError(f"unknown risk reason {self.reason!r}")
+        if self.allowed != (self.reason == RISK_OK):
+            raise ValueError("allowed must be True exactly when reason is 'ok'")
+
+
+@dataclass(frozen=True)
+class ExitSignal:
+    """Close (or settle) an open credit spread.
+
+    ``debit_to_close``: the debit that triggered the exit, or the settlement value (points per
+    share). ``threshold_debit``: the take-profit / stop-loss level that was reached (for a
+    settlement, the settlement value itself). ``entry_credit``: credit received at entry.
+    """
+
+    reason: ExitReason
+    debit_to_close: float
+    threshold_debit: float
+    entry_credit: float
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.reason not in EXIT_REASONS:
+            raise ValueError(f"unknown exit reason {self.reason!r}")
+
+    @property
+    def pnl_per_share(self) -> float:
+        """entry_credit − debit_to_close in points per share (× 100 × quantity for dollars)."""
+        return float(as_decimal(self.entry_credit) - as_decimal(self.debit_to_close))
+
+    @property
+    def pnl_per_contract_usd(self) -> float:
+        """PnL of one contract in dollars, before commissions."""
+        return float((as_decimal(self.entry_credit) - as_decimal(self.debit_to_close)) * as_decimal(SPX_MULTIPLIER))
