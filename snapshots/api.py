@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers, status
@@ -10,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from snapshots import selectors
+from snapshots.analytics import snapshot_analytics
+from snapshots.models import ChainSnapshot, ContextSnapshot
 from snapshots.providers.base import ProviderError
 from snapshots.services import provider_get, snapshot_capture
 from spx_site.api import ApiKeyAuthentication, HasAdminApiKey
@@ -33,6 +36,7 @@ class ChainSnapshotListApi(APIView):
         underlying = serializers.CharField()
         root = serializers.CharField()
         target_dte = serializers.IntegerField()
+        purpose = serializers.CharField()
         expiration = serializers.DateField()
         actual_dte_days = serializers.IntegerField()
         provider = serializers.CharField()
@@ -106,3 +110,59 @@ class ExpirationListApi(APIView):
         return Response(
             {"symbol": symbol, "provider": provider.name, "expirations": [e.date.isoformat() for e in expirations]}
         )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+class ChainSnapshotDetailApi(APIView):
+    """One snapshot: metadata, our implied forward, and per-option IV and delta (recomputed)."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        snapshot = ChainSnapshot.objects.filter(pk=pk).first()
+        if snapshot is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        a = snapshot_analytics(snapshot)
+        options = [
+            {
+                "symbol": str(a.symbols[i]), "strike": float(a.strikes[i]),
+                "option_type": "call" if a.is_call[i] else "put",
+                "bid": _finite_or_none(a.bid[i]), "ask": _finite_or_none(a.ask[i]),
+                "iv": _finite_or_none(a.iv[i]), "iv_reason": str(a.iv_reason[i]),
+                "delta": _finite_or_none(a.delta[i]),
+            }
+            for i in range(a.n_options)
+        ]
+        return Response(
+            {
+                **ChainSnapshotListApi.OutputSerializer(snapshot).data,
+                "purpose": snapshot.purpose,
+                "checksum_verified": snapshot.verify_checksum(),
+                "forward": {
+                    "forward": _finite_or_none(a.fit.forward), "discount": _finite_or_none(a.fit.discount),
+                    "r_squared": _finite_or_none(a.fit.r_squared), "n_used": a.fit.n_used,
+                    "ok": a.fit.ok, "reason": a.fit.reason,
+                },
+                "minutes_to_settlement": a.minutes_to_settlement,
+                "root_options": options,
+            }
+        )
+
+
+class ContextSnapshotListApi(APIView):
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = ContextSnapshot
+            fields = [
+                "id", "ts", "underlying", "provider", "spx_price", "vix_price", "vix9d_price", "vix30_own",
+                "vix9d_own", "vix30_reason", "vix9d_reason", "term_ratio_9d_30d", "term_slope_pts_per_day",
+                "gex_usd_per_pct", "forwards", "details", "chain_snapshots",
+            ]
+
+    def get(self, request: Request) -> Response:
+        params = ChainSnapshotListApi.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        rows = selectors.context_list(limit=params.validated_data["limit"]).prefetch_related("chain_snapshots")
+        return Response({"items": self.OutputSerializer(rows, many=True).data})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from django.db.models import QuerySet
 
-from snapshots.models import CaptureFailure, ChainSnapshot
+from snapshots.analytics import ChainAnalytics, snapshot_analytics
+from snapshots.models import CaptureFailure, ChainSnapshot, ContextSnapshot
 
 
 def snapshot_list(*, limit: int = 50, target_dte: int | None = None) -> QuerySet[ChainSnapshot]:
@@ -21,44 +24,75 @@ def failure_list(*, limit: int = 20) -> QuerySet[CaptureFailure]:
     return CaptureFailure.objects.order_by("-occurred_at")[:limit]
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
+def context_for(snapshot: ChainSnapshot) -> ContextSnapshot | None:
+    return ContextSnapshot.objects.filter(underlying=snapshot.underlying, ts=snapshot.ts).first()
 
 
-def chain_rows_near_money(snapshot: ChainSnapshot, *, strikes_each_side: int = 15) -> dict[str, Any]:
-    """The chain around the money as rows of (strike, call and put bid/ask/IV/delta) for one root.
+def context_list(*, limit: int = 50) -> QuerySet[ContextSnapshot]:
+    return ContextSnapshot.objects.order_by("-ts")[:limit]
 
-    The money is the strike where |call mid − put mid| is smallest (put–call parity puts the
-    forward there); the root is the snapshot's own (SPXW preferred), so AM and PM never mix.
-    """
+
+def _f(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15) -> dict[str, Any]:
+    """The snapshot's chain around the forward with our IV and delta (and the vendor's beside them),
+    plus the points of an IV smile chart. One root only (the snapshot's), so AM and PM never mix."""
+    a = snapshot_analytics(snapshot)
+    vendor = {
+        str(o.get("symbol")): (o.get("greeks") or {}) for o in snapshot.payload_options() if o.get("root_symbol") == a.root
+    }
     by_strike: dict[float, dict[str, Any]] = {}
-    for o in snapshot.payload_options():
-        if o.get("root_symbol") != snapshot.root:
-            continue
-        row = by_strike.setdefault(float(o["strike"]), {"strike": float(o["strike"])})
-        greeks = o.get("greeks") or {}
-        side = "call" if o.get("option_type") == "call" else "put"
-        row[side] = {
-            "symbol": o.get("symbol"),
-            "bid": _num(o.get("bid")),
-            "ask": _num(o.get("ask")),
-            "iv": _num(greeks.get("mid_iv")),
-            "delta": _num(greeks.get("delta")),
-            "open_interest": o.get("open_interest"),
+    for i in range(a.n_options):
+        k = float(a.strikes[i])
+        row = by_strike.setdefault(k, {"strike": k})
+        greeks = vendor.get(str(a.symbols[i]), {})
+        row["call" if a.is_call[i] else "put"] = {
+            "symbol": str(a.symbols[i]),
+            "bid": _f(a.bid[i]),
+            "ask": _f(a.ask[i]),
+            "iv": _f(a.iv[i]),
+            "delta": _f(a.delta[i]),
+            "vendor_iv": greeks.get("mid_iv"),
+            "vendor_delta": greeks.get("delta"),
         }
-    rows = [by_strike[k] for k in sorted(by_strike)]
+    strikes = sorted(by_strike)
+    rows = [by_strike[k] for k in strikes]
+    center = a.fit.forward if a.fit.ok else None
     atm_index = 0
-    best = float("inf")
-    for i, row in enumerate(rows):
-        call, put = row.get("call"), row.get("put")
-        if not call or not put or None in (call["bid"], call["ask"], put["bid"], put["ask"]):
-            continue
-        gap = abs((call["bid"] + call["ask"]) / 2 - (put["bid"] + put["ask"]) / 2)
-        if gap < best:
-            best, atm_index = gap, i
+    if center is not None and strikes:
+        atm_index = min(range(len(strikes)), key=lambda i: abs(strikes[i] - center))
     lo = max(0, atm_index - strikes_each_side)
     return {
+        "analytics": a,
         "rows": rows[lo : atm_index + strikes_each_side + 1],
-        "atm_strike": rows[atm_index]["strike"] if rows else None,
-        "strike_count": len(rows),
+        "atm_strike": strikes[atm_index] if strikes else None,
+        "strike_count": len(strikes),
+        "smile": smile_chart(a),
+    }
+
+
+def smile_chart(a: ChainAnalytics, *, width: int = 720, height: int = 260, band: float = 0.12) -> dict[str, Any] | None:
+    """SVG polyline points of the OTM implied-volatility smile within ±``band`` of the forward."""
+    if not a.fit.ok:
+        return None
+    f = a.fit.forward
+    otm = np.where(a.is_call, a.strikes >= f, a.strikes < f)
+    keep = otm & np.isfinite(a.iv) & (np.abs(a.strikes / f - 1.0) <= band)
+    if keep.sum() < 3:
+        return None
+    k, iv = a.strikes[keep], a.iv[keep] * 100.0
+    order = np.argsort(k)
+    k, iv = k[order], iv[order]
+    pad = 30
+    kx = lambda v: pad + (v - k[0]) / (k[-1] - k[0]) * (width - 2 * pad)  # noqa: E731
+    lo, hi = float(np.floor(iv.min())), float(np.ceil(iv.max()))
+    hi = hi if hi > lo else lo + 1
+    vy = lambda v: height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)  # noqa: E731
+    points = " ".join(f"{kx(x):.1f},{vy(y):.1f}" for x, y in zip(k, iv, strict=True))
+    return {
+        "width": width, "height": height, "points": points, "forward_x": round(kx(f), 1),
+        "k_min": float(k[0]), "k_max": float(k[-1]), "iv_min": lo, "iv_max": hi, "n": int(keep.sum()),
+        "pad": pad, "bottom": height - pad,
     }

@@ -57,5 +57,10 @@ def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "snapshots/snapshot_detail.html",
-        {"snapshot": snapshot, "chain": selectors.chain_rows_near_money(snapshot), "checksum_ok": snapshot.verify_checksum()},
+        {
+            "snapshot": snapshot,
+            "chain": selectors.chain_view(snapshot),
+            "context": selectors.context_for(snapshot),
+            "checksum_ok": snapshot.verify_checksum(),
+        },
     )

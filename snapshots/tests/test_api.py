@@ -106,3 +106,23 @@ def test_openapi_schema_lists_the_endpoints(api: APIClient) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert {"/api/chain-snapshots", "/api/admin/run-snapshot", "/api/admin/expirations"} <= set(paths)
+
+
+def test_snapshot_detail_has_our_forward_iv_and_delta(api: APIClient, sim) -> None:  # type: ignore[no-untyped-def]
+    api.post("/api/admin/run-snapshot", format="json")
+    snap = targets().order_by("target_dte").first()
+    body = api.get(f"/api/chain-snapshots/{snap.pk}").json()
+    assert body["checksum"] == snap.checksum and body["checksum_verified"] is True
+    assert body["forward"]["ok"] and 0.99 < body["forward"]["discount"] <= 1
+    otm_puts = [o for o in body["root_options"] if o["option_type"] == "put" and o["delta"] and -0.5 < o["delta"] < -0.05]
+    assert otm_puts and all(0 < o["iv"] < 2 and o["iv_reason"] == "ok" for o in otm_puts)
+    assert api.get("/api/chain-snapshots/999999").status_code == 404
+
+
+def test_context_snapshots_list(api: APIClient, sim) -> None:  # type: ignore[no-untyped-def]
+    api.post("/api/admin/run-snapshot", format="json")
+    items = api.get("/api/context-snapshots?limit=5").json()["items"]
+    assert len(items) == 1
+    ctx = items[0]
+    assert ctx["vix30_own"] is not None and ctx["forwards"] and len(ctx["chain_snapshots"]) >= 3
+    assert api.get("/api/context-snapshots?limit=0").status_code == 400

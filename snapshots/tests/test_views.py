@@ -54,6 +54,23 @@ def test_detail_page_shows_chain_around_money_and_verified_checksum(trader: Clie
     assert 'class="atm"' in html and "<b>6000</b>" in html
 
 
+def test_detail_page_shows_forward_smile_and_context(trader: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from snapshots.models import ChainSnapshot
+    from snapshots.services import snapshot_capture
+
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
+    snapshot_capture(now=dt.datetime(2026, 11, 20, 10, 30, tzinfo=ZoneInfo("America/New_York")))
+    snap = ChainSnapshot.objects.get(purpose="target", target_dte=5)
+    html = trader.get(f"/snapshots/{snap.pk}/").content.decode()
+    assert 'id="iv-smile"' in html and "<polyline" in html
+    assert "Implied forward" in html and "F = 66" in html  # the simulated SPX sits near 6,6xx that day
+    assert 'id="context"' in html and "our 30-day index" in html
+
+
 def test_detail_page_flags_a_tampered_payload(trader: Client) -> None:
     snap = ChainSnapshotFactory(checksum="0" * 64)
     assert "MISMATCH" in trader.get(f"/snapshots/{snap.pk}/").content.decode()
