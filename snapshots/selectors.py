@@ -36,9 +36,10 @@ def _f(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15) -> dict[str, Any]:
-    """The snapshot's chain around the forward with our IV and delta (and the vendor's beside them),
-    plus the points of an IV smile chart. One root only (the snapshot's), so AM and PM never mix."""
+def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15, center: float | None = None) -> dict[str, Any]:
+    """The snapshot's chain around the forward (or ``center``) with our IV and delta (and the
+    vendor's beside them), plus the points of an IV smile chart. One root only (the snapshot's),
+    so AM and PM never mix."""
     a = snapshot_analytics(snapshot)
     vendor = {
         str(o.get("symbol")): (o.get("greeks") or {}) for o in snapshot.payload_options() if o.get("root_symbol") == a.root
@@ -59,14 +60,17 @@ def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15) -> dict[
         }
     strikes = sorted(by_strike)
     rows = [by_strike[k] for k in strikes]
-    center = a.fit.forward if a.fit.ok else None
+    forward = a.fit.forward if a.fit.ok else None
     atm_index = 0
+    if forward is not None and strikes:
+        atm_index = min(range(len(strikes)), key=lambda i: abs(strikes[i] - forward))
+    mid_index = atm_index
     if center is not None and strikes:
-        atm_index = min(range(len(strikes)), key=lambda i: abs(strikes[i] - center))
-    lo = max(0, atm_index - strikes_each_side)
+        mid_index = min(range(len(strikes)), key=lambda i: abs(strikes[i] - center))
+    lo = max(0, mid_index - strikes_each_side)
     return {
         "analytics": a,
-        "rows": rows[lo : atm_index + strikes_each_side + 1],
+        "rows": rows[lo : mid_index + strikes_each_side + 1],
         "atm_strike": strikes[atm_index] if strikes else None,
         "strike_count": len(strikes),
         "smile": smile_chart(a),

@@ -13,7 +13,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("snapshots/", include("snapshots.urls")),
+    path("decisions/", include("strategy.urls")),
     path("api/", include("snapshots.api_urls")),
+    path("api/", include("strategy.api_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from snapshots.models import ChainSnapshot
-from snapshots.schedules import periodic_tasks_setup
+from spx_site.schedules import periodic_tasks_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

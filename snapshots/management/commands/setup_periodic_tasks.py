@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from snapshots.schedules import periodic_tasks_setup
+from spx_site.schedules import periodic_tasks_setup
 
 
 class Command(BaseCommand):

@@ -40,6 +40,14 @@ def periodic_definitions() -> list[Periodic]:
             # ~1.5× the interval: a backlog drops stale captures instead of running them late.
             expire_seconds=int(interval * 60 * 1.5),
         ),
+        Periodic(
+            name="entry windows",
+            task="strategy.tasks.entry_window_run",
+            minute="0",
+            hour="10,11,12",
+            day_of_week="mon-fri",  # holidays are skipped by the service, from the trading calendar
+            expire_seconds=15 * 60,
+        ),
     ]
 
 

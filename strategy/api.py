@@ -1,0 +1,54 @@
+"""DRF API for decisions: list with filters, and one decision."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from strategy import selectors
+from strategy.models import TradeDecision
+
+
+class DecisionOutputSerializer(serializers.ModelSerializer):
+    strategy_config = serializers.CharField(source="strategy_config.name")
+
+    class Meta:
+        model = TradeDecision
+        fields = [
+            "id", "trading_day", "entry_window", "strategy_config", "config_params", "source", "backtest_run_id",
+            "decided_at", "action", "reason_code", "reason_message", "snapshot", "snapshot_checksum", "context",
+            "expiration", "legs", "credit_mid", "credit_fill", "width_points", "max_profit_usd", "max_loss_usd",
+            "features", "model_version", "model_score",
+        ]
+
+
+class DecisionListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        day = serializers.DateField(required=False)
+        config = serializers.IntegerField(min_value=1, required=False)
+        action = serializers.ChoiceField(choices=TradeDecision.Action.values, required=False)
+        reason = serializers.CharField(required=False, max_length=40)
+        source = serializers.ChoiceField(choices=TradeDecision.Source.values, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
+
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        p = params.validated_data
+        rows = selectors.decision_list(
+            day=p.get("day"), config_id=p.get("config"), action=p.get("action"), reason=p.get("reason"),
+            source=p.get("source"), limit=p["limit"],
+        )
+        return Response({"items": DecisionOutputSerializer(rows, many=True).data})
+
+
+class DecisionDetailApi(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        decision = TradeDecision.objects.select_related("strategy_config").filter(pk=pk).first()
+        if decision is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(DecisionOutputSerializer(decision).data)

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class StrategyConfig(models.Model):
+    """One credit-spread configuration the entry windows decide on (edited by the operator in admin)."""
+
+    class Side(models.TextChoices):
+        PUT_CREDIT = "put_credit", "put credit spread"
+        CALL_CREDIT = "call_credit", "call credit spread"
+
+    name = models.CharField(max_length=60, unique=True)
+    enabled = models.BooleanField(default=True)
+    side = models.CharField(max_length=12, choices=Side.choices)
+    target_dte = models.PositiveSmallIntegerField(help_text="DTE bucket (calendar days); reads that bucket's snapshots")
+    short_delta_target = models.DecimalField(
+        max_digits=4, decimal_places=3, validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("0.99"))],
+        help_text="|delta| of the short leg, e.g. 0.10",
+    )
+    width_points = models.DecimalField(max_digits=7, decimal_places=2, default=Decimal("25"),
+                                       validators=[MinValueValidator(Decimal("0.05"))])
+    quantity = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    min_credit = models.DecimalField(max_digits=7, decimal_places=2, default=Decimal("0.50"),
+                                     help_text="smallest fill-model credit to trade, points per share")
+    max_combo_spread = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
+                                           default=Decimal("1.50"), help_text="points; blank = no limit")
+    max_combo_spread_frac = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True,
+                                                default=Decimal("0.50"), help_text="of the mid credit; blank = no limit")
+    max_snapshot_age_minutes = models.PositiveSmallIntegerField(default=10)
+    max_open_trades = models.PositiveSmallIntegerField(default=1)
+    max_new_trades_per_day = models.PositiveSmallIntegerField(default=1)
+    no_new_after_stop = models.BooleanField(default=True, help_text="no new trade after a stop-loss that day")
+    priority = models.PositiveSmallIntegerField(default=100, help_text="lower goes first when limits allow fewer trades")
+
+    class Meta:
+        db_table = "strategy_configs"
+        ordering = ["priority", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(short_delta_target__gt=0, short_delta_target__lt=1),
+                                   name="strategy_config_delta_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def frozen(self) -> dict[str, Any]:
+        """The parameters as they were when a decision was made (stored on the decision)."""
+        out: dict[str, Any] = {}
+        for f in self._meta.fields:
+            value = getattr(self, f.name)
+            if isinstance(f, models.DecimalField) and value is not None:
+                value = f"{Decimal(value):.{f.decimal_places}f}"  # as the database spells it
+            out[f.name] = value
+        out.pop("id", None)
+        return out
+
+
+class TradeDecision(models.Model):
+    """TRADE or SKIP for one config at one entry window, from the exact snapshot read, and why.
+
+    Business key: (trading day, window, config, source) live, plus the backtest run for backtests;
+    a rerun or a duplicate beat tick adds nothing and changes nothing.
+    """
+
+    class Source(models.TextChoices):
+        LIVE_PAPER = "live_paper", "live paper (Tradier sandbox)"
+        SIMULATED = "simulated", "simulated market"
+        BACKTEST = "backtest", "backtest"
+
+    class Action(models.TextChoices):
+        TRADE = "TRADE"
+        SKIP = "SKIP"
+
+    trading_day = models.DateField()
+    entry_window = models.TimeField(help_text="New York time")
+    strategy_config = models.ForeignKey(StrategyConfig, on_delete=models.PROTECT, related_name="decisions")
+    config_params = models.JSONField(help_text="the config's parameters frozen at decision time")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    # The backtests app adds BacktestRun with the backtester; until then a run is identified by id.
+    backtest_run_id = models.BigIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField()
+    action = models.CharField(max_length=5, choices=Action.choices)
+    reason_code = models.CharField(max_length=40)
+    reason_message = models.TextField(blank=True)
+    snapshot = models.ForeignKey("snapshots.ChainSnapshot", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="decisions")
+    snapshot_checksum = models.CharField(max_length=64, blank=True)
+    context = models.ForeignKey("snapshots.ContextSnapshot", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="decisions")
+    expiration = models.DateField(null=True, blank=True)
+    legs = models.JSONField(default=list, help_text="short and long leg: symbol, strike, bid/ask/mid, our IV and delta")
+    credit_mid = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    credit_fill = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                      help_text="fill model: mid − 0.30 × combo spread, on the 0.05 tick")
+    width_points = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    max_profit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    max_loss_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    features = models.JSONField(default=dict, help_text="everything known at decision time (ML features)")
+    model_version = models.CharField(max_length=60, blank=True)
+    model_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "trade_decisions"
+        ordering = ["-trading_day", "-entry_window", "strategy_config__priority", "strategy_config__name"]
+        constraints = [
+            # Partial unique indexes work on SQLite and PostgreSQL alike (nulls_distinct is PG 15+ only).
+            models.UniqueConstraint(
+                fields=["trading_day", "entry_window", "strategy_config", "source"],
+                condition=Q(backtest_run_id__isnull=True), name="decision_live_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["trading_day", "entry_window", "strategy_config", "source", "backtest_run_id"],
+                condition=Q(backtest_run_id__isnull=False), name="decision_run_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["source", "trading_day"]), models.Index(fields=["action", "reason_code"])]
+
+    def __str__(self) -> str:
+        return f"{self.trading_day} {self.entry_window:%H:%M} {self.strategy_config_id} {self.action} {self.reason_code}"
