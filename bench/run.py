@@ -98,17 +98,61 @@ def bench_capture() -> None:
         stored = sum(len(bytes(b)) for b in rows.values_list("payload_zstd", flat=True)) / n
         table_per_row = stored
     per_day = table_per_row * SLOTS_PER_DAY * 3
+    slots = rows.values("ts").distinct().count()
+    chains_per_slot = n / slots
+    per_day_all = table_per_row * SLOTS_PER_DAY * chains_per_slot
     ms = lambda xs: f"{statistics.median(xs) * 1000:.0f} ms"  # noqa: E731
     print(f"database: {connection.vendor}")
-    print(f"full capture (3 expirations, {options:.0f} options each): median {ms(totals)} over {RUNS} runs "
+    print(f"full capture (3 DTE chains + the VIX terms' chains + market context; {chains_per_slot:.1f} chains, "
+          f"{options:.0f} options each on average): median {ms(totals)} over {RUNS} runs "
           f"(min {min(totals) * 1000:.0f}, max {max(totals) * 1000:.0f})")
-    print(f"  provider build+parse of 3 chains: {ms(fetches)}; store 3 (canonical JSON, zstd, insert): {ms(stores)}")
+    print(f"  of which for the 3 DTE chains: provider build+parse {ms(fetches)}; store (canonical JSON, zstd, insert) {ms(stores)}")
     print(f"  parse of one {raw / 1e6:.2f} MB Tradier-shaped body (json.loads + normalise): {ms(parses)}")
     print(f"bytes per snapshot: canonical JSON {raw / 1e6:.2f} MB, stored zstd {stored / 1e3:.0f} kB "
           f"(×{raw / stored:.1f}); table incl. row/TOAST/index overhead {table_per_row / 1e3:.0f} kB")
     print(f"per trading day (78 slots × 3): {per_day / 1e6:.1f} MB; per year ({TRADING_DAYS_PER_YEAR} days): "
           f"{per_day * TRADING_DAYS_PER_YEAR / 1e9:.1f} GB (uncompressed would be "
           f"{raw * SLOTS_PER_DAY * 3 * TRADING_DAYS_PER_YEAR / 1e9:.0f} GB)")
+    print(f"with the VIX terms' chains ({chains_per_slot:.1f} chains a slot): {per_day_all / 1e6:.1f} MB a day, "
+          f"{per_day_all * TRADING_DAYS_PER_YEAR / 1e9:.1f} GB a year")
+
+
+def bench_analytics_and_decisions() -> None:
+    """Store or recompute our IV/delta? And how long an entry window takes for the 12-config grid."""
+    import numpy as np
+    import zstandard
+
+    from snapshots.analytics import snapshot_analytics
+    from snapshots.models import ChainSnapshot
+    from strategy.models import TradeDecision
+    from strategy.services import entry_window_run
+
+    snaps = list(ChainSnapshot.objects.filter(purpose="target").order_by("ts")[:9])
+    recompute, sizes = [], []
+    for snap in snaps:
+        t0 = time.perf_counter()
+        a = snapshot_analytics(ChainSnapshot.objects.get(pk=snap.pk))  # decompress + parse + forward + IV + delta
+        recompute.append(time.perf_counter() - t0)
+        stored = np.stack([a.iv, a.delta]).astype(np.float32).tobytes()
+        sizes.append(len(zstandard.ZstdCompressor(level=6).compress(stored)))
+    ms = lambda xs: f"{statistics.median(xs) * 1000:.0f} ms"  # noqa: E731
+    print(f"our IV+delta for one stored snapshot, recomputed (decompress, parse, forward, IV, greeks): {ms(recompute)}; "
+          f"storing them instead would add {statistics.median(sizes) / 1e3:.1f} kB per snapshot (float32, zstd)")
+    windows = []
+    for day in (dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19)):
+        at = dt.datetime.combine(day, dt.time(10, 0), tzinfo=NY)
+        snapshot_capture_at(at)
+        t0 = time.perf_counter()
+        entry_window_run(at=at, capture=False)
+        windows.append(time.perf_counter() - t0)
+    print(f"entry window, 12 configs from stored snapshots: median {ms(windows)} "
+          f"({TradeDecision.objects.count()} decisions written)")
+
+
+def snapshot_capture_at(at: dt.datetime) -> None:
+    from snapshots.services import snapshot_capture
+
+    snapshot_capture(now=at)
 
 
 def bench_on_throwaway_postgres() -> None:
@@ -140,6 +184,7 @@ def main() -> None:
     old = setup_databases(verbosity=0, interactive=False)
     try:
         bench_capture()
+        bench_analytics_and_decisions()
     finally:
         teardown_databases(old, verbosity=0)
     if capture_only:

@@ -1,0 +1,388 @@
+"""Real DBN files (OPRA.PILLAR ``definition`` + ``cbbo-1m``) generated from the simulated market.
+
+For tests, benchmarks and demos: the files are byte-for-byte what the Databento client would hand
+us for a one-day parent request on ``SPX.OPT`` + ``SPXW.OPT`` (DBN v3, metadata with parent
+symbology and OSI mappings, records encoded from ``databento_dbn`` templates), so the importer
+cannot tell them from a download.
+
+What is simulated, and how (no Django; deterministic per seed and day):
+
+* **Index and volatility level.** SPX per minute is ``SimulatedMarket.index_level`` (the same
+  Brownian-bridge path the live simulated provider serves). The 30-day ATM vol level ``x30`` is
+  recovered from the simulated VIX (``quotes(["VIX"])``, sampled every ``VIX_SAMPLE_MINUTES`` and
+  interpolated linearly), by inverting the public ``variance_swap_vol`` on a grid. Calling the
+  provider per minute per chain would cost ~0.1 s per chain; this costs ~0.3 s per day.
+* **Quotes.** Every instrument is priced every minute with the provider's public model: the
+  ``smile_vol`` surface, Black-76 (``strategy.quant.black76``) with r = 4 % and q = 1.3 %, a width
+  of 0.018 + 1.2 % of price (cap 5.00) scaled by √(x30 / 16 %) with ±20 % per-contract noise
+  (constant for the day, where the provider redraws it every minute), then ``quote_bid_ask`` onto
+  the Cboe tick. So mids match the provider's model; bid/ask rounding can differ by a tick.
+* **Universe (realistic density).** Expirations are the listed ones within 60 days
+  (``listed_expirations``: ~42 SPXW dailies + SPX monthlies). Strikes come from the provider's
+  ``strike_grid`` around the previous close, cut to a band that widens with √T (put wing
+  ``PUT_WING`` times the call wing), giving ~13,000 instruments a day, inside the 12,800–16,000 a
+  real SPXW parent request covers (reference §7). Instrument ids are reshuffled every day (they
+  are only unique within a day on OPRA, §2).
+* **Sparse minutes (CBBO-1m semantics, §3).** A record is written for an instrument at a minute
+  stamp only if something changed: the tick-rounded bid or ask moved, the displayed sizes changed
+  (a random event, more frequent near the money) or a trade printed (near the money mostly). The
+  first stamp of the day (09:31) carries every instrument's opening book. Same-day SPXW stop at
+  16:00; others trade to 16:15 (13:00 / 13:15 on early-close days). Last-trade fields are carried
+  forward as OPRA does; an instrument with no trade yet has UNDEF price and ts_event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from backtests.data import dbn_io
+from snapshots import market_calendar as mc
+from snapshots.providers.simulated import (
+    DIVIDEND_YIELD,
+    EXPIRATION_HORIZON_DAYS,
+    MINUTES_PER_YEAR,
+    RATE,
+    VOL_CEIL,
+    VOL_FLOOR,
+    SimulatedMarket,
+    atm_vol,
+    quote_bid_ask,
+    smile_vol,
+    strike_grid,
+    variance_swap_vol,
+)
+from strategy.quant import black76
+from strategy.quant.osi import format_symbol
+
+FloatArray = NDArray[np.float64]
+
+VIX_SAMPLE_MINUTES = 5
+# Quote width model of the simulated provider (its module docstring, "Quotes").
+SPREAD_BASE, SPREAD_SLOPE, SPREAD_CAP, VOL_REFERENCE = 0.018, 0.012, 5.0, 0.16
+PUT_WING = 1.6  # SPX chains list far more downside strikes than upside
+MINUTES_PER_CHUNK = 45  # minutes priced per vectorised block (bounds memory at ~13k × 45 cells)
+_TAG = 0xDB0  # random-stream tag, distinct from the provider's
+_VIX_YEARS = 30.0 / 365.0
+_MIN_T_MINUTES = 0.5  # floor on time to settlement so the 16:00 stamp of a 0-DTE series prices
+
+
+@dataclass(frozen=True)
+class UniverseParams:
+    """Which instruments a generated day lists.
+
+    Strikes of an expiration with T years to settlement lie within
+    ``[S·e^{−PUT_WING·b}, S·e^{b}]`` with ``b = clip(wing_sigmas·σ_atm·√T, min_band, max_band)``
+    (log-moneyness, decimal), S the previous close. The defaults give ~13,000 instruments a day;
+    tests shrink ``horizon_days`` and the band for speed.
+    """
+
+    horizon_days: int = EXPIRATION_HORIZON_DAYS
+    wing_sigmas: float = 3.2
+    min_band: float = 0.025
+    max_band: float = 0.22
+    strike_step: int = 1  # keep every n-th listed strike (tests); 1 = all
+
+
+REALISTIC = UniverseParams()
+TINY = UniverseParams(horizon_days=2, wing_sigmas=0.5, min_band=0.004, max_band=0.01)
+
+
+@dataclass(frozen=True)
+class GeneratedDay:
+    """One generated trading day: the two files written and their sizes."""
+
+    date: dt.date
+    definition_path: Path
+    cbbo_path: Path
+    instrument_count: int
+    record_count: int  # cbbo-1m records
+    dbn_bytes: int  # uncompressed DBN bytes of both files (what Databento bills, §7)
+    file_bytes: int  # bytes on disk of both files
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Universe:
+    instrument_id: NDArray[np.uint32]  # sorted ascending (records within a minute follow this order)
+    raw_symbol: list[str]  # OSI, root padded to 6 (Databento's raw_symbol)
+    root: list[str]
+    expiration: list[dt.date]
+    is_call: NDArray[np.bool_]
+    strike: FloatArray  # index points
+    settle_ns: NDArray[np.int64]  # settlement instant, UNIX ns
+    near: FloatArray  # 0..1 activity weight, 1 at the money
+
+
+class _Clock:
+    """A settable ``now`` for SimulatedMarket (it reads the clock on every call)."""
+
+    def __init__(self) -> None:
+        self.moment = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.moment
+
+
+@lru_cache(maxsize=1)
+def _vix_inverse_table() -> tuple[FloatArray, FloatArray]:
+    """(VIX points, x30) on a grid; VIX is increasing in x30, so np.interp inverts it."""
+    x30 = np.linspace(VOL_FLOOR, VOL_CEIL, 381)
+    vix = 100.0 * np.asarray(variance_swap_vol(x30, _VIX_YEARS))
+    if not np.all(np.diff(vix) > 0):
+        raise RuntimeError("simulated VIX is not increasing in the vol level; cannot invert it")
+    return vix, x30
+
+
+def _minute_stamps(day: dt.date) -> NDArray[np.int64]:
+    """CBBO-1m ts_recv stamps of the session (interval ends): open + 1 min … RTH close, UNIX ns."""
+    bounds = mc.session_bounds(day)
+    if bounds is None:
+        raise ValueError(f"{day} is not an SPX options trading day")
+    open_ns, close_ns = dbn_io.instant_ns(bounds[0]), dbn_io.instant_ns(bounds[1])
+    return np.arange(open_ns + dbn_io.NS_PER_MINUTE, close_ns + 1, dbn_io.NS_PER_MINUTE, dtype=np.int64)
+
+
+def _market_path(market: SimulatedMarket, clock: _Clock, stamps: NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+    """(SPX, x30) at each stamp: index per minute, vol level from VIX samples, interpolated."""
+
+    def at(ns: int) -> dt.datetime:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ns // 1_000)
+
+    spot = np.array([market.index_level(at(int(ns))) for ns in stamps])
+    sample_idx = np.unique(np.concatenate((np.arange(0, stamps.size, VIX_SAMPLE_MINUTES), [stamps.size - 1])))
+    vix = []
+    for i in sample_idx:
+        clock.moment = at(int(stamps[i]))
+        vix.append(float(market.quotes(["VIX"]).quotes["VIX"]["last"]))
+    vix_grid, x_grid = _vix_inverse_table()
+    x_samples = np.interp(np.array(vix), vix_grid, x_grid)
+    return spot, np.interp(np.arange(stamps.size), sample_idx, x_samples)
+
+
+def _universe(day: dt.date, reference: float, x30: float, open_ns: int, params: UniverseParams, rng: np.random.Generator) -> _Universe:
+    grid = strike_grid(reference)[:: params.strike_step]
+    log_k = np.log(grid / reference)
+    roots: list[str] = []
+    expirations: list[dt.date] = []
+    strikes: list[FloatArray] = []
+    settles: list[int] = []
+    t_list: list[float] = []
+    for expiration, root in mc.listed_expirations(day, params.horizon_days):
+        settle_ns = dbn_io.instant_ns(mc.settlement_instant(expiration, root))
+        if settle_ns <= open_ns:
+            continue
+        t_years = (settle_ns - open_ns) / dbn_io.NS_PER_MINUTE / MINUTES_PER_YEAR
+        band = float(np.clip(params.wing_sigmas * float(atm_vol(x30, t_years)) * np.sqrt(t_years), params.min_band, params.max_band))
+        chosen = grid[(log_k >= -PUT_WING * band) & (log_k <= band)]
+        roots += [root] * chosen.size
+        expirations += [expiration] * chosen.size
+        strikes.append(chosen)
+        settles += [settle_ns] * chosen.size
+        t_list += [t_years] * chosen.size
+    strike_per = np.concatenate(strikes) if strikes else np.empty(0)
+    n = strike_per.size
+    # Calls and puts on every strike: instrument j is (series j // 2, call if j even).
+    strike = np.repeat(strike_per, 2)
+    is_call = np.tile(np.array([True, False]), n)
+    root_list = [r for r in roots for _ in (0, 1)]
+    exp_list = [e for e in expirations for _ in (0, 1)]
+    settle = np.repeat(np.array(settles, dtype=np.int64), 2)
+    t_years_arr = np.repeat(np.array(t_list), 2)
+    # Activity concentrates near the money (the provider's open-interest weight, in standard deviations).
+    sd = np.log(strike / reference) / (VOL_REFERENCE * np.sqrt(np.maximum(t_years_arr, 1.0 / 365.0)))
+    near = np.exp(-0.5 * (sd / 2.0) ** 2)
+    # OPRA ids are per day: a fresh shuffle, from a per-day block of numbers.
+    base = 1_000_000 * (1 + day.toordinal() % 1000)
+    ids = (base + rng.permutation(strike.size)).astype(np.uint32)
+    order = np.argsort(ids)
+    raw = [format_symbol(root_list[i], exp_list[i], bool(is_call[i]), float(strike[i]), padded=True) for i in order]
+    return _Universe(
+        instrument_id=ids[order],
+        raw_symbol=raw,
+        root=[root_list[i] for i in order],
+        expiration=[exp_list[i] for i in order],
+        is_call=is_call[order],
+        strike=strike[order],
+        settle_ns=settle[order],
+        near=near[order],
+    )
+
+
+def _definitions(universe: _Universe, day: dt.date) -> dbn_io.RecordArray:
+    """One definition record per instrument, sent at 06:30 ET like OPRA's morning chain (§4)."""
+    sent = dbn_io.instant_ns(dt.datetime.combine(day, dt.time(6, 30), tzinfo=mc.ET))
+    n = universe.instrument_id.size
+    recs = np.repeat(dbn_io.definition_template(), n)
+    recs["instrument_id"] = universe.instrument_id
+    recs["raw_instrument_id"] = universe.instrument_id
+    recs["ts_event"] = sent
+    recs["ts_recv"] = sent
+    recs["raw_symbol"] = np.array(universe.raw_symbol, dtype="S")
+    recs["asset"] = np.array(universe.root, dtype="S")
+    recs["instrument_class"] = np.where(universe.is_call, b"C", b"P")
+    recs["strike_price"] = np.round(universe.strike * dbn_io.PRICE_SCALE).astype(np.int64)
+    recs["expiration"] = np.array([dbn_io.utc_day_bounds_ns(e)[0] for e in universe.expiration], dtype=np.uint64)
+    return recs
+
+
+def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x30: FloatArray, rng: np.random.Generator) -> dbn_io.RecordArray:
+    """The sparse CBBO-1m records of one day, minute-major, ids ascending within a minute."""
+    n = universe.instrument_id.size
+    strike, is_call, near = universe.strike, universe.is_call, universe.near
+    width_noise = 0.8 + 0.4 * rng.random(n)
+    p_size = 0.02 + 0.45 * near
+    p_trade = 0.01 + 0.25 * near**2
+    size_scale = 5.0 + 195.0 * near
+    prev_bid = np.full(n, -1, dtype=np.int64)  # -1: nothing written yet today
+    prev_ask = np.full(n, -1, dtype=np.int64)
+    last_px = np.full(n, dbn_io.UNDEF_PRICE_INT, dtype=np.int64)
+    last_sz = np.zeros(n, dtype=np.uint32)
+    last_ts = np.full(n, dbn_io.UNDEF_TIMESTAMP_INT, dtype=np.uint64)
+    template = dbn_io.cbbo_template()
+    out: list[dbn_io.RecordArray] = []
+    for lo in range(0, stamps.size, MINUTES_PER_CHUNK):
+        ts = stamps[lo : lo + MINUTES_PER_CHUNK]
+        rows = ts.size
+        s = spot[lo : lo + rows, None]
+        x = x30[lo : lo + rows, None]
+        minutes_left = (universe.settle_ns[None, :] - ts[:, None]) / dbn_io.NS_PER_MINUTE
+        active = minutes_left >= 0
+        t_years = np.maximum(minutes_left, _MIN_T_MINUTES) / MINUTES_PER_YEAR
+        forward = s * np.exp((RATE - DIVIDEND_YIELD) * t_years)
+        discount = np.exp(-RATE * t_years)
+        sigma = smile_vol(x, t_years, np.log(strike[None, :] / forward))
+        price = np.asarray(black76.price(is_call[None, :], forward, strike[None, :], t_years, discount, sigma))
+        width = np.minimum(SPREAD_BASE + SPREAD_SLOPE * price, SPREAD_CAP) * np.sqrt(x / VOL_REFERENCE) * width_noise
+        bid_c, ask_c = quote_bid_ask(price, width)
+
+        # Changes against the previous minute (row 0 against the carried state).
+        bid_before = np.vstack((prev_bid[None, :], bid_c[:-1]))
+        ask_before = np.vstack((prev_ask[None, :], ask_c[:-1]))
+        first = bid_before < 0
+        trade = active & (rng.random((rows, n)) < p_trade)
+        emit = active & (first | (bid_c != bid_before) | (ask_c != ask_before) | trade | (rng.random((rows, n)) < p_size))
+        prev_bid = np.where(active[-1], bid_c[-1], prev_bid)
+        prev_ask = np.where(active[-1], ask_c[-1], prev_ask)
+
+        # Trades: a price on the tick grid between bid and ask, inside the minute interval.
+        u = rng.random((rows, n))
+        trade_c = np.maximum(bid_c + np.round((ask_c - bid_c) * u / 5.0) * 5, 5).astype(np.int64)
+        trade_ts = ts[:, None] - ((1.0 - rng.random((rows, n))) * dbn_io.NS_PER_MINUTE).astype(np.int64)
+        trade_sz = 1 + np.floor(rng.random((rows, n)) * 10.0).astype(np.int64)
+        # Carry the last trade forward: index of the latest trade row at or before each row.
+        last_row = np.where(trade, np.arange(rows)[:, None], -1)
+        np.maximum.accumulate(last_row, axis=0, out=last_row)
+        seen = last_row >= 0
+        pick = np.maximum(last_row, 0)
+        px_rows = np.where(seen, np.take_along_axis(trade_c, pick, 0) * (dbn_io.PRICE_SCALE // 100), last_px[None, :])
+        sz_rows = np.where(seen, np.take_along_axis(trade_sz, pick, 0), last_sz[None, :])
+        ts_rows = np.where(seen, np.take_along_axis(trade_ts, pick, 0).astype(np.uint64), last_ts[None, :])
+        last_px, last_sz, last_ts = px_rows[-1].astype(np.int64), sz_rows[-1].astype(np.uint32), ts_rows[-1].astype(np.uint64)
+
+        mi, ii = np.nonzero(emit)
+        k = mi.size
+        recs = np.repeat(template, k)
+        bid_k, ask_k = bid_c[mi, ii], ask_c[mi, ii]
+        has_bid = bid_k > 0
+        recs["instrument_id"] = universe.instrument_id[ii]
+        recs["ts_recv"] = ts[mi]
+        recs["ts_event"] = ts_rows[mi, ii]
+        recs["price"] = px_rows[mi, ii]
+        recs["size"] = sz_rows[mi, ii]
+        recs["bid_px_00"] = np.where(has_bid, bid_k * (dbn_io.PRICE_SCALE // 100), dbn_io.UNDEF_PRICE_INT)
+        recs["ask_px_00"] = ask_k * (dbn_io.PRICE_SCALE // 100)
+        recs["bid_sz_00"] = np.where(has_bid, 1 + np.floor(rng.random(k) * size_scale[ii]), 0)
+        recs["ask_sz_00"] = 1 + np.floor(rng.random(k) * size_scale[ii])
+        recs["bid_pb_00"] = np.where(has_bid, dbn_io.PUBLISHER_XCBO, 0)
+        recs["ask_pb_00"] = dbn_io.PUBLISHER_XCBO
+        out.append(recs)
+    return np.concatenate(out) if out else np.repeat(template, 0)
+
+
+def day_paths(out_dir: Path, day: dt.date, *, compress: bool = True) -> tuple[Path, Path]:
+    """(definition, cbbo-1m) file paths of ``day`` under ``out_dir``: ``2025-02-20.cbbo-1m.dbn.zst``."""
+    suffix = ".dbn.zst" if compress else ".dbn"
+    return (
+        out_dir / f"{day.isoformat()}.{dbn_io.SCHEMA_DEFINITION}{suffix}",
+        out_dir / f"{day.isoformat()}.{dbn_io.SCHEMA_CBBO_1M}{suffix}",
+    )
+
+
+def generate_day(
+    day: dt.date, out_dir: Path, *, seed: int = 7, params: UniverseParams = REALISTIC, compress: bool = True
+) -> GeneratedDay:
+    """Write ``<day>.definition.dbn[.zst]`` and ``<day>.cbbo-1m.dbn[.zst]`` for one trading day.
+
+    Deterministic per (seed, day, params). ``ValueError`` on a day without a session.
+    """
+    started = time.perf_counter()
+    stamps = _minute_stamps(day)
+    open_ns = int(stamps[0]) - dbn_io.NS_PER_MINUTE
+    clock = _Clock()
+    market = SimulatedMarket(seed=seed, now=clock)
+    spot, x30 = _market_path(market, clock, stamps)
+    previous_close = market.index_level(dt.datetime.fromtimestamp(open_ns / 1e9 - 60, tz=dt.UTC))
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _TAG, day.toordinal()])))
+    universe = _universe(day, previous_close, float(x30[0]), open_ns, params, rng)
+    definitions = _definitions(universe, day)
+    quotes = _quotes(universe, stamps, spot, x30, rng)
+
+    ids = [int(i) for i in universe.instrument_id]
+    def_path, cbbo_path = day_paths(out_dir, day, compress=compress)
+    written = 0
+    dbn_bytes = 0
+    for path, schema, records in ((def_path, dbn_io.SCHEMA_DEFINITION, definitions), (cbbo_path, dbn_io.SCHEMA_CBBO_1M, quotes)):
+        meta = dbn_io.parent_metadata(day, schema, universe.raw_symbol, ids)
+        written += dbn_io.write_dbn(path, meta, records, compress=compress)
+        dbn_bytes += len(meta.encode()) + records.nbytes
+    return GeneratedDay(
+        date=day,
+        definition_path=def_path,
+        cbbo_path=cbbo_path,
+        instrument_count=len(ids),
+        record_count=int(quotes.size),
+        dbn_bytes=dbn_bytes,
+        file_bytes=written,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def generate_range(
+    start: dt.date,
+    end: dt.date,
+    out_dir: Path,
+    *,
+    seed: int = 7,
+    params: UniverseParams = REALISTIC,
+    compress: bool = True,
+    workers: int = 1,
+    progress: Callable[[GeneratedDay], None] | None = None,
+) -> list[GeneratedDay]:
+    """``generate_day`` for every SPX options trading day from ``start`` to ``end`` (inclusive).
+
+    ``workers > 1`` generates days in parallel processes (pricing is CPU-bound numpy).
+    """
+    days = mc.trading_days(start, end)
+    results: list[GeneratedDay] = []
+    if workers <= 1 or len(days) <= 1:
+        for day in days:
+            results.append(generate_day(day, out_dir, seed=seed, params=params, compress=compress))
+            if progress:
+                progress(results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(generate_day, day, out_dir, seed=seed, params=params, compress=compress) for day in days]
+        for future in futures:
+            results.append(future.result())
+            if progress:
+                progress(results[-1])
+    return results

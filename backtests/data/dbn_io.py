@@ -1,0 +1,368 @@
+"""Reading and writing DBN files (Databento Binary Encoding) as numpy record arrays.
+
+Reading is strict: a file is decoded completely and validated before anyone uses it, and every
+problem becomes a ``DbnRefused`` with a message that names the file and says what is wrong (empty,
+not DBN, truncated, wrong dataset or schema). Records come back as a zero-copy numpy structured
+array in the file's own wire layout (the dtype ``DBNStore.to_ndarray()`` gives), so callers stay
+vectorised. Writing builds records from templates encoded by ``databento_dbn`` itself, so every
+reserved byte and sentinel is what the official encoder writes.
+
+Units: timestamps are UNIX nanoseconds (UTC); prices are int64 × 1e-9 dollars with
+``UNDEF_PRICE`` for "none" (reference/databento.md §3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import databento as db
+import databento_dbn
+import databento_dbn.v1
+import databento_dbn.v2
+import numpy as np
+import zstandard
+from databento_dbn import FIXED_PRICE_SCALE, UNDEF_PRICE, UNDEF_TIMESTAMP, Metadata, Schema, SType, VersionUpgradePolicy
+from numpy.typing import NDArray
+
+DATASET = "OPRA.PILLAR"
+SCHEMA_CBBO_1M = "cbbo-1m"
+SCHEMA_DEFINITION = "definition"
+SPX_PARENTS = ("SPX.OPT", "SPXW.OPT")
+PUBLISHER_OPRA = 30  # the consolidated OPRA record (reference §1)
+PUBLISHER_XCBO = 22  # Cboe Options, the only venue listing SPX/SPXW
+RTYPE_CBBO_1M = 193
+RTYPE_DEFINITION = 19
+NS_PER_SECOND = 1_000_000_000
+NS_PER_MINUTE = 60 * NS_PER_SECOND
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+PRICE_SCALE = FIXED_PRICE_SCALE  # int price units per dollar (1e9)
+UNDEF_PRICE_INT = int(UNDEF_PRICE)
+UNDEF_TIMESTAMP_INT = int(UNDEF_TIMESTAMP)
+UNDEF_I32 = 2**31 - 1  # e.g. contract_multiplier in OPRA definitions (reference §4)
+CBBO_FLAGS = int(databento_dbn.F_LAST | databento_dbn.F_TOB | databento_dbn.F_PUBLISHER_SPECIFIC)  # 194, as observed
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_DBN_MAGIC = b"DBN"
+_PREFIX_BYTES = 8  # b"DBN" + version byte + u32 metadata length
+_RTYPE_BY_SCHEMA = {SCHEMA_CBBO_1M: RTYPE_CBBO_1M, SCHEMA_DEFINITION: RTYPE_DEFINITION}
+# Record classes per DBN version: the definition record grew from 360 (v1) to 400 (v2) to 520 B (v3).
+_RECORD_MODULES: dict[int, Any] = {1: databento_dbn.v1, 2: databento_dbn.v2, 3: databento_dbn}
+_RECORD_CLASS_BY_SCHEMA = {SCHEMA_CBBO_1M: "CBBOMsg", SCHEMA_DEFINITION: "InstrumentDefMsg"}
+
+RecordArray = NDArray[Any]  # numpy structured array in DBN wire layout
+
+
+class DbnRefused(ValueError):
+    """A DBN file that cannot be used; ``str()`` names the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path.name}: {reason}")
+
+
+@dataclass(frozen=True)
+class DbnHeader:
+    """What a DBN file's metadata says about it (no records decoded)."""
+
+    path: Path
+    dataset: str
+    schema: str  # e.g. "cbbo-1m", "definition"; "" for mixed-schema (live) files
+    version: int
+    start_ns: int  # request start, UNIX ns UTC
+    end_ns: int | None  # request end (exclusive), UNIX ns UTC; None when the request had none
+    compressed: bool  # zstd
+    metadata_bytes: int  # length of the metadata block incl. the 8-byte prefix
+    ts_out: bool
+
+    def utc_dates(self) -> list[dt.date]:
+        """UTC dates the request range covers ([start, end) on ts_recv), at least the start date."""
+        first = _ns_to_date(self.start_ns)
+        if self.end_ns is None or self.end_ns <= self.start_ns:
+            return [first]
+        last = _ns_to_date(self.end_ns - 1)
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class DbnData:
+    """A fully decoded and validated DBN file."""
+
+    header: DbnHeader
+    sha256: str  # of the file's bytes as stored (compressed or not)
+    size_bytes: int  # file size on disk
+    records: RecordArray  # read-only structured array, the file's wire layout
+
+
+def _ns_to_date(ns: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=ns // NS_PER_DAY)
+
+
+def utc_day_bounds_ns(day: dt.date) -> tuple[int, int]:
+    """[00:00 UTC of ``day``, 00:00 UTC of the next day) in UNIX ns, the span of one mapping day."""
+    start = (day - dt.date(1970, 1, 1)).days * NS_PER_DAY
+    return start, start + NS_PER_DAY
+
+
+def instant_ns(moment: dt.datetime) -> int:
+    """An aware datetime as UNIX ns (whole microseconds; our instants are whole minutes)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}")
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+
+
+def _schema_text(schema: Schema | str | None) -> str:
+    return "" if schema is None else str(schema)
+
+
+def _parse_metadata(path: Path, prefix_and_body: bytes) -> tuple[Metadata, int]:
+    if len(prefix_and_body) < _PREFIX_BYTES or prefix_and_body[:3] != _DBN_MAGIC:
+        raise DbnRefused(path, "not a DBN file (no DBN header)")
+    length = _PREFIX_BYTES + int.from_bytes(prefix_and_body[4:8], "little")
+    if len(prefix_and_body) < length:
+        raise DbnRefused(path, "truncated inside the DBN metadata header")
+    try:
+        meta = Metadata.decode(prefix_and_body[:length], upgrade_policy=VersionUpgradePolicy.AS_IS)
+    except Exception as exc:  # databento_dbn raises its own DBNError for a corrupt header
+        raise DbnRefused(path, f"corrupt DBN metadata header ({exc})") from exc
+    return meta, length
+
+
+def _header(path: Path, meta: Metadata, length: int, compressed: bool) -> DbnHeader:
+    end = meta.end
+    return DbnHeader(
+        path=path,
+        dataset=str(meta.dataset),
+        schema=_schema_text(meta.schema),
+        version=int(meta.version),
+        start_ns=int(meta.start),
+        end_ns=None if end is None or int(end) == UNDEF_TIMESTAMP_INT else int(end),
+        compressed=compressed,
+        metadata_bytes=length,
+        ts_out=bool(meta.ts_out),
+    )
+
+
+def read_header(path: Path | str) -> DbnHeader:
+    """Decode only the metadata block of a ``.dbn`` / ``.dbn.zst`` file (cheap: a few KB–MB read).
+
+    Raises ``DbnRefused`` for a missing, empty or non-DBN file or a corrupt header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DbnRefused(path, "no such file")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+        if not magic:
+            raise DbnRefused(path, "empty file (0 bytes)")
+        fh.seek(0)
+        compressed = magic == _ZSTD_MAGIC
+        reader: Any = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True) if compressed else fh
+        try:
+            prefix = reader.read(_PREFIX_BYTES)
+            length = int.from_bytes(prefix[4:8], "little") if len(prefix) == _PREFIX_BYTES else 0
+            body = reader.read(length) if prefix[:3] == _DBN_MAGIC else b""
+        except zstandard.ZstdError as exc:
+            raise DbnRefused(path, f"corrupt zstd data ({exc})") from exc
+    meta, length = _parse_metadata(path, prefix + body)
+    return _header(path, meta, length, compressed)
+
+
+def _decompress(path: Path, raw: bytes) -> bytes:
+    """Decompress every zstd frame; a frame that does not reach its end means a truncated file.
+
+    ``stream_reader`` silently returns a truncated stream's prefix, so frames are walked one by one
+    and each must report ``eof``.
+    """
+    dctx = zstandard.ZstdDecompressor()
+    parts: list[bytes] = []
+    data = raw
+    try:
+        while data:
+            params = zstandard.get_frame_parameters(data)
+            known = params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR)
+            # One output buffer of the declared size avoids re-growing a 100 MB+ result.
+            write_size = min(params.content_size, 1 << 31) if known else 1 << 24
+            obj = dctx.decompressobj(write_size=max(write_size, 1 << 16))
+            parts.append(obj.decompress(data))
+            if not obj.eof:
+                raise DbnRefused(path, "truncated: the zstd stream ends inside a frame")
+            data = obj.unused_data
+    except zstandard.ZstdError as exc:
+        raise DbnRefused(path, f"corrupt zstd data ({exc})") from exc
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def record_size(schema: str, version: int) -> int:
+    """Bytes per record of ``schema`` in DBN ``version`` (cbbo 80; definition 360/400/520)."""
+    module = _RECORD_MODULES.get(version)
+    if module is None:
+        raise ValueError(f"unsupported DBN version {version}")
+    cls = getattr(module, _RECORD_CLASS_BY_SCHEMA[schema], None) or getattr(databento_dbn, _RECORD_CLASS_BY_SCHEMA[schema])
+    return int(cls.size_hint)
+
+
+def read_records(
+    path: Path | str, *, schemas: Collection[str] = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION), dataset: str = DATASET
+) -> DbnData:
+    """Read, hash, decompress and validate a whole DBN file; records as a read-only numpy view.
+
+    Refused (``DbnRefused``): empty or non-DBN files, truncated zstd frames or a partial last
+    record, another dataset, a schema outside ``schemas``, live files with ``ts_out``, files with
+    no records, and records whose rtype does not match the schema. A plain ``.dbn`` cut exactly at
+    a record boundary cannot be told from a shorter file (DBN stores no record count).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DbnRefused(path, "no such file")
+    raw = path.read_bytes()
+    if not raw:
+        raise DbnRefused(path, "empty file (0 bytes)")
+    sha256 = hashlib.sha256(raw).hexdigest()
+    compressed = raw[:4] == _ZSTD_MAGIC
+    plain = _decompress(path, raw) if compressed else raw
+    meta, length = _parse_metadata(path, plain[: _PREFIX_BYTES + int.from_bytes(plain[4:8], "little")])
+    header = _header(path, meta, length, compressed)
+    if header.dataset != dataset:
+        raise DbnRefused(path, f"dataset is {header.dataset!r}, expected {dataset!r}")
+    if header.schema not in schemas:
+        wanted = ", ".join(sorted(schemas))
+        raise DbnRefused(path, f"schema is {header.schema or 'mixed'!r}, expected one of: {wanted}")
+    if header.ts_out:
+        raise DbnRefused(path, "records carry ts_out (a live capture); historical files only")
+    body = len(plain) - length
+    size = record_size(header.schema, header.version)
+    if body == 0:
+        raise DbnRefused(path, "no records (metadata only)")
+    if body % size:
+        raise DbnRefused(path, f"truncated: {body % size} trailing bytes of an incomplete {size}-byte record")
+    # DBNStore gives the version-correct dtype; decoding only the first record keeps this cheap,
+    # then the whole body is viewed in place (no copy).
+    dtype = db.DBNStore.from_bytes(plain[: length + size]).to_ndarray().dtype
+    records = np.frombuffer(plain, dtype=dtype, offset=length)
+    bad = records["rtype"] != _RTYPE_BY_SCHEMA[header.schema]
+    if bad.any():
+        raise DbnRefused(path, f"{int(bad.sum())} records have an rtype that does not belong to {header.schema}")
+    return DbnData(header=header, sha256=sha256, size_bytes=len(raw), records=records)
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+class _Interval:
+    """A symbology mapping interval as ``databento_dbn.Metadata`` reads it (duck-typed)."""
+
+    def __init__(self, start_date: dt.date, end_date: dt.date, symbol: str) -> None:
+        self.start_date, self.end_date, self.symbol = start_date, end_date, symbol
+
+
+class _Mapping:
+    def __init__(self, raw_symbol: str, intervals: list[_Interval]) -> None:
+        self.raw_symbol, self.intervals = raw_symbol, intervals
+
+
+def parent_metadata(
+    day: dt.date, schema: str, raw_symbols: list[str], instrument_ids: list[int], *, parents: tuple[str, ...] = SPX_PARENTS
+) -> Metadata:
+    """Metadata of a one-day parent-symbology request (``stype_in=parent``), as Databento writes it.
+
+    The mappings are keyed by each resolved OSI raw symbol with one interval [day, day + 1) whose
+    symbol is the instrument_id as text (reference §2, §6).
+    """
+    start, end = utc_day_bounds_ns(day)
+    next_day = day + dt.timedelta(days=1)
+    mappings = [_Mapping(sym, [_Interval(day, next_day, str(iid))]) for sym, iid in zip(raw_symbols, instrument_ids, strict=True)]
+    return Metadata(
+        dataset=DATASET,
+        start=start,
+        end=end,
+        stype_in=SType.PARENT,
+        stype_out=SType.INSTRUMENT_ID,
+        schema=Schema.from_str(schema),
+        symbols=list(parents),
+        mappings=mappings,
+    )
+
+
+@lru_cache(maxsize=1)
+def cbbo_template() -> RecordArray:
+    """One empty CBBO-1m record (v3 layout) encoded by databento_dbn: UNDEF prices, 0 sizes."""
+    rec = databento_dbn.CBBOMsg(
+        rtype=RTYPE_CBBO_1M,
+        publisher_id=PUBLISHER_OPRA,
+        instrument_id=0,
+        ts_event=UNDEF_TIMESTAMP,
+        price=UNDEF_PRICE,
+        size=0,
+        side=databento_dbn.Side.NONE,
+        ts_recv=0,
+        flags=CBBO_FLAGS,
+        levels=databento_dbn.ConsolidatedBidAskPair(),
+    )
+    return _decode_template(SCHEMA_CBBO_1M, bytes(rec))
+
+
+@lru_cache(maxsize=1)
+def definition_template() -> RecordArray:
+    """One OPRA-style option definition (v3 layout) with OPRA's sentinels (reference §4)."""
+    rec = databento_dbn.InstrumentDefMsg(
+        publisher_id=PUBLISHER_OPRA,
+        instrument_id=0,
+        ts_event=0,
+        ts_recv=0,
+        min_price_increment=UNDEF_PRICE,
+        display_factor=UNDEF_PRICE,
+        raw_symbol="",
+        asset="",
+        security_type="OPT",
+        instrument_class=databento_dbn.InstrumentClass.CALL,
+        security_update_action=databento_dbn.SecurityUpdateAction.ADD,
+        expiration=UNDEF_TIMESTAMP,
+        strike_price=UNDEF_PRICE,
+        raw_instrument_id=0,
+        contract_multiplier=UNDEF_I32,
+        channel_id=1,
+        currency="USD",
+        group="popra-1",
+        exchange="OPRA",
+        underlying="SPX",
+        strike_price_currency="USD",
+    )
+    return _decode_template(SCHEMA_DEFINITION, bytes(rec))
+
+
+def _decode_template(schema: str, record: bytes) -> RecordArray:
+    meta = Metadata(dataset=DATASET, start=0, stype_in=SType.PARENT, stype_out=SType.INSTRUMENT_ID, schema=Schema.from_str(schema))
+    array = db.DBNStore.from_bytes(meta.encode() + record).to_ndarray()
+    out = np.array(array, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+def write_dbn(path: Path, metadata: Metadata, records: RecordArray, *, compress: bool, level: int = 3) -> int:
+    """Write metadata + records as one DBN stream (zstd-compressed when ``compress``), atomically.
+
+    Written to a temporary file in the target folder, then renamed, so a reader never sees a
+    partial file. Returns the bytes written to disk.
+    """
+    body = metadata.encode() + records.tobytes()
+    data = zstandard.ZstdCompressor(level=level, threads=-1, write_content_size=True).compress(body) if compress else body
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
