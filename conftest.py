@@ -21,3 +21,14 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def tradier_fixtures(shared_dir: Path) -> Path:
     return shared_dir / "fixtures" / "tradier"
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager() -> object:
+    """Tasks queued by services (e.g. a TRADE's hand-over to order placement) run in-process in
+    tests; the end-to-end test starts real worker processes, which this does not touch."""
+    from spx_site.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

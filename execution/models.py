@@ -169,3 +169,20 @@ class PositionMark(models.Model):
         db_table = "position_marks"
         constraints = [models.UniqueConstraint(fields=["trade", "ts"], name="position_mark_slot_uniq")]
         ordering = ["ts"]
+
+
+class SimulatedBrokerOrder(models.Model):
+    """The simulated broker's book, kept in the database so web, worker and beat processes share it.
+
+    ``record`` is the broker's own order record (``execution.brokers.simulated.SimOrder``),
+    pickled: it is written and read only by this project's code, never from outside input.
+    """
+
+    broker_order_id = models.CharField(max_length=40, primary_key=True)
+    client_tag = models.CharField(max_length=255, db_index=True)
+    created_at = models.DateTimeField()
+    record = models.BinaryField()
+
+    class Meta:
+        db_table = "simulated_broker_orders"
+        ordering = ["created_at"]

@@ -98,16 +98,12 @@ TERMINAL: Final[frozenset[OrderState]] = frozenset({S.FILLED, S.CANCELED, S.REJE
 LEGAL: Final[Mapping[OrderState, frozenset[OrderState]]] = MappingProxyType(
     {
         S.NEW: frozenset({S.SUBMITTING, S.REJECTED, S.CANCELED}),
-        S.SUBMITTING: frozenset(
-            {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED, S.UNKNOWN}
-        ),
+        S.SUBMITTING: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELED, S.EXPIRED, S.UNKNOWN}),
         S.OPEN: frozenset(
             {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.REJECTED, S.PENDING_CANCEL, S.UNKNOWN}
         ),
         S.PARTIALLY_FILLED: frozenset({S.FILLED, S.CANCELED, S.EXPIRED, S.PENDING_CANCEL, S.UNKNOWN}),
-        S.PENDING_CANCEL: frozenset(
-            {S.CANCELED, S.FILLED, S.OPEN, S.PARTIALLY_FILLED, S.EXPIRED, S.UNKNOWN}
-        ),
+        S.PENDING_CANCEL: frozenset({S.CANCELED, S.FILLED, S.OPEN, S.PARTIALLY_FILLED, S.EXPIRED, S.UNKNOWN}),
         S.UNKNOWN: frozenset(
             {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.PENDING_CANCEL}
         ),

@@ -48,6 +48,7 @@ class ChainSnapshot(models.Model):
     class Purpose(models.TextChoices):
         TARGET = "target", "DTE target"
         VIX = "vix", "VIX-style index term"
+        POSITION = "position", "an open trade's expiration"
 
     ts = models.DateTimeField(help_text="capture slot, UTC")
     captured_at = models.DateTimeField(help_text="when the chain was received, UTC")

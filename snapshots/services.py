@@ -253,11 +253,35 @@ def snapshot_capture(
         (result.inserted if created else result.existing).append(
             {**summary, "checksum": row.checksum, "snapshot_id": row.pk}
         )
+    _positions_capture(result, provider=provider, listed=listed, now_et=now_et)
     if not result.inserted and not result.existing and result.failures:
         result.reason = "no snapshot stored: every target failed"
         return result
-    _context_record(result, provider=provider, listed=listed, now_et=now_et)
+    if settings.SNAPSHOT_CONTEXT_ENABLED:
+        _context_record(result, provider=provider, listed=listed, now_et=now_et)
     return result
+
+
+def _positions_capture(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date],
+                       now_et: dt.datetime) -> None:
+    """Open trades' expirations are captured every slot too, so marks value them from stored chains."""
+    from execution.selectors import open_trade_expirations  # lazy: snapshots does not import execution at load
+
+    underlying = settings.SNAPSHOT_UNDERLYING
+    for expiration in open_trade_expirations():
+        if expiration not in listed or ChainSnapshot.objects.filter(
+            underlying=underlying, expiration=expiration, ts=result.slot
+        ).exists():
+            continue
+        try:
+            chain = provider.chain(underlying, expiration, greeks=True)
+        except ProviderError as exc:
+            _failure(result, stage=CaptureFailure.Stage.CHAIN, exc=exc, expiration=expiration)
+            continue
+        if chain.options:
+            dte = (expiration - now_et.date()).days
+            snapshot_store(chain=chain, slot=result.slot, target_dte=max(dte, 0), actual_dte_days=dte,
+                           provider=provider.name, purpose=ChainSnapshot.Purpose.POSITION)
 
 
 def _context_record(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date], now_et: dt.datetime) -> None:
@@ -290,3 +314,23 @@ def _context_record(result: CaptureResult, *, provider: MarketDataProvider, list
         _failure(result, stage=CaptureFailure.Stage.CONTEXT,
                  exc=type(problem)(message) if isinstance(problem, Exception) else message)
     result.context_id = context.pk if context else None
+
+
+def settlement_value_get(expiration: dt.date, root: str) -> tuple[float, str] | None:
+    """The settlement value of ``root`` options expiring on ``expiration``, with where it came from.
+
+    Simulated market: its SPX path at the settlement instant (SPXW 16:00 ET or 13:00 on an early
+    close; SPX AM the 09:30 open). Tradier: the SPX quote's ``last`` once the session of a PM
+    expiration has closed (Tradier's index prices are ORATS-derived, tradier.md §5.3); an AM
+    settlement value (SOQ) is not published there, so AM trades wait for the operator.
+    """
+    if settings.MARKET_DATA_PROVIDER == "simulated":
+        from snapshots.providers.simulated import SimulatedMarket
+
+        value = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED).settlement_value(expiration, root)
+        return (float(value), f"simulated SPX at the {root} settlement instant") if value is not None else None
+    if root != "SPXW" or timezone.now() < market_calendar.expiring_series_close(expiration):
+        return None
+    quote = provider_get().quotes(["SPX"]).quotes.get("SPX", {})
+    last = quote.get("last")
+    return (float(last), "tradier SPX last after the close (derived)") if isinstance(last, (int, float)) else None

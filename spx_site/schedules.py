@@ -48,6 +48,23 @@ def periodic_definitions() -> list[Periodic]:
             day_of_week="mon-fri",  # holidays are skipped by the service, from the trading calendar
             expire_seconds=15 * 60,
         ),
+        Periodic(
+            name="sync orders",
+            task="execution.tasks.orders_sync",
+            minute="*",
+            hour="9-16",
+            day_of_week="mon-fri",
+            expire_seconds=50,
+        ),
+        Periodic(
+            name="mark positions",
+            task="execution.tasks.positions_mark",
+            # One minute after each capture slot, so the mark reads that slot's chain.
+            minute=f"1-59/{interval}",
+            hour="*" if every_hour else "9-16",
+            day_of_week="*" if every_hour else "mon-fri",
+            expire_seconds=int(interval * 60 * 1.5),
+        ),
     ]
 
 

@@ -188,8 +188,27 @@ SNAPSHOT_UNDERLYING = env("SNAPSHOT_UNDERLYING", default="SPX")
 SNAPSHOT_DTE_TARGETS = [int(x) for x in env.list("SNAPSHOT_DTE_TARGETS", default=["3", "5", "7"])]
 SNAPSHOT_DTE_TOLERANCE_DAYS = env.int("SNAPSHOT_DTE_TOLERANCE_DAYS", default=1)
 ALLOW_SNAPSHOT_OUTSIDE_RTH = env.bool("ALLOW_SNAPSHOT_OUTSIDE_RTH", default=False)
+# Market context (VIX terms' chains, own VIX/VIX9D, GEX, forwards) with every capture.
+SNAPSHOT_CONTEXT_ENABLED = env.bool("SNAPSHOT_CONTEXT_ENABLED", default=True)
 if SNAPSHOT_INTERVAL_MINUTES < 1 or 60 % SNAPSHOT_INTERVAL_MINUTES:
     raise ImproperlyConfigured("SNAPSHOT_INTERVAL_MINUTES must divide 60 (1, 2, 3, 5, 10, 15, 20, 30, 60)")
+
+# --- Execution ---------------------------------------------------------------------------------
+# "tradier" (sandbox paper orders) needs a token and an account id; otherwise the simulated broker.
+EXECUTION_BROKER = env("EXECUTION_BROKER", default="tradier" if TRADIER_ACCESS_TOKEN and TRADIER_ACCOUNT_ID else "simulated")
+TRADIER_ALLOW_LIVE = env.bool("TRADIER_ALLOW_LIVE", default=False)  # orders anywhere but the sandbox
+ORDER_WALK_AFTER_SECONDS = env.int("ORDER_WALK_AFTER_SECONDS", default=60)
+ORDER_WALK_STEP = env.float("ORDER_WALK_STEP", default=0.05)
+ORDER_WALK_MAX_STEPS = env.int("ORDER_WALK_MAX_STEPS", default=4)
+ORDER_NOT_FOUND_CHECKS = env.int("ORDER_NOT_FOUND_CHECKS", default=5)
+FEES_PER_CONTRACT_USD = env.float("FEES_PER_CONTRACT_USD", default=0.0)  # per leg per contract, each side
+TAKE_PROFIT_FRACTION = env.float("TAKE_PROFIT_FRACTION", default=0.5)  # close when debit <= 0.5 × credit
+STOP_LOSS_MULTIPLE = env.float("STOP_LOSS_MULTIPLE", default=2.0)  # close when debit >= 2 × credit
+MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default=10)
+
+# --- Backtest data ---------------------------------------------------------------------------
+MARKET_DATA_DIR = Path(env("MARKET_DATA_DIR", default=str(VAR_DIR / "market-data")))
+DATABENTO_API_KEY = env("DATABENTO_API_KEY", default="")
 
 # --- API ----------------------------------------------------------------------------------------
 ADMIN_API_KEY = env("ADMIN_API_KEY", default="")

@@ -293,6 +293,11 @@ def _decision_write(
     }
     try:
         with transaction.atomic():
-            return TradeDecision.objects.create(strategy_config=ev.config, **key, **fields)
+            decision = TradeDecision.objects.create(strategy_config=ev.config, **key, **fields)
     except IntegrityError:  # decided meanwhile by another worker: that decision stands unchanged
         return None
+    if action == TradeDecision.Action.TRADE and key["backtest_run_id"] is None:
+        from execution.tasks import trade_open  # the hand-over to order placement, after commit
+
+        trade_open.delay_on_commit(decision.pk)
+    return decision

@@ -79,21 +79,27 @@ _MIN_T_MINUTES = 0.5  # floor on time to settlement so the 16:00 stamp of a 0-DT
 class UniverseParams:
     """Which instruments a generated day lists.
 
-    Strikes of an expiration with T years to settlement lie within
-    ``[S·e^{−PUT_WING·b}, S·e^{b}]`` with ``b = clip(wing_sigmas·σ_atm·√T, min_band, max_band)``
-    (log-moneyness, decimal), S the previous close. The defaults give ~13,000 instruments a day;
-    tests shrink ``horizon_days`` and the band for speed.
+    For an expiration T years from the open, with S the previous close and σ its ATM vol, a band
+    ``b(n, lo, hi) = clip(n·σ·√T, lo, hi)`` in log-moneyness (decimal) gives the strikes: every
+    listed strike within ``[S·e^{−PUT_WING·b_core}, S·e^{b_core}]``, and beyond it out to
+    ``b_tail`` only strikes on a ``tail_step``-point grid (the cheap wings, mostly 0.00 × 0.05,
+    that make real CBBO-1m sparse). The defaults give ~14,000 instruments a day; tests shrink
+    ``horizon_days`` and the bands for speed.
     """
 
     horizon_days: int = EXPIRATION_HORIZON_DAYS
-    wing_sigmas: float = 3.2
-    min_band: float = 0.025
-    max_band: float = 0.22
+    core_sigmas: float = 2.0
+    core_min: float = 0.02
+    core_max: float = 0.03
+    tail_sigmas: float = 4.0
+    tail_min: float = 0.05
+    tail_max: float = 0.18
+    tail_step: float = 25.0  # index points
     strike_step: int = 1  # keep every n-th listed strike (tests); 1 = all
 
 
 REALISTIC = UniverseParams()
-TINY = UniverseParams(horizon_days=2, wing_sigmas=0.5, min_band=0.004, max_band=0.01)
+TINY = UniverseParams(horizon_days=2, core_sigmas=0.5, core_min=0.004, core_max=0.01, tail_sigmas=1.0, tail_min=0.01, tail_max=0.02)
 
 
 @dataclass(frozen=True)
@@ -181,8 +187,12 @@ def _universe(day: dt.date, reference: float, x30: float, open_ns: int, params: 
         if settle_ns <= open_ns:
             continue
         t_years = (settle_ns - open_ns) / dbn_io.NS_PER_MINUTE / MINUTES_PER_YEAR
-        band = float(np.clip(params.wing_sigmas * float(atm_vol(x30, t_years)) * np.sqrt(t_years), params.min_band, params.max_band))
-        chosen = grid[(log_k >= -PUT_WING * band) & (log_k <= band)]
+        sd = float(atm_vol(x30, t_years)) * np.sqrt(t_years)
+        core = float(np.clip(params.core_sigmas * sd, params.core_min, params.core_max))
+        tail = max(core, float(np.clip(params.tail_sigmas * sd, params.tail_min, params.tail_max)))
+        in_core = (log_k >= -PUT_WING * core) & (log_k <= core)
+        in_tail = (log_k >= -PUT_WING * tail) & (log_k <= tail) & (np.remainder(grid, params.tail_step) == 0)
+        chosen = grid[in_core | in_tail]
         roots += [root] * chosen.size
         expirations += [expiration] * chosen.size
         strikes.append(chosen)
@@ -239,11 +249,14 @@ def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x3
     n = universe.instrument_id.size
     strike, is_call, near = universe.strike, universe.is_call, universe.near
     width_noise = 0.8 + 0.4 * rng.random(n)
-    p_size = 0.02 + 0.45 * near
-    p_trade = 0.01 + 0.25 * near**2
+    p_refresh = 0.3 * near  # per minute
+    p_trade = 0.005 + 0.2 * near**2
+    p_size = 0.01 + 0.3 * near  # displayed size changes without a price change
+    p_trade_or_size = p_trade + p_size - p_trade * p_size
+    trade_share = p_trade / p_trade_or_size
     size_scale = 5.0 + 195.0 * near
-    prev_bid = np.full(n, -1, dtype=np.int64)  # -1: nothing written yet today
-    prev_ask = np.full(n, -1, dtype=np.int64)
+    disp_bid = np.full(n, -1, dtype=np.int64)  # displayed quote in cents; -1: nothing shown yet today
+    disp_ask = np.full(n, -1, dtype=np.int64)
     last_px = np.full(n, dbn_io.UNDEF_PRICE_INT, dtype=np.int64)
     last_sz = np.zeros(n, dtype=np.uint32)
     last_ts = np.full(n, dbn_io.UNDEF_TIMESTAMP_INT, dtype=np.uint64)
@@ -264,14 +277,26 @@ def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x3
         width = np.minimum(SPREAD_BASE + SPREAD_SLOPE * price, SPREAD_CAP) * np.sqrt(x / VOL_REFERENCE) * width_noise
         bid_c, ask_c = quote_bid_ask(price, width)
 
-        # Changes against the previous minute (row 0 against the carried state).
-        bid_before = np.vstack((prev_bid[None, :], bid_c[:-1]))
-        ask_before = np.vstack((prev_ask[None, :], ask_c[:-1]))
-        first = bid_before < 0
-        trade = active & (rng.random((rows, n)) < p_trade)
-        emit = active & (first | (bid_c != bid_before) | (ask_c != ask_before) | trade | (rng.random((rows, n)) < p_size))
-        prev_bid = np.where(active[-1], bid_c[-1], prev_bid)
-        prev_ask = np.where(active[-1], ask_c[-1], prev_ask)
+        # Market makers requote when the model leaves the displayed band (plus routine refreshes
+        # near the money); a cheap wing option keeps its 0.00 × 0.05 for hours. Sequential in
+        # time (a quote depends on the one shown before), vectorised across instruments.
+        cents = price * 100.0
+        requote_draw = rng.random((rows, n)) < p_refresh
+        event = active & ((rng.random((rows, n)) < p_trade_or_size))
+        trade = event & (rng.random((rows, n)) < trade_share)
+        emit = np.zeros((rows, n), dtype=bool)
+        shown_bid = np.empty((rows, n), dtype=np.int64)
+        shown_ask = np.empty((rows, n), dtype=np.int64)
+        for r in range(rows):
+            differs = (bid_c[r] != disp_bid) | (ask_c[r] != disp_ask)
+            outside = (cents[r] < disp_bid) | (cents[r] > disp_ask)
+            requote = active[r] & differs & ((disp_ask < 0) | outside | requote_draw[r])
+            disp_bid = np.where(requote, bid_c[r], disp_bid)
+            disp_ask = np.where(requote, ask_c[r], disp_ask)
+            emit[r] = requote | event[r]
+            shown_bid[r] = disp_bid
+            shown_ask[r] = disp_ask
+        bid_c, ask_c = shown_bid, shown_ask
 
         # Trades: a price on the tick grid between bid and ask, inside the minute interval.
         u = rng.random((rows, n))

@@ -184,15 +184,23 @@ def _decompress(path: Path, raw: bytes) -> bytes:
     and each must report ``eof``.
     """
     dctx = zstandard.ZstdDecompressor()
+    try:
+        params = zstandard.get_frame_parameters(raw)
+    except zstandard.ZstdError as exc:
+        raise DbnRefused(path, f"corrupt zstd data ({exc})") from exc
+    if params.content_size not in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+        # Fast path: one frame that declares its size decompresses into one buffer (~2× faster
+        # than the streaming object); it raises on a truncated frame and, with extra data
+        # disallowed, on anything after the frame, which the walk below then handles.
+        try:
+            return dctx.decompress(raw, allow_extra_data=False)
+        except zstandard.ZstdError:
+            pass
     parts: list[bytes] = []
     data = raw
     try:
         while data:
-            params = zstandard.get_frame_parameters(data)
-            known = params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR)
-            # One output buffer of the declared size avoids re-growing a 100 MB+ result.
-            write_size = min(params.content_size, 1 << 31) if known else 1 << 24
-            obj = dctx.decompressobj(write_size=max(write_size, 1 << 16))
+            obj = dctx.decompressobj(write_size=1 << 20)
             parts.append(obj.decompress(data))
             if not obj.eof:
                 raise DbnRefused(path, "truncated: the zstd stream ends inside a frame")
@@ -354,15 +362,23 @@ def write_dbn(path: Path, metadata: Metadata, records: RecordArray, *, compress:
     Written to a temporary file in the target folder, then renamed, so a reader never sees a
     partial file. Returns the bytes written to disk.
     """
-    body = metadata.encode() + records.tobytes()
-    data = zstandard.ZstdCompressor(level=level, threads=-1, write_content_size=True).compress(body) if compress else body
+    head = metadata.encode()
+    body = memoryview(np.ascontiguousarray(records)).cast("B")  # no copy of a 100 MB+ array
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if compress:
+                # Declaring the size puts it in the frame header, so readers decompress in one buffer.
+                cctx = zstandard.ZstdCompressor(level=level, threads=-1)
+                with cctx.stream_writer(fh, size=len(head) + body.nbytes, closefd=False) as writer:
+                    writer.write(head)
+                    writer.write(body)
+            else:
+                fh.write(head)
+                fh.write(body)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return len(data)
+    return path.stat().st_size

@@ -17,7 +17,8 @@ Errors, and what the caller may do after each (reliability.md B1):
   sending, 5xx, connection reset, 429 on a write). **Never re-send automatically**: look the
   order up by tag. ``sent is False`` only when the request provably never left (connection
   refused, connect timeout): then re-sending with the *same* tag is safe.
-- ``OrderNotFound``, ``BrokerUnavailable``, ``BrokerAuthError``, ``BrokerBadResponse``: reads.
+- ``OrderNotFound``, ``BrokerUnavailable``, ``BrokerAuthError``, ``BrokerRequestError``,
+  ``BrokerBadResponse``: reads. ``AmbiguousTag``: two broker orders carry one client tag.
 
 ``place_spread`` reports the three broker outcomes as a ``PlaceResult`` instead of raising, so the
 caller has to look at the outcome; ``PlaceResult.raise_for_outcome()`` turns it back into the
@@ -308,7 +309,9 @@ class PlaceResult:
 
     @classmethod
     def rejected(cls, client_tag: str, messages: tuple[str, ...], *, http_status: int | None = None) -> PlaceResult:
-        return cls(PlaceOutcome.REJECTED, client_tag, messages=messages or ("rejected by broker",), http_status=http_status)
+        return cls(
+            PlaceOutcome.REJECTED, client_tag, messages=messages or ("rejected by broker",), http_status=http_status
+        )
 
     @classmethod
     def unknown(cls, client_tag: str, reason: str, *, sent: bool = True, http_status: int | None = None) -> PlaceResult:
@@ -402,7 +405,10 @@ class BrokerOrder:
         if cumulative < recorded_quantity:
             # A broker never un-fills; keep the recorded fills and let the caller see the warning.
             logger.warning(
-                "order %s reports %d filled, fewer than the %d recorded", self.broker_order_id, cumulative, recorded_quantity
+                "order %s reports %d filled, fewer than the %d recorded",
+                self.broker_order_id,
+                cumulative,
+                recorded_quantity,
             )
             return None
         if cumulative == recorded_quantity:

@@ -103,7 +103,9 @@ def check_base_url(base_url: str, *, allow_live: bool) -> str:
     if host == SANDBOX_HOST and url.scheme == "https":
         return root
     if not allow_live:
-        raise OrderDenied("base_url", f"{url.scheme}://{host} is not the Tradier sandbox; pass allow_live=True to trade there")
+        raise OrderDenied(
+            "base_url", f"{url.scheme}://{host} is not the Tradier sandbox; pass allow_live=True to trade there"
+        )
     if url.scheme != "https":
         raise OrderDenied("base_url", "a live broker URL must use https")
     return root
@@ -165,6 +167,8 @@ class TradierBroker:
         self._max_quantity = max_quantity
         self._page_size = page_size
         self._max_pages = max_pages
+        # One connection pool (and one TLS context, ~50 ms to build) for reads and writes.
+        transport = transport if transport is not None else httpx.HTTPTransport()
         self._reads = _OrderReads(
             self._root,
             access_token,
@@ -186,7 +190,8 @@ class TradierBroker:
         )
 
     def __repr__(self) -> str:
-        return f"TradierBroker(base_url={self._root + '/v1/'!r}, account_id={self._account_id!r}, access_token={_REDACTED!r})"
+        base_url = self._root + "/v1/"
+        return f"TradierBroker(base_url={base_url!r}, account_id={self._account_id!r}, access_token={_REDACTED!r})"
 
     def close(self) -> None:
         self._http.close()
@@ -231,10 +236,10 @@ class TradierBroker:
             return PlaceResult.unknown(tag, exc.reason, sent=exc.sent, http_status=exc.http_status)
 
         order = payload.get("order") if isinstance(payload, dict) else None
-        order_id = order.get("id") if isinstance(order, dict) else None
-        if order_id is None or isinstance(order_id, bool):
+        if not isinstance(order, dict) or order.get("id") is None or isinstance(order.get("id"), bool):
             # A 2xx that does not name the order: it may exist. Only a lookup by tag can tell.
             return PlaceResult.unknown(tag, "accepted reply without an order id")
+        order_id = order["id"]
         if order.get("status") != "ok":
             logger.warning("tradier accepted order %s with status %r (expected 'ok')", order_id, order.get("status"))
         logger.info("tradier order placed: tag=%s id=%s", tag, order_id)
@@ -501,6 +506,7 @@ def _parse_leg(leg: Any) -> BrokerLeg:
         raise BrokerBadResponse("order leg is not an object")
     raw_status = str(leg.get("status", ""))
     exec_quantity = _quantity(leg.get("exec_quantity"), "leg exec_quantity")
+    last_fill_quantity = _quantity(leg.get("last_fill_quantity"), "leg last_fill_quantity")
     leg_id = leg.get("id")
     return BrokerLeg(
         option_symbol=str(leg.get("option_symbol", "")),
@@ -511,8 +517,9 @@ def _parse_leg(leg: Any) -> BrokerLeg:
         exec_quantity=exec_quantity,
         remaining_quantity=_quantity(leg.get("remaining_quantity"), "leg remaining_quantity"),
         avg_fill_price=_price(leg.get("avg_fill_price")) if exec_quantity else None,
-        last_fill_price=_price(leg.get("last_fill_price")),
-        last_fill_quantity=_quantity(leg.get("last_fill_quantity"), "leg last_fill_quantity"),
+        # Tradier spells "no fill yet" as 0.00; keep it None like avg_fill_price.
+        last_fill_price=_price(leg.get("last_fill_price")) if last_fill_quantity else None,
+        last_fill_quantity=last_fill_quantity,
         leg_id=str(leg_id) if leg_id is not None else None,
     )
 

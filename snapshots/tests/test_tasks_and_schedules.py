@@ -44,7 +44,8 @@ def test_task_outside_session_stores_nothing(sim) -> None:  # type: ignore[no-un
 
 
 def test_setup_registers_ny_crontab_and_keeps_operator_toggle(sim) -> None:  # type: ignore[no-untyped-def]
-    assert periodic_tasks_setup() == [("capture snapshots", "created"), ("entry windows", "created")]
+    names = ["capture snapshots", "entry windows", "sync orders", "mark positions"]
+    assert periodic_tasks_setup() == [(n, "created") for n in names]
     task = PeriodicTask.objects.get(name="capture snapshots")
     assert task.task == "snapshots.tasks.snapshot_capture"
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("*/5", "9-16", "mon-fri")
@@ -52,7 +53,7 @@ def test_setup_registers_ny_crontab_and_keeps_operator_toggle(sim) -> None:  # t
     assert task.expire_seconds == 450
     task.enabled = False
     task.save()
-    assert periodic_tasks_setup() == [("capture snapshots", "updated"), ("entry windows", "updated")]
+    assert periodic_tasks_setup() == [(n, "updated") for n in names]
     assert PeriodicTask.objects.get(name="capture snapshots").enabled is False
     assert PeriodicTask.objects.filter(name="capture snapshots").count() == 1
 

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[3]
 # file and stdlib modules live outside site-packages, so neither shows up.
 _PROBE = """
 import json, sys
+import numpy, scipy.special, scipy.stats, scipy.optimize  # their own optional deps (numpy.f2py may load charset_normalizer) are theirs, not ours
 from pathlib import Path
 import importlib, pkgutil
 before = set(sys.modules)

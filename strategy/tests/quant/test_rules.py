@@ -605,6 +605,7 @@ def test_selection_invariants(case: tuple[ChainQuotes, SpreadRules]) -> None:
 
 _PROBE = """
 import json, sys
+import numpy, scipy.special, scipy.stats, scipy.optimize  # their own optional deps (numpy.f2py may load charset_normalizer) are theirs, not ours
 from importlib.metadata import packages_distributions
 before = set(sys.modules)
 from strategy.quant import fills, rules, types

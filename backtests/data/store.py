@@ -1,0 +1,259 @@
+"""The Parquet market-data store and its DuckDB queries.
+
+Layout under the data root (``settings.MARKET_DATA_DIR``, default ``VAR_DIR / "market-data"``)::
+
+    parquet/OPRA.PILLAR/cbbo-1m/date=2025-02-20/data.parquet      quotes of one UTC day
+    parquet/OPRA.PILLAR/definition/date=2025-02-20/data.parquet   that day's instruments
+
+Hive-style ``date=`` folders, so DuckDB can read every day at once and prune by date. One file per
+(day, schema): a re-import replaces it with one atomic rename.
+
+**Quotes** (one row per CBBO-1m record, in delivery order: ``ts_recv`` ascending):
+``ts_recv`` timestamp[ns, UTC] (the minute stamp, the interval *end*), ``instrument_id`` uint32
+(Databento's id, valid for that day only), the day's definition joined in — ``symbol`` (OSI without
+root padding, e.g. ``SPXW250220P06100000``, as Tradier and ``strategy.quant.osi`` spell it),
+``root``, ``expiration`` date, ``right`` ``"C"``/``"P"``, ``strike`` float64 index points — then
+``bid_px``/``ask_px`` float64 dollars (NULL = no bid / no ask), ``bid_sz``/``ask_sz`` uint32
+contracts, ``last_px`` float64 dollars and ``last_sz`` uint32 (the last trade, carried forward by
+OPRA; NULL before the first trade), ``last_ts`` timestamp (that trade's time, NULL if none), and
+``flags`` uint8 (DBN flags; 4 = maybe-bad book, 8 = bad ts_recv).
+
+**Instruments**: ``instrument_id``, ``symbol``, ``root``, ``expiration``, ``right``, ``strike``,
+``ts_recv`` (when the definition arrived), sorted by (root, expiration, right, strike).
+
+Records are sparse (reference §3): no record means no change, so the quote of an instrument at a
+minute is its latest record at or before that minute — ``quotes_at`` does that carry-forward.
+All records of the UTC day are kept, pre-open and after-hours included; filter by time in queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+
+PARQUET_NAME = "data.parquet"
+
+QUOTES_SCHEMA = pa.schema(
+    [
+        ("ts_recv", pa.timestamp("ns", tz="UTC")),
+        ("instrument_id", pa.uint32()),
+        ("symbol", pa.dictionary(pa.int32(), pa.string())),
+        ("root", pa.dictionary(pa.int8(), pa.string())),
+        ("expiration", pa.date32()),
+        ("right", pa.dictionary(pa.int8(), pa.string())),
+        ("strike", pa.float64()),
+        ("bid_px", pa.float64()),
+        ("ask_px", pa.float64()),
+        ("bid_sz", pa.uint32()),
+        ("ask_sz", pa.uint32()),
+        ("last_px", pa.float64()),
+        ("last_sz", pa.uint32()),
+        ("last_ts", pa.timestamp("ns", tz="UTC")),
+        ("flags", pa.uint8()),
+    ]
+)
+
+INSTRUMENTS_SCHEMA = pa.schema(
+    [
+        ("instrument_id", pa.uint32()),
+        ("symbol", pa.string()),
+        ("root", pa.string()),
+        ("expiration", pa.date32()),
+        ("right", pa.string()),
+        ("strike", pa.float64()),
+        ("ts_recv", pa.timestamp("ns", tz="UTC")),
+    ]
+)
+
+
+def data_dir() -> Path:
+    """The market-data root from settings: ``MARKET_DATA_DIR``, else ``VAR_DIR / "market-data"``."""
+    from django.conf import settings  # lazy: the store's queries also run without Django
+
+    return Path(getattr(settings, "MARKET_DATA_DIR", settings.VAR_DIR / "market-data"))
+
+
+def parquet_root(root_dir: Path | None = None, *, dataset: str = DATASET) -> Path:
+    """``<data root>/parquet/<dataset>``."""
+    return (root_dir or data_dir()) / "parquet" / dataset
+
+
+def parquet_path(schema: str, day: dt.date, *, root_dir: Path | None = None, dataset: str = DATASET) -> Path:
+    """The Parquet file of one (schema, UTC day): ``…/<schema>/date=YYYY-MM-DD/data.parquet``."""
+    return parquet_root(root_dir, dataset=dataset) / schema / f"date={day.isoformat()}" / PARQUET_NAME
+
+
+def available_days(schema: str = SCHEMA_CBBO_1M, *, root_dir: Path | None = None, dataset: str = DATASET) -> list[dt.date]:
+    """Days with a Parquet file for ``schema``, ascending (the files, not the manifest)."""
+    base = parquet_root(root_dir, dataset=dataset) / schema
+    days = []
+    for path in base.glob(f"date=*/{PARQUET_NAME}"):
+        try:
+            days.append(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
+        except ValueError:
+            continue
+    return sorted(days)
+
+
+def _existing(schema: str, day: dt.date, root_dir: Path | None) -> Path:
+    path = parquet_path(schema, day, root_dir=root_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {schema} data imported for {day} (expected {path})")
+    return path
+
+
+def _filters(
+    *,
+    roots: Sequence[str] | None = None,
+    expirations: Sequence[dt.date] | None = None,
+    symbols: Sequence[str] | None = None,
+    rights: Sequence[str] | None = None,
+) -> tuple[list[str], list[Any]]:
+    """SQL predicates with one placeholder per value (literal IN-lists let DuckDB push them down)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, values in (("root", roots), ("expiration", expirations), ("symbol", symbols), ("\"right\"", rights)):
+        if values is None:
+            continue
+        values = list(values)
+        if not values:
+            clauses.append("FALSE")
+            continue
+        clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+    return clauses, params
+
+
+def _columns(columns: Iterable[str] | None) -> str:
+    if columns is None:
+        return "*"
+    names = list(columns)
+    unknown = set(names) - set(QUOTES_SCHEMA.names)
+    if unknown:
+        raise ValueError(f"unknown quote columns: {sorted(unknown)}")
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    # One short-lived in-memory connection per query: safe in threads and Celery workers, ~1 ms.
+    return duckdb.connect(":memory:")
+
+
+def quotes(
+    day: dt.date,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    roots: Sequence[str] | None = None,
+    expirations: Sequence[dt.date] | None = None,
+    rights: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    columns: Iterable[str] | None = None,
+    root_dir: Path | None = None,
+) -> pa.Table:
+    """The records of ``day`` with ``start <= ts_recv <= end`` (aware datetimes, either optional),
+    filtered by root / expiration / right / symbol, ordered by (ts_recv, symbol).
+
+    Sparse: only minutes where the instrument changed (see ``quotes_at`` for carried-forward
+    quotes). ``FileNotFoundError`` when the day was not imported.
+    """
+    path = _existing(SCHEMA_CBBO_1M, day, root_dir)
+    clauses, params = _filters(roots=roots, expirations=expirations, symbols=symbols, rights=rights)
+    if start is not None:
+        clauses.append("ts_recv >= ?")
+        params.append(_aware(start))
+    if end is not None:
+        clauses.append("ts_recv <= ?")
+        params.append(_aware(end))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT {_columns(columns)} FROM read_parquet(?) {where} ORDER BY ts_recv, symbol"
+    with _connect() as con:
+        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+
+
+def quotes_at(
+    day: dt.date,
+    at: dt.datetime,
+    *,
+    roots: Sequence[str] | None = None,
+    expirations: Sequence[dt.date] | None = None,
+    rights: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    max_age: dt.timedelta | None = None,
+    root_dir: Path | None = None,
+) -> pa.Table:
+    """Each instrument's quote in force at ``at`` (aware): its latest record with ts_recv <= at.
+
+    CBBO-1m writes a record only when something changed, so this carries quotes forward (reference
+    §8.2). ``max_age`` drops instruments whose latest record is older than ``at - max_age``.
+    One row per instrument, ordered by (root, expiration, right, strike); columns as ``quotes``.
+    """
+    path = _existing(SCHEMA_CBBO_1M, day, root_dir)
+    clauses, params = _filters(roots=roots, expirations=expirations, symbols=symbols, rights=rights)
+    clauses.append("ts_recv <= ?")
+    params.append(_aware(at))
+    if max_age is not None:
+        clauses.append("ts_recv >= ?")
+        params.append(_aware(at) - max_age)
+    sql = (
+        f"SELECT * FROM read_parquet(?) WHERE {' AND '.join(clauses)} "
+        "QUALIFY row_number() OVER (PARTITION BY instrument_id ORDER BY ts_recv DESC) = 1 "
+        'ORDER BY root, expiration, "right", strike'
+    )
+    with _connect() as con:
+        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+
+
+def instruments(
+    day: dt.date,
+    *,
+    roots: Sequence[str] | None = None,
+    expirations: Sequence[dt.date] | None = None,
+    rights: Sequence[str] | None = None,
+    root_dir: Path | None = None,
+) -> pa.Table:
+    """The day's chain from its definitions, ordered by (root, expiration, right, strike)."""
+    path = _existing(SCHEMA_DEFINITION, day, root_dir)
+    clauses, params = _filters(roots=roots, expirations=expirations, rights=rights)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f'SELECT * FROM read_parquet(?) {where} ORDER BY root, expiration, "right", strike'
+    with _connect() as con:
+        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+
+
+def connect(*, root_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with views ``quotes`` and ``instruments`` over every imported day.
+
+    Both views carry a ``date`` column from the ``date=`` folders, so ``WHERE date = DATE
+    '2025-02-20'`` (or a range) reads only those days. The caller closes the connection.
+    """
+    base = parquet_root(root_dir)
+    con = _connect()
+    for view, schema in (("quotes", SCHEMA_CBBO_1M), ("instruments", SCHEMA_DEFINITION)):
+        pattern = base / schema / f"date=*/{PARQUET_NAME}"
+        if any(base.glob(f"{schema}/date=*/{PARQUET_NAME}")):
+            con.execute(
+                f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{_sql_text(str(pattern))}', hive_partitioning = true)"
+            )
+        else:
+            empty = QUOTES_SCHEMA if view == "quotes" else INSTRUMENTS_SCHEMA
+            con.register(f"_{view}_empty", empty.empty_table())
+            con.execute(f"CREATE VIEW {view} AS SELECT *, NULL::DATE AS date FROM _{view}_empty")
+    return con
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"timestamps must be timezone-aware, got {moment!r}")
+    return moment.astimezone(dt.UTC)

@@ -1,0 +1,441 @@
+"""Writes for the execution app: TRADE decision → order → fills → trade → marks → exit → PnL.
+
+Rules that keep money state right (design Principle 3, reliability.md B1):
+- an ``Order`` row with its client tag is committed before the broker is called;
+- a placement whose outcome is unknown is never re-sent: the order goes ``unknown`` and is
+  reconciled by tag (only a request that provably never left is re-sent, once, with the same tag);
+- every state change goes through ``order_states.transition``; fills are deduplicated on
+  (order, broker order id + cumulative quantity);
+- reconciliation runs before the first trading job of every worker process (``ensure_reconciled``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from execution.brokers.base import (
+    Broker,
+    BrokerError,
+    BrokerOrder,
+    OrderDenied,
+    OrderLeg,
+    OrderNotFound,
+    PlaceOutcome,
+    SpreadOrderRequest,
+)
+from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
+from execution.order_states import OrderState, is_terminal, transition
+from strategy.models import TradeDecision
+from strategy.quant import fills as fill_model
+from strategy.quant import rules
+from strategy.quant.osi import parse_symbol
+
+logger = logging.getLogger(__name__)
+NEW_YORK = ZoneInfo("America/New_York")
+WORKING = (OrderState.SUBMITTING, OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.UNKNOWN,
+           OrderState.PENDING_CANCEL)
+_D2 = Decimal("0.01")
+
+
+def _money(x: float | Decimal) -> Decimal:
+    return Decimal(str(x)).quantize(_D2)
+
+
+def new_client_tag(purpose: str) -> str:
+    """Letters, digits and '-' only (Tradier's tag alphabet); random, so a reset DB never reuses one."""
+    return f"spx-{purpose}-{uuid.uuid4().hex[:20]}"
+
+
+# ------------------------------------------------------------------------------------ brokers
+
+def broker_get(*, now: dt.datetime | None = None) -> Broker:
+    """The configured broker: Tradier sandbox when selected, else the simulated broker (whose
+    clock ``now`` pins, for a replayed or test day)."""
+    if settings.EXECUTION_BROKER == "tradier":
+        from execution.brokers.tradier import TradierBroker
+
+        return TradierBroker(
+            settings.TRADIER_BASE_URL, settings.TRADIER_ACCESS_TOKEN, settings.TRADIER_ACCOUNT_ID,
+            allow_live=settings.TRADIER_ALLOW_LIVE, timeout_s=settings.TRADIER_TIMEOUT_S,
+        )
+    from execution.sim_broker import simulated_broker
+
+    return simulated_broker(now=now)
+
+
+# ------------------------------------------------------------------------------------ entries
+
+def trade_open(*, decision: TradeDecision) -> Trade:
+    """Trade (status ``opening``), its legs and the entry order row for a TRADE decision; idempotent.
+
+    The order row is committed here with its client tag; submission happens afterwards
+    (``order_submit``), so a crash in between leaves a ``new`` order that reconciliation submits.
+    """
+    if decision.action != TradeDecision.Action.TRADE or len(decision.legs) != 2 or decision.credit_fill is None:
+        raise ValueError(f"decision {decision.pk} is not a TRADE with two legs and a credit")
+    existing = Trade.objects.filter(decision=decision).first()
+    if existing:
+        return existing
+    short, long_ = decision.legs
+    quantity = int(decision.config_params.get("quantity", 1))
+    broker_name = settings.EXECUTION_BROKER
+    try:
+        with transaction.atomic():
+            trade = Trade.objects.create(
+                decision=decision, strategy_config=decision.strategy_config, source=decision.source,
+                backtest_run_id=decision.backtest_run_id, side=decision.strategy_config.side,
+                root=parse_symbol(short["symbol"]).root, expiration=decision.expiration,
+                quantity=quantity, short_strike=Decimal(str(short["strike"])), long_strike=Decimal(str(long_["strike"])),
+                width_points=decision.width_points,
+            )
+            for leg in (short, long_):
+                TradeLeg.objects.create(
+                    trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
+                    option_type="call" if leg["is_call"] else "put", quantity=quantity,
+                )
+            Order.objects.create(
+                client_tag=new_client_tag("open"), trade=trade, purpose=Order.Purpose.OPEN, attempt=1,
+                source=decision.source, broker=broker_name, order_type="credit",
+                limit_price=decision.credit_fill, initial_limit_price=decision.credit_fill, quantity=quantity,
+                legs=[{"option_symbol": short["symbol"], "side": "sell_to_open", "quantity": quantity},
+                      {"option_symbol": long_["symbol"], "side": "buy_to_open", "quantity": quantity}],
+            )
+    except IntegrityError:  # another worker opened it first
+        return Trade.objects.get(decision=decision)
+    return trade
+
+
+def _request(order: Order) -> SpreadOrderRequest:
+    return SpreadOrderRequest(
+        client_tag=order.client_tag,
+        legs=tuple(OrderLeg(leg["option_symbol"], leg["side"], int(leg["quantity"])) for leg in order.legs),
+        order_type=order.order_type,  # type: ignore[arg-type]
+        limit_price=order.limit_price,
+    )
+
+
+def _set_state(order: Order, target: OrderState, *, reason: str | None = None) -> None:
+    order.state = transition(OrderState(order.state), target)
+    if reason is not None:
+        order.reason = reason
+
+
+def order_submit(order_id: int, *, broker: Broker | None = None) -> Order:
+    """Send a ``new`` order once. Claims the row (new → submitting, committed) before any I/O."""
+    claimed = Order.objects.filter(pk=order_id, state=OrderState.NEW).update(
+        state=OrderState.SUBMITTING, submitted_at=timezone.now()
+    )
+    order = Order.objects.get(pk=order_id)
+    if claimed != 1:  # submitted already (a redelivered task, or reconciliation got there first)
+        return order
+    broker = broker or broker_get()
+    req = _request(order)
+    try:
+        result = broker.place_spread(req)
+        if result.outcome is PlaceOutcome.UNKNOWN and not result.sent:
+            # Provably never left this machine: the one case where sending again (same tag) is safe.
+            result = broker.place_spread(req)
+    except OrderDenied as exc:
+        _set_state(order, OrderState.REJECTED, reason=f"denied locally, never sent: {exc}")
+        order.save()
+        _entry_failed(order)
+        return order
+    if result.outcome is PlaceOutcome.ACCEPTED:
+        order.broker_order_id = str(result.broker_order_id)
+        _set_state(order, OrderState.OPEN)
+    elif result.outcome is PlaceOutcome.REJECTED:
+        _set_state(order, OrderState.REJECTED, reason="; ".join(result.messages))
+    else:
+        _set_state(order, OrderState.UNKNOWN, reason=f"outcome unknown, not re-sent: {result.reason}")
+    order.save()
+    if order.state == OrderState.REJECTED:
+        _entry_failed(order)
+    elif order.state == OrderState.OPEN:
+        order_sync(order.pk, broker=broker)  # a simulated broker may have filled it already
+        order.refresh_from_db()
+    return order
+
+
+def _entry_failed(order: Order) -> None:
+    if order.purpose == Order.Purpose.OPEN and order.filled_quantity == 0:
+        Trade.objects.filter(pk=order.trade_id, status=Trade.Status.OPENING).update(status=Trade.Status.NOT_FILLED)
+    elif order.purpose == Order.Purpose.CLOSE:
+        Trade.objects.filter(pk=order.trade_id, status=Trade.Status.CLOSING).update(status=Trade.Status.OPEN)
+
+
+# ------------------------------------------------------------------------------------ sync
+
+def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
+    """Bring one order up to date with the broker: state, fills, and the trade they move."""
+    broker = broker or broker_get()
+    order = Order.objects.get(pk=order_id)
+    if is_terminal(OrderState(order.state)) and order.state != OrderState.CANCELED:
+        return order
+    if order.state == OrderState.NEW:
+        return order
+    try:
+        if order.broker_order_id:
+            snapshot: BrokerOrder | None = broker.get_order(order.broker_order_id)
+        else:
+            snapshot = broker.find_by_tag(order.client_tag, date=order.created_at.astimezone(NEW_YORK).date())
+    except OrderNotFound:
+        snapshot = None
+    except BrokerError as exc:
+        logger.warning("sync of order %s failed: %s", order.client_tag, exc)
+        return order
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        order.last_synced_at = timezone.now()
+        if snapshot is None:
+            order.not_found_checks += 1
+            if order.state in (OrderState.UNKNOWN, OrderState.SUBMITTING) and \
+                    order.not_found_checks >= settings.ORDER_NOT_FOUND_CHECKS:
+                # Labelled local resolution (reliability B1 #2, #10): never a silent failure.
+                _set_state(order, OrderState.REJECTED,
+                           reason=f"not found at broker after {order.not_found_checks} checks (tag {order.client_tag})")
+                order.save()
+                _entry_failed(order)
+                return order
+            order.save()
+            return order
+        order.broker_order_id = snapshot.broker_order_id
+        fill = snapshot.fill_since(recorded_quantity=order.filled_quantity, recorded_avg_price=order.avg_fill_price)
+        if fill is not None:
+            _, created = Fill.objects.get_or_create(
+                order=order, fill_key=fill.dedup_key,
+                defaults={"quantity": fill.quantity, "price": fill.price.quantize(_D2), "filled_at": timezone.now()},
+            )
+            if created:
+                total = order.filled_quantity + fill.quantity
+                prior = (order.avg_fill_price or Decimal(0)) * order.filled_quantity
+                order.avg_fill_price = ((prior + fill.price * fill.quantity) / total).quantize(_D2)
+                order.filled_quantity = total
+        target = snapshot.status
+        if OrderState(order.state) != target and not is_terminal(OrderState(order.state)):
+            try:
+                _set_state(order, target)
+            except ValueError as exc:  # illegal move reported by the broker: keep ours, say so
+                logger.error("order %s: %s", order.client_tag, exc)
+        if snapshot.reason_description and order.state == OrderState.REJECTED:
+            order.reason = snapshot.reason_description
+        order.save()
+        _apply_to_trade(order)
+    return order
+
+
+def _apply_to_trade(order: Order) -> None:
+    """A filled entry opens the trade; a filled exit closes it; a dead entry marks it not filled."""
+    trade = Trade.objects.select_for_update().get(pk=order.trade_id)
+    state = OrderState(order.state)
+    if order.purpose == Order.Purpose.OPEN:
+        if order.filled_quantity and trade.status == Trade.Status.OPENING and state == OrderState.FILLED:
+            credit = order.avg_fill_price or order.limit_price
+            trade.status = Trade.Status.OPEN
+            trade.opened_at = timezone.now()
+            trade.entry_credit = credit
+            trade.quantity = order.filled_quantity
+            trade.max_profit_usd = _money(credit * 100 * trade.quantity)
+            trade.max_loss_usd = _money((trade.width_points - credit) * 100 * trade.quantity)
+            trade.take_profit_debit = _money(credit * Decimal(str(settings.TAKE_PROFIT_FRACTION)))
+            trade.stop_loss_debit = _money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
+            trade.save()
+        elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
+            _entry_failed(order)
+    elif order.purpose == Order.Purpose.CLOSE:
+        if state == OrderState.FILLED and trade.status in (Trade.Status.OPEN, Trade.Status.CLOSING):
+            trade_close(trade, exit_debit=order.avg_fill_price or order.limit_price,
+                        reason=order_exit_reason(order), source=f"order {order.client_tag}")
+        elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED):
+            _entry_failed(order)
+
+
+def order_exit_reason(order: Order) -> str:
+    return order.reason.split(":", 1)[0] if order.reason.split(":", 1)[0] in Trade.ExitReason.values else "manual"
+
+
+def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
+                settlement_price: Decimal | None = None) -> Trade:
+    fees = _money(Decimal(str(settings.FEES_PER_CONTRACT_USD)) * 2 * trade.quantity * (1 if reason == "settlement" else 2))
+    trade.status = Trade.Status.CLOSED
+    trade.closed_at = timezone.now()
+    trade.exit_reason = reason
+    trade.exit_debit = _money(exit_debit)
+    trade.settlement_price = settlement_price
+    trade.settlement_source = source[:60]
+    trade.fees_usd = fees
+    gross = rules.pnl_usd(float(trade.entry_credit or 0), float(exit_debit), trade.quantity)
+    trade.realized_pnl_usd = _money(Decimal(str(gross)) - fees)
+    trade.save()
+    return trade
+
+
+# ------------------------------------------------------------------------------------ walking
+
+def order_walk(order_id: int, *, broker: Broker | None = None, now: dt.datetime | None = None) -> Order:
+    """A limit not filled within ``ORDER_WALK_AFTER_SECONDS`` moves one step toward the natural price;
+    after ``ORDER_WALK_MAX_STEPS`` steps it is canceled with the reason (cancel/replace, never a re-POST)."""
+    broker = broker or broker_get()
+    now = now or timezone.now()
+    order = Order.objects.get(pk=order_id)
+    if order.state not in (OrderState.OPEN, OrderState.PARTIALLY_FILLED) or not order.broker_order_id:
+        return order
+    since = order.updated_at if order.walk_steps else (order.submitted_at or order.created_at)
+    if (now - since).total_seconds() < settings.ORDER_WALK_AFTER_SECONDS:
+        return order
+    if order.walk_steps >= settings.ORDER_WALK_MAX_STEPS:
+        result = broker.cancel(order.broker_order_id)
+        order.reason = f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}"
+        order.save(update_fields=["reason", "updated_at"])
+        logger.info("order %s canceled: %s (%s)", order.client_tag, order.reason, result)
+        return order_sync(order.pk, broker=broker)
+    step = Decimal(str(settings.ORDER_WALK_STEP))
+    # Credit orders give up credit; debit orders pay more: both toward the natural price.
+    new_price = order.limit_price - step if order.order_type == "credit" else order.limit_price + step
+    if new_price <= 0:
+        return order
+    try:
+        broker.replace_price(order.broker_order_id, new_price)
+    except BrokerError as exc:
+        logger.warning("walk of %s failed: %s", order.client_tag, exc)
+        return order
+    order.limit_price = new_price
+    order.walk_steps += 1
+    order.save(update_fields=["limit_price", "walk_steps", "updated_at"])
+    return order_sync(order.pk, broker=broker)
+
+
+# ------------------------------------------------------------------------------------ reconcile
+
+_reconciled_in_process = False
+
+
+def orders_reconcile(*, broker: Broker | None = None) -> dict[str, int]:
+    """Resolve every in-flight order: submit ``new`` rows, look up the rest by id or by tag."""
+    broker = broker or broker_get()
+    counts = {"submitted": 0, "synced": 0}
+    for order in Order.objects.filter(state=OrderState.NEW).order_by("pk"):
+        order_submit(order.pk, broker=broker)
+        counts["submitted"] += 1
+    for order in Order.objects.filter(state__in=WORKING).order_by("pk"):
+        order_sync(order.pk, broker=broker)
+        counts["synced"] += 1
+    return counts
+
+
+def ensure_reconciled() -> None:
+    """Once per process, before its first trading job (restart with orders in flight, B1 #13)."""
+    global _reconciled_in_process
+    if _reconciled_in_process:
+        return
+    counts = orders_reconcile()
+    _reconciled_in_process = True
+    if any(counts.values()):
+        logger.info("reconciled at start: %s", counts)
+
+
+# ------------------------------------------------------------------------------------ marks & exits
+
+def _leg_quotes(options: list[dict[str, Any]], symbols: set[str]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for o in options:
+        if o.get("symbol") in symbols and isinstance(o.get("bid"), (int, float)) and isinstance(o.get("ask"), (int, float)):
+            out[str(o["symbol"])] = (float(o["bid"]), float(o["ask"]))
+    return out
+
+
+def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -> PositionMark | None:
+    """Value an open trade from the latest snapshot of its expiration; submit one closing order at TP/SL."""
+    from snapshots.models import ChainSnapshot
+
+    snap = (ChainSnapshot.objects.filter(underlying=settings.SNAPSHOT_UNDERLYING, expiration=trade.expiration,
+                                         ts__lte=at, ts__gte=at - dt.timedelta(minutes=settings.MARK_MAX_SNAPSHOT_AGE_MINUTES))
+            .order_by("-ts").first())
+    if snap is None:
+        return None
+    legs = list(trade.legs.all())
+    quotes = _leg_quotes(snap.payload_options(), {leg.symbol for leg in legs})
+    if len(quotes) != 2 or any(ask <= 0 for _, ask in quotes.values()):
+        return None  # a leg without a usable quote: no mark rather than a made-up one
+    short = next(leg for leg in legs if leg.side == "sell")
+    long_ = next(leg for leg in legs if leg.side == "buy")
+    (sb, sa), (lb, la) = quotes[short.symbol], quotes[long_.symbol]
+    debit_mid = (sb + sa) / 2 - (lb + la) / 2
+    spread = fill_model.combo_spread_of([sb, lb], [sa, la])
+    debit_fill = max(fill_model.exit_debit(max(debit_mid, 0.0), spread), fill_model.COMPLEX_ORDER_TICK)
+    debit_fill = min(debit_fill, float(trade.width_points))
+    credit = float(trade.entry_credit or 0)
+    signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
+                            take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
+    mark, _ = PositionMark.objects.update_or_create(
+        trade=trade, ts=snap.ts,
+        defaults={"snapshot": snap, "debit_mid": _money(debit_mid), "debit_fill": _money(debit_fill),
+                  "unrealized_pnl_usd": _money(rules.pnl_usd(credit, debit_fill, trade.quantity)),
+                  "signal": signal.reason if signal else ""},
+    )
+    if signal is not None and trade.status == Trade.Status.OPEN:
+        order = close_order_create(trade, limit_price=Decimal(str(debit_fill)), reason=f"{signal.reason}: {signal.message}")
+        if order is not None:
+            order_submit(order.pk, broker=broker)
+    return mark
+
+
+def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str) -> Order | None:
+    """One closing order per attempt (unique on trade + attempt); None if one is already working."""
+    with transaction.atomic():
+        trade = Trade.objects.select_for_update().get(pk=trade.pk)
+        if trade.status != Trade.Status.OPEN:
+            return None
+        if trade.orders.filter(purpose=Order.Purpose.CLOSE, state__in=WORKING + (OrderState.NEW,)).exists():
+            return None
+        attempt = trade.orders.filter(purpose=Order.Purpose.CLOSE).count() + 1
+        legs = [{"option_symbol": leg.symbol, "side": "buy_to_close" if leg.side == "sell" else "sell_to_close",
+                 "quantity": trade.quantity} for leg in trade.legs.order_by("-side")]
+        order = Order.objects.create(
+            client_tag=new_client_tag("close"), trade=trade, purpose=Order.Purpose.CLOSE, attempt=attempt,
+            source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=_money(limit_price),
+            initial_limit_price=_money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
+        )
+        trade.status = Trade.Status.CLOSING
+        trade.save(update_fields=["status"])
+    return order
+
+
+def positions_mark(*, at: dt.datetime, broker: Broker | None = None) -> int:
+    marked = 0
+    for trade in Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest"):
+        if trade_mark(trade, at=at, broker=broker) is not None:
+            marked += 1
+    return marked
+
+
+def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
+    """Cash-settle trades still open after their settlement instant.
+
+    ``settlement_value(expiration, root) -> (price, source) | None`` comes from the provider
+    (SPXW: the 16:00 ET close, 13:00 on early-close days; SPX AM: the opening settlement value).
+    """
+    from snapshots.analytics import settlement_for
+
+    settled = []
+    for trade in Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest"):
+        if settlement_for(trade.expiration, trade.root) > now:
+            continue
+        value = settlement_value(trade.expiration, trade.root)
+        if value is None:
+            continue
+        price, source = value
+        debit = rules.settlement_value(trade.side, float(trade.short_strike), float(trade.long_strike), float(price))
+        with transaction.atomic():
+            trade_close(trade, exit_debit=Decimal(str(debit)), reason=Trade.ExitReason.SETTLEMENT,
+                        source=source, settlement_price=_money(price))
+        settled.append(trade)
+    return settled

@@ -1,0 +1,42 @@
+"""Celery entry points for execution: thin, idempotent, and reconciled before any trading work."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(acks_late=True)
+def trade_open(decision_id: int) -> None:
+    """Hand-over from a TRADE decision: trade + entry order row (committed), then submit once."""
+    from execution import services
+    from strategy.models import TradeDecision
+
+    services.ensure_reconciled()
+    trade = services.trade_open(decision=TradeDecision.objects.get(pk=decision_id))
+    for order in trade.orders.filter(state="new"):
+        services.order_submit(order.pk)
+
+
+@shared_task(acks_late=True)
+def orders_sync() -> None:
+    """Every minute: poll working orders (fills, states) and walk unfilled limits."""
+    from execution import services
+    from execution.models import Order
+
+    services.ensure_reconciled()
+    for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
+        services.order_sync(order_id)
+        services.order_walk(order_id)
+
+
+@shared_task(acks_late=True)
+def positions_mark() -> None:
+    """Every 5 minutes in the session (a minute after the capture): marks, TP/SL exits, settlement."""
+    from execution import services
+    from snapshots.services import settlement_value_get
+
+    services.ensure_reconciled()
+    now = timezone.now()
+    services.positions_mark(at=now)
+    services.trades_settle(now=now, settlement_value=settlement_value_get)

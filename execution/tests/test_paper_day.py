@@ -1,0 +1,92 @@
+"""End to end with the simulated market and broker: snapshots → 10:00 decision → order → fill →
+marks → take profit, stop or settlement → PnL. Time is driven slot by slot; nothing is faked."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from execution import services
+from execution.models import Fill, Order, PositionMark, Trade
+from execution.selectors import pnl_summary
+from execution.tasks import orders_sync
+from snapshots import market_calendar
+from snapshots.services import settlement_value_get, snapshot_capture
+from strategy.models import StrategyConfig, TradeDecision
+from strategy.services import entry_window_run
+
+NY = ZoneInfo("America/New_York")
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sim(settings):  # type: ignore[no-untyped-def]
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.EXECUTION_BROKER = "simulated"
+    settings.SNAPSHOT_CONTEXT_ENABLED = False  # context is covered elsewhere; keeps the replay quick
+    settings.SNAPSHOT_DTE_TARGETS = [3]
+    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
+    settings.FEES_PER_CONTRACT_USD = 0.65
+    StrategyConfig.objects.update(enabled=False)
+    StrategyConfig.objects.filter(name="3DTE put 20d").update(enabled=True)
+    return settings
+
+
+def slots(day: dt.date, every_minutes: int = 30) -> list[dt.datetime]:
+    open_utc, close_utc = market_calendar.session_bounds(day)
+    out, t = [], open_utc + dt.timedelta(minutes=every_minutes)
+    while t < close_utc:
+        out.append(t)
+        t += dt.timedelta(minutes=every_minutes)
+    return out
+
+
+def play(day: dt.date, capture_callbacks) -> None:  # type: ignore[no-untyped-def]
+    for slot in slots(day):
+        snapshot_capture(now=slot)
+        if slot.astimezone(NY).time() == dt.time(10, 0):
+            with capture_callbacks(execute=True):  # the TRADE's hand-over runs after commit
+                entry_window_run(at=slot)
+        orders_sync.apply()
+        services.positions_mark(at=slot)
+    services.trades_settle(now=market_calendar.session_bounds(day)[1], settlement_value=settlement_value_get)
+
+
+def test_a_simulated_trade_plays_through_to_pnl(sim, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    day = dt.date(2026, 11, 18)  # Wednesday; the 3-DTE bucket is Friday's SPXW
+    play(day, django_capture_on_commit_callbacks)
+    decision = TradeDecision.objects.get(action="TRADE")
+    trade = Trade.objects.get()
+    assert trade.decision == decision and trade.expiration == dt.date(2026, 11, 20)
+    entry = trade.orders.get(purpose="open")
+    assert entry.state == "filled" and entry.client_tag.startswith("spx-open-")
+    assert Fill.objects.filter(order=entry).count() == 1
+    assert trade.entry_credit == entry.avg_fill_price == decision.credit_fill  # filled at its limit
+    assert trade.take_profit_debit == (trade.entry_credit * Decimal("0.5")).quantize(Decimal("0.01"))
+    assert trade.stop_loss_debit == trade.entry_credit * 2
+    while trade.status != Trade.Status.CLOSED and day < trade.expiration:
+        day = market_calendar.next_trading_day(day)
+        play(day, django_capture_on_commit_callbacks)
+        trade.refresh_from_db()
+    assert trade.status == Trade.Status.CLOSED
+    marks = PositionMark.objects.filter(trade=trade)
+    assert marks.count() >= 5 and all(m.snapshot.expiration == trade.expiration for m in marks)
+    assert trade.exit_reason in ("take_profit", "stop_loss", "settlement")
+    if trade.exit_reason == "settlement":
+        assert trade.settlement_price is not None and "simulated" in trade.settlement_source
+        legs_each_way = 1
+    else:
+        close = trade.orders.get(purpose="close")
+        assert close.state == "filled" and close.order_type == "debit"
+        assert marks.exclude(signal="").exists()
+        legs_each_way = 2
+    fees = Decimal("0.65") * 2 * trade.quantity * legs_each_way
+    gross = (trade.entry_credit - trade.exit_debit) * 100 * trade.quantity
+    assert trade.realized_pnl_usd == gross - fees
+    summary, buckets = pnl_summary(source="simulated")
+    assert summary.trades == 1 and summary.total_pnl_usd == float(trade.realized_pnl_usd)
+    assert list(buckets) == ["3DTE 0.200d 10:00 put_credit"]
+    assert Order.objects.count() == (1 if trade.exit_reason == "settlement" else 2)
