@@ -189,7 +189,8 @@ def snapshot_store(
 
 
 def snapshot_capture(
-    *, now: dt.datetime, force: bool = False, provider: MarketDataProvider | None = None
+    *, now: dt.datetime, force: bool = False, provider: MarketDataProvider | None = None,
+    context: bool | None = None,
 ) -> CaptureResult:
     """Capture one chain per DTE target for the slot containing ``now``.
 
@@ -257,7 +258,7 @@ def snapshot_capture(
     if not result.inserted and not result.existing and result.failures:
         result.reason = "no snapshot stored: every target failed"
         return result
-    if settings.SNAPSHOT_CONTEXT_ENABLED:
+    if settings.SNAPSHOT_CONTEXT_ENABLED if context is None else context:
         _context_record(result, provider=provider, listed=listed, now_et=now_et)
     return result
 

@@ -45,6 +45,12 @@ def main() -> int:
         "beat": [str(bin_dir / "celery"), "-A", "spx_site", "beat", "--loglevel", "INFO", "--pidfile="],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    oneshots = {}
+    if not os.environ.get("TRADIER_ACCESS_TOKEN"):
+        # A week of simulated trading replayed once through the live code path (about a minute, in
+        # the background), so the dashboard fills with decisions, trades, marks and PnL.
+        oneshots["demo"] = subprocess.Popen([sys.executable, "manage.py", "demo_days", "--if-empty", "--days", "5"],
+                                            cwd=ROOT)
     print(f"\nSPX Tools is up: http://127.0.0.1:{port}/  (log in with the operator login above; Ctrl-C stops)\n")
     stopping = False
 
@@ -62,10 +68,10 @@ def main() -> int:
                 break
             time.sleep(0.5)
     finally:
-        for p in procs.values():
+        for p in list(procs.values()) + list(oneshots.values()):
             if p.poll() is None:
                 p.terminate()
-        for p in procs.values():
+        for p in list(procs.values()) + list(oneshots.values()):
             try:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:

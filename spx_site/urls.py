@@ -1,21 +1,23 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spx_site.api import HealthApi
+from spx_site.dashboard import dashboard
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="snapshots:snapshot-list", permanent=False), name="home"),
+    path("", dashboard, name="home"),
     path("health", HealthApi.as_view(), name="health"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("snapshots/", include("snapshots.urls")),
     path("decisions/", include("strategy.urls")),
+    path("trades/", include("execution.urls")),
     path("api/", include("snapshots.api_urls")),
     path("api/", include("strategy.api_urls")),
+    path("api/", include("execution.api_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from zoneinfo import ZoneInfo
+
 from django.db.models import QuerySet
 
 from snapshots.models import ChainSnapshot, ContextSnapshot
 from strategy.models import TradeDecision
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def latest_snapshot(*, underlying: str, target_dte: int, at: dt.datetime) -> ChainSnapshot | None:
@@ -37,16 +41,24 @@ class RiskState:
 def risk_state(*, source: str, day: dt.date, backtest_run_id: int | None = None) -> RiskState:
     """Open trades, today's entries and today's stops for the risk rules.
 
-    Until the execution app records trades and exits, a TRADE decision stands for a position held
-    to its expiration: open while its expiration has not passed, and never stopped.
+    Open: trades not yet closed (their entry working, open, or closing), plus TRADE decisions whose
+    trade has not been created yet (the hand-over is queued). Entries: today's TRADE decisions.
+    Stops: trades closed by their stop-loss today (New York date).
     """
-    trades = TradeDecision.objects.filter(
+    from execution.models import Trade  # lazy: strategy does not import execution at load
+
+    decisions = TradeDecision.objects.filter(
         source=source, backtest_run_id=backtest_run_id, action=TradeDecision.Action.TRADE
     )
+    trades = Trade.objects.filter(source=source, backtest_run_id=backtest_run_id)
+    open_statuses = [Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING]
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
     return RiskState(
-        open_trades=trades.filter(expiration__gte=day).count(),
-        entries_today=trades.filter(trading_day=day).count(),
-        stops_today=0,
+        open_trades=trades.filter(status__in=open_statuses).count()
+        + decisions.filter(trade__isnull=True, expiration__gte=day).count(),
+        entries_today=decisions.filter(trading_day=day).count(),
+        stops_today=trades.filter(exit_reason=Trade.ExitReason.STOP_LOSS, closed_at__gte=start,
+                                  closed_at__lt=start + dt.timedelta(days=1)).count(),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -200,12 +201,17 @@ def window_of(at: dt.datetime) -> tuple[dt.date, dt.time]:
     return at_et.date(), window
 
 
-def entry_window_run(*, at: dt.datetime, source: str | None = None, capture: bool = True) -> WindowResult:
+def entry_window_run(
+    *, at: dt.datetime, source: str | None = None, capture: bool = True,
+    hand_over: Callable[[int], None] | None = None,
+) -> WindowResult:
     """Decide every enabled config at the window ``at`` (aware; exactly 10:00, 11:00 or 12:00 ET).
 
     Holidays and weekends decide nothing. Idempotent: configs already decided for this key are
     left as they are. With ``capture`` the window's own snapshot slot is captured first (a no-op
     when beat already stored it), so the decision reads the 10:00 chain rather than racing it.
+    A TRADE is handed over to order placement after commit: by default the ``trade_open`` task is
+    queued; ``hand_over(decision_id)`` replaces that (a replayed day runs it in line).
     """
     day, window = window_of(at)
     source = source or default_source()
@@ -260,6 +266,8 @@ def entry_window_run(*, at: dt.datetime, source: str | None = None, capture: boo
             decision = _decision_write(ev, key=key, at=at, action=action, code=code, message=message, gate=gate)
             if decision is not None:
                 result.created.append(decision)
+                if decision.action == TradeDecision.Action.TRADE:
+                    _hand_over(decision.pk, hand_over)
     return result
 
 
@@ -293,11 +301,16 @@ def _decision_write(
     }
     try:
         with transaction.atomic():
-            decision = TradeDecision.objects.create(strategy_config=ev.config, **key, **fields)
+            return TradeDecision.objects.create(strategy_config=ev.config, **key, **fields)
     except IntegrityError:  # decided meanwhile by another worker: that decision stands unchanged
         return None
-    if action == TradeDecision.Action.TRADE and key["backtest_run_id"] is None:
-        from execution.tasks import trade_open  # the hand-over to order placement, after commit
 
-        trade_open.delay_on_commit(decision.pk)
-    return decision
+
+def _hand_over(decision_id: int, hand_over: Callable[[int], None] | None) -> None:
+    """Order placement starts only once the decision is committed (never from a rolled-back one)."""
+    if hand_over is not None:
+        transaction.on_commit(lambda: hand_over(decision_id))
+        return
+    from execution.tasks import trade_open  # lazy: strategy does not import execution at load
+
+    trade_open.delay_on_commit(decision_id)

@@ -26,7 +26,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +45,14 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # of 256k rows (~1.5 minutes of a full SPX day) let DuckDB skip by ts_recv statistics.
 PARQUET_COMPRESSION = "lz4"
 ROW_GROUP_ROWS = 1 << 18
+CHUNK_RECORDS = 1 << 15  # records decoded per step (2.6 MB of cbbo-1m: stays in cache)
 _DICTIONARY_COLUMNS = ["symbol", "root", "right", "expiration", "strike"]
+# Min/max statistics on every column but the symbol: string statistics over a dictionary column
+# cost a third of the whole write, and unsorted symbols would prune nothing anyway.
+_STATISTICS_COLUMNS = [name for name in store.QUOTES_SCHEMA.names if name != "symbol"]
 _LOOKUP_TABLE_MAX = 1 << 26  # dense id → row table up to 64 M ids (256 MB); else binary search
 _RIGHTS = pa.array(["C", "P"], type=pa.string())
+_TIMESTAMP = pa.timestamp("ns", tz="UTC")
 
 
 class ImportRefused(Exception):
@@ -131,12 +136,13 @@ def _parse_definitions(records: RecordArray, path: Path) -> _Instruments:
     ids_rev = records["instrument_id"][::-1]
     _, first_rev = np.unique(ids_rev, return_index=True)
     recs = records[::-1][first_rev]
-    raw = recs["raw_symbol"].astype("S21")
+    full = recs["raw_symbol"]
+    raw = full.astype("S21")
     chars = raw.view(np.uint8).reshape(-1, 21) if raw.size else np.zeros((0, 21), np.uint8)
     digits = np.concatenate((chars[:, 6:12], chars[:, 13:21]), axis=1)
     cls = recs["instrument_class"]
     valid = (
-        (np.char.str_len(raw) == 21)
+        (np.strings.str_len(full) == 21)
         & np.all((digits >= ord("0")) & (digits <= ord("9")), axis=1)
         & np.isin(chars[:, 12], (ord("C"), ord("P")))
         & np.isin(cls, (b"C", b"P"))
@@ -241,55 +247,108 @@ def _instruments_from_store(day: dt.date, root_dir: Path) -> _Instruments | None
 def _price(raw: NDArray[np.int64]) -> pa.Array:
     """Fixed-point 1e-9 prices → float64 dollars, UNDEF → NULL (never arithmetic on the sentinel)."""
     undefined = raw == dbn_io.UNDEF_PRICE_INT
-    return pa.array(raw / dbn_io.PRICE_SCALE, mask=undefined if undefined.any() else None, type=pa.float64())
+    return pa.array(raw * (1.0 / dbn_io.PRICE_SCALE), mask=undefined if undefined.any() else None, type=pa.float64())
 
 
-def _quotes_table(recs: RecordArray, rows: NDArray[np.int32], inst: _Instruments) -> pa.Table:
-    """Arrow table of the quotes, the definition joined through ``rows`` (index into ``inst``)."""
+def _quote_arrays(recs: RecordArray, rows: NDArray[np.int32], inst: _Instruments) -> list[pa.Array]:
+    """The quote columns of one chunk (``store.QUOTES_SCHEMA`` order), the definition joined
+    through ``rows`` (index into ``inst``). The chunk is a few MB, so the field reads stay in cache."""
     last_ts = recs["ts_event"]
     no_trade = last_ts == dbn_io.UNDEF_TIMESTAMP_INT
-    columns = {
-        "ts_recv": pa.array(recs["ts_recv"].astype(np.int64), type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-        "instrument_id": pa.array(np.ascontiguousarray(recs["instrument_id"]), type=pa.uint32()),
-        "symbol": pa.DictionaryArray.from_arrays(pa.array(rows, type=pa.int32()), inst.symbol),
-        "root": pa.DictionaryArray.from_arrays(pa.array(inst.root_codes[rows], type=pa.int8()), inst.root_values),
-        # Dictionary arrays for the per-instrument values: the Parquet writer takes the codes as
-        # they are instead of hashing 3 M values; the column types are the plain date / float.
-        "expiration": pa.DictionaryArray.from_arrays(pa.array(inst.exp_codes[rows], type=pa.int16()), inst.exp_values),
-        "right": pa.DictionaryArray.from_arrays(pa.array(inst.right_codes[rows], type=pa.int8()), _RIGHTS),
-        "strike": pa.DictionaryArray.from_arrays(pa.array(inst.strike_codes[rows], type=pa.int32()), inst.strike_values),
-        "bid_px": _price(recs["bid_px_00"]),
-        "ask_px": _price(recs["ask_px_00"]),
-        "bid_sz": pa.array(np.ascontiguousarray(recs["bid_sz_00"]), type=pa.uint32()),
-        "ask_sz": pa.array(np.ascontiguousarray(recs["ask_sz_00"]), type=pa.uint32()),
-        "last_px": _price(recs["price"]),
-        "last_sz": pa.array(np.ascontiguousarray(recs["size"]), type=pa.uint32()),
-        "last_ts": pa.array(
-            last_ts.astype(np.int64), mask=no_trade if no_trade.any() else None, type=pa.int64()
-        ).cast(pa.timestamp("ns", tz="UTC")),
-        "flags": pa.array(np.ascontiguousarray(recs["flags"]), type=pa.uint8()),
-    }
-    return pa.table(columns)
+    return [
+        pa.array(recs["ts_recv"].astype(np.int64), type=pa.int64()).view(_TIMESTAMP),
+        pa.array(np.ascontiguousarray(recs["instrument_id"]), type=pa.uint32()),
+        # Dictionary arrays share the instrument row as index: the Parquet writer takes the codes
+        # as they are, instead of hashing millions of repeated values.
+        pa.DictionaryArray.from_arrays(pa.array(rows, type=pa.int32()), inst.symbol),
+        pa.DictionaryArray.from_arrays(pa.array(inst.root_codes[rows], type=pa.int8()), inst.root_values),
+        pa.DictionaryArray.from_arrays(pa.array(inst.exp_codes[rows], type=pa.int16()), inst.exp_values),
+        pa.DictionaryArray.from_arrays(pa.array(inst.right_codes[rows], type=pa.int8()), _RIGHTS),
+        pa.DictionaryArray.from_arrays(pa.array(inst.strike_codes[rows], type=pa.int32()), inst.strike_values),
+        _price(recs["bid_px_00"]),
+        _price(recs["ask_px_00"]),
+        pa.array(np.ascontiguousarray(recs["bid_sz_00"]), type=pa.uint32()),
+        pa.array(np.ascontiguousarray(recs["ask_sz_00"]), type=pa.uint32()),
+        _price(recs["price"]),
+        pa.array(np.ascontiguousarray(recs["size"]), type=pa.uint32()),
+        pa.array(last_ts.astype(np.int64), mask=no_trade if no_trade.any() else None, type=pa.int64()).view(_TIMESTAMP),
+        pa.array(np.ascontiguousarray(recs["flags"]), type=pa.uint8()),
+    ]
 
 
-def _write_tmp(table: pa.Table, final: Path, *, dictionary: list[str] | bool) -> Path:
-    """Write ``table`` next to ``final`` under a hidden temporary name (no ``.parquet`` suffix, so
-    the store's globs never see it); the commit renames it."""
+def _tmp_path(final: Path) -> Path:
+    """A hidden temporary name beside ``final`` (no ``.parquet`` suffix: the store's globs skip it)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(
-            table,
-            tmp,
+    return final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+
+
+class _QuoteDayWriter:
+    """Streams one day's quotes into a temporary Parquet file, one row group at a time."""
+
+    def __init__(self, day: dt.date, inst: _Instruments, reader: dbn_io.DbnReader, root_dir: Path) -> None:
+        self.day = day
+        self.inst = inst
+        self.reader = reader
+        self.final = store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir)
+        self.tmp = _tmp_path(self.final)
+        self.seen = np.zeros(len(inst), dtype=bool)
+        self.records = 0
+        self._parts: list[list[pa.Array]] = []
+        self._pending = 0
+        self._writer = pq.ParquetWriter(
+            self.tmp,
+            store.QUOTES_SCHEMA,
             compression=PARQUET_COMPRESSION,
-            use_dictionary=dictionary,
-            row_group_size=ROW_GROUP_ROWS,
-            write_statistics=True,
+            use_dictionary=_DICTIONARY_COLUMNS,
+            write_statistics=_STATISTICS_COLUMNS,
         )
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+
+    def add(self, recs: RecordArray) -> None:
+        rows = self.inst.lookup(recs["instrument_id"])
+        missing = rows < 0
+        if missing.any():
+            unknown = np.unique(recs["instrument_id"][missing])
+            examples = ", ".join(str(int(i)) for i in unknown[:5])
+            raise ImportRefused(
+                f"{self.reader.path.name}: quote records on {self.day} reference instrument_ids missing from that "
+                f"day's definitions (e.g. {examples}); import the day's definition file with it"
+            )
+        self.seen[rows] = True
+        self._parts.append(_quote_arrays(recs, rows, self.inst))
+        self._pending += recs.size
+        self.records += recs.size
+        if self._pending >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._parts:
+            return
+        columns = [pa.chunked_array([part[i] for part in self._parts], type=column.type) for i, column in enumerate(store.QUOTES_SCHEMA)]
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=store.QUOTES_SCHEMA), row_group_size=ROW_GROUP_ROWS + CHUNK_RECORDS)
+        self._parts = []
+        self._pending = 0
+
+    def finish(self) -> _Staged:
+        self._flush()
+        self._writer.close()
+        result = DayImport(
+            date=self.day,
+            schema=SCHEMA_CBBO_1M,
+            dataset=DATASET,
+            source_file=self.reader.path,
+            file_sha256=self.reader.sha256,
+            record_count=self.records,
+            instrument_count=int(np.count_nonzero(self.seen)),
+            parquet_path=self.final,
+            parquet_bytes=self.tmp.stat().st_size,
+        )
+        return _Staged(result=result, tmp_path=self.tmp)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 # ---- planning and staging -----------------------------------------------------------------
@@ -301,7 +360,7 @@ def _expand(paths: Iterable[Path | str]) -> list[Path]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and (p.name.endswith(".dbn") or p.name.endswith(".dbn.zst")))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".dbn", ".dbn.zst")))
             if not found:
                 raise ImportRefused(f"{path}: no .dbn or .dbn.zst files in this folder")
             files.extend(found)
@@ -321,67 +380,6 @@ def _check_header(header: DbnHeader) -> None:
 
 
 @dataclass
-class _Definitions:
-    """Decoded definition files, split by the UTC day of each record's ts_recv."""
-
-    by_day: dict[dt.date, list[tuple[RecordArray, dbn_io.DbnData]]] = field(default_factory=dict)
-
-    def add(self, data: dbn_io.DbnData) -> None:
-        recs = data.records
-        days = _utc_day_index(recs["ts_recv"])
-        for index in np.unique(days).tolist():
-            part = recs if days[0] == days[-1] == index else recs[days == index]
-            self.by_day.setdefault(_day_of(index), []).append((part, data))
-
-
-def _stage_definitions(day: dt.date, parts: list[tuple[RecordArray, dbn_io.DbnData]], root_dir: Path) -> tuple[_Instruments, _Staged]:
-    records = np.concatenate([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
-    source = parts[-1][1]
-    inst = _parse_definitions(records, source.header.path)
-    final = store.parquet_path(SCHEMA_DEFINITION, day, root_dir=root_dir)
-    tmp = _write_tmp(_instruments_table(inst), final, dictionary=True)
-    result = DayImport(
-        date=day,
-        schema=SCHEMA_DEFINITION,
-        dataset=DATASET,
-        source_file=source.header.path,
-        file_sha256=source.sha256,
-        record_count=int(records.size),
-        instrument_count=len(inst),
-        parquet_path=final,
-        parquet_bytes=tmp.stat().st_size,
-    )
-    return inst, _Staged(result=result, tmp_path=tmp)
-
-
-def _stage_quotes(day: dt.date, recs: RecordArray, data: dbn_io.DbnData, inst: _Instruments, root_dir: Path) -> _Staged:
-    rows = inst.lookup(recs["instrument_id"])
-    missing = rows < 0
-    if missing.any():
-        unknown = np.unique(recs["instrument_id"][missing])
-        examples = ", ".join(str(int(i)) for i in unknown[:5])
-        raise ImportRefused(
-            f"{data.header.path.name}: {int(missing.sum())} quote records on {day} reference {unknown.size} "
-            f"instrument_ids missing from that day's definitions (e.g. {examples}); import the day's definition file with it"
-        )
-    final = store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir)
-    tmp = _write_tmp(_quotes_table(recs, rows, inst), final, dictionary=_DICTIONARY_COLUMNS)
-    quoted = int(np.count_nonzero(np.bincount(rows, minlength=len(inst))))
-    result = DayImport(
-        date=day,
-        schema=SCHEMA_CBBO_1M,
-        dataset=DATASET,
-        source_file=data.header.path,
-        file_sha256=data.sha256,
-        record_count=int(recs.size),
-        instrument_count=quoted,
-        parquet_path=final,
-        parquet_bytes=tmp.stat().st_size,
-    )
-    return _Staged(result=result, tmp_path=tmp)
-
-
-@dataclass
 class _Plan:
     definition_files: list[Path]
     cbbo_files: list[Path]
@@ -397,8 +395,45 @@ def _plan(files: Sequence[Path]) -> _Plan:
     return plan
 
 
+def _definitions_by_day(files: Sequence[Path]) -> dict[dt.date, list[tuple[RecordArray, dbn_io.DbnData]]]:
+    """Decoded definition records split by the UTC day of each record's ts_recv."""
+    by_day: dict[dt.date, list[tuple[RecordArray, dbn_io.DbnData]]] = {}
+    for path in files:
+        data = dbn_io.read_records(path, schemas=(SCHEMA_DEFINITION,))
+        days = _utc_day_index(data.records["ts_recv"])
+        for index in np.unique(days).tolist():
+            part = data.records if days.min() == days.max() else data.records[days == index]
+            by_day.setdefault(_day_of(index), []).append((part, data))
+    return by_day
+
+
+def _stage_definitions(day: dt.date, parts: list[tuple[RecordArray, dbn_io.DbnData]], root_dir: Path) -> tuple[_Instruments, _Staged]:
+    records = np.concatenate([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
+    source = parts[-1][1]
+    inst = _parse_definitions(records, source.header.path)
+    final = store.parquet_path(SCHEMA_DEFINITION, day, root_dir=root_dir)
+    tmp = _tmp_path(final)
+    try:
+        pq.write_table(_instruments_table(inst), tmp, compression=PARQUET_COMPRESSION)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result = DayImport(
+        date=day,
+        schema=SCHEMA_DEFINITION,
+        dataset=DATASET,
+        source_file=source.header.path,
+        file_sha256=source.sha256,
+        record_count=int(records.size),
+        instrument_count=len(inst),
+        parquet_path=final,
+        parquet_bytes=tmp.stat().st_size,
+    )
+    return inst, _Staged(result=result, tmp_path=tmp)
+
+
 class _Stager:
-    """Decodes and stages everything of one import; remembers temp files for cleanup."""
+    """Decodes and stages everything of one import; remembers every temporary file."""
 
     def __init__(self, plan: _Plan, root_dir: Path, workers: int, progress: Callable[[DayImport], None] | None) -> None:
         self.plan = plan
@@ -406,13 +441,10 @@ class _Stager:
         self.workers = max(1, workers)
         self.progress = progress
         self.staged: list[_Staged] = []
-        self.definitions = _Definitions()
         self.instruments: dict[dt.date, _Instruments] = {}
 
     def run(self) -> list[_Staged]:
-        for path in self.plan.definition_files:
-            self.definitions.add(dbn_io.read_records(path, schemas=(SCHEMA_DEFINITION,)))
-        for day, parts in sorted(self.definitions.by_day.items()):
+        for day, parts in sorted(_definitions_by_day(self.plan.definition_files).items()):
             inst, staged = _stage_definitions(day, parts, self.root_dir)
             self.instruments[day] = inst
             self._keep(staged)
@@ -428,14 +460,14 @@ class _Stager:
                     try:
                         for staged in future.result():
                             self._keep(staged)
-                    except BaseException as exc:  # keep collecting so every temp file is known
+                    except BaseException as exc:  # keep collecting, so every temporary file is known
                         error = error or exc
                 if error is not None:
                     raise error
-        days = [s.result.date for s in self.staged if s.result.schema == SCHEMA_CBBO_1M]
-        duplicates = sorted({d for d in days if days.count(d) > 1})
-        if duplicates:
-            raise ImportRefused(f"more than one cbbo-1m file has quotes for {', '.join(map(str, duplicates))}; pass one per day")
+        quote_days = [s.result.date for s in self.staged if s.result.schema == SCHEMA_CBBO_1M]
+        twice = sorted({d for d in quote_days if quote_days.count(d) > 1})
+        if twice:
+            raise ImportRefused(f"more than one cbbo-1m file has quotes for {', '.join(map(str, twice))}; pass one file per day")
         return self.staged
 
     def _keep(self, staged: _Staged) -> None:
@@ -443,27 +475,37 @@ class _Stager:
         if self.progress:
             self.progress(staged.result)
 
+    def _writer(self, writers: dict[int, _QuoteDayWriter], index: int, reader: dbn_io.DbnReader) -> _QuoteDayWriter:
+        writer = writers.get(index)
+        if writer is None:
+            day = _day_of(index)
+            inst = self.instruments.get(day) or _instruments_from_store(day, self.root_dir)
+            if inst is None:
+                raise ImportRefused(
+                    f"{reader.path.name}: no definitions for {day}; import that day's definition file with it"
+                )
+            writer = writers[index] = _QuoteDayWriter(day, inst, reader, self.root_dir)
+        return writer
+
     def _stage_cbbo_file(self, path: Path) -> list[_Staged]:
-        data = dbn_io.read_records(path, schemas=(SCHEMA_CBBO_1M,))
-        recs = data.records
-        days = _utc_day_index(recs["ts_recv"])
-        out: list[_Staged] = []
+        """Stream one cbbo-1m file into per-day temporary Parquet files (usually one day)."""
+        writers: dict[int, _QuoteDayWriter] = {}
         try:
-            for index in np.unique(days).tolist() if days[0] != days[-1] else [int(days[0])]:
-                day = _day_of(index)
-                part = recs if days[0] == days[-1] else recs[days == index]
-                inst = self.instruments.get(day) or _instruments_from_store(day, self.root_dir)
-                if inst is None:
-                    raise ImportRefused(
-                        f"{path.name}: no definitions for {day}; import that day's definition file with it "
-                        "(both files of a day in one call)"
-                    )
-                out.append(_stage_quotes(day, part, data, inst, self.root_dir))
+            with dbn_io.DbnReader(path, schemas=(SCHEMA_CBBO_1M,)) as reader:
+                for recs in reader.chunks(CHUNK_RECORDS):
+                    dbn_io.check_rtype(path, SCHEMA_CBBO_1M, recs)
+                    days = _utc_day_index(recs["ts_recv"])
+                    first, last = int(days.min()), int(days.max())
+                    if first == last:
+                        self._writer(writers, first, reader).add(recs)
+                    else:
+                        for index in np.unique(days).tolist():
+                            self._writer(writers, index, reader).add(recs[days == index])
+                return [writers[index].finish() for index in sorted(writers)]
         except BaseException:
-            for staged in out:
-                staged.tmp_path.unlink(missing_ok=True)
+            for writer in writers.values():
+                writer.abort()
             raise
-        return out
 
 
 # ---- commit -----------------------------------------------------------------------------------
@@ -471,7 +513,7 @@ class _Stager:
 
 def _commit(staged: Sequence[_Staged]) -> None:
     """Manifest rows and file renames in one transaction; a failed rename restores what it replaced."""
-    from backtests.models import ImportedDay  # the pure parts of this module load without Django apps
+    from backtests.models import ImportedDay  # lazy: the parsing above loads without Django apps
 
     token = uuid.uuid4().hex
     backups: list[tuple[Path, Path]] = []  # (final, backup)
@@ -495,6 +537,7 @@ def _commit(staged: Sequence[_Staged]) -> None:
                         "imported_at": now,
                     },
                 )
+            # Rename inside the transaction: if a rename fails the rows roll back with it.
             for item in staged:
                 final = item.result.parquet_path
                 if final.exists():
@@ -522,21 +565,21 @@ def import_files(
 ) -> list[DayImport]:
     """Import DBN files (or folders of them) into the Parquet store and the manifest.
 
-    Returns one ``DayImport`` per (day, schema) written, definitions first, then quotes by date.
+    Returns one ``DayImport`` per (day, schema) written: definitions first, then quotes, by date.
     Re-importing a day replaces its files and manifest rows. Raises ``ImportRefused`` (nothing
     written) for a bad file or a day whose quotes have no definitions. ``progress`` is called as
-    each day is staged (before the commit).
+    each day is staged, before the commit. ``workers`` cbbo-1m files are staged in parallel.
     """
     base = root_dir or store.data_dir()
+    stager: _Stager | None = None
     try:
-        plan = _plan(_expand(paths))
-        stager = _Stager(plan, base, workers, progress)
-        try:
-            staged = stager.run()
-            _commit(staged)
-        finally:
-            for item in stager.staged:
-                item.tmp_path.unlink(missing_ok=True)  # already renamed on success; leftovers on failure
+        stager = _Stager(_plan(_expand(paths)), base, workers, progress)
+        staged = stager.run()
+        _commit(staged)
     except DbnRefused as exc:
         raise ImportRefused(str(exc)) from exc
+    finally:
+        if stager is not None:
+            for item in stager.staged:
+                item.tmp_path.unlink(missing_ok=True)  # already renamed on success; leftovers on failure
     return sorted((s.result for s in staged), key=lambda r: (r.schema != SCHEMA_DEFINITION, r.date))

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import mmap
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -99,7 +100,7 @@ class DbnData:
     header: DbnHeader
     sha256: str  # of the file's bytes as stored (compressed or not)
     size_bytes: int  # file size on disk
-    records: RecordArray  # read-only structured array, the file's wire layout
+    records: RecordArray  # structured array in the file's wire layout
 
 
 def _ns_to_date(ns: int) -> dt.date:
@@ -177,39 +178,6 @@ def read_header(path: Path | str) -> DbnHeader:
     return _header(path, meta, length, compressed)
 
 
-def _decompress(path: Path, raw: bytes) -> bytes:
-    """Decompress every zstd frame; a frame that does not reach its end means a truncated file.
-
-    ``stream_reader`` silently returns a truncated stream's prefix, so frames are walked one by one
-    and each must report ``eof``.
-    """
-    dctx = zstandard.ZstdDecompressor()
-    try:
-        params = zstandard.get_frame_parameters(raw)
-    except zstandard.ZstdError as exc:
-        raise DbnRefused(path, f"corrupt zstd data ({exc})") from exc
-    if params.content_size not in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
-        # Fast path: one frame that declares its size decompresses into one buffer (~2× faster
-        # than the streaming object); it raises on a truncated frame and, with extra data
-        # disallowed, on anything after the frame, which the walk below then handles.
-        try:
-            return dctx.decompress(raw, allow_extra_data=False)
-        except zstandard.ZstdError:
-            pass
-    parts: list[bytes] = []
-    data = raw
-    try:
-        while data:
-            obj = dctx.decompressobj(write_size=1 << 20)
-            parts.append(obj.decompress(data))
-            if not obj.eof:
-                raise DbnRefused(path, "truncated: the zstd stream ends inside a frame")
-            data = obj.unused_data
-    except zstandard.ZstdError as exc:
-        raise DbnRefused(path, f"corrupt zstd data ({exc})") from exc
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 def record_size(schema: str, version: int) -> int:
     """Bytes per record of ``schema`` in DBN ``version`` (cbbo 80; definition 360/400/520)."""
     module = _RECORD_MODULES.get(version)
@@ -219,48 +187,194 @@ def record_size(schema: str, version: int) -> int:
     return int(cls.size_hint)
 
 
+class DbnReader:
+    """A validated, streaming reader of one DBN file (``.dbn`` or zstd ``.dbn.zst``).
+
+    Opening checks what the header can tell (empty, not DBN, dataset, schema, ts_out) and hashes
+    the file; ``chunks()`` then yields the records as read-only numpy structured arrays of at most
+    ``records`` rows each, decompressing a few MB at a time so the data stays in cache, and
+    raises ``DbnRefused`` at the end if the stream was truncated or held no records. Use as a
+    context manager (the file is memory-mapped).
+    """
+
+    _INPUT_PIECE = 1 << 18  # compressed bytes fed to zstd per call (~1 MB out)
+    _PLAIN_PIECE = 1 << 20
+
+    def __init__(self, path: Path | str, *, schemas: Collection[str], dataset: str = DATASET) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DbnRefused(self.path, "no such file")
+        self.size_bytes = self.path.stat().st_size
+        if self.size_bytes == 0:
+            raise DbnRefused(self.path, "empty file (0 bytes)")
+        with self.path.open("rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            self.sha256 = hashlib.sha256(self._map).hexdigest()
+            self.compressed = self._map[:4] == _ZSTD_MAGIC
+            self._pieces = self._decompressed_pieces() if self.compressed else self._plain_pieces()
+            self._pending = bytearray()
+            meta, length = self._read_metadata()
+            self.header = _header(self.path, meta, length, self.compressed)
+            self._validate(schemas, dataset)
+        except BaseException:
+            self.close()
+            raise
+        self.record_size = record_size(self.header.schema, self.header.version)
+        self.record_count = 0
+
+    def __enter__(self) -> DbnReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pieces = iter(())
+        try:
+            self._map.close()
+        except BufferError:
+            # numpy views of a plain file still point into the map; it closes when they are gone.
+            pass
+
+    def _validate(self, schemas: Collection[str], dataset: str) -> None:
+        header = self.header
+        if header.dataset != dataset:
+            raise DbnRefused(self.path, f"dataset is {header.dataset!r}, expected {dataset!r}")
+        if header.schema not in schemas:
+            raise DbnRefused(self.path, f"schema is {header.schema or 'mixed'!r}, expected one of: {', '.join(sorted(schemas))}")
+        if header.ts_out:
+            raise DbnRefused(self.path, "records carry ts_out (a live capture); historical files only")
+
+    def _plain_pieces(self) -> Iterator[memoryview]:
+        """An uncompressed file in slices of about what zstd yields, so chunking copies little."""
+        view = memoryview(self._map)
+        try:
+            for start in range(0, len(view), self._PLAIN_PIECE):
+                yield view[start : start + self._PLAIN_PIECE]
+        finally:
+            view.release()
+
+    def _decompressed_pieces(self) -> Iterator[bytes]:
+        """Decompressed bytes, frame after frame; every frame must reach its end.
+
+        ``ZstdDecompressor.stream_reader`` silently returns a truncated stream's prefix, so frames
+        are driven by hand and each must report ``eof``.
+        """
+        dctx = zstandard.ZstdDecompressor()
+        view = memoryview(self._map)
+        obj = dctx.decompressobj(write_size=1 << 20)
+        fed = False  # has the current frame object seen any input?
+        try:
+            for start in range(0, len(view), self._INPUT_PIECE):
+                data: bytes | memoryview = view[start : start + self._INPUT_PIECE]
+                while data:
+                    out = obj.decompress(data)
+                    fed = True
+                    if out:
+                        yield out
+                    if not obj.eof:
+                        break
+                    data = obj.unused_data  # the next frame starts inside this piece
+                    obj = dctx.decompressobj(write_size=1 << 20)
+                    fed = False
+        except zstandard.ZstdError as exc:
+            raise DbnRefused(self.path, f"corrupt zstd data ({exc})") from exc
+        finally:
+            view.release()
+        if fed and not obj.eof:
+            raise DbnRefused(self.path, "truncated: the zstd stream ends inside a frame")
+
+    def _take(self, count: int) -> bytes:
+        """Exactly ``count`` bytes from the stream (fewer only at its end)."""
+        while len(self._pending) < count:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            self._pending += piece
+        out = bytes(self._pending[:count])
+        del self._pending[:count]
+        return out
+
+    def _read_metadata(self) -> tuple[Metadata, int]:
+        prefix = self._take(_PREFIX_BYTES)
+        if len(prefix) < _PREFIX_BYTES or prefix[:3] != _DBN_MAGIC:
+            raise DbnRefused(self.path, "not a DBN file (no DBN header)")
+        body = self._take(int.from_bytes(prefix[4:8], "little"))
+        return _parse_metadata(self.path, prefix + body)
+
+    def _dtype(self, first_record: bytes) -> np.dtype[Any]:
+        # DBNStore knows each version's layout (v1/v2 definitions differ); decode one record.
+        meta = Metadata(
+            dataset=self.header.dataset,
+            start=self.header.start_ns,
+            stype_in=SType.PARENT,
+            stype_out=SType.INSTRUMENT_ID,
+            schema=Schema.from_str(self.header.schema),
+            version=self.header.version,
+        )
+        return db.DBNStore.from_bytes(meta.encode() + first_record).to_ndarray().dtype
+
+    def chunks(self, records: int = 1 << 15) -> Iterator[RecordArray]:
+        """Yield the records in file order, at most ``records`` per array (each a fresh buffer)."""
+        size = self.record_size
+        want = records * size
+        dtype: np.dtype[Any] | None = None
+        pieces: list[bytes | memoryview] = [bytes(self._pending)] if self._pending else []
+        have = len(self._pending)
+        self._pending = bytearray()
+        exhausted = False
+        while True:
+            while have < want and not exhausted:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    exhausted = True
+                else:
+                    pieces.append(piece)
+                    have += len(piece)
+            usable = min(want, have - have % size)
+            if usable == 0:
+                break
+            # One copy per byte: join the pieces, view the whole records, keep the tail for later.
+            joined = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            view = memoryview(joined)
+            tail = view[usable:]
+            pieces = [bytes(tail)] if len(tail) else []
+            have = len(tail)
+            if dtype is None:
+                dtype = self._dtype(bytes(view[:size]))
+            array = np.frombuffer(view[:usable], dtype=dtype)
+            self.record_count += array.size
+            yield array
+        self._pending = bytearray(b"".join(pieces))
+        if self._pending:
+            raise DbnRefused(self.path, f"truncated: {len(self._pending)} trailing bytes of an incomplete {size}-byte record")
+        if self.record_count == 0:
+            raise DbnRefused(self.path, "no records (metadata only)")
+
+
+def check_rtype(path: Path, schema: str, records: RecordArray) -> None:
+    """``DbnRefused`` when a record's rtype does not belong to ``schema`` (e.g. a mislabelled file)."""
+    bad = records["rtype"] != _RTYPE_BY_SCHEMA[schema]
+    if bad.any():
+        raise DbnRefused(path, f"{int(bad.sum())} records have an rtype that does not belong to {schema}")
+
+
 def read_records(
     path: Path | str, *, schemas: Collection[str] = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION), dataset: str = DATASET
 ) -> DbnData:
-    """Read, hash, decompress and validate a whole DBN file; records as a read-only numpy view.
+    """Read and validate a whole DBN file into one array (for small files: definitions, tests).
 
     Refused (``DbnRefused``): empty or non-DBN files, truncated zstd frames or a partial last
     record, another dataset, a schema outside ``schemas``, live files with ``ts_out``, files with
     no records, and records whose rtype does not match the schema. A plain ``.dbn`` cut exactly at
     a record boundary cannot be told from a shorter file (DBN stores no record count).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DbnRefused(path, "no such file")
-    raw = path.read_bytes()
-    if not raw:
-        raise DbnRefused(path, "empty file (0 bytes)")
-    sha256 = hashlib.sha256(raw).hexdigest()
-    compressed = raw[:4] == _ZSTD_MAGIC
-    plain = _decompress(path, raw) if compressed else raw
-    meta, length = _parse_metadata(path, plain[: _PREFIX_BYTES + int.from_bytes(plain[4:8], "little")])
-    header = _header(path, meta, length, compressed)
-    if header.dataset != dataset:
-        raise DbnRefused(path, f"dataset is {header.dataset!r}, expected {dataset!r}")
-    if header.schema not in schemas:
-        wanted = ", ".join(sorted(schemas))
-        raise DbnRefused(path, f"schema is {header.schema or 'mixed'!r}, expected one of: {wanted}")
-    if header.ts_out:
-        raise DbnRefused(path, "records carry ts_out (a live capture); historical files only")
-    body = len(plain) - length
-    size = record_size(header.schema, header.version)
-    if body == 0:
-        raise DbnRefused(path, "no records (metadata only)")
-    if body % size:
-        raise DbnRefused(path, f"truncated: {body % size} trailing bytes of an incomplete {size}-byte record")
-    # DBNStore gives the version-correct dtype; decoding only the first record keeps this cheap,
-    # then the whole body is viewed in place (no copy).
-    dtype = db.DBNStore.from_bytes(plain[: length + size]).to_ndarray().dtype
-    records = np.frombuffer(plain, dtype=dtype, offset=length)
-    bad = records["rtype"] != _RTYPE_BY_SCHEMA[header.schema]
-    if bad.any():
-        raise DbnRefused(path, f"{int(bad.sum())} records have an rtype that does not belong to {header.schema}")
-    return DbnData(header=header, sha256=sha256, size_bytes=len(raw), records=records)
+    with DbnReader(path, schemas=schemas, dataset=dataset) as reader:
+        parts = list(reader.chunks(1 << 16))
+        records = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        check_rtype(reader.path, reader.header.schema, records)
+        return DbnData(header=reader.header, sha256=reader.sha256, size_bytes=reader.size_bytes, records=records)
 
 
 # ---- writing ---------------------------------------------------------------------------------

@@ -173,7 +173,10 @@ class SimulatedBroker:
     # ------------------------------------------------------------------------------ writes
 
     def place_spread(self, req: SpreadOrderRequest) -> PlaceResult:
-        """Book the order (or play a scripted fault); ``OrderDenied`` raised before anything is booked."""
+        """Book the order (or play a scripted fault); ``OrderDenied`` raised before anything is booked.
+
+        ``req.preview`` changes nothing here: a simulated preview always passes validation-wise.
+        """
         validate_spread_request(req, max_quantity=self._max_quantity)
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
@@ -333,14 +336,16 @@ class SimulatedBroker:
         """Bring ``order`` up to ``now``: trigger if marketable, reveal due fills, expire."""
         if order.status in TERMINAL:
             return
+        expired = order.expires_at is not None and now >= order.expires_at
         horizon = now if order.expires_at is None else min(now, order.expires_at)
-        if order.trigger_price is None and horizon >= order.eligible_at:
-            self._maybe_trigger(order, horizon)
+        # Quotes are only known for "now": after the expiry they say nothing about the session.
+        if order.trigger_price is None and not expired and now >= order.eligible_at:
+            self._maybe_trigger(order, now)
         self._reveal(order, horizon)
-        if order.expires_at is not None and now >= order.expires_at and order.status not in TERMINAL:
+        if expired and order.status not in TERMINAL:
             order.status = OrderState.EXPIRED
             order.pending_steps.clear()
-            order.updated_at = order.expires_at
+            order.updated_at = order.expires_at or now
 
     def _maybe_trigger(self, order: SimOrder, at: dt.datetime) -> None:
         req = order.request

@@ -77,6 +77,7 @@ _MAX_BODY_TEXT: Final = 500
 # would be spliced into the URL path.
 _ACCOUNT_ID: Final = re.compile(r"[A-Za-z0-9]{1,64}")
 _ORDER_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+_SINGLE_ORDER_PATH: Final = re.compile(r"/orders/[A-Za-z0-9-]+$")
 # Statuses that leave the outcome of a write open: the request was received (or may have been)
 # and the server did not say it refused it. 408 is a server giving up on reading the request.
 _AMBIGUOUS_STATUSES: Final = frozenset({408, 429})
@@ -112,14 +113,15 @@ def check_base_url(base_url: str, *, allow_live: bool) -> str:
 
 
 class _OrderReads(TradierClient):
-    """The market-data client's GET machinery, with 404 reported as "order not found".
+    """The market-data client's GET machinery, with a 404 on one order reported as "not found".
 
-    Subclassed rather than copied so reads keep one retry/throttle/scrub implementation; the
-    only change is that a 404 on an order path is a definite answer, not a refused request.
+    Subclassed rather than copied so reads keep one retry/throttle/scrub implementation. Only the
+    single-order path gets this: a 404 on the order *list* (wrong account, wrong base URL) must not
+    read as "no such order", or reconciliation would take it for absence and re-send.
     """
 
     def _check_response(self, url_path: str, response: httpx.Response) -> Any:
-        if response.status_code == 404:
+        if response.status_code == 404 and _SINGLE_ORDER_PATH.search(url_path):
             raise OrderNotFound(f"GET {url_path}: HTTP 404")
         return super()._check_response(url_path, response)
 
@@ -222,6 +224,8 @@ class TradierBroker:
                 preview = self.preview_spread(req)
             except OrderRejected as exc:
                 return PlaceResult.rejected(tag, exc.messages, http_status=exc.http_status)
+            except OrderOutcomeUnknown as exc:  # the "preview" created an order after all
+                return PlaceResult.unknown(tag, exc.reason)
             except (BrokerUnavailable, BrokerBadResponse) as exc:
                 # The preview never places anything, so the order itself was provably not sent.
                 return PlaceResult.unknown(tag, f"preview failed, order not sent: {exc}", sent=False)
@@ -249,7 +253,8 @@ class TradierBroker:
         """Ask Tradier to validate and price the order (``preview=true``); nothing is placed.
 
         Raises ``OrderRejected`` (e.g. buying power), ``BrokerUnavailable`` on transport trouble
-        (safe to repeat: a preview has no effect), ``OrderDenied`` before any I/O.
+        (safe to repeat: a preview has no effect), ``OrderDenied`` before any I/O, and
+        ``OrderOutcomeUnknown`` if the reply carries an order id (an order was created: reconcile).
         """
         validate_spread_request(req, max_quantity=self._max_quantity)
         form = self._order_form(req)
@@ -263,7 +268,7 @@ class TradierBroker:
             raise BrokerBadResponse("preview reply without an order object")
         if order.get("id") is not None:
             # A preview reply has no id (captured example); an id means an order was created.
-            raise BrokerBadResponse(f"preview reply carries order id {order['id']}: an order may have been placed")
+            raise OrderOutcomeUnknown(f"preview reply carries order id {order['id']}: an order may have been placed")
         return SpreadPreview(
             ok=order.get("status") == "ok" and order.get("result") is not False,
             order_type=_opt_str(order.get("type")),
@@ -317,7 +322,7 @@ class TradierBroker:
     def get_order(self, broker_order_id: str) -> BrokerOrder:
         """One order with its legs and tag (``includeTags=true``); ``OrderNotFound`` if unknown."""
         order_id = self._check_order_id(broker_order_id)
-        payload = self._read(f"{self._orders_path}/{order_id}", {"includeTags": "true"})
+        payload = self._read(f"{self._orders_path}/{order_id}", {"includeTags": "true"}, one_order=True)
         order = payload.get("order") if isinstance(payload, dict) else None
         if is_empty(order):
             raise OrderNotFound(f"order {order_id} not found")
@@ -381,14 +386,16 @@ class TradierBroker:
             raise OrderDenied("broker_order_id", f"not an order id: {order_id!r}")
         return order_id
 
-    def _read(self, path: str, params: Mapping[str, str]) -> Any:
+    def _read(self, path: str, params: Mapping[str, str], *, one_order: bool = False) -> Any:
         """GET through the market-data machinery (retries, throttle, scrub); broker errors out."""
         try:
             return self._reads._fetch(path, params, lambda payload: payload)
         except ProviderAuthError as exc:
             raise BrokerAuthError(str(exc)) from None
         except ProviderRequestError as exc:
-            if "not found" in str(exc).lower():
+            # Tradier's not-found reply for an order id is undocumented (404 or an error text);
+            # only for a single order may such a refusal mean "no such order".
+            if one_order and "not found" in str(exc).lower():
                 raise OrderNotFound(str(exc)) from None
             raise BrokerRequestError(str(exc)) from None
         except ProviderBadResponse as exc:

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from execution import services
 from execution.models import Fill, Order, PositionMark, Trade
+from execution.replay import day_replay
 from execution.selectors import pnl_summary
-from execution.tasks import orders_sync
 from snapshots import market_calendar
-from snapshots.services import settlement_value_get, snapshot_capture
 from strategy.models import StrategyConfig, TradeDecision
-from strategy.services import entry_window_run
 
-NY = ZoneInfo("America/New_York")
 pytestmark = pytest.mark.django_db
 
 
@@ -35,24 +30,10 @@ def sim(settings):  # type: ignore[no-untyped-def]
     return settings
 
 
-def slots(day: dt.date, every_minutes: int = 30) -> list[dt.datetime]:
-    open_utc, close_utc = market_calendar.session_bounds(day)
-    out, t = [], open_utc + dt.timedelta(minutes=every_minutes)
-    while t < close_utc:
-        out.append(t)
-        t += dt.timedelta(minutes=every_minutes)
-    return out
-
-
 def play(day: dt.date, capture_callbacks) -> None:  # type: ignore[no-untyped-def]
-    for slot in slots(day):
-        snapshot_capture(now=slot)
-        if slot.astimezone(NY).time() == dt.time(10, 0):
-            with capture_callbacks(execute=True):  # the TRADE's hand-over runs after commit
-                entry_window_run(at=slot)
-        orders_sync.apply()
-        services.positions_mark(at=slot)
-    services.trades_settle(now=market_calendar.session_bounds(day)[1], settlement_value=settlement_value_get)
+    with capture_callbacks(execute=True):  # the TRADE's hand-over runs after commit, as live
+        report = day_replay(day, every_minutes=30)
+    assert report.slots == 12 if market_calendar.is_early_close(day) else report.slots == 13
 
 
 def test_a_simulated_trade_plays_through_to_pnl(sim, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]

@@ -232,9 +232,18 @@ def test_day_orders_expire(quotes: dict[str, tuple[float, float]], clock: Clock)
     close = T0.replace(hour=20, minute=15)  # 16:15 ET
     broker = make(quotes, clock, day_end=lambda _: close)
     waiting = broker.place_spread(opening("0.40")).raise_for_outcome()
-    clock.now = close
+    quotes[SHORT] = (1.30, 1.40)  # marketable now, but first looked at after the close
+    clock.now = close + dt.timedelta(minutes=5)
     order = broker.get_order(waiting)
-    assert order.status is OrderState.EXPIRED and order.updated_at == close
+    assert order.status is OrderState.EXPIRED and order.updated_at == close and order.exec_quantity == 0
+    # Fills already scheduled before the close still count; the rest expires.
+    stepped = make(quotes, clock, day_end=lambda _: close, partial_fill_steps=2, partial_fill_interval_s=600)
+    clock.now = close - dt.timedelta(minutes=1)
+    partial_id = stepped.place_spread(opening("0.40", quantity=2)).raise_for_outcome()
+    clock.now = close + dt.timedelta(minutes=30)
+    partial = stepped.get_order(partial_id)
+    assert (partial.status, partial.exec_quantity) == (OrderState.EXPIRED, 1)
+    quotes[SHORT] = (1.00, 1.20)  # back to the worked numbers: 0.40 is not marketable
     manual = make(quotes, clock)
     manual.place_spread(opening("0.40"))
     assert [o.status for o in manual.expire_day_orders()] == [OrderState.EXPIRED]

@@ -25,6 +25,7 @@ from execution.brokers import (
     Broker,
     BrokerAuthError,
     BrokerError,
+    BrokerRequestError,
     BrokerUnavailable,
     OrderDenied,
     OrderLeg,
@@ -423,6 +424,15 @@ def test_get_order_unknown_id(fake_orders: FakeTradierOrders, make_broker: Broke
     assert len(fake_orders.requests_by("GET")) == 2
 
 
+def test_a_404_on_the_list_is_not_absence(fake_orders: FakeTradierOrders, make_broker: BrokerFactory) -> None:
+    # A wrong account id or base path answers 404 for the whole list; reading that as "tag not
+    # found" would let reconciliation re-send an order that exists.
+    broker = make_broker()
+    fake_orders.script(ft.plain_text(404, "Not Found"))
+    with pytest.raises(BrokerRequestError):
+        broker.find_by_tag(TAG)
+
+
 def test_reads_retry_on_5xx_and_429(
     fake_orders: FakeTradierOrders, make_broker: BrokerFactory, sleeps: list[float]
 ) -> None:
@@ -702,9 +712,15 @@ def test_preview_that_returns_an_order_id_is_flagged(
     fake_orders: FakeTradierOrders, make_broker: BrokerFactory
 ) -> None:
     broker = make_broker()
-    fake_orders.script(ft.json_body(fake_orders.fixture_bytes("order_create_ok_captured.json")))
-    with pytest.raises(BrokerError, match="may have been placed"):
+    created = fake_orders.fixture_bytes("order_create_ok_captured.json")
+    fake_orders.script(ft.json_body(created), ft.json_body(created))
+    with pytest.raises(OrderOutcomeUnknown, match="may have been placed") as info:
         broker.preview_spread(credit_request())
+    assert info.value.sent is True
+    # Inside place_spread this must not read as "not sent" (which would allow a re-send).
+    result = broker.place_spread(credit_request(preview=True))
+    assert result.outcome is PlaceOutcome.UNKNOWN and result.sent is True
+    assert len(fake_orders.requests_by("POST")) == 2
 
 
 # ------------------------------------------------------------------------------ guards and secrets

@@ -1,0 +1,46 @@
+import datetime as dt
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from execution.models import Trade
+from execution.replay import day_replay
+from snapshots import market_calendar
+
+
+class Command(BaseCommand):
+    help = (
+        "Replay simulated trading days through the live path (snapshots → 10:00 decision → order → "
+        "fill → marks → TP/SL or settlement → PnL). Simulated market and broker only."
+    )
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--start", help="first day (YYYY-MM-DD); default: 5 trading days before today")
+        parser.add_argument("--days", type=int, default=5, help="trading days to replay (default 5)")
+        parser.add_argument("--every", type=int, default=30, help="minutes between slots (default 30)")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when trades already exist")
+
+    def handle(self, *args, start: str | None, days: int, every: int, if_empty: bool, **options):  # type: ignore[no-untyped-def]
+        if settings.MARKET_DATA_PROVIDER != "simulated" or settings.EXECUTION_BROKER != "simulated":
+            raise CommandError("demo_days replays the simulated market and broker only")
+        if if_empty and Trade.objects.exists():
+            self.stdout.write("trades exist already: demo replay skipped")
+            return
+        if not 1 <= days <= 60 or every not in (5, 10, 15, 30, 60):
+            raise CommandError("--days must be 1..60 and --every one of 5, 10, 15, 30, 60")
+        if start:
+            try:
+                day = dt.date.fromisoformat(start)
+            except ValueError as exc:
+                raise CommandError(f"--start: {exc}") from exc
+        else:
+            day = dt.date.today()
+            for _ in range(days):
+                day = market_calendar.previous_trading_day(day)
+        if not market_calendar.is_trading_day(day):
+            day = market_calendar.next_trading_day(day)
+        for _ in range(days):
+            report = day_replay(day, every_minutes=every)
+            self.stdout.write(f"{report.day}: {report.slots} slots, {report.decisions} decisions, "
+                              f"{report.trades_opened} trades opened, {report.trades_closed} closed")
+            day = market_calendar.next_trading_day(day)

@@ -1,0 +1,106 @@
+"""Trade pages: the list with filters and PnL (one HTMX panel partial) and one trade with its marks chart."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from execution import selectors
+from execution.models import Source, Trade
+from execution.stats import PnlStats
+from strategy.models import StrategyConfig
+
+STATUS_FILTERS = ("open", "closed", "not_filled")  # "open" = entry working, open or closing (selectors.trade_list)
+# The books summarised side by side. Backtest trades belong to their run (``closed_trades`` reads
+# only trades without a run), so a backtest row here would always be empty.
+STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
+FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED)
+
+
+def stats_view(stats: PnlStats, *, label: str) -> dict[str, Any]:
+    """``PnlStats`` for a table row: ratios undefined without trades (NaN) become None, and a profit
+    factor without any losing trade (∞) is flagged, so a page never prints "nan" or "inf"."""
+
+    def finite(value: float) -> float | None:
+        return value if math.isfinite(value) else None
+
+    return {
+        "label": label, "trades": stats.trades, "winners": stats.winners,
+        "win_rate": finite(stats.win_rate), "expectancy_usd": finite(stats.expectancy_usd),
+        "profit_factor": finite(stats.profit_factor), "profit_factor_infinite": math.isinf(stats.profit_factor),
+        "max_drawdown_usd": stats.max_drawdown_usd, "total_pnl_usd": stats.total_pnl_usd,
+    }
+
+
+def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
+    """Query-string filters; bad values are reported on the page, never a traceback."""
+    errors: list[str] = []
+    out: dict[str, Any] = {}
+    if status := request.GET.get("status"):
+        if status in STATUS_FILTERS:
+            out["status"] = status
+        else:
+            errors.append(f"status must be one of {', '.join(STATUS_FILTERS)}")
+    if source := request.GET.get("source"):
+        if source in Source.values:
+            out["source"] = source
+        else:
+            errors.append(f"source must be one of {', '.join(Source.values)}")
+    if config := request.GET.get("config"):
+        if config.isdigit():
+            out["config_id"] = int(config)
+        else:
+            errors.append("config must be a config id")
+    return out, errors
+
+
+@require_GET
+@login_required
+def trade_list(request: HttpRequest) -> HttpResponse:
+    filters, errors = _filters(request)
+    template = "execution/trade_list.html" + ("#trade-panel" if request.htmx else "")
+    source = filters.get("source")
+    _, buckets = selectors.pnl_summary(source=source)
+    return render(request, template, {
+        "trades": selectors.trade_list(**filters) if not errors else [],
+        "errors": errors,
+        "stats": [stats_view(selectors.pnl_summary(source=s)[0], label=s.label) for s in STATS_SOURCES],
+        "buckets": [stats_view(b, label=name) for name, b in buckets.items()],
+        "bucket_source": Source(source).label if source else "all sources",
+        "configs": StrategyConfig.objects.all(),
+        "statuses": STATUS_FILTERS,
+        "sources": Source.choices,
+        "query": request.GET,
+    })
+
+
+@require_GET
+@login_required
+def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    trade = selectors.trade_get(pk)
+    if trade is None:
+        raise Http404("no such trade")
+    marks = list(trade.marks.all())
+    orders = list(trade.orders.all())
+    final = trade.status in FINAL_STATUSES
+    template = "execution/trade_detail.html" + ("#trade-live" if request.htmx else "")
+    response = render(request, template, {
+        "trade": trade,
+        "legs": trade.legs.all(),
+        "orders": orders,
+        "fills": sorted((f for o in orders for f in o.fills.all()), key=lambda f: f.filled_at),
+        "marks": marks,
+        "last_mark": marks[-1] if marks else None,
+        "chart": selectors.marks_chart(trade, marks),
+        "live": not final,
+    })
+    if request.htmx and final:
+        # Nothing will change any more: swap in this last state and tell htmx to stop polling (286).
+        return HttpResponseStopPolling(response.content)
+    return response

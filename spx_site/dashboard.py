@@ -1,0 +1,66 @@
+"""The dashboard (``/``): market status, next entry window, open positions with their latest mark,
+today's decisions, the equity curve and PnL stats. One page, refreshed as one HTMX partial."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from execution import selectors as execution_selectors
+from execution.models import Source
+from execution.views import stats_view
+from snapshots import market_calendar
+from snapshots import selectors as snapshot_selectors
+from strategy import selectors as strategy_selectors
+from strategy.services import ENTRY_WINDOWS, default_source
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def next_entry_window(now: dt.datetime) -> dt.datetime:
+    """The first 10:00/11:00/12:00 New York window strictly after ``now`` on a trading day (aware, New York)."""
+    day = now.astimezone(NEW_YORK).date()
+    if not market_calendar.is_trading_day(day):
+        day = market_calendar.next_trading_day(day)
+    while True:  # at most two rounds: every window of the next trading day is after now
+        for window in ENTRY_WINDOWS:
+            at = dt.datetime.combine(day, window, tzinfo=NEW_YORK)
+            if at > now:
+                return at
+        day = market_calendar.next_trading_day(day)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    errors: list[str] = []
+    source = request.GET.get("source") or default_source()
+    if source not in Source.values:
+        errors.append(f"source must be one of {', '.join(Source.values)}; showing {default_source()}")
+        source = default_source()
+    now = timezone.now()
+    today = now.astimezone(NEW_YORK).date()
+    stats, _ = execution_selectors.pnl_summary(source=source)
+    template = "dashboard.html" + ("#dashboard-panel" if request.htmx else "")
+    return render(request, template, {
+        "errors": errors,
+        "now": now,
+        "today": today,
+        "market_open": market_calendar.is_session_open(now),
+        "session": market_calendar.session_bounds(today),
+        "early_close": market_calendar.is_early_close(today),
+        "next_window": next_entry_window(now),
+        "latest_snapshot": snapshot_selectors.snapshot_list(limit=1).first(),
+        "positions": execution_selectors.open_positions(),
+        "decisions": strategy_selectors.decision_list(day=today, source=source),
+        "source_label": Source(source).label,
+        "stats": [stats_view(stats, label=Source(source).label)],
+        "equity": execution_selectors.equity_chart(stats.equity_curve),
+        "query": request.GET,
+    })
