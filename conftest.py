@@ -32,3 +32,17 @@ def _celery_eager() -> object:
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def sim(settings):  # type: ignore[no-untyped-def]
+    """The simulated market and broker with the spec's snapshot defaults, session hours enforced."""
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.EXECUTION_BROKER = "simulated"
+    settings.SNAPSHOT_UNDERLYING = "SPX"
+    settings.SNAPSHOT_DTE_TARGETS = [3, 5, 7]
+    settings.SNAPSHOT_DTE_TOLERANCE_DAYS = 1
+    settings.SNAPSHOT_INTERVAL_MINUTES = 5
+    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
+    settings.ADMIN_API_KEY = ""
+    return settings

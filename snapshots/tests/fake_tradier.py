@@ -250,6 +250,8 @@ class FakeTradier:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "FakeTradier/1.0"
+            # Replies go out in two writes; without this each one waits ~40 ms for Nagle's algorithm.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)

@@ -20,15 +20,6 @@ NOW = dt.datetime(2026, 11, 20, 10, 30, tzinfo=NY)
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sim(settings):  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA_PROVIDER = "simulated"
-    settings.SNAPSHOT_UNDERLYING = "SPX"
-    settings.SNAPSHOT_DTE_TARGETS = [3, 5, 7]
-    settings.SNAPSHOT_DTE_TOLERANCE_DAYS = 1
-    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
-    return settings
-
 
 def test_vix_terms_bracket_9_and_30_days() -> None:
     listed = market_calendar.trading_days(dt.date(2026, 11, 20), dt.date(2027, 1, 5))

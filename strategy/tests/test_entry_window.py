@@ -19,15 +19,6 @@ pytestmark = pytest.mark.django_db
 FRI_10 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=NY)
 
 
-@pytest.fixture
-def sim(settings):  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA_PROVIDER = "simulated"
-    settings.SNAPSHOT_UNDERLYING = "SPX"
-    settings.SNAPSHOT_DTE_TARGETS = [3, 5, 7]
-    settings.SNAPSHOT_DTE_TOLERANCE_DAYS = 1
-    settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
-    return settings
-
 
 @pytest.fixture
 def only(db):  # type: ignore[no-untyped-def]

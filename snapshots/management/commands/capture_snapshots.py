@@ -1,4 +1,3 @@
-import datetime as dt
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -6,6 +5,7 @@ from django.utils import timezone
 
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
+from spx_site.cli import parse_at
 
 
 class Command(BaseCommand):
@@ -16,14 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="ISO time to capture at, e.g. 2026-11-20T10:00 (New York time if no offset)")
 
     def handle(self, *args, force: bool, at: str | None, **options):  # type: ignore[no-untyped-def]
-        now = timezone.now()
-        if at:
-            try:
-                now = dt.datetime.fromisoformat(at)
-            except ValueError as exc:
-                raise CommandError(f"--at: {exc}") from exc
-            if timezone.is_naive(now):
-                now = timezone.make_aware(now, timezone.get_default_timezone())
+        now = parse_at(at) if at else timezone.now()
         try:
             result = snapshot_capture(now=now, force=force)
         except ProviderError as exc:

@@ -1,8 +1,6 @@
-import datetime as dt
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from spx_site.cli import parse_at
 from strategy.services import entry_window_run
 
 
@@ -14,12 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-capture", action="store_true", help="decide from stored snapshots only")
 
     def handle(self, *args, at: str, no_capture: bool, **options):  # type: ignore[no-untyped-def]
-        try:
-            when = dt.datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise CommandError(f"--at: {exc}") from exc
-        if timezone.is_naive(when):
-            when = timezone.make_aware(when, timezone.get_default_timezone())
+        when = parse_at(at)
         try:
             result = entry_window_run(at=when, capture=not no_capture)
         except ValueError as exc:
