@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from execution.brokers.base import (
@@ -29,6 +30,7 @@ from execution.brokers.base import (
     OrderDenied,
     OrderLeg,
     OrderNotFound,
+    OrderOutcomeUnknown,
     PlaceOutcome,
     SpreadOrderRequest,
 )
@@ -139,24 +141,35 @@ def order_submit(order_id: int, *, broker: Broker | None = None) -> Order:
         return order
     broker = broker or broker_get()
     req = _request(order)
+    resent = False
     try:
         result = broker.place_spread(req)
         if result.outcome is PlaceOutcome.UNKNOWN and not result.sent:
             # Provably never left this machine: the one case where sending again (same tag) is safe.
             result = broker.place_spread(req)
+            resent = True
     except OrderDenied as exc:
         _set_state(order, OrderState.REJECTED, reason=f"denied locally, never sent: {exc}")
         order.save()
         _entry_failed(order)
         return order
-    if result.outcome is PlaceOutcome.ACCEPTED:
-        order.broker_order_id = str(result.broker_order_id)
-        _set_state(order, OrderState.OPEN)
-    elif result.outcome is PlaceOutcome.REJECTED:
-        _set_state(order, OrderState.REJECTED, reason="; ".join(result.messages))
-    else:
-        _set_state(order, OrderState.UNKNOWN, reason=f"outcome unknown, not re-sent: {result.reason}")
-    order.save()
+    with transaction.atomic():
+        # Re-read under the lock: while the reply was on its way, reconciliation (another worker)
+        # may have found the order by its tag and recorded fills; that row is newer than this reply.
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.state != OrderState.SUBMITTING:
+            logger.info("order %s resolved to %s while its placement reply was in flight",
+                        order.client_tag, order.state)
+            return order
+        if result.outcome is PlaceOutcome.ACCEPTED:
+            order.broker_order_id = str(result.broker_order_id)
+            _set_state(order, OrderState.OPEN)
+        elif result.outcome is PlaceOutcome.REJECTED:
+            _set_state(order, OrderState.REJECTED, reason="; ".join(result.messages))
+        else:
+            retry = " (after one same-tag re-send of a request that never left)" if resent else ""
+            _set_state(order, OrderState.UNKNOWN, reason=f"outcome unknown, not re-sent: {result.reason}{retry}")
+        order.save()
     if order.state == OrderState.REJECTED:
         _entry_failed(order)
     elif order.state == OrderState.OPEN:
@@ -178,7 +191,8 @@ def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
     """Bring one order up to date with the broker: state, fills, and the trade they move."""
     broker = broker or broker_get()
     order = Order.objects.get(pk=order_id)
-    if is_terminal(OrderState(order.state)) and order.state != OrderState.CANCELED:
+    # Canceled and expired orders are still read (for fills reported after the cancel, B1 #11).
+    if order.state in (OrderState.FILLED, OrderState.REJECTED):
         return order
     if order.state == OrderState.NEW:
         return order
@@ -232,15 +246,27 @@ def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
     return order
 
 
+def recently_ended_unfilled(*, hours: int = 24) -> QuerySet[Order]:
+    return Order.objects.filter(
+        state__in=[OrderState.CANCELED, OrderState.EXPIRED], filled_quantity__lt=F("quantity"),
+        updated_at__gte=timezone.now() - dt.timedelta(hours=hours),
+    )
+
+
 def _apply_to_trade(order: Order) -> None:
     """A filled entry opens the trade; a filled exit closes it; a dead entry marks it not filled."""
     trade = Trade.objects.select_for_update().get(pk=order.trade_id)
     state = OrderState(order.state)
     if order.purpose == Order.Purpose.OPEN:
-        if order.filled_quantity and trade.status == Trade.Status.OPENING and state == OrderState.FILLED:
+        # What an entry filled is a position, also when the rest was canceled or expired, and when
+        # a fill is reported after the cancel (B1 #11): the trade always equals the fills.
+        finished = state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED)
+        if order.filled_quantity and finished and trade.status in (
+                Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.NOT_FILLED):
             credit = order.avg_fill_price or order.limit_price
-            trade.status = Trade.Status.OPEN
-            trade.opened_at = timezone.now()
+            if trade.status != Trade.Status.OPEN:
+                trade.status = Trade.Status.OPEN
+                trade.opened_at = timezone.now()
             trade.entry_credit = credit
             trade.quantity = order.filled_quantity
             trade.max_profit_usd = _money(credit * 100 * trade.quantity)
@@ -248,6 +274,7 @@ def _apply_to_trade(order: Order) -> None:
             trade.take_profit_debit = _money(credit * Decimal(str(settings.TAKE_PROFIT_FRACTION)))
             trade.stop_loss_debit = _money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
             trade.save()
+            trade.legs.update(quantity=trade.quantity)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
             _entry_failed(order)
     elif order.purpose == Order.Purpose.CLOSE:
@@ -292,8 +319,18 @@ def order_walk(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
     if (now - since).total_seconds() < settings.ORDER_WALK_AFTER_SECONDS:
         return order
     if order.walk_steps >= settings.ORDER_WALK_MAX_STEPS:
-        result = broker.cancel(order.broker_order_id)
         order.reason = f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}"
+        try:
+            result = broker.cancel(order.broker_order_id)
+        except OrderOutcomeUnknown as exc:
+            # The cancel may have taken effect (B1 #12): pending_cancel until a lookup says which.
+            logger.warning("cancel of %s: outcome unknown (%s)", order.client_tag, exc)
+            _set_state(order, OrderState.PENDING_CANCEL)
+            order.save(update_fields=["state", "reason", "updated_at"])
+            return order_sync(order.pk, broker=broker)
+        except BrokerError as exc:
+            logger.warning("cancel of %s failed: %s", order.client_tag, exc)
+            return order
         order.save(update_fields=["reason", "updated_at"])
         logger.info("order %s canceled: %s (%s)", order.client_tag, order.reason, result)
         return order_sync(order.pk, broker=broker)

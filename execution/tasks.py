@@ -28,6 +28,10 @@ def orders_sync() -> None:
     for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
         services.order_sync(order_id)
         services.order_walk(order_id)
+    # A fill can be reported after the cancel was confirmed: keep reading the day's canceled and
+    # expired orders that did not fill completely.
+    for order_id in services.recently_ended_unfilled().values_list("pk", flat=True):
+        services.order_sync(order_id)
 
 
 @shared_task(acks_late=True)

@@ -1,0 +1,678 @@
+"""Money-safety under broker faults, proved at the service level (issue #5 §6; reliability.md B1).
+
+Real rows (a TRADE decision → ``services.trade_open`` → ``Order`` with its committed client tag)
+and a real ``TradierBroker`` talking HTTP to the fake Tradier order server on 127.0.0.1. Each test
+asserts the exact requests the broker received (from the fake's log) and the end state of the
+database, because the property under test is "never two orders, never a lost position": a wrong
+count of POSTs is the failure, whatever state the row ends in.
+
+Timing: the client timeout is 0.3 s and every scripted silence is twice that, so a "the broker
+got it but we never heard back" case costs one timeout. Read retries sleep through an injected
+recorder, never for real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from execution import services, tasks
+from execution.brokers import PlaceResult, SpreadOrderRequest, TradierBroker
+from execution.models import Fill, Order, Trade
+from execution.tests.fake_tradier_orders import (
+    FakeTradierOrders,
+    OrderRequest,
+    after_booking,
+    booked_then_timeout,
+)
+from snapshots.tests import fake_tradier as ft
+from strategy.models import StrategyConfig, TradeDecision
+from strategy.services import entry_window_run
+from strategy.tests.factories import StrategyConfigFactory, TradeDecisionFactory
+
+pytestmark = pytest.mark.django_db
+
+FAST_TIMEOUT_S = 0.3
+SILENCE_S = 2 * FAST_TIMEOUT_S  # the fake's scripted silence: always past the client timeout
+NOT_FOUND_CHECKS = 3
+NY = ZoneInfo("America/New_York")
+# A Wednesday; a 3-DTE 0.20-delta put config trades Friday's SPXW from the simulated chain.
+WED_10 = dt.datetime(2026, 11, 18, 10, 0, tzinfo=NY)
+# The legs and price that decision carries, reused by the factory-built decisions so every order
+# here passes the broker's local validation the same way a real one does.
+SHORT, LONG = "SPXW261120P06590000", "SPXW261120P06565000"
+CREDIT = Decimal("2.70")
+# Building a verifying TLS context costs ~50 ms; the fake is plain HTTP, so build it once.
+_TLS = ssl.create_default_context()
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def fake(fake_orders: FakeTradierOrders, settings: Any) -> FakeTradierOrders:
+    """The fake, with the services' configured broker pointed at it (``broker_get``)."""
+    # Orders are stamped with the fake's clock and looked up by tag on the order row's New York
+    # date (``filter=all&date=``), so the two must agree, as they do against the real broker.
+    fake_orders.now = timezone.now()
+    settings.EXECUTION_BROKER = "tradier"
+    settings.TRADIER_BASE_URL = fake_orders.base_url
+    settings.TRADIER_ACCESS_TOKEN = fake_orders.token
+    settings.TRADIER_ACCOUNT_ID = fake_orders.account_id
+    settings.TRADIER_TIMEOUT_S = 2.0
+    settings.ORDER_NOT_FOUND_CHECKS = NOT_FOUND_CHECKS
+    return fake_orders
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def make_broker(fake: FakeTradierOrders, sleeps: list[float]) -> Iterator[Callable[..., TradierBroker]]:
+    made: list[TradierBroker] = []
+
+    def make(transport: httpx.BaseTransport | None = None) -> TradierBroker:
+        broker = TradierBroker(
+            fake.base_url, fake.token, fake.account_id, timeout_s=FAST_TIMEOUT_S, sleep=sleeps.append,
+            transport=transport or httpx.HTTPTransport(verify=_TLS),
+        )
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.close()
+
+
+@pytest.fixture
+def broker(make_broker: Callable[..., TradierBroker]) -> TradierBroker:
+    return make_broker()
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port that is bound but not listening: connecting to it is refused by the kernel
+    (a real ECONNREFUSED), and holding it keeps any other process from taking it meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def factory_decision(*, quantity: int = 1) -> TradeDecision:
+    """A committed TRADE decision shaped like the simulated market's (legs, credit, width)."""
+    config = StrategyConfigFactory(quantity=quantity, width_points=Decimal("25"))
+    legs = [
+        {"symbol": SHORT, "side": "sell", "strike": 6590.0, "is_call": False},
+        {"symbol": LONG, "side": "buy", "strike": 6565.0, "is_call": False},
+    ]
+    return TradeDecisionFactory(
+        strategy_config=config, action=TradeDecision.Action.TRADE, reason_code="ok",
+        source=TradeDecision.Source.LIVE_PAPER, expiration=dt.date(2026, 11, 20), legs=legs,
+        credit_mid=Decimal("2.95"), credit_fill=CREDIT, width_points=Decimal("25"),
+    )
+
+
+def market_decision(settings: Any, *, quantity: int = 1) -> TradeDecision:
+    """The 10:00 decision of one config against the simulated market (snapshot → analytics → TRADE)."""
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.SNAPSHOT_CONTEXT_ENABLED = False
+    settings.SNAPSHOT_DTE_TARGETS = [3]
+    # Its own config rather than the seeded grid's: a transactional test (the worker test) runs
+    # after others have flushed the migration-seeded rows.
+    StrategyConfig.objects.update(enabled=False)
+    StrategyConfigFactory(name="faults 3DTE put 20d", enabled=True, side="put_credit", target_dte=3,
+                          short_delta_target=Decimal("0.20"), width_points=Decimal("25"), quantity=quantity)
+    # The hand-over to order placement is what these tests drive themselves, step by step.
+    entry_window_run(at=WED_10, hand_over=lambda _pk: None)
+    decision = TradeDecision.objects.get(action=TradeDecision.Action.TRADE)
+    assert decision.config_params["quantity"] == quantity and len(decision.legs) == 2
+    return decision
+
+
+def opened(decision: TradeDecision) -> Order:
+    """The entry order row ``trade_open`` committed (state ``new``, client tag set, nothing sent)."""
+    trade = services.trade_open(decision=decision)
+    order = trade.orders.get()
+    assert order.state == "new" and order.client_tag.startswith("spx-open-")
+    return order
+
+
+def count(fake: FakeTradierOrders, method: str) -> int:
+    return len(fake.requests_by(method))
+
+
+def lookups_by_tag(fake: FakeTradierOrders) -> list[OrderRequest]:
+    return [r for r in fake.requests_by("GET") if r.path == fake.orders_path]
+
+
+def only_order(fake: FakeTradierOrders, tag: str) -> dict[str, Any]:
+    """The broker's book holds exactly one order, and it carries our tag."""
+    book = fake.orders()
+    assert len(book) == 1, f"the broker holds {len(book)} orders: {[o.get('tag') for o in book]}"
+    assert book[0].get("tag") == tag
+    return book[0]
+
+
+def hide_new_orders(fake: FakeTradierOrders, lookups: int) -> None:
+    """Eventual consistency (B1 #10): the next ``lookups`` reads of the orders answer as if the
+    book were empty, a 404 for one order and Tradier's ``{"orders": "null"}`` for the list."""
+    answer = fake._answer
+    left = [lookups]
+
+    def hidden(method: str, path: str, query: Any, form: Any) -> tuple[int, bytes, dict[str, str]]:
+        if method == "GET" and left[0] > 0:
+            left[0] -= 1
+            rest = path[len(fake.orders_path):].strip("/")
+            if rest:
+                return 404, f"Order {rest} not found".encode(), {"Content-Type": "text/plain"}
+            return 200, b'{"orders": "null"}', {"Content-Type": ft.JSON_TYPE}
+        return answer(method, path, query, form)
+
+    fake._answer = hidden  # type: ignore[method-assign]
+
+
+def assert_trade_equals_fills(order: Order) -> None:
+    """The position invariant: the trade's quantity is what the fills add up to, and that is what
+    the broker reports as executed."""
+    trade = Trade.objects.get(pk=order.trade_id)
+    fills = list(Fill.objects.filter(order=order))
+    assert sum(f.quantity for f in fills) == order.filled_quantity == trade.quantity
+    assert len({f.fill_key for f in fills}) == len(fills)
+
+
+# ------------------------------------------------------------------ B1 #1, #3: booked, no answer
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(booked_then_timeout(SILENCE_S), id="read-timeout"),
+        pytest.param(after_booking(ft.server_error(502, "Bad Gateway")), id="502"),
+        pytest.param(after_booking(ft.server_error(504, "Gateway Timeout")), id="504"),
+        pytest.param(after_booking(ft.drop_connection()), id="connection-reset"),
+    ],
+)
+def test_booked_but_unanswered_submit_is_unknown_then_adopted_by_tag(
+    fake: FakeTradierOrders, broker: TradierBroker, fault: ft.Fault
+) -> None:
+    order = opened(factory_decision())
+    fake.script(fault)
+
+    order = services.order_submit(order.pk, broker=broker)
+
+    assert order.state == "unknown" and order.broker_order_id == ""
+    assert order.reason.startswith("outcome unknown, not re-sent: POST ")
+    assert [r.method for r in fake.requests] == ["POST"]  # no retry, no lookup mixed into the submit
+    booked = only_order(fake, order.client_tag)
+
+    # A redelivered task, or a second caller, finds the row already claimed: nothing is sent.
+    services.order_submit(order.pk, broker=broker)
+    assert count(fake, "POST") == 1
+
+    assert services.orders_reconcile(broker=broker) == {"submitted": 0, "synced": 1}
+    order.refresh_from_db()
+    assert order.state == "open" and order.broker_order_id == str(booked["id"])
+    [lookup, *_] = lookups_by_tag(fake)
+    assert lookup.params["includeTags"] == "true" and lookup.params["filter"] == "all"
+    assert lookup.params["date"] == order.created_at.astimezone(NY).date().isoformat()
+
+    # From here the broker's state is followed through its id.
+    fake.fill(booked["id"], 1, 2.70)
+    order = services.order_sync(order.pk, broker=broker)
+    trade = Trade.objects.get(pk=order.trade_id)
+    assert order.state == "filled" and order.avg_fill_price == CREDIT
+    assert trade.status == "open" and trade.entry_credit == CREDIT and trade.quantity == 1
+    assert_trade_equals_fills(order)
+    assert count(fake, "POST") == 1 and len(fake.orders()) == 1
+
+
+# ------------------------------------------------------------------ B1 #4: definitive refusal
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        pytest.param(
+            ft.json_body({"errors": {"error": "You do not have enough buying power for this trade."}}, status=400),
+            "You do not have enough buying power for this trade.", id="400-errors-json",
+        ),
+        pytest.param("order_error_buying_power_captured.json", "You do not have enough buying power for this trade.",
+                     id="200-errors-captured"),
+        pytest.param(ft.plain_text(400, "Invalid Parameter: price"), "HTTP 400 Invalid Parameter: price",
+                     id="400-text"),
+    ],
+)
+def test_broker_refusal_is_rejected_with_its_message_and_never_retried(
+    fake: FakeTradierOrders, broker: TradierBroker, fault: ft.Fault | str, message: str
+) -> None:
+    if isinstance(fault, str):  # the captured body, byte for byte, in a 200
+        fault = ft.json_body(fake.fixture_bytes(fault))
+    order = opened(factory_decision())
+    fake.script(fault)
+
+    order = services.order_submit(order.pk, broker=broker)
+
+    assert order.state == "rejected" and order.reason == message and order.broker_order_id == ""
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    assert [r.method for r in fake.requests] == ["POST"] and fake.orders() == []
+    # Terminal: neither a repeat submit nor reconciliation touches the broker again.
+    services.order_submit(order.pk, broker=broker)
+    assert services.orders_reconcile(broker=broker) == {"submitted": 0, "synced": 0}
+    assert [r.method for r in fake.requests] == ["POST"]
+
+
+# ------------------------------------------------------------------ B1 #5: 429 on the write
+
+
+@pytest.mark.parametrize("booked", [True, False], ids=["booked", "not-booked"])
+def test_rate_limited_submit_is_unknown_and_resolved_by_lookup_not_resent(
+    fake: FakeTradierOrders, broker: TradierBroker, sleeps: list[float], booked: bool
+) -> None:
+    order = opened(factory_decision())
+    limited = ft.rate_limited(available=0, retry_after="1")
+    fake.script(after_booking(limited) if booked else limited)
+
+    order = services.order_submit(order.pk, broker=broker)
+
+    assert order.state == "unknown" and "HTTP 429" in order.reason and "not re-sent" in order.reason
+    # The first lookup is rate limited too: a read may back off (as told) and retry, a write may not.
+    fake.script(ft.rate_limited(available=0, retry_after="1"))
+    services.orders_reconcile(broker=broker)
+    assert sleeps == [1.0]
+    order.refresh_from_db()
+    if booked:
+        assert order.state == "open" and order.broker_order_id == str(only_order(fake, order.client_tag)["id"])
+    else:
+        assert order.state == "unknown" and order.not_found_checks == 1
+        for _ in range(NOT_FOUND_CHECKS - 1):
+            services.orders_reconcile(broker=broker)
+        order.refresh_from_db()
+        assert order.state == "rejected"
+        assert order.reason == f"not found at broker after {NOT_FOUND_CHECKS} checks (tag {order.client_tag})"
+        assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+        assert fake.orders() == []
+    assert count(fake, "POST") == 1
+
+
+# ------------------------------------------------------------------ B1 #2: provably not sent
+
+
+class RefusePosts(httpx.BaseTransport):
+    """Sends the first ``refuse`` POSTs to a port nothing listens on, everything else to the fake.
+
+    The refusal is the kernel's, so httpx raises its real ``ConnectError`` before a byte of the
+    request is written: the one failure the broker reports as ``sent=False``.
+    """
+
+    def __init__(self, dead_port: int, refuse: int) -> None:
+        self._inner = httpx.HTTPTransport(verify=_TLS)
+        self._dead_port = dead_port
+        self._left = refuse
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self._left > 0:
+            self._left -= 1
+            self.refused += 1
+            request.url = request.url.copy_with(port=self._dead_port)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_refused_connection_is_resent_once_with_the_same_tag(
+    fake: FakeTradierOrders, make_broker: Callable[..., TradierBroker], dead_port: int
+) -> None:
+    transport = RefusePosts(dead_port, refuse=1)
+    order = opened(factory_decision())
+
+    order = services.order_submit(order.pk, broker=make_broker(transport))
+
+    assert transport.refused == 1 and count(fake, "POST") == 1
+    [post] = fake.requests_by("POST")
+    assert post.form["tag"] == order.client_tag
+    booked = only_order(fake, order.client_tag)
+    assert order.state == "open" and order.broker_order_id == str(booked["id"]) and order.reason == ""
+
+
+def test_broker_unreachable_sends_nothing_and_ends_as_labelled_not_found(
+    fake: FakeTradierOrders, make_broker: Callable[..., TradierBroker], dead_port: int, broker: TradierBroker
+) -> None:
+    transport = RefusePosts(dead_port, refuse=10)
+    order = opened(factory_decision())
+
+    order = services.order_submit(order.pk, broker=make_broker(transport))
+
+    # One re-send (same tag) after a provable non-send, and no more, however long the outage.
+    assert transport.refused == 2 and fake.requests == []
+    assert order.state == "unknown" and "ConnectError before sending" in order.reason
+    # Reconciliation cannot find what never arrived; after the configured checks it says so.
+    for checks in range(1, NOT_FOUND_CHECKS + 1):
+        services.orders_reconcile(broker=broker)
+        order.refresh_from_db()
+        assert order.not_found_checks == checks
+    assert order.state == "rejected" and order.reason.startswith(f"not found at broker after {NOT_FOUND_CHECKS} checks")
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    assert fake.orders() == [] and count(fake, "POST") == 0
+
+
+# ------------------------------------------------------------------ B1 #10: not found at first
+
+
+def test_unknown_order_not_listed_yet_stays_unknown_until_found(fake: FakeTradierOrders, broker: TradierBroker) -> None:
+    order = opened(factory_decision())
+    fake.script(booked_then_timeout(SILENCE_S))
+    services.order_submit(order.pk, broker=broker)
+    hide_new_orders(fake, NOT_FOUND_CHECKS - 1)
+
+    for checks in range(1, NOT_FOUND_CHECKS):
+        services.orders_reconcile(broker=broker)
+        order.refresh_from_db()
+        assert order.state == "unknown" and order.not_found_checks == checks
+
+    services.orders_reconcile(broker=broker)
+    order.refresh_from_db()
+    assert order.state == "open" and order.broker_order_id == str(only_order(fake, order.client_tag)["id"])
+    # Two empty lists, then the list that shows it (page 1) and the page that ends it (page 2).
+    assert len(lookups_by_tag(fake)) == NOT_FOUND_CHECKS + 1
+    assert count(fake, "POST") == 1
+
+
+def test_order_never_found_is_rejected_with_a_labelled_reason(fake: FakeTradierOrders, broker: TradierBroker) -> None:
+    order = opened(factory_decision())
+    fake.script(ft.timeout(SILENCE_S))  # silence without booking: the broker never got it
+    services.order_submit(order.pk, broker=broker)
+
+    for _ in range(NOT_FOUND_CHECKS - 1):
+        services.orders_reconcile(broker=broker)
+        order.refresh_from_db()
+        assert order.state == "unknown"
+    services.orders_reconcile(broker=broker)
+    order.refresh_from_db()
+
+    assert order.state == "rejected"
+    assert order.reason == f"not found at broker after {NOT_FOUND_CHECKS} checks (tag {order.client_tag})"
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    requests = len(fake.requests)
+    assert services.orders_reconcile(broker=broker) == {"submitted": 0, "synced": 0}
+    assert len(fake.requests) == requests == 1 + NOT_FOUND_CHECKS  # one POST, one lookup per check
+    assert fake.orders() == []
+
+
+def test_acknowledged_order_missing_from_reads_stays_open_and_is_never_resent(
+    fake: FakeTradierOrders, broker: TradierBroker
+) -> None:
+    order = opened(factory_decision())
+    reads_missing = NOT_FOUND_CHECKS + 1  # more than the local-resolution threshold
+    hide_new_orders(fake, reads_missing)
+
+    order = services.order_submit(order.pk, broker=broker)  # accepted with an id; its read-back is a 404
+    for _ in range(reads_missing - 1):
+        services.orders_reconcile(broker=broker)
+    order.refresh_from_db()
+    # The broker named the order: a 404 is its lag, not absence. No local rejection, no re-POST.
+    assert order.state == "open" and order.not_found_checks == reads_missing
+
+    fake.fill(int(order.broker_order_id), 1, 2.70)
+    services.orders_reconcile(broker=broker)
+    order.refresh_from_db()
+    assert order.state == "filled" and count(fake, "POST") == 1
+    assert count(fake, "GET") == reads_missing + 1
+
+
+# ------------------------------------------------------------------ B1 #11: fills
+
+
+def test_partial_fill_cancel_late_fill_and_repeated_reports(
+    fake: FakeTradierOrders, broker: TradierBroker, settings: Any
+) -> None:
+    order = opened(market_decision(settings, quantity=2))
+    order = services.order_submit(order.pk, broker=broker)
+    broker_id = int(order.broker_order_id)
+    limit = float(order.limit_price)
+
+    fake.fill(broker_id, 1, limit)
+    for _ in range(2):  # the same snapshot read twice: one fill
+        order = services.order_sync(order.pk, broker=broker)
+    assert order.state == "partially_filled" and order.filled_quantity == 1
+    assert list(Fill.objects.filter(order=order).values_list("fill_key", "quantity")) == [(f"{broker_id}:1", 1)]
+    assert Trade.objects.get(pk=order.trade_id).status == "opening"  # still working
+
+    # The rest is canceled (by the operator at the broker, or the day ending): one spread is held.
+    broker.cancel(str(broker_id))
+    order = services.order_sync(order.pk, broker=broker)
+    trade = Trade.objects.get(pk=order.trade_id)
+    assert order.state == "canceled" and order.filled_quantity == 1
+    assert trade.status == "open" and trade.quantity == 1 and trade.entry_credit == order.avg_fill_price
+    assert set(trade.legs.values_list("quantity", flat=True)) == {1}
+    assert_trade_equals_fills(order)
+
+    # A fill reported after the cancel confirmation: still canceled, and the position grows.
+    fake.fill(broker_id, 1, limit - 0.10)
+    for _ in range(2):
+        order = services.order_sync(order.pk, broker=broker)
+    trade = Trade.objects.get(pk=order.trade_id)
+    assert order.state == "canceled" and order.filled_quantity == 2
+    assert order.filled_quantity == int(only_order(fake, order.client_tag)["exec_quantity"])
+    assert [f.price for f in Fill.objects.filter(order=order).order_by("pk")] == [
+        Decimal(str(limit)).quantize(Decimal("0.01")), Decimal(str(limit - 0.10)).quantize(Decimal("0.01"))]
+    expected_avg = (Decimal(str(limit)) - Decimal("0.05")).quantize(Decimal("0.01"))
+    assert order.avg_fill_price == expected_avg == trade.entry_credit
+    assert trade.status == "open" and trade.quantity == 2
+    assert trade.max_profit_usd == expected_avg * 100 * 2
+    assert set(trade.legs.values_list("quantity", flat=True)) == {2}
+    assert_trade_equals_fills(order)
+    assert count(fake, "POST") == 1
+
+
+# ------------------------------------------------------------------ B1 #13, #14: restart
+
+
+def _seed(fake: FakeTradierOrders, *, state: str, at_broker: str | None, with_id: bool = False,
+          not_found_checks: int = 0) -> Order:
+    """A committed entry order left in ``state`` by a dead process; ``at_broker`` is the raw status
+    of the copy the broker holds (placed with the row's tag), None if the broker has none."""
+    order = opened(factory_decision())
+    broker_id = ""
+    if at_broker is not None:
+        form = {**_form(order), "tag": order.client_tag}
+        placed = fake.add_order(form, created=fake.now)
+        if at_broker == "filled":
+            fake.fill(placed, order.quantity, float(order.limit_price))
+        elif at_broker != "open":
+            fake.set_status(placed, at_broker)
+        broker_id = str(placed) if with_id else ""
+    Order.objects.filter(pk=order.pk).update(state=state, broker_order_id=broker_id,
+                                             not_found_checks=not_found_checks, submitted_at=timezone.now())
+    order.refresh_from_db()
+    return order
+
+
+def _form(order: Order) -> dict[str, str]:
+    form = {"class": "multileg", "symbol": "SPX", "type": order.order_type, "duration": "day",
+            "price": str(order.limit_price)}
+    for i, leg in enumerate(order.legs):
+        form.update({f"option_symbol[{i}]": leg["option_symbol"], f"side[{i}]": leg["side"],
+                     f"quantity[{i}]": str(leg["quantity"])})
+    return form
+
+
+def test_restart_reconciles_every_in_flight_order_before_any_work(
+    fake: FakeTradierOrders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashed_after_post = _seed(fake, state="submitting", at_broker="open")
+    unknown_filled = _seed(fake, state="unknown", at_broker="filled")
+    unknown_absent = _seed(fake, state="unknown", at_broker=None, not_found_checks=NOT_FOUND_CHECKS - 1)
+    open_canceled = _seed(fake, state="open", at_broker="canceled", with_id=True)
+    never_sent = opened(factory_decision())  # committed, then the process died before the POST
+    external = fake.add_order({**_form(never_sent)})  # placed by hand at the broker: no tag
+    monkeypatch.setattr(services, "_reconciled_in_process", False)
+
+    services.ensure_reconciled()
+
+    rows = {o.pk: o for o in Order.objects.all()}
+    book = {o.get("tag"): o for o in fake.orders()}
+    a, b, c, d, e = (rows[o.pk] for o in (crashed_after_post, unknown_filled, unknown_absent, open_canceled, never_sent))
+    assert (a.state, a.broker_order_id) == ("open", str(book[a.client_tag]["id"]))
+    assert (b.state, b.filled_quantity, b.broker_order_id) == ("filled", 1, str(book[b.client_tag]["id"]))
+    assert Trade.objects.get(pk=b.trade_id).status == "open"
+    assert c.state == "rejected" and c.reason.startswith(f"not found at broker after {NOT_FOUND_CHECKS} checks")
+    assert Trade.objects.get(pk=c.trade_id).status == "not_filled"
+    assert d.state == "canceled" and Trade.objects.get(pk=d.trade_id).status == "not_filled"
+    assert e.state == "open" and e.broker_order_id == str(book[e.client_tag]["id"])
+    assert not any(o.state in ("new", "submitting", "unknown") for o in rows.values())
+    # Exactly one POST (the never-sent order), and the untagged external order is nobody's.
+    [post] = fake.requests_by("POST")
+    assert post.form["tag"] == e.client_tag
+    assert str(external) not in {o.broker_order_id for o in rows.values()}
+    assert len(fake.orders()) == 5
+
+    # Once per process: a second call is free, and a full pass again sends nothing.
+    requests = len(fake.requests)
+    services.ensure_reconciled()
+    assert len(fake.requests) == requests
+    services.orders_reconcile()
+    assert count(fake, "POST") == 1
+
+
+def test_trading_job_reconciles_before_it_places_anything(
+    fake: FakeTradierOrders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = _seed(fake, state="unknown", at_broker="open")
+    decision = factory_decision()
+    monkeypatch.setattr(services, "_reconciled_in_process", False)
+
+    tasks.trade_open(decision.pk)
+
+    log = fake.requests
+    first_post = next(i for i, r in enumerate(log) if r.method == "POST")
+    assert any(r.method == "GET" and r.path == fake.orders_path for r in log[:first_post])
+    stale.refresh_from_db()
+    assert stale.state == "open" and count(fake, "POST") == 1
+    new = Trade.objects.get(decision=decision).orders.get()
+    assert new.state == "open" and fake.requests_by("POST")[0].form["tag"] == new.client_tag
+
+
+# ------------------------------------------------------------------ walking and cancel
+
+
+def _walk_settings(settings: Any) -> None:
+    settings.ORDER_WALK_AFTER_SECONDS = 60
+    settings.ORDER_WALK_STEP = 0.05
+    settings.ORDER_WALK_MAX_STEPS = 3
+
+
+def test_unfilled_limit_walks_then_gives_up_and_a_late_fill_still_counts(
+    fake: FakeTradierOrders, broker: TradierBroker, settings: Any
+) -> None:
+    _walk_settings(settings)
+    order = services.order_submit(opened(factory_decision()).pk, broker=broker)
+    broker_id = int(order.broker_order_id)
+
+    # Not yet due: nothing is sent before the wait has passed.
+    services.order_walk(order.pk, broker=broker, now=timezone.now() + dt.timedelta(seconds=30))
+    assert count(fake, "PUT") == 0
+
+    for _ in range(3):
+        order = services.order_walk(order.pk, broker=broker, now=timezone.now() + dt.timedelta(seconds=61))
+    assert [r.form for r in fake.requests_by("PUT")] == [{"price": "2.65"}, {"price": "2.60"}, {"price": "2.55"}]
+    assert all(r.path == f"{fake.orders_path}/{broker_id}" for r in fake.requests_by("PUT"))
+    assert order.state == "open" and order.walk_steps == 3 and order.limit_price == Decimal("2.55")
+    assert only_order(fake, order.client_tag)["price"] == 2.55
+
+    order = services.order_walk(order.pk, broker=broker, now=timezone.now() + dt.timedelta(seconds=61))
+    assert order.state == "canceled" and order.reason == "gave up after 3 price steps from 2.70"
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    assert (count(fake, "POST"), count(fake, "PUT"), count(fake, "DELETE")) == (1, 3, 1)
+    # Given up is final: no more steps and no second cancel.
+    services.order_walk(order.pk, broker=broker, now=timezone.now() + dt.timedelta(seconds=61))
+    assert (count(fake, "PUT"), count(fake, "DELETE")) == (3, 1)
+
+    # The exchange filled it as the cancel went through: the position exists, so the trade does.
+    fake.fill(broker_id, 1, 2.55)
+    order = services.order_sync(order.pk, broker=broker)
+    trade = Trade.objects.get(pk=order.trade_id)
+    assert order.state == "canceled" and order.filled_quantity == 1
+    assert trade.status == "open" and trade.entry_credit == Decimal("2.55")
+    assert_trade_equals_fills(order)
+
+
+@pytest.mark.parametrize("cancel_took_effect", [True, False], ids=["booked", "not-booked"])
+def test_cancel_timeout_goes_pending_cancel_and_is_resolved_by_lookup(
+    fake: FakeTradierOrders, broker: TradierBroker, settings: Any, cancel_took_effect: bool
+) -> None:
+    settings.ORDER_WALK_MAX_STEPS = 0  # give up at once: the first walk is the cancel
+    settings.ORDER_WALK_AFTER_SECONDS = 60
+    order = services.order_submit(opened(factory_decision()).pk, broker=broker)
+    fake.script(booked_then_timeout(SILENCE_S) if cancel_took_effect else ft.timeout(SILENCE_S))
+
+    order = services.order_walk(order.pk, broker=broker, now=timezone.now() + dt.timedelta(seconds=61))
+
+    assert count(fake, "DELETE") == 1
+    assert order.reason.startswith("gave up after 0 price steps from 2.70")
+    if cancel_took_effect:
+        assert order.state == "canceled" and Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    else:
+        # The lookup shows it still working: back to open, not a false rejection.
+        assert order.state == "open" and Trade.objects.get(pk=order.trade_id).status == "opening"
+    assert count(fake, "POST") == 1
+
+
+# ------------------------------------------------------------------ B1 #7, #8 in one process
+
+
+class ReplyAfter:
+    """A ``TradierBroker`` whose placement reply reaches the caller only after ``meanwhile`` ran:
+    the window in which another worker's reconciliation already sees the order at the broker."""
+
+    def __init__(self, inner: TradierBroker, meanwhile: Callable[[], None]) -> None:
+        self._inner = inner
+        self._meanwhile = meanwhile
+        self.name = inner.name
+
+    def place_spread(self, req: SpreadOrderRequest) -> PlaceResult:
+        result = self._inner.place_spread(req)
+        self._meanwhile()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_late_placement_reply_does_not_overwrite_what_reconciliation_adopted(
+    fake: FakeTradierOrders, broker: TradierBroker
+) -> None:
+    order = opened(factory_decision())
+
+    def reconcile_elsewhere() -> None:
+        [booked] = fake.orders()
+        fake.fill(booked["id"], 1, 2.70)
+        services.orders_reconcile(broker=broker)
+        assert Order.objects.get(pk=order.pk).state == "filled"
+
+    order = services.order_submit(order.pk, broker=ReplyAfter(broker, reconcile_elsewhere))  # type: ignore[arg-type]
+
+    order.refresh_from_db()
+    assert order.state == "filled" and order.filled_quantity == 1 and order.avg_fill_price == CREDIT
+    assert order.broker_order_id == str(only_order(fake, order.client_tag)["id"])
+    assert Trade.objects.get(pk=order.trade_id).status == "open"
+    assert_trade_equals_fills(order)
+    assert count(fake, "POST") == 1
