@@ -63,6 +63,8 @@ def pnl_summary(*, source: str | None = None) -> tuple[PnlStats, dict[str, PnlSt
 # ------------------------------------------------------------------------------------ pages and API
 
 NOT_CLOSED = (Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING)
+# The status filters of ``trade_list`` offered to pages and the API: "open" means not closed yet.
+STATUS_FILTERS = ("open", "closed", "not_filled")
 
 
 def trade_get(pk: int) -> Trade | None:
@@ -70,7 +72,8 @@ def trade_get(pk: int) -> Trade | None:
     return (
         Trade.objects.select_related("strategy_config", "decision")
         .prefetch_related(
-            Prefetch("legs", queryset=TradeLeg.objects.order_by("-side", "strike")),  # descending: the short ("sell") leg first
+            # "-side": "sell" sorts after "buy", so the short leg comes first
+            Prefetch("legs", queryset=TradeLeg.objects.order_by("-side", "strike")),
             Prefetch("orders", queryset=Order.objects.order_by("created_at", "pk").prefetch_related("fills")),
             Prefetch("marks", queryset=PositionMark.objects.order_by("ts")),
         )
@@ -99,7 +102,9 @@ def open_positions() -> list[OpenPosition]:
         Trade.objects.filter(status__in=NOT_CLOSED).exclude(source=Source.BACKTEST)
         .select_related("strategy_config").annotate(last_mark_id=Subquery(last_mark)).order_by("expiration", "pk")
     )
-    marks = PositionMark.objects.in_bulk([t.last_mark_id for t in trades if t.last_mark_id])  # type: ignore[attr-defined]
+    marks = PositionMark.objects.in_bulk(
+        [t.last_mark_id for t in trades if t.last_mark_id]  # type: ignore[attr-defined]
+    )
     return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]  # type: ignore[attr-defined]
 
 
@@ -108,7 +113,8 @@ def _scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Callable[[floa
     return lambda v: out_lo + (v - lo) / span * (out_hi - out_lo)
 
 
-def marks_chart(trade: Trade, marks: Sequence[PositionMark], *, width: int = 720, height: int = 260) -> dict[str, Any] | None:
+def marks_chart(trade: Trade, marks: Sequence[PositionMark], *, width: int = 720,
+                height: int = 260) -> dict[str, Any] | None:
     """SVG geometry of a trade's marks: the fill-model debit to close at each slot, with the take-profit and
     stop-loss debits and the entry credit as horizontal lines (points per share).
 
@@ -144,7 +150,8 @@ def marks_chart(trade: Trade, marks: Sequence[PositionMark], *, width: int = 720
     }
 
 
-def equity_chart(curve: Sequence[tuple[dt.date, float]], *, width: int = 720, height: int = 220) -> dict[str, Any] | None:
+def equity_chart(curve: Sequence[tuple[dt.date, float]], *, width: int = 720,
+                 height: int = 220) -> dict[str, Any] | None:
     """SVG geometry of the equity curve (cumulative realized PnL, USD, one point per close date).
 
     It starts from 0, the account's starting equity, as ``stats.pnl_stats`` measures the drawdown from.
@@ -158,9 +165,12 @@ def equity_chart(curve: Sequence[tuple[dt.date, float]], *, width: int = 720, he
         hi = lo + 1.0
     y = _scale(lo, hi, bottom, top)
     x = _scale(0, len(values) - 1, left, right)
+    # Axis labels at the top, the bottom and 0, each once (0 is often the top or the bottom too).
+    labels = {round(v): round(y(v), 1) for v in (hi, lo, 0.0)}
     return {
         "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
         "points": " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values)),
-        "zero_y": round(y(0.0), 1), "lo": lo, "hi": hi, "first_day": curve[0][0], "last_day": curve[-1][0],
-        "last": values[-1], "last_x": round(x(len(values) - 1), 1), "last_y": round(y(values[-1]), 1),
+        "zero_y": round(y(0.0), 1), "labels": [{"text": text, "y": label_y} for text, label_y in labels.items()],
+        "last_day": curve[-1][0], "last": values[-1],
+        "last_x": round(x(len(values) - 1), 1), "last_y": round(y(values[-1]), 1),
     }

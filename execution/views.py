@@ -16,7 +16,6 @@ from execution.models import Source, Trade
 from execution.stats import PnlStats
 from strategy.models import StrategyConfig
 
-STATUS_FILTERS = ("open", "closed", "not_filled")  # "open" = entry working, open or closing (selectors.trade_list)
 # The books summarised side by side. Backtest trades belong to their run (``closed_trades`` reads
 # only trades without a run), so a backtest row here would always be empty.
 STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
@@ -43,10 +42,10 @@ def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
     errors: list[str] = []
     out: dict[str, Any] = {}
     if status := request.GET.get("status"):
-        if status in STATUS_FILTERS:
+        if status in selectors.STATUS_FILTERS:
             out["status"] = status
         else:
-            errors.append(f"status must be one of {', '.join(STATUS_FILTERS)}")
+            errors.append(f"status must be one of {', '.join(selectors.STATUS_FILTERS)}")
     if source := request.GET.get("source"):
         if source in Source.values:
             out["source"] = source
@@ -74,7 +73,7 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "buckets": [stats_view(b, label=name) for name, b in buckets.items()],
         "bucket_source": Source(source).label if source else "all sources",
         "configs": StrategyConfig.objects.all(),
-        "statuses": STATUS_FILTERS,
+        "statuses": selectors.STATUS_FILTERS,
         "sources": Source.choices,
         "query": request.GET,
     })

@@ -1,0 +1,132 @@
+"""DRF API for trades and PnL: the list with filters, one trade with its legs, orders, fills and
+marks, and the PnL summary (stats, buckets, equity curve) the pages show."""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from execution import selectors
+from execution.models import Fill, Order, PositionMark, Source, Trade, TradeLeg
+
+
+class TradeOutputSerializer(serializers.ModelSerializer):
+    strategy_config = serializers.CharField(source="strategy_config.name")
+
+    class Meta:
+        model = Trade
+        fields = [
+            "id", "decision", "strategy_config", "source", "backtest_run_id", "status", "side", "root", "expiration",
+            "quantity", "short_strike", "long_strike", "width_points", "entry_credit", "max_profit_usd",
+            "max_loss_usd", "take_profit_debit", "stop_loss_debit", "opened_at", "closed_at", "exit_reason",
+            "exit_debit", "settlement_price", "settlement_source", "fees_usd", "realized_pnl_usd",
+        ]
+
+
+class TradeListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=selectors.STATUS_FILTERS, required=False)
+        source = serializers.ChoiceField(choices=Source.values, required=False)
+        config = serializers.IntegerField(min_value=1, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
+
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        p = params.validated_data
+        rows = selectors.trade_list(status=p.get("status"), source=p.get("source"), config_id=p.get("config"),
+                                    limit=p["limit"])
+        return Response({"items": TradeOutputSerializer(rows, many=True).data})
+
+
+class LegOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TradeLeg
+        fields = ["symbol", "side", "strike", "option_type", "quantity", "entry_price", "exit_price"]
+
+
+class FillOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Fill
+        fields = ["fill_key", "quantity", "price", "filled_at"]
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    fills = FillOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id", "client_tag", "purpose", "attempt", "broker", "broker_order_id", "state", "order_type",
+            "limit_price", "initial_limit_price", "quantity", "legs", "filled_quantity", "avg_fill_price",
+            "walk_steps", "reason", "submitted_at", "last_synced_at", "created_at", "fills",
+        ]
+
+
+class MarkOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PositionMark
+        fields = ["ts", "snapshot", "debit_mid", "debit_fill", "unrealized_pnl_usd", "signal"]
+
+
+class TradeDetailApi(APIView):
+    """One trade with its legs, its orders (oldest first, each with its fills) and its marks by slot."""
+
+    class OutputSerializer(TradeOutputSerializer):
+        legs = LegOutputSerializer(many=True, read_only=True)
+        orders = OrderOutputSerializer(many=True, read_only=True)
+        marks = MarkOutputSerializer(many=True, read_only=True)
+
+        class Meta(TradeOutputSerializer.Meta):
+            fields = [*TradeOutputSerializer.Meta.fields, "legs", "orders", "marks"]
+
+    def get(self, request: Request, pk: int) -> Response:
+        trade = selectors.trade_get(pk)  # legs, orders with fills and marks are prefetched in order
+        if trade is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(self.OutputSerializer(trade).data)
+
+
+class FiniteFloatField(serializers.FloatField):
+    """NaN and ±∞ are not JSON: a ratio undefined for lack of trades, or a profit factor with no
+    losing trade, comes out as null (``trades`` and ``winners`` tell which)."""
+
+    def to_representation(self, value: float) -> float | None:
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
+class PnlApi(APIView):
+    """Realized PnL of live (non-backtest-run) trades: stats, per-bucket stats and the equity curve."""
+
+    class InputSerializer(serializers.Serializer):
+        source = serializers.ChoiceField(choices=Source.values, required=False)
+
+    class StatsSerializer(serializers.Serializer):
+        trades = serializers.IntegerField()
+        winners = serializers.IntegerField()
+        win_rate = FiniteFloatField()
+        total_pnl_usd = serializers.FloatField()
+        expectancy_usd = FiniteFloatField()
+        profit_factor = FiniteFloatField()
+        max_drawdown_usd = serializers.FloatField()
+
+    def get(self, request: Request) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        source = params.validated_data.get("source")
+        stats, buckets = selectors.pnl_summary(source=source)
+        return Response({
+            "source": source,
+            "stats": self.StatsSerializer(stats).data,
+            "buckets": [{"bucket": name, **self.StatsSerializer(b).data} for name, b in buckets.items()],
+            "equity_curve": [{"date": day.isoformat(), "equity_usd": value} for day, value in stats.equity_curve],
+            "daily_pnl": [{"date": day.isoformat(), "pnl_usd": value} for day, value in stats.daily_pnl],
+        })
