@@ -68,7 +68,7 @@ class Trade(models.Model):
         indexes = [models.Index(fields=["source", "status"]), models.Index(fields=["source", "closed_at"])]
 
     def __str__(self) -> str:
-        return f"{self.root} {self.expiration} {self.side} {self.short_strike:g}/{self.long_strike:g} ×{self.quantity}"
+        return f"{self.root} {self.expiration} {self.side} {float(self.short_strike):g}/{float(self.long_strike):g} ×{self.quantity}"
 
 
 class TradeLeg(models.Model):

@@ -50,11 +50,14 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
     for slot in slots:
         snapshot_capture(now=slot, context=context)
         if slot.astimezone(NEW_YORK).time() in ENTRY_WINDOWS:
-            # Beat queues the hand-over task after commit; a replay runs the same task in line.
-            decisions += len(entry_window_run(at=slot, hand_over=_open).created)
+            # Beat queues the hand-over task after commit; a replay runs the same services in
+            # line, at the slot's time, with the broker's clock on the slot.
+            decisions += len(entry_window_run(at=slot, hand_over=lambda pk, at=slot: _open(pk, at)).created)
+        broker = services.broker_get(now=slot)
         for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
-            services.order_sync(order_id, broker=services.broker_get(now=slot))
-        services.positions_mark(at=slot, broker=services.broker_get(now=slot))
+            services.order_sync(order_id, broker=broker, now=slot)
+            services.order_walk(order_id, broker=broker, now=slot)
+        services.positions_mark(at=slot, broker=broker)
         if progress:
             progress(f"{slot.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET")
     close = market_calendar.session_bounds(day)
@@ -67,7 +70,10 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
     )
 
 
-def _open(decision_id: int) -> None:
-    from execution.tasks import trade_open
+def _open(decision_id: int, at: dt.datetime) -> None:
+    from strategy.models import TradeDecision
 
-    trade_open.apply(args=[decision_id])
+    trade = services.trade_open(decision=TradeDecision.objects.get(pk=decision_id))
+    broker = services.broker_get(now=at)
+    for order in trade.orders.filter(state="new"):
+        services.order_submit(order.pk, broker=broker, now=at)

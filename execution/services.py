@@ -131,10 +131,13 @@ def _set_state(order: Order, target: OrderState, *, reason: str | None = None) -
         order.reason = reason
 
 
-def order_submit(order_id: int, *, broker: Broker | None = None) -> Order:
-    """Send a ``new`` order once. Claims the row (new → submitting, committed) before any I/O."""
+def order_submit(order_id: int, *, broker: Broker | None = None, now: dt.datetime | None = None) -> Order:
+    """Send a ``new`` order once. Claims the row (new → submitting, committed) before any I/O.
+
+    ``now`` is the business time to stamp (a replayed day passes its slot; live it is the clock).
+    """
     claimed = Order.objects.filter(pk=order_id, state=OrderState.NEW).update(
-        state=OrderState.SUBMITTING, submitted_at=timezone.now()
+        state=OrderState.SUBMITTING, submitted_at=now or timezone.now()
     )
     order = Order.objects.get(pk=order_id)
     if claimed != 1:  # submitted already (a redelivered task, or reconciliation got there first)
@@ -173,7 +176,7 @@ def order_submit(order_id: int, *, broker: Broker | None = None) -> Order:
     if order.state == OrderState.REJECTED:
         _entry_failed(order)
     elif order.state == OrderState.OPEN:
-        order_sync(order.pk, broker=broker)  # a simulated broker may have filled it already
+        order_sync(order.pk, broker=broker, now=now)  # a simulated broker may have filled it already
         order.refresh_from_db()
     return order
 
@@ -187,7 +190,7 @@ def _entry_failed(order: Order) -> None:
 
 # ------------------------------------------------------------------------------------ sync
 
-def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
+def order_sync(order_id: int, *, broker: Broker | None = None, now: dt.datetime | None = None) -> Order:
     """Bring one order up to date with the broker: state, fills, and the trade they move."""
     broker = broker or broker_get()
     order = Order.objects.get(pk=order_id)
@@ -226,7 +229,8 @@ def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
         if fill is not None:
             _, created = Fill.objects.get_or_create(
                 order=order, fill_key=fill.dedup_key,
-                defaults={"quantity": fill.quantity, "price": fill.price.quantize(_D2), "filled_at": timezone.now()},
+                defaults={"quantity": fill.quantity, "price": fill.price.quantize(_D2),
+                          "filled_at": now or timezone.now()},
             )
             if created:
                 total = order.filled_quantity + fill.quantity
@@ -242,7 +246,7 @@ def order_sync(order_id: int, *, broker: Broker | None = None) -> Order:
         if snapshot.reason_description and order.state == OrderState.REJECTED:
             order.reason = snapshot.reason_description
         order.save()
-        _apply_to_trade(order)
+        _apply_to_trade(order, now=now)
     return order
 
 
@@ -253,7 +257,7 @@ def recently_ended_unfilled(*, hours: int = 24) -> QuerySet[Order]:
     )
 
 
-def _apply_to_trade(order: Order) -> None:
+def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
     """A filled entry opens the trade; a filled exit closes it; a dead entry marks it not filled."""
     trade = Trade.objects.select_for_update().get(pk=order.trade_id)
     state = OrderState(order.state)
@@ -266,7 +270,7 @@ def _apply_to_trade(order: Order) -> None:
             credit = order.avg_fill_price or order.limit_price
             if trade.status != Trade.Status.OPEN:
                 trade.status = Trade.Status.OPEN
-                trade.opened_at = timezone.now()
+                trade.opened_at = now or timezone.now()
             trade.entry_credit = credit
             trade.quantity = order.filled_quantity
             trade.max_profit_usd = _money(credit * 100 * trade.quantity)
@@ -280,7 +284,7 @@ def _apply_to_trade(order: Order) -> None:
     elif order.purpose == Order.Purpose.CLOSE:
         if state == OrderState.FILLED and trade.status in (Trade.Status.OPEN, Trade.Status.CLOSING):
             trade_close(trade, exit_debit=order.avg_fill_price or order.limit_price,
-                        reason=order_exit_reason(order), source=f"order {order.client_tag}")
+                        reason=order_exit_reason(order), source=f"order {order.client_tag}", at=now)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED):
             _entry_failed(order)
 
@@ -290,10 +294,10 @@ def order_exit_reason(order: Order) -> str:
 
 
 def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
-                settlement_price: Decimal | None = None) -> Trade:
+                settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
     fees = _money(Decimal(str(settings.FEES_PER_CONTRACT_USD)) * 2 * trade.quantity * (1 if reason == "settlement" else 2))
     trade.status = Trade.Status.CLOSED
-    trade.closed_at = timezone.now()
+    trade.closed_at = at or timezone.now()
     trade.exit_reason = reason
     trade.exit_debit = _money(exit_debit)
     trade.settlement_price = settlement_price
@@ -421,7 +425,7 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
     if signal is not None and trade.status == Trade.Status.OPEN:
         order = close_order_create(trade, limit_price=Decimal(str(debit_fill)), reason=f"{signal.reason}: {signal.message}")
         if order is not None:
-            order_submit(order.pk, broker=broker)
+            order_submit(order.pk, broker=broker, now=at)
     return mark
 
 
@@ -464,7 +468,8 @@ def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
 
     settled = []
     for trade in Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest"):
-        if settlement_for(trade.expiration, trade.root) > now:
+        settles_at = settlement_for(trade.expiration, trade.root)
+        if settles_at > now:
             continue
         value = settlement_value(trade.expiration, trade.root)
         if value is None:
@@ -473,6 +478,6 @@ def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
         debit = rules.settlement_value(trade.side, float(trade.short_strike), float(trade.long_strike), float(price))
         with transaction.atomic():
             trade_close(trade, exit_debit=Decimal(str(debit)), reason=Trade.ExitReason.SETTLEMENT,
-                        source=source, settlement_price=_money(price))
+                        source=source, settlement_price=_money(price), at=settles_at)
         settled.append(trade)
     return settled

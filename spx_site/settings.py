@@ -135,7 +135,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "snapshots:snapshot-list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Security (production values come from the environment) ---------------------------------

@@ -13,8 +13,11 @@ from execution.replay import day_replay
 from execution.selectors import pnl_summary
 from snapshots import market_calendar
 from strategy.models import StrategyConfig, TradeDecision
+from strategy.tests.factories import StrategyConfigFactory
 
-pytestmark = pytest.mark.django_db
+# Transactional, so the TRADE's hand-over runs on commit exactly as it does live (inside a test
+# transaction on_commit callbacks would wait for the end of the day).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -26,22 +29,24 @@ def sim(settings):  # type: ignore[no-untyped-def]
     settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
     settings.FEES_PER_CONTRACT_USD = 0.65
     StrategyConfig.objects.update(enabled=False)
-    StrategyConfig.objects.filter(name="3DTE put 20d").update(enabled=True)
+    # Its own config: an earlier transactional test may have flushed the seeded grid.
+    StrategyConfigFactory(name="paper day 3DTE put 20d", side="put_credit", target_dte=3,
+                          short_delta_target=Decimal("0.20"), enabled=True)
     return settings
 
 
-def play(day: dt.date, capture_callbacks) -> None:  # type: ignore[no-untyped-def]
-    with capture_callbacks(execute=True):  # the TRADE's hand-over runs after commit, as live
-        report = day_replay(day, every_minutes=30)
-    assert report.slots == 12 if market_calendar.is_early_close(day) else report.slots == 13
+def play(day: dt.date) -> None:
+    report = day_replay(day, every_minutes=30)
+    assert report.slots == (12 if market_calendar.is_early_close(day) else 13)
 
 
-def test_a_simulated_trade_plays_through_to_pnl(sim, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_a_simulated_trade_plays_through_to_pnl(sim) -> None:  # type: ignore[no-untyped-def]
     day = dt.date(2026, 11, 18)  # Wednesday; the 3-DTE bucket is Friday's SPXW
-    play(day, django_capture_on_commit_callbacks)
+    play(day)
     decision = TradeDecision.objects.get(action="TRADE")
     trade = Trade.objects.get()
     assert trade.decision == decision and trade.expiration == dt.date(2026, 11, 20)
+    assert trade.opened_at == dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)  # 10:00 ET, the window's slot
     entry = trade.orders.get(purpose="open")
     assert entry.state == "filled" and entry.client_tag.startswith("spx-open-")
     assert Fill.objects.filter(order=entry).count() == 1
@@ -50,9 +55,10 @@ def test_a_simulated_trade_plays_through_to_pnl(sim, django_capture_on_commit_ca
     assert trade.stop_loss_debit == trade.entry_credit * 2
     while trade.status != Trade.Status.CLOSED and day < trade.expiration:
         day = market_calendar.next_trading_day(day)
-        play(day, django_capture_on_commit_callbacks)
+        play(day)
         trade.refresh_from_db()
     assert trade.status == Trade.Status.CLOSED
+    assert trade.opened_at < trade.closed_at <= dt.datetime(2026, 11, 20, 21, 0, tzinfo=dt.UTC)  # replayed time
     marks = PositionMark.objects.filter(trade=trade)
     assert marks.count() >= 5 and all(m.snapshot.expiration == trade.expiration for m in marks)
     assert trade.exit_reason in ("take_profit", "stop_loss", "settlement")
@@ -69,5 +75,5 @@ def test_a_simulated_trade_plays_through_to_pnl(sim, django_capture_on_commit_ca
     assert trade.realized_pnl_usd == gross - fees
     summary, buckets = pnl_summary(source="simulated")
     assert summary.trades == 1 and summary.total_pnl_usd == float(trade.realized_pnl_usd)
-    assert list(buckets) == ["3DTE 0.200d 10:00 put_credit"]
+    assert list(buckets) == ["3DTE 0.200d 10:00 put_credit"]  # DTE × delta × window × side
     assert Order.objects.count() == (1 if trade.exit_reason == "settlement" else 2)
