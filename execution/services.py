@@ -43,6 +43,7 @@ from strategy.quant.osi import parse_symbol
 
 logger = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
+TAG_PREFIX = "spx-"  # every client tag we send starts with this: how reconciliation tells ours apart
 WORKING = (OrderState.SUBMITTING, OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.UNKNOWN,
            OrderState.PENDING_CANCEL)
 _D2 = Decimal("0.01")
@@ -54,7 +55,7 @@ def _money(x: float | Decimal) -> Decimal:
 
 def new_client_tag(purpose: str) -> str:
     """Letters, digits and '-' only (Tradier's tag alphabet); random, so a reset DB never reuses one."""
-    return f"spx-{purpose}-{uuid.uuid4().hex[:20]}"
+    return f"{TAG_PREFIX}{purpose}-{uuid.uuid4().hex[:20]}"
 
 
 # ------------------------------------------------------------------------------------ brokers
@@ -372,12 +373,44 @@ def orders_reconcile(*, broker: Broker | None = None) -> dict[str, int]:
     return counts
 
 
+def broker_orders_unmatched(*, broker: Broker | None = None) -> dict[str, int]:
+    """Report the broker's orders of today that no row knows (reliability B1 #13, #14).
+
+    ``orphans`` carry our tag prefix but have no row (placed by a process that died before its
+    commit, or by another installation): logged as errors for the operator, never attributed to
+    a strategy automatically. ``external`` orders have no tag of ours (placed by hand).
+    """
+    broker = broker or broker_get()
+    counts = {"orphans": 0, "external": 0}
+    try:
+        at_broker = broker.list_orders()
+    except BrokerError as exc:
+        logger.warning("reconcile: could not list the broker's orders: %s", exc)
+        return counts
+    known_ids = set(Order.objects.exclude(broker_order_id="").values_list("broker_order_id", flat=True))
+    known_tags = set(Order.objects.filter(client_tag__in=[o.client_tag for o in at_broker if o.client_tag])
+                     .values_list("client_tag", flat=True))
+    for o in at_broker:
+        if o.broker_order_id in known_ids or (o.client_tag and o.client_tag in known_tags):
+            continue
+        if o.client_tag and o.client_tag.startswith(TAG_PREFIX):
+            counts["orphans"] += 1
+            logger.error("reconcile: broker order %s carries our tag %s but no order row knows it (%s)",
+                         o.broker_order_id, o.client_tag, o.status)
+        else:
+            counts["external"] += 1
+            logger.warning("reconcile: external broker order %s (tag %r), not attributed to a strategy",
+                           o.broker_order_id, o.client_tag)
+    return counts
+
+
 def ensure_reconciled() -> None:
     """Once per process, before its first trading job (restart with orders in flight, B1 #13)."""
     global _reconciled_in_process
     if _reconciled_in_process:
         return
     counts = orders_reconcile()
+    counts.update(broker_orders_unmatched())
     _reconciled_in_process = True
     if any(counts.values()):
         logger.info("reconciled at start: %s", counts)

@@ -676,3 +676,29 @@ def test_late_placement_reply_does_not_overwrite_what_reconciliation_adopted(
     assert Trade.objects.get(pk=order.trade_id).status == "open"
     assert_trade_equals_fills(order)
     assert count(fake, "POST") == 1
+
+
+def test_reconcile_reports_orphaned_and_external_broker_orders(caplog) -> None:  # type: ignore[no-untyped-def]
+    """B1 #13/#14: broker orders no row knows are reported, never attributed to a strategy."""
+    import datetime as _dt
+    from decimal import Decimal as _D
+
+    from execution.brokers.base import OrderLeg, SpreadOrderRequest
+    from execution.brokers.simulated import SimulatedBroker
+
+    now = _dt.datetime(2026, 11, 20, 15, 0, tzinfo=_dt.UTC)
+    broker = SimulatedBroker(lambda symbol: (1.0, 1.2), clock=lambda: now)
+
+    def place(tag: str) -> None:
+        broker.place_spread(SpreadOrderRequest(
+            client_tag=tag, order_type="credit", limit_price=_D("5.00"),
+            legs=(OrderLeg("SPXW261120P06500000", "sell_to_open", 1), OrderLeg("SPXW261120P06475000", "buy_to_open", 1)),
+        ))
+
+    place("spx-open-0123456789abcdef0123")  # ours, but no row: a process died before its commit
+    place("manual-order")  # placed by hand
+    with caplog.at_level("WARNING"):
+        counts = services.broker_orders_unmatched(broker=broker)
+    assert counts["orphans"] == 1 and counts["external"] == 1
+    assert "carries our tag spx-open-0123456789abcdef0123" in caplog.text
+    assert Order.objects.count() == 0  # nothing adopted into a strategy automatically

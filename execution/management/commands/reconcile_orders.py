@@ -11,6 +11,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         try:
             counts = services.orders_reconcile()
+            unmatched = services.broker_orders_unmatched()
         except (BrokerError, ValueError) as exc:
             raise CommandError(f"reconciliation stopped: {exc}") from exc
-        self.stdout.write(f"reconciled: {counts['submitted']} submitted, {counts['synced']} synced")
+        self.stdout.write(f"reconciled: {counts['submitted']} submitted, {counts['synced']} synced; "
+                          f"at the broker but unknown here: {unmatched['orphans']} with our tag, "
+                          f"{unmatched['external']} external (see the log)")
