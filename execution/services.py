@@ -410,7 +410,6 @@ def ensure_reconciled() -> None:
     if _reconciled_in_process:
         return
     counts = orders_reconcile()
-    counts.update(broker_orders_unmatched())
     _reconciled_in_process = True
     if any(counts.values()):
         logger.info("reconciled at start: %s", counts)

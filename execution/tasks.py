@@ -18,13 +18,21 @@ def trade_open(decision_id: int) -> None:
         services.order_submit(order.pk)
 
 
+_unmatched_reported = False
+
+
 @shared_task(acks_late=True)
 def orders_sync() -> None:
-    """Every minute: poll working orders (fills, states) and walk unfilled limits."""
+    """Every minute: poll working orders (fills, states) and walk unfilled limits. The first run
+    in a process also reports broker orders no row knows (orphans with our tag, external ones)."""
+    global _unmatched_reported
     from execution import services
     from execution.models import Order
 
     services.ensure_reconciled()
+    if not _unmatched_reported:
+        services.broker_orders_unmatched()
+        _unmatched_reported = True
     for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
         services.order_sync(order_id)
         services.order_walk(order_id)
