@@ -19,16 +19,20 @@ What is simulated, and how (no Django; deterministic per seed and day):
   the Cboe tick. So mids match the provider's model; bid/ask rounding can differ by a tick.
 * **Universe (realistic density).** Expirations are the listed ones within 60 days
   (``listed_expirations``: ~42 SPXW dailies + SPX monthlies). Strikes come from the provider's
-  ``strike_grid`` around the previous close, cut to a band that widens with √T (put wing
-  ``PUT_WING`` times the call wing), giving ~13,000 instruments a day, inside the 12,800–16,000 a
-  real SPXW parent request covers (reference §7). Instrument ids are reshuffled every day (they
-  are only unique within a day on OPRA, §2).
+  ``strike_grid`` around the previous close: all of them in a core band that widens with √T, then
+  25-point strikes out to a wider tail band (put side ``PUT_WING`` times the call side; see
+  ``UniverseParams``), giving ~13,000 instruments a day, inside the 12,800–16,000 a real SPXW
+  parent request covers (reference §7). Instrument ids are reshuffled every day (they are only
+  unique within a day on OPRA, §2).
 * **Sparse minutes (CBBO-1m semantics, §3).** A record is written for an instrument at a minute
-  stamp only if something changed: the tick-rounded bid or ask moved, the displayed sizes changed
-  (a random event, more frequent near the money) or a trade printed (near the money mostly). The
-  first stamp of the day (09:31) carries every instrument's opening book. Same-day SPXW stop at
-  16:00; others trade to 16:15 (13:00 / 13:15 on early-close days). Last-trade fields are carried
-  forward as OPRA does; an instrument with no trade yet has UNDEF price and ts_event.
+  stamp only if something changed: the displayed quote was replaced (the model price left the
+  displayed bid–ask band, or a routine refresh near the money moved the rounded quote), the
+  displayed sizes changed (a random event, more frequent near the money) or a trade printed (near
+  the money mostly). So liquid strikes write almost every minute and cheap wings (0.00 × 0.05)
+  rarely: ~60 % of the dense instrument × minute grid on a typical day. The first stamp (09:31)
+  carries every instrument's opening book. Same-day SPXW stop at 16:00; others trade to 16:15
+  (13:00 / 13:15 on early-close days). Last-trade fields are carried forward as OPRA does; an
+  instrument with no trade yet has UNDEF price and ts_event. Sizes are redrawn on every record.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ class _Clock:
 @lru_cache(maxsize=1)
 def _vix_inverse_table() -> tuple[FloatArray, FloatArray]:
     """(VIX points, x30) on a grid; VIX is increasing in x30, so np.interp inverts it."""
-    x30 = np.linspace(VOL_FLOOR, VOL_CEIL, 381)
+    x30 = np.linspace(VOL_FLOOR, VOL_CEIL, 96)  # VIX is smooth in x30: interpolation errs < 1e-6
     vix = 100.0 * np.asarray(variance_swap_vol(x30, _VIX_YEARS))
     if not np.all(np.diff(vix) > 0):
         raise RuntimeError("simulated VIX is not increasing in the vol level; cannot invert it")
@@ -335,10 +339,9 @@ def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x3
 
 def day_paths(out_dir: Path, day: dt.date, *, compress: bool = True) -> tuple[Path, Path]:
     """(definition, cbbo-1m) file paths of ``day`` under ``out_dir``: ``2025-02-20.cbbo-1m.dbn.zst``."""
-    suffix = ".dbn.zst" if compress else ".dbn"
     return (
-        out_dir / f"{day.isoformat()}.{dbn_io.SCHEMA_DEFINITION}{suffix}",
-        out_dir / f"{day.isoformat()}.{dbn_io.SCHEMA_CBBO_1M}{suffix}",
+        out_dir / dbn_io.file_name(day, dbn_io.SCHEMA_DEFINITION, compressed=compress),
+        out_dir / dbn_io.file_name(day, dbn_io.SCHEMA_CBBO_1M, compressed=compress),
     )
 
 

@@ -13,10 +13,11 @@ manifest rows then commit together in one transaction (a failed rename restores 
 replaced). A bad file — empty, not DBN, truncated, another dataset or schema, quotes without a
 definition — raises ``ImportRefused`` naming the file, and leaves the store as it was.
 
-Speed: records are never touched one by one. The DBN body is viewed as a numpy structured array,
-ids are mapped through a lookup table, the joined columns are Arrow dictionary arrays sharing one
-per-record index, and days are staged in parallel threads (zstd, numpy and the Parquet writer
-release the GIL).
+Speed: records are never touched one by one. A file is streamed in chunks of ``CHUNK_RECORDS``
+(a few MB, so field reads stay in cache) viewed as numpy structured arrays; ids map to definition
+rows through a lookup table; the joined columns are Arrow dictionary arrays indexed by that row;
+chunks are written a row group at a time; and cbbo-1m files are staged in parallel threads (zstd,
+numpy and the Parquet writer release the GIL). Memory stays at about one row group per thread.
 """
 
 from __future__ import annotations
@@ -41,15 +42,19 @@ from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION, Db
 
 IMPORTABLE_SCHEMAS = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
-# Parquet settings: LZ4 is the cheapest codec that still shrinks the float columns ~2×; row groups
-# of 256k rows (~1.5 minutes of a full SPX day) let DuckDB skip by ts_recv statistics.
+# Parquet codec (measured on a generated SPX day of 3.2 M records): LZ4 106 MB for ~15 % more
+# import CPU than no codec (207 MB); zstd 77 MB for ~40 % more. Leaving only the price columns
+# uncompressed saved ~6 % CPU for +35 % disk: not worth it. Row groups of 256k rows (~30 minutes
+# of a full SPX day) let DuckDB skip by ts_recv.
 PARQUET_COMPRESSION = "lz4"
+COMPRESSIONS = ("lz4", "zstd", "snappy", "none")
 ROW_GROUP_ROWS = 1 << 18
 CHUNK_RECORDS = 1 << 15  # records decoded per step (2.6 MB of cbbo-1m: stays in cache)
 _DICTIONARY_COLUMNS = ["symbol", "root", "right", "expiration", "strike"]
-# Min/max statistics on every column but the symbol: string statistics over a dictionary column
-# cost a third of the whole write, and unsorted symbols would prune nothing anyway.
-_STATISTICS_COLUMNS = [name for name in store.QUOTES_SCHEMA.names if name != "symbol"]
+# Min/max statistics on ts_recv only: rows are in time order, so they let DuckDB skip row groups
+# outside a minute range; every row group holds every contract, so statistics on the contract
+# columns would never skip anything (and string statistics over the symbol cost a third of the write).
+_STATISTICS_COLUMNS = ["ts_recv"]
 _LOOKUP_TABLE_MAX = 1 << 26  # dense id → row table up to 64 M ids (256 MB); else binary search
 _RIGHTS = pa.array(["C", "P"], type=pa.string())
 _TIMESTAMP = pa.timestamp("ns", tz="UTC")
@@ -104,7 +109,7 @@ class _Instruments:
         self.ts_recv = ts_recv  # UNIX ns
         root_values, root_codes = np.unique(np.asarray(root.to_pylist(), dtype=str), return_inverse=True)
         self.root_values = pa.array(root_values.tolist(), type=pa.string())
-        self.root_codes = root_codes.astype(np.int8)
+        self.root_codes = root_codes.astype(np.int16)
         exp_values, exp_codes = np.unique(expiration_days, return_inverse=True)
         self.exp_values = pa.array(exp_values.astype(np.int32), type=pa.int32()).cast(pa.date32())
         self.exp_codes = exp_codes.astype(np.int16)
@@ -261,7 +266,7 @@ def _quote_arrays(recs: RecordArray, rows: NDArray[np.int32], inst: _Instruments
         # Dictionary arrays share the instrument row as index: the Parquet writer takes the codes
         # as they are, instead of hashing millions of repeated values.
         pa.DictionaryArray.from_arrays(pa.array(rows, type=pa.int32()), inst.symbol),
-        pa.DictionaryArray.from_arrays(pa.array(inst.root_codes[rows], type=pa.int8()), inst.root_values),
+        pa.DictionaryArray.from_arrays(pa.array(inst.root_codes[rows], type=pa.int16()), inst.root_values),
         pa.DictionaryArray.from_arrays(pa.array(inst.exp_codes[rows], type=pa.int16()), inst.exp_values),
         pa.DictionaryArray.from_arrays(pa.array(inst.right_codes[rows], type=pa.int8()), _RIGHTS),
         pa.DictionaryArray.from_arrays(pa.array(inst.strike_codes[rows], type=pa.int32()), inst.strike_values),
@@ -285,7 +290,7 @@ def _tmp_path(final: Path) -> Path:
 class _QuoteDayWriter:
     """Streams one day's quotes into a temporary Parquet file, one row group at a time."""
 
-    def __init__(self, day: dt.date, inst: _Instruments, reader: dbn_io.DbnReader, root_dir: Path) -> None:
+    def __init__(self, day: dt.date, inst: _Instruments, reader: dbn_io.DbnReader, root_dir: Path, compression: str) -> None:
         self.day = day
         self.inst = inst
         self.reader = reader
@@ -298,7 +303,7 @@ class _QuoteDayWriter:
         self._writer = pq.ParquetWriter(
             self.tmp,
             store.QUOTES_SCHEMA,
-            compression=PARQUET_COMPRESSION,
+            compression=compression,
             use_dictionary=_DICTIONARY_COLUMNS,
             write_statistics=_STATISTICS_COLUMNS,
         )
@@ -407,14 +412,16 @@ def _definitions_by_day(files: Sequence[Path]) -> dict[dt.date, list[tuple[Recor
     return by_day
 
 
-def _stage_definitions(day: dt.date, parts: list[tuple[RecordArray, dbn_io.DbnData]], root_dir: Path) -> tuple[_Instruments, _Staged]:
+def _stage_definitions(
+    day: dt.date, parts: list[tuple[RecordArray, dbn_io.DbnData]], root_dir: Path, compression: str
+) -> tuple[_Instruments, _Staged]:
     records = np.concatenate([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
     source = parts[-1][1]
     inst = _parse_definitions(records, source.header.path)
     final = store.parquet_path(SCHEMA_DEFINITION, day, root_dir=root_dir)
     tmp = _tmp_path(final)
     try:
-        pq.write_table(_instruments_table(inst), tmp, compression=PARQUET_COMPRESSION)
+        pq.write_table(_instruments_table(inst), tmp, compression=compression)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -435,8 +442,11 @@ def _stage_definitions(day: dt.date, parts: list[tuple[RecordArray, dbn_io.DbnDa
 class _Stager:
     """Decodes and stages everything of one import; remembers every temporary file."""
 
-    def __init__(self, plan: _Plan, root_dir: Path, workers: int, progress: Callable[[DayImport], None] | None) -> None:
+    def __init__(
+        self, plan: _Plan, root_dir: Path, workers: int, progress: Callable[[DayImport], None] | None, compression: str
+    ) -> None:
         self.plan = plan
+        self.compression = compression
         self.root_dir = root_dir
         self.workers = max(1, workers)
         self.progress = progress
@@ -445,7 +455,7 @@ class _Stager:
 
     def run(self) -> list[_Staged]:
         for day, parts in sorted(_definitions_by_day(self.plan.definition_files).items()):
-            inst, staged = _stage_definitions(day, parts, self.root_dir)
+            inst, staged = _stage_definitions(day, parts, self.root_dir, self.compression)
             self.instruments[day] = inst
             self._keep(staged)
         if self.workers == 1 or len(self.plan.cbbo_files) <= 1:
@@ -484,7 +494,7 @@ class _Stager:
                 raise ImportRefused(
                     f"{reader.path.name}: no definitions for {day}; import that day's definition file with it"
                 )
-            writer = writers[index] = _QuoteDayWriter(day, inst, reader, self.root_dir)
+            writer = writers[index] = _QuoteDayWriter(day, inst, reader, self.root_dir, self.compression)
         return writer
 
     def _stage_cbbo_file(self, path: Path) -> list[_Staged]:
@@ -494,11 +504,12 @@ class _Stager:
             with dbn_io.DbnReader(path, schemas=(SCHEMA_CBBO_1M,)) as reader:
                 for recs in reader.chunks(CHUNK_RECORDS):
                     dbn_io.check_rtype(path, SCHEMA_CBBO_1M, recs)
-                    days = _utc_day_index(recs["ts_recv"])
-                    first, last = int(days.min()), int(days.max())
-                    if first == last:
+                    ts = recs["ts_recv"]
+                    first = int(ts.min()) // dbn_io.NS_PER_DAY
+                    if int(ts.max()) // dbn_io.NS_PER_DAY == first:  # the usual case: one UTC day per chunk
                         self._writer(writers, first, reader).add(recs)
                     else:
+                        days = _utc_day_index(ts)
                         for index in np.unique(days).tolist():
                             self._writer(writers, index, reader).add(recs[days == index])
                 return [writers[index].finish() for index in sorted(writers)]
@@ -562,18 +573,22 @@ def import_files(
     root_dir: Path | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[DayImport], None] | None = None,
+    compression: str = PARQUET_COMPRESSION,
 ) -> list[DayImport]:
     """Import DBN files (or folders of them) into the Parquet store and the manifest.
 
     Returns one ``DayImport`` per (day, schema) written: definitions first, then quotes, by date.
     Re-importing a day replaces its files and manifest rows. Raises ``ImportRefused`` (nothing
     written) for a bad file or a day whose quotes have no definitions. ``progress`` is called as
-    each day is staged, before the commit. ``workers`` cbbo-1m files are staged in parallel.
+    each day is staged, before the commit. ``workers`` cbbo-1m files are staged in parallel;
+    ``compression`` is the Parquet codec (one of ``COMPRESSIONS``).
     """
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, not {compression!r}")
     base = root_dir or store.data_dir()
     stager: _Stager | None = None
     try:
-        stager = _Stager(_plan(_expand(paths)), base, workers, progress)
+        stager = _Stager(_plan(_expand(paths)), base, workers, progress, compression)
         staged = stager.run()
         _commit(staged)
     except DbnRefused as exc:

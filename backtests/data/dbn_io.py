@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import databento as db
 import databento_dbn
@@ -59,6 +59,14 @@ _RECORD_MODULES: dict[int, Any] = {1: databento_dbn.v1, 2: databento_dbn.v2, 3: 
 _RECORD_CLASS_BY_SCHEMA = {SCHEMA_CBBO_1M: "CBBOMsg", SCHEMA_DEFINITION: "InstrumentDefMsg"}
 
 RecordArray = NDArray[Any]  # numpy structured array in DBN wire layout
+
+# databento_dbn's type stubs declare enum members as plain str and CBBOMsg ``levels`` as a list
+# (reference §8.12); the runtime wants the enums and a single pair, so they are passed as Any.
+_PARENT: Any = SType.PARENT
+_INSTRUMENT_ID: Any = SType.INSTRUMENT_ID
+_SIDE_NONE: Any = databento_dbn.Side.NONE
+_CALL: Any = databento_dbn.InstrumentClass.CALL
+_ADD: Any = databento_dbn.SecurityUpdateAction.ADD
 
 
 class DbnRefused(ValueError):
@@ -113,6 +121,11 @@ def utc_day_bounds_ns(day: dt.date) -> tuple[int, int]:
     return start, start + NS_PER_DAY
 
 
+def file_name(day: dt.date, schema: str, *, compressed: bool = True) -> str:
+    """The file name downloads and the generator use: ``2025-02-20.cbbo-1m.dbn.zst``."""
+    return f"{day.isoformat()}.{schema}.dbn{'.zst' if compressed else ''}"
+
+
 def instant_ns(moment: dt.datetime) -> int:
     """An aware datetime as UNIX ns (whole microseconds; our instants are whole minutes)."""
     if moment.tzinfo is None:
@@ -132,7 +145,7 @@ def _parse_metadata(path: Path, prefix_and_body: bytes) -> tuple[Metadata, int]:
     if len(prefix_and_body) < length:
         raise DbnRefused(path, "truncated inside the DBN metadata header")
     try:
-        meta = Metadata.decode(prefix_and_body[:length], upgrade_policy=VersionUpgradePolicy.AS_IS)
+        meta = Metadata.decode(prefix_and_body[:length], upgrade_policy=VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]  # stub types the enum as int
     except Exception as exc:  # databento_dbn raises its own DBNError for a corrupt header
         raise DbnRefused(path, f"corrupt DBN metadata header ({exc})") from exc
     return meta, length
@@ -234,7 +247,8 @@ class DbnReader:
         try:
             self._map.close()
         except BufferError:
-            # numpy views of a plain file still point into the map; it closes when they are gone.
+            # A chunk generator abandoned mid-file (an exception) still holds a slice of the map;
+            # the map is unmapped when that generator is collected. Never mask the original error.
             pass
 
     def _validate(self, schemas: Collection[str], dataset: str) -> None:
@@ -308,8 +322,8 @@ class DbnReader:
         meta = Metadata(
             dataset=self.header.dataset,
             start=self.header.start_ns,
-            stype_in=SType.PARENT,
-            stype_out=SType.INSTRUMENT_ID,
+            stype_in=_PARENT,
+            stype_out=_INSTRUMENT_ID,
             schema=Schema.from_str(self.header.schema),
             version=self.header.version,
         )
@@ -336,7 +350,7 @@ class DbnReader:
             if usable == 0:
                 break
             # One copy per byte: join the pieces, view the whole records, keep the tail for later.
-            joined = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            joined = b"".join(pieces)  # always a copy: no array may pin the memory map
             view = memoryview(joined)
             tail = view[usable:]
             pieces = [bytes(tail)] if len(tail) else []
@@ -407,11 +421,11 @@ def parent_metadata(
         dataset=DATASET,
         start=start,
         end=end,
-        stype_in=SType.PARENT,
-        stype_out=SType.INSTRUMENT_ID,
+        stype_in=_PARENT,
+        stype_out=_INSTRUMENT_ID,
         schema=Schema.from_str(schema),
         symbols=list(parents),
-        mappings=mappings,
+        mappings=cast(Any, mappings),
     )
 
 
@@ -425,10 +439,10 @@ def cbbo_template() -> RecordArray:
         ts_event=UNDEF_TIMESTAMP,
         price=UNDEF_PRICE,
         size=0,
-        side=databento_dbn.Side.NONE,
+        side=_SIDE_NONE,
         ts_recv=0,
         flags=CBBO_FLAGS,
-        levels=databento_dbn.ConsolidatedBidAskPair(),
+        levels=cast(Any, databento_dbn.ConsolidatedBidAskPair()),
     )
     return _decode_template(SCHEMA_CBBO_1M, bytes(rec))
 
@@ -446,8 +460,8 @@ def definition_template() -> RecordArray:
         raw_symbol="",
         asset="",
         security_type="OPT",
-        instrument_class=databento_dbn.InstrumentClass.CALL,
-        security_update_action=databento_dbn.SecurityUpdateAction.ADD,
+        instrument_class=_CALL,
+        security_update_action=_ADD,
         expiration=UNDEF_TIMESTAMP,
         strike_price=UNDEF_PRICE,
         raw_instrument_id=0,
@@ -463,7 +477,7 @@ def definition_template() -> RecordArray:
 
 
 def _decode_template(schema: str, record: bytes) -> RecordArray:
-    meta = Metadata(dataset=DATASET, start=0, stype_in=SType.PARENT, stype_out=SType.INSTRUMENT_ID, schema=Schema.from_str(schema))
+    meta = Metadata(dataset=DATASET, start=0, stype_in=_PARENT, stype_out=_INSTRUMENT_ID, schema=Schema.from_str(schema))
     array = db.DBNStore.from_bytes(meta.encode() + record).to_ndarray()
     out = np.array(array, copy=True)
     out.flags.writeable = False
@@ -477,7 +491,7 @@ def write_dbn(path: Path, metadata: Metadata, records: RecordArray, *, compress:
     partial file. Returns the bytes written to disk.
     """
     head = metadata.encode()
-    body = memoryview(np.ascontiguousarray(records)).cast("B")  # no copy of a 100 MB+ array
+    body = np.ascontiguousarray(records).data.cast("B")  # a view: no copy of a 100 MB+ array
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

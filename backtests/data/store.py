@@ -8,7 +8,8 @@ Layout under the data root (``settings.MARKET_DATA_DIR``, default ``VAR_DIR / "m
 Hive-style ``date=`` folders, so DuckDB can read every day at once and prune by date. One file per
 (day, schema): a re-import replaces it with one atomic rename.
 
-**Quotes** (one row per CBBO-1m record, in delivery order: ``ts_recv`` ascending):
+**Quotes** (one row per CBBO-1m record, in delivery order: ``ts_recv`` ascending; row groups of
+256k rows with ts_recv statistics, so a minute range reads only its row groups):
 ``ts_recv`` timestamp[ns, UTC] (the minute stamp, the interval *end*), ``instrument_id`` uint32
 (Databento's id, valid for that day only), the day's definition joined in — ``symbol`` (OSI without
 root padding, e.g. ``SPXW250220P06100000``, as Tradier and ``strategy.quant.osi`` spell it),
@@ -16,7 +17,9 @@ root padding, e.g. ``SPXW250220P06100000``, as Tradier and ``strategy.quant.osi`
 ``bid_px``/``ask_px`` float64 dollars (NULL = no bid / no ask), ``bid_sz``/``ask_sz`` uint32
 contracts, ``last_px`` float64 dollars and ``last_sz`` uint32 (the last trade, carried forward by
 OPRA; NULL before the first trade), ``last_ts`` timestamp (that trade's time, NULL if none), and
-``flags`` uint8 (DBN flags; 4 = maybe-bad book, 8 = bad ts_recv).
+``flags`` uint8 (DBN flags; 4 = maybe-bad book, 8 = bad ts_recv). The joined columns are
+dictionary-encoded in the file (pyarrow reads them as dictionary arrays; DuckDB as VARCHAR, DATE
+and DOUBLE).
 
 **Instruments**: ``instrument_id``, ``symbol``, ``root``, ``expiration``, ``right``, ``strike``,
 ``ts_recv`` (when the definition arrived), sorted by (root, expiration, right, strike).
@@ -45,7 +48,7 @@ QUOTES_SCHEMA = pa.schema(
         ("ts_recv", pa.timestamp("ns", tz="UTC")),
         ("instrument_id", pa.uint32()),
         ("symbol", pa.dictionary(pa.int32(), pa.string())),
-        ("root", pa.dictionary(pa.int8(), pa.string())),
+        ("root", pa.dictionary(pa.int16(), pa.string())),
         ("expiration", pa.dictionary(pa.int16(), pa.date32())),
         ("right", pa.dictionary(pa.int8(), pa.string())),
         ("strike", pa.dictionary(pa.int32(), pa.float64())),
@@ -122,12 +125,12 @@ def _filters(
     for column, values in (("root", roots), ("expiration", expirations), ("symbol", symbols), ("\"right\"", rights)):
         if values is None:
             continue
-        values = list(values)
-        if not values:
+        listed = list(values)
+        if not listed:
             clauses.append("FALSE")
             continue
-        clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
+        clauses.append(f"{column} IN ({', '.join('?' for _ in listed)})")
+        params.extend(listed)
     return clauses, params
 
 
@@ -143,7 +146,9 @@ def _columns(columns: Iterable[str] | None) -> str:
 
 def _connect() -> duckdb.DuckDBPyConnection:
     # One short-lived in-memory connection per query: safe in threads and Celery workers, ~1 ms.
-    return duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # timestamps come back in UTC whatever the process TZ is
+    return con
 
 
 def quotes(
@@ -175,7 +180,7 @@ def quotes(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f"SELECT {_columns(columns)} FROM read_parquet(?) {where} ORDER BY ts_recv, symbol"
     with _connect() as con:
-        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+        return con.sql(sql, params=[str(path), *params]).to_arrow_table()
 
 
 def quotes_at(
@@ -208,7 +213,7 @@ def quotes_at(
         'ORDER BY root, expiration, "right", strike'
     )
     with _connect() as con:
-        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+        return con.sql(sql, params=[str(path), *params]).to_arrow_table()
 
 
 def instruments(
@@ -225,7 +230,7 @@ def instruments(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     sql = f'SELECT * FROM read_parquet(?) {where} ORDER BY root, expiration, "right", strike'
     with _connect() as con:
-        return con.execute(sql, [str(path), *params]).fetch_arrow_table()
+        return con.sql(sql, params=[str(path), *params]).to_arrow_table()
 
 
 def connect(*, root_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
