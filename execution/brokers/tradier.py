@@ -63,7 +63,7 @@ from snapshots.providers.base import (
     ProviderUnavailable,
 )
 from snapshots.providers.parsing import is_empty, raise_for_body_errors, to_list, unwrap
-from snapshots.providers.tradier import TradierClient, _BearerAuth, _normalise_root
+from snapshots.providers.tradier import REDACTED, BearerAuth, TradierClient, normalise_root
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,6 @@ SANDBOX_BASE_URL: Final = "https://sandbox.tradier.com/v1/"
 SANDBOX_HOST: Final = "sandbox.tradier.com"
 # Test servers on this machine; nothing there can reach a real account.
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-_REDACTED: Final = "***"
 _MAX_BODY_TEXT: Final = 500
 # Tradier account ids are alphanumeric (``VA…`` sandbox, ``6YA…`` production); anything else
 # would be spliced into the URL path.
@@ -94,7 +93,7 @@ def check_base_url(base_url: str, *, allow_live: bool) -> str:
     ``allow_live=True`` (reliability.md B1 #18).
     """
     try:
-        root = _normalise_root(base_url)
+        root = normalise_root(base_url)
     except ValueError as exc:
         raise OrderDenied("base_url", str(exc)) from None
     url = httpx.URL(root)
@@ -184,7 +183,7 @@ class TradierBroker:
         )
         self._http = httpx.Client(
             base_url=self._root,
-            auth=_BearerAuth(access_token),
+            auth=BearerAuth(access_token),
             headers={"Accept": "application/json"},  # without it Tradier answers in XML
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
@@ -193,7 +192,7 @@ class TradierBroker:
 
     def __repr__(self) -> str:
         base_url = self._root + "/v1/"
-        return f"TradierBroker(base_url={base_url!r}, account_id={self._account_id!r}, access_token={_REDACTED!r})"
+        return f"TradierBroker(base_url={base_url!r}, account_id={self._account_id!r}, access_token={REDACTED!r})"
 
     def close(self) -> None:
         self._http.close()
@@ -470,7 +469,7 @@ class TradierBroker:
         return tuple(self._scrub(str(m)) for m in to_list(raw))
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, _REDACTED)
+        return text.replace(self._token, REDACTED)
 
 
 # ---------------------------------------------------------------------------------- parsing

@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_REDACTED = "***"
+REDACTED = "***"  # what a secret is replaced by in reprs, logs and errors
 # Enough of a 400 body to explain the refusal without dumping a whole HTML page into an exception.
 _MAX_BODY_TEXT = 500
 
@@ -64,7 +64,7 @@ class RateLimitState:
     expiry_ms: int | None = None  # window reset, wall-clock epoch milliseconds
 
 
-class _BearerAuth(httpx.Auth):
+class BearerAuth(httpx.Auth):
     """Adds the bearer token per request, so it lives in one object whose repr hides it."""
 
     def __init__(self, token: str) -> None:
@@ -75,7 +75,7 @@ class _BearerAuth(httpx.Auth):
         yield request
 
     def __repr__(self) -> str:
-        return f"<_BearerAuth token={_REDACTED}>"
+        return f"<BearerAuth token={REDACTED}>"
 
 
 class _Retry(Exception):
@@ -96,7 +96,7 @@ class _Retry(Exception):
         self.cause = cause  # the transport exception, kept as __cause__ of the final error
 
 
-def _normalise_root(base_url: str) -> str:
+def normalise_root(base_url: str) -> str:
     """``https://host/v1/``, ``https://host/v1``, ``https://host/`` and ``https://host`` → ``https://host``.
 
     Paths are always written as ``/v1/...`` so the ``/v1`` suffix is optional in configuration
@@ -162,7 +162,7 @@ class TradierClient:
             raise ValueError("access_token is required")
         if max_read_retries < 0 or max_bad_body_retries < 0:
             raise ValueError("retry counts must be >= 0")
-        self._root = _normalise_root(base_url)
+        self._root = normalise_root(base_url)
         self._token = access_token  # kept only to scrub it from provider-echoed text
         self._max_read_retries = max_read_retries
         self._max_bad_body_retries = min(max_bad_body_retries, max_read_retries)
@@ -177,7 +177,7 @@ class TradierClient:
         self._rate = RateLimitState()
         self._http = httpx.Client(
             base_url=self._root,
-            auth=_BearerAuth(access_token),
+            auth=BearerAuth(access_token),
             headers={"Accept": "application/json"},  # without it Tradier answers in XML
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
@@ -185,7 +185,7 @@ class TradierClient:
         )
 
     def __repr__(self) -> str:
-        return f"TradierClient(base_url={self._root + '/v1/'!r}, access_token={_REDACTED!r})"
+        return f"TradierClient(base_url={self._root + '/v1/'!r}, access_token={REDACTED!r})"
 
     def close(self) -> None:
         self._http.close()
@@ -250,7 +250,7 @@ class TradierClient:
             message = str(exc)
             if self._token not in message:
                 raise
-            scrubbed = type(exc)(message.replace(self._token, _REDACTED))
+            scrubbed = type(exc)(message.replace(self._token, REDACTED))
         # Raised outside the except block so the original (unscrubbed) exception is not attached
         # as __context__, where error reporters would print it.
         raise scrubbed
