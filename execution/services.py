@@ -37,7 +37,6 @@ from execution.brokers.base import (
 from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from strategy.models import TradeDecision
-from strategy.quant import fills as fill_model
 from strategy.quant import rules
 from strategy.quant.osi import parse_symbol
 
@@ -296,7 +295,7 @@ def order_exit_reason(order: Order) -> str:
 
 def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
                 settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
-    fees = _money(Decimal(str(settings.FEES_PER_CONTRACT_USD)) * 2 * trade.quantity * (1 if reason == "settlement" else 2))
+    fees = _money(rules.fees_usd(settings.FEES_PER_CONTRACT_USD, trade.quantity, settled=reason == "settlement"))
     trade.status = Trade.Status.CLOSED
     trade.closed_at = at or timezone.now()
     trade.exit_reason = reason
@@ -436,15 +435,14 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
         return None
     legs = list(trade.legs.all())
     quotes = _leg_quotes(snap.payload_options(), {leg.symbol for leg in legs})
-    if len(quotes) != 2 or any(ask <= 0 for _, ask in quotes.values()):
-        return None  # a leg without a usable quote: no mark rather than a made-up one
     short = next(leg for leg in legs if leg.side == "sell")
     long_ = next(leg for leg in legs if leg.side == "buy")
+    if short.symbol not in quotes or long_.symbol not in quotes:
+        return None
     (sb, sa), (lb, la) = quotes[short.symbol], quotes[long_.symbol]
-    debit_mid = (sb + sa) / 2 - (lb + la) / 2
-    spread = fill_model.combo_spread_of([sb, lb], [sa, la])
-    debit_fill = max(fill_model.exit_debit(max(debit_mid, 0.0), spread), fill_model.COMPLEX_ORDER_TICK)
-    debit_fill = min(debit_fill, float(trade.width_points))
+    if not rules.mark_quotes_usable(sb, sa, lb, la):
+        return None  # a leg without a usable quote: no mark rather than a made-up one
+    debit_mid, debit_fill = rules.close_debit(sb, sa, lb, la, width_points=float(trade.width_points))
     credit = float(trade.entry_credit or 0)
     signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
                             take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)

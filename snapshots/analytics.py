@@ -66,16 +66,32 @@ def chain_analytics(options: list[dict[str, Any]], *, root: str, expiration: dt.
 
     Only options of ``root`` are used, so AM (SPX) and PM (SPXW) series never mix.
     """
-    rows = sorted(
-        (o for o in options if o.get("root_symbol", root) == root),
-        key=lambda o: (_num(o.get("strike")), o.get("option_type") != "put"),
+    rows = [o for o in options if o.get("root_symbol", root) == root]
+    return chain_analytics_arrays(
+        symbols=np.array([str(o.get("symbol", "")) for o in rows], dtype=str),
+        strikes=np.array([_num(o.get("strike")) for o in rows]),
+        is_call=np.array([o.get("option_type") == "call" for o in rows], dtype=bool),
+        bid=np.array([_num(o.get("bid")) for o in rows]),
+        ask=np.array([_num(o.get("ask")) for o in rows]),
+        open_interest=np.array([_num(o.get("open_interest")) for o in rows]),
+        root=root, expiration=expiration, at=at,
     )
-    symbols = np.array([str(o.get("symbol", "")) for o in rows], dtype=str)
-    strikes = np.array([_num(o.get("strike")) for o in rows])
-    is_call = np.array([o.get("option_type") == "call" for o in rows], dtype=bool)
-    bid = np.array([_num(o.get("bid")) for o in rows])
-    ask = np.array([_num(o.get("ask")) for o in rows])
-    oi = np.array([_num(o.get("open_interest")) for o in rows])
+
+
+def chain_analytics_arrays(
+    *, symbols: NDArray[np.str_], strikes: NDArray[np.float64], is_call: NDArray[np.bool_],
+    bid: NDArray[np.float64], ask: NDArray[np.float64], open_interest: NDArray[np.float64] | None = None,
+    root: str, expiration: dt.date, at: dt.datetime,
+) -> ChainAnalytics:
+    """``chain_analytics`` on aligned arrays (one root, one expiration; NaN = no quote).
+
+    The live path (snapshot JSON) and the backtester (OPRA quotes from Parquet) both end here, so
+    the same quotes give the same forward, IV and delta bit for bit.
+    """
+    order = np.lexsort((is_call, strikes))  # by strike, put first
+    symbols, strikes, is_call = symbols[order], strikes[order], is_call[order]
+    bid, ask = bid[order], ask[order]
+    oi = open_interest[order] if open_interest is not None else np.full(strikes.size, np.nan)
     with np.errstate(invalid="ignore"):
         two_sided = (bid > 0) & (ask >= bid)
     mid = np.where(two_sided, (bid + ask) / 2.0, np.nan)

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from strategy.quant.black76 import SPX_MULTIPLIER
-from strategy.quant.fills import as_decimal, combo_spread_of, entry_credit, mid_price
+from strategy.quant.fills import COMPLEX_ORDER_TICK, as_decimal, combo_spread_of, entry_credit, exit_debit, mid_price
 from strategy.quant.types import (
     COMBO_SPREAD_TOO_WIDE,
     CREDIT_BELOW_MIN,
@@ -65,7 +65,10 @@ __all__ = [
     "RISK_REASONS",
     "SELECTION_REASONS",
     "RankItem",
+    "close_debit",
     "exit_due",
+    "fees_usd",
+    "mark_quotes_usable",
     "pnl_usd",
     "rank_candidates",
     "risk_check",
@@ -360,3 +363,36 @@ def pnl_usd(entry_credit: float, exit_debit: float, quantity: int) -> float:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise ValueError(f"quantity must be a positive int, got {quantity!r}")
     return float((as_decimal(entry_credit) - as_decimal(exit_debit)) * as_decimal(SPX_MULTIPLIER) * quantity)
+
+
+def mark_quotes_usable(short_bid: float, short_ask: float, long_bid: float, long_ask: float) -> bool:
+    """Can an open spread be valued from these leg quotes? Both asks positive, bids ≥ 0 (0 = no
+    bid), nothing crossed, everything finite. Otherwise there is no mark rather than a made-up one."""
+    values = (short_bid, short_ask, long_bid, long_ask)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return False
+    return short_ask > 0 and long_ask > 0 and short_bid >= 0 and long_bid >= 0 and short_ask >= short_bid and long_ask >= long_bid
+
+
+def close_debit(
+    short_bid: float, short_ask: float, long_bid: float, long_ask: float, *, width_points: float,
+    fraction: float = 0.30,
+) -> tuple[float, float]:
+    """(debit_mid, debit_fill) to close a credit spread now, points per share.
+
+    debit_mid = short mid − long mid. debit_fill = the fill model's exit debit
+    (``fills.exit_debit``: mid + fraction × combo spread, ceiled to 0.05) on max(debit_mid, 0),
+    at least one tick (a closing order is never free) and at most the width (a vertical is never
+    worth more). Live marks and the backtester value positions with this one function, and pass
+    ``debit_fill`` to ``exit_due``. Check ``mark_quotes_usable`` first.
+    """
+    debit_mid = (short_bid + short_ask) / 2 - (long_bid + long_ask) / 2
+    spread = combo_spread_of([short_bid, long_bid], [short_ask, long_ask])
+    debit_fill = max(exit_debit(max(debit_mid, 0.0), spread, fraction), COMPLEX_ORDER_TICK)
+    return debit_mid, min(debit_fill, float(width_points))
+
+
+def fees_usd(fee_per_contract_usd: float, quantity: int, *, settled: bool) -> Decimal:
+    """Commissions of a two-leg trade in dollars: per contract per leg, on the entry and, unless it
+    was cash-settled, on the exit."""
+    return as_decimal(fee_per_contract_usd) * 2 * quantity * (1 if settled else 2)
