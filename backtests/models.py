@@ -1,4 +1,4 @@
-"""Backtest data models. For now only the import manifest of the Parquet market-data store."""
+"""Backtest models: the import manifest of the Parquet market-data store, runs and their chunks."""
 
 from __future__ import annotations
 
@@ -32,3 +32,94 @@ class ImportedDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} {self.schema} {self.date} ({self.record_count:,} records)"
+
+
+class BacktestRun(models.Model):
+    """One backtest: its full configuration, the data it read, its progress, timings and metrics.
+
+    ``params`` is the whole run configuration (date range, strategies with their frozen config
+    parameters and entry windows, risk scope, fill model, exit rules, fees); ``params_sha256`` is
+    the SHA-256 of its canonical JSON. ``data_sha256`` hashes the manifest rows (file SHA-256s)
+    of the imported days it read, and ``code_version`` the source it ran, so a rerun can be checked
+    for identical inputs. Its decisions and trades are the ordinary ``TradeDecision``/``Trade`` rows
+    with ``source = backtest`` and ``backtest_run`` pointing here.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=120, blank=True)
+    idempotency_key = models.CharField(
+        max_length=80, null=True, blank=True, unique=True,
+        help_text="client-chosen key: a second launch with the same key returns this run",
+    )
+    params = models.JSONField()
+    params_sha256 = models.CharField(max_length=64, db_index=True)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    days_total = models.PositiveIntegerField(default=0)
+    days_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    data_sha256 = models.CharField(max_length=64, blank=True)
+    data_days = models.JSONField(default=list, help_text="trading days read, with their cbbo-1m file SHA-256")
+    code_version = models.CharField(max_length=80, blank=True)
+    timings = models.JSONField(default=dict, help_text="seconds: wall, read, compute, write")
+    metrics = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"backtest #{self.pk} {self.name or ''} {self.start_date}..{self.end_date} [{self.status}]".replace("  ", " ")
+
+    @property
+    def progress_pct(self) -> float:
+        return 100.0 * self.days_done / self.days_total if self.days_total else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class BacktestChunk(models.Model):
+    """A slice of a run's trading days replayed by one Celery task (all strategies at once).
+
+    ``result`` holds the chunk's candidate entries and their minute-by-minute exit paths (zstd
+    JSON), until the run's last chunk assembles them. A retried chunk overwrites its own row.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_day = models.DateField()
+    last_day = models.DateField()
+    days_total = models.PositiveIntegerField()
+    days_done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.BinaryField(null=True, blank=True)
+    timings = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="backtest_chunk_uniq")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} {self.first_day}..{self.last_day} [{self.status}]"

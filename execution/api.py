@@ -17,6 +17,7 @@ from execution.models import Fill, Order, PositionMark, Source, Trade, TradeLeg
 
 class TradeOutputSerializer(serializers.ModelSerializer):
     strategy_config = serializers.CharField(source="strategy_config.name")
+    backtest_run_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = Trade

@@ -37,7 +37,8 @@ class Trade(models.Model):
     decision = models.OneToOneField("strategy.TradeDecision", on_delete=models.PROTECT, related_name="trade")
     strategy_config = models.ForeignKey("strategy.StrategyConfig", on_delete=models.PROTECT, related_name="trades")
     source = models.CharField(max_length=12, choices=Source.choices)
-    backtest_run_id = models.BigIntegerField(null=True, blank=True)
+    backtest_run = models.ForeignKey("backtests.BacktestRun", null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="trades", help_text="the backtest that wrote this row; empty for live")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPENING)
     side = models.CharField(max_length=12)  # put_credit | call_credit
     root = models.CharField(max_length=6)

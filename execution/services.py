@@ -275,7 +275,7 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
             trade.quantity = order.filled_quantity
             trade.max_profit_usd = _money(credit * 100 * trade.quantity)
             trade.max_loss_usd = _money((trade.width_points - credit) * 100 * trade.quantity)
-            trade.take_profit_debit = _money(credit * Decimal(str(settings.TAKE_PROFIT_FRACTION)))
+            trade.take_profit_debit = _money(credit * (1 - Decimal(str(settings.TAKE_PROFIT_FRACTION))))
             trade.stop_loss_debit = _money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
             trade.save()
             trade.legs.update(quantity=trade.quantity)

@@ -14,6 +14,7 @@ from strategy.models import TradeDecision
 
 class DecisionOutputSerializer(serializers.ModelSerializer):
     strategy_config = serializers.CharField(source="strategy_config.name")
+    backtest_run_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = TradeDecision

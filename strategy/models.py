@@ -83,7 +83,8 @@ class TradeDecision(models.Model):
     config_params = models.JSONField(help_text="the config's parameters frozen at decision time")
     source = models.CharField(max_length=12, choices=Source.choices)
     # The backtests app adds BacktestRun with the backtester; until then a run is identified by id.
-    backtest_run_id = models.BigIntegerField(null=True, blank=True)
+    backtest_run = models.ForeignKey("backtests.BacktestRun", null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="decisions", help_text="the backtest that wrote this row; empty for live")
     decided_at = models.DateTimeField()
     action = models.CharField(max_length=5, choices=Action.choices)
     reason_code = models.CharField(max_length=40)
@@ -113,11 +114,11 @@ class TradeDecision(models.Model):
             # Partial unique indexes work on SQLite and PostgreSQL alike (nulls_distinct is PG 15+ only).
             models.UniqueConstraint(
                 fields=["trading_day", "entry_window", "strategy_config", "source"],
-                condition=Q(backtest_run_id__isnull=True), name="decision_live_uniq",
+                condition=Q(backtest_run__isnull=True), name="decision_live_uniq",
             ),
             models.UniqueConstraint(
-                fields=["trading_day", "entry_window", "strategy_config", "source", "backtest_run_id"],
-                condition=Q(backtest_run_id__isnull=False), name="decision_run_uniq",
+                fields=["trading_day", "entry_window", "strategy_config", "source", "backtest_run"],
+                condition=Q(backtest_run__isnull=False), name="decision_run_uniq",
             ),
         ]
         indexes = [models.Index(fields=["source", "trading_day"]), models.Index(fields=["action", "reason_code"])]

@@ -95,11 +95,11 @@ class Evaluation:
         return self.candidate is not None and self.candidate.passed and not self.reason_code
 
 
-def _f(x: float) -> float | None:
+def _f(x: float | None) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _leg_json(leg: Any) -> dict[str, Any]:
+def leg_json(leg: Any) -> dict[str, Any]:
     return {"symbol": leg.symbol, "side": leg.side, "strike": leg.strike, "is_call": leg.is_call,
             "bid": _f(leg.bid), "ask": _f(leg.ask), "mid": _f(leg.mid), "iv": _f(leg.iv), "delta": _f(leg.delta)}
 
@@ -109,30 +109,46 @@ def features_build(
     context: ContextSnapshot | None, candidate: SpreadCandidate | None,
 ) -> dict[str, Any]:
     """Everything known at decision time (design: ML features), all plain JSON numbers."""
-    at_et = at.astimezone(NEW_YORK)
-    bounds = market_calendar.session_bounds(at_et.date())
-    feats: dict[str, Any] = {
-        "dte_bucket": config.target_dte,
-        "actual_dte_days": snapshot.actual_dte_days,
-        "delta_target": float(config.short_delta_target),
-        "side": config.side,
-        "width_requested": float(config.width_points),
-        "entry_window_hour": at_et.hour,
-        "day_of_week": at_et.weekday(),
-        "early_close_day": market_calendar.is_early_close(at_et.date()),
-        "minutes_since_open": (at - bounds[0]).total_seconds() / 60 if bounds else None,
-        "snapshot_age_minutes": (at - snapshot.ts).total_seconds() / 60,
-        "forward": _f(a.fit.forward),
-        "discount": _f(a.fit.discount),
-        "minutes_to_settlement": a.minutes_to_settlement,
-    }
+    ctx = None
     if context is not None:
-        feats.update(
+        ctx = dict(
             vix30_own=context.vix30_own, vix9d_own=context.vix9d_own, term_ratio_9d_30d=context.term_ratio_9d_30d,
             gex_usd_per_pct=float(context.gex_usd_per_pct) if context.gex_usd_per_pct is not None else None,
             vix_quote=float(context.vix_price) if context.vix_price is not None else None,
             spx_quote=float(context.spx_price) if context.spx_price is not None else None,
         )
+    return features_of(
+        target_dte=config.target_dte, delta_target=float(config.short_delta_target), side=config.side,
+        width_requested=float(config.width_points), at=at, actual_dte_days=snapshot.actual_dte_days,
+        snapshot_age_minutes=(at - snapshot.ts).total_seconds() / 60, a=a, context=ctx, candidate=candidate,
+    )
+
+
+def features_of(
+    *, target_dte: int, delta_target: float, side: str, width_requested: float, at: dt.datetime,
+    actual_dte_days: int | None, snapshot_age_minutes: float, a: ChainAnalytics, context: dict[str, Any] | None,
+    candidate: SpreadCandidate | None,
+) -> dict[str, Any]:
+    """The decision's features from plain values (no database): live decisions and backtests share it."""
+    at_et = at.astimezone(NEW_YORK)
+    bounds = market_calendar.session_bounds(at_et.date())
+    feats: dict[str, Any] = {
+        "dte_bucket": target_dte,
+        "actual_dte_days": actual_dte_days,
+        "delta_target": delta_target,
+        "side": side,
+        "width_requested": width_requested,
+        "entry_window_hour": at_et.hour,
+        "day_of_week": at_et.weekday(),
+        "early_close_day": market_calendar.is_early_close(at_et.date()),
+        "minutes_since_open": (at - bounds[0]).total_seconds() / 60 if bounds else None,
+        "snapshot_age_minutes": snapshot_age_minutes,
+        "forward": _f(a.fit.forward),
+        "discount": _f(a.fit.discount),
+        "minutes_to_settlement": a.minutes_to_settlement,
+    }
+    if context is not None:
+        feats.update(context)
     if candidate is not None:
         feats.update(
             credit_mid=candidate.credit_mid, credit_fill=candidate.credit_fill, combo_spread=candidate.combo_spread,
@@ -271,7 +287,7 @@ def entry_window_run(
     return result
 
 
-def _money(x: float | None) -> Decimal | None:
+def decision_money(x: float | None) -> Decimal | None:
     return Decimal(str(round(x, 2))) if x is not None and np.isfinite(x) else None
 
 
@@ -289,12 +305,12 @@ def _decision_write(
         "snapshot_checksum": ev.snapshot.checksum if ev.snapshot else "",
         "context": ev.context,
         "expiration": ev.snapshot.expiration if ev.snapshot else None,
-        "legs": [_leg_json(c.short_leg), _leg_json(c.long_leg)] if c else [],
-        "credit_mid": _money(c.credit_mid) if c else None,
-        "credit_fill": _money(c.credit_fill) if c else None,
-        "width_points": _money(c.width_points) if c else None,
-        "max_profit_usd": _money(c.max_profit_usd) if c else None,
-        "max_loss_usd": _money(c.max_loss_usd) if c else None,
+        "legs": [leg_json(c.short_leg), leg_json(c.long_leg)] if c else [],
+        "credit_mid": decision_money(c.credit_mid) if c else None,
+        "credit_fill": decision_money(c.credit_fill) if c else None,
+        "width_points": decision_money(c.width_points) if c else None,
+        "max_profit_usd": decision_money(c.max_profit_usd) if c else None,
+        "max_loss_usd": decision_money(c.max_loss_usd) if c else None,
         "features": ev.features,
         "model_version": getattr(gate, "model_version", "") or "",
         "model_score": getattr(gate, "score", None),

@@ -68,6 +68,7 @@ class Metrics:
       ``sharpe_daily_annualised`` = mean(x) / std(x, ddof=1) · √252, None if n < 2 or every x is equal
       (std = 0; tested exactly, since float rounding leaves std ≈ 1e-17 rather than 0);
       ``sortino_daily_annualised`` = mean(x) / √(mean(min(x, 0)²)) · √252, None if no x < 0.
+      Either is also None if its denominator underflows to 0 (PnLs of ~1e-160 dollars).
     - ``avg_credit`` = mean entry credit, points per share.
     - ``exits`` = count per ``exit_reason``; take_profit/stop_loss/settlement always present.
     """
