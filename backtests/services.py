@@ -41,7 +41,7 @@ from strategy.models import StrategyConfig, TradeDecision
 from strategy.quant import rules
 from strategy.quant.osi import parse_symbol
 from strategy.quant.types import RiskLimits, SpreadRules
-from strategy.services import ENTRY_WINDOWS, NEW_YORK
+from strategy.services import ENTRY_WINDOWS, NEW_YORK, decision_money
 
 logger = logging.getLogger(__name__)
 
@@ -368,11 +368,13 @@ def _rows_delete(run: BacktestRun) -> None:
     TradeDecision.objects.filter(backtest_run=run).delete()
 
 
-def _money(x: float | None) -> Decimal | None:
-    return Decimal(str(round(float(x), 2))) if x is not None else None
+def _usd(x: float | Decimal | None) -> Decimal | None:
+    """Trade money as the live services store it: ``Decimal(str(x))`` to the cent."""
+    return Decimal(str(x)).quantize(Decimal("0.01")) if x is not None else None
 
 
 def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequence[tuple[dict[str, Any], Any]]) -> list[Trade]:
+    """The run's rows, rounded exactly as the live services round them (so parity is field-exact)."""
     by_key = {s.key: s for s in strategies}
     sha_by_day = {d: v.get(SCHEMA_CBBO_1M, "") for d, v in imported_days(
         dt.date.fromisoformat(c["day"]) for c, _ in verdicts).items()}
@@ -385,9 +387,9 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
             decided_at=dt.datetime.fromisoformat(c["decided_at"]), action=v.action, reason_code=v.reason_code,
             reason_message=v.reason_message, snapshot_checksum=sha_by_day.get(dt.date.fromisoformat(c["day"]), ""),
             expiration=dt.date.fromisoformat(c["expiration"]) if c["expiration"] else None, legs=c["legs"],
-            credit_mid=_money(c["credit_mid"]), credit_fill=_money(c["credit_fill"]),
-            width_points=_money(c["width_points"]), max_profit_usd=_money(c["max_profit_usd"]),
-            max_loss_usd=_money(c["max_loss_usd"]), features=c["features"], model_version=v.model_version,
+            credit_mid=decision_money(c["credit_mid"]), credit_fill=decision_money(c["credit_fill"]),
+            width_points=decision_money(c["width_points"]), max_profit_usd=decision_money(c["max_profit_usd"]),
+            max_loss_usd=decision_money(c["max_loss_usd"]), features=c["features"], model_version=v.model_version,
             model_score=v.model_score,
         ))
     TradeDecision.objects.bulk_create(decisions, batch_size=500)
@@ -399,30 +401,31 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
             continue
         s = by_key[c["strategy"]]
         short, long_ = c["legs"]
-        credit = Decimal(str(c["credit_fill"]))
+        credit = d.credit_fill  # the entry fills at its limit, the decision's modelled credit
         qty = int(c["quantity"])
         exit_ = c["exit"]
         trade = Trade(
             decision=d, strategy_config_id=s.config_id, source=SOURCE, backtest_run=run, side=s.rules.side,
             root=parse_symbol(short["symbol"]).root, expiration=d.expiration, quantity=qty,
             short_strike=Decimal(str(short["strike"])), long_strike=Decimal(str(long_["strike"])),
-            width_points=d.width_points, entry_credit=credit, max_profit_usd=_money(float(credit) * 100 * qty),
-            max_loss_usd=_money((float(d.width_points) - float(credit)) * 100 * qty),
-            take_profit_debit=_money(float(credit * (1 - tp))), stop_loss_debit=_money(float(credit * sl)),
+            width_points=d.width_points, entry_credit=credit, max_profit_usd=_usd(credit * 100 * qty),
+            max_loss_usd=_usd((d.width_points - credit) * 100 * qty),
+            take_profit_debit=_usd(credit * (1 - tp)), stop_loss_debit=_usd(credit * sl),
             opened_at=d.decided_at, status=Trade.Status.OPEN,
         )
         if exit_:
             settled = exit_["reason"] == "settlement"
-            fees = rules.fees_usd(fee, qty, settled=settled)
-            gross = Decimal(str(rules.pnl_usd(float(credit), exit_["debit"], qty)))
+            fees = _usd(rules.fees_usd(fee, qty, settled=settled))
+            exit_debit = _usd(Decimal(str(exit_["debit"])))
+            gross = rules.pnl_usd(float(credit), float(exit_debit), qty)
             trade.status = Trade.Status.CLOSED
             trade.closed_at = dt.datetime.fromisoformat(exit_["at"])
             trade.exit_reason = exit_["reason"]
-            trade.exit_debit = _money(exit_["debit"])
-            trade.settlement_price = _money(exit_["settlement_price"])
+            trade.exit_debit = exit_debit
+            trade.settlement_price = _usd(exit_["settlement_price"])
             trade.settlement_source = (exit_["settlement_source"] or "backtest fill model")[:60]
-            trade.fees_usd = _money(float(fees))
-            trade.realized_pnl_usd = _money(float(gross - fees))
+            trade.fees_usd = fees
+            trade.realized_pnl_usd = _usd(Decimal(str(gross)) - fees)
         trades.append(trade)
         legs_by_trade.append((short, long_))
         marks_by_trade.append(c["marks"])
@@ -432,11 +435,12 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
         for leg in (short, long_):
             legs.append(TradeLeg(trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
                                  option_type="call" if leg["is_call"] else "put", quantity=trade.quantity,
-                                 entry_price=_money(leg["mid"])))
+                                 entry_price=decision_money(leg["mid"])))
         for m in trade_marks:
-            marks.append(PositionMark(trade=trade, ts=dt.datetime.fromisoformat(m["ts"]), debit_mid=_money(m["debit_mid"]),
-                                      debit_fill=_money(m["debit_fill"]), unrealized_pnl_usd=_money(m["unrealized_pnl_usd"]),
-                                      signal=m["signal"]))
+            marks.append(PositionMark(
+                trade=trade, ts=dt.datetime.fromisoformat(m["ts"]), debit_mid=_usd(m["debit_mid"]),
+                debit_fill=_usd(m["debit_fill"]), signal=m["signal"],
+                unrealized_pnl_usd=_usd(rules.pnl_usd(float(trade.entry_credit), m["debit_fill"], trade.quantity))))
     TradeLeg.objects.bulk_create(legs, batch_size=1000)
     PositionMark.objects.bulk_create(marks, batch_size=1000)
     return trades

@@ -23,10 +23,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def provider_get(*, now: dt.datetime | None = None) -> MarketDataProvider:
-    """The configured market-data provider: Tradier when selected (token set), else the simulated market.
+    """The configured market-data provider: Tradier when selected (token set), else the simulated market,
+    or the imported OPRA store ("opra-replay").
 
-    ``now`` pins the simulated market's clock to the capture time (so ``--at`` a past time replays
-    that moment); Tradier always answers with its live (sandbox: 15-minute delayed) market.
+    ``now`` pins the simulated market's clock, and the OPRA replay's, to the capture time (so ``--at``
+    a past time replays that moment); Tradier always answers with its live (sandbox: 15-minute
+    delayed) market.
     """
     if settings.MARKET_DATA_PROVIDER == "tradier":
         from snapshots.providers.tradier import TradierClient
@@ -42,6 +44,11 @@ def provider_get(*, now: dt.datetime | None = None) -> MarketDataProvider:
         if market_now != (now or market_now):
             market.name = "simulated-replay"
         return market
+    if settings.MARKET_DATA_PROVIDER == "opra-replay":
+        from snapshots.providers.opra_replay import OpraReplayMarket
+
+        at = now or timezone.now()
+        return OpraReplayMarket(now=lambda: at)
     raise ValueError(f"unknown MARKET_DATA_PROVIDER {settings.MARKET_DATA_PROVIDER!r}")
 
 
@@ -323,8 +330,14 @@ def settlement_value_get(expiration: dt.date, root: str) -> tuple[float, str] | 
     Simulated market: its SPX path at the settlement instant (SPXW 16:00 ET or 13:00 on an early
     close; SPX AM the 09:30 open). Tradier: the SPX quote's ``last`` once the session of a PM
     expiration has closed (Tradier's index prices are ORATS-derived, tradier.md §5.3); an AM
-    settlement value (SOQ) is not published there, so AM trades wait for the operator.
+    settlement value (SOQ) is not published there, so AM trades wait for the operator. OPRA replay:
+    the implied forward of the expiring chain (else the nearest SPXW ones) at the settlement minute,
+    once that instant has passed, as the backtester settles.
     """
+    if settings.MARKET_DATA_PROVIDER == "opra-replay":
+        from snapshots.providers.opra_replay import OpraReplayMarket
+
+        return OpraReplayMarket(now=timezone.now).settlement(expiration, root)
     if settings.MARKET_DATA_PROVIDER == "simulated":
         from snapshots.providers.simulated import SimulatedMarket
 

@@ -177,7 +177,8 @@ TRADIER_ACCESS_TOKEN = env("TRADIER_ACCESS_TOKEN", default="")
 TRADIER_ACCOUNT_ID = env("TRADIER_ACCOUNT_ID", default="")
 TRADIER_BASE_URL = env("TRADIER_BASE_URL", default=TRADIER_SANDBOX_URL)
 TRADIER_TIMEOUT_S = env.float("TRADIER_TIMEOUT_S", default=10.0)
-# "tradier" when a token is set, else the deterministic simulated market.
+# "tradier" when a token is set, else the deterministic simulated market. "opra-replay" serves the
+# imported OPRA store (MARKET_DATA_DIR) as the market at the capture time, for replaying past days.
 MARKET_DATA_PROVIDER = env("MARKET_DATA_PROVIDER", default="tradier" if TRADIER_ACCESS_TOKEN else "simulated")
 SIMULATED_MARKET_SEED = env.int("SIMULATED_MARKET_SEED", default=7)
 # Outside the session the simulated market replays the last session (the slot's position, modulo

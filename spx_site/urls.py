@@ -15,9 +15,11 @@ urlpatterns = [
     path("snapshots/", include("snapshots.urls")),
     path("decisions/", include("strategy.urls")),
     path("trades/", include("execution.urls")),
+    path("backtests/", include("backtests.urls")),
     path("api/", include("snapshots.api_urls")),
     path("api/", include("strategy.api_urls")),
     path("api/", include("execution.api_urls")),
+    path("api/", include("backtests.api_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -49,9 +49,10 @@ TRADE_OK = "ok"
 
 
 def default_source() -> str:
+    # Only Tradier's market is live; the simulated market and the OPRA replay are simulations.
     return (
-        TradeDecision.Source.SIMULATED if settings.MARKET_DATA_PROVIDER == "simulated"
-        else TradeDecision.Source.LIVE_PAPER
+        TradeDecision.Source.LIVE_PAPER if settings.MARKET_DATA_PROVIDER == "tradier"
+        else TradeDecision.Source.SIMULATED
     )
 
 

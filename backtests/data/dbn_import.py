@@ -250,9 +250,13 @@ def _instruments_from_store(day: dt.date, root_dir: Path) -> _Instruments | None
 
 
 def _price(raw: NDArray[np.int64]) -> pa.Array:
-    """Fixed-point 1e-9 prices → float64 dollars, UNDEF → NULL (never arithmetic on the sentinel)."""
+    """Fixed-point 1e-9 prices → float64 dollars, UNDEF → NULL (never arithmetic on the sentinel).
+
+    True division, not a multiplication by 1e-9: it gives the float nearest the decimal price
+    (43400000000 → 43.4, where × 1e-9 gives 43.400000000000006).
+    """
     undefined = raw == dbn_io.UNDEF_PRICE_INT
-    return pa.array(raw * (1.0 / dbn_io.PRICE_SCALE), mask=undefined if undefined.any() else None, type=pa.float64())
+    return pa.array(raw / dbn_io.PRICE_SCALE, mask=undefined if undefined.any() else None, type=pa.float64())
 
 
 def _quote_arrays(recs: RecordArray, rows: NDArray[np.int32], inst: _Instruments) -> list[pa.Array]:

@@ -34,7 +34,7 @@ from snapshots import market_calendar
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
 from snapshots.expiry_selection import ExpiryChoice, choose_expiration
 from strategy.quant import rules
-from strategy.quant.fills import COMPLEX_ORDER_TICK, as_decimal
+from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.types import ChainQuotes, NoCandidate, RiskLimits, SpreadRules
 from strategy.services import NO_FORWARD, NO_SNAPSHOT, features_of, leg_json
 
@@ -100,10 +100,6 @@ def _utc(stamp_ns: int) -> dt.datetime:
 
 def _f(x: float) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
-
-
-def _round2(x: float) -> float:
-    return float(round(as_decimal(x), 2))
 
 
 class DayReplayer:
@@ -219,9 +215,9 @@ class DayReplayer:
         c["features"] = self._features(s, at, choice.actual_dte_days, a, cand)
         if cand is not None:
             c.update(
-                legs=[leg_json(cand.short_leg), leg_json(cand.long_leg)], credit_mid=_round2(cand.credit_mid),
-                credit_fill=_round2(cand.credit_fill), width_points=_round2(cand.width_points),
-                max_profit_usd=_round2(cand.max_profit_usd), max_loss_usd=_round2(cand.max_loss_usd),
+                legs=[leg_json(cand.short_leg), leg_json(cand.long_leg)], credit_mid=cand.credit_mid,
+                credit_fill=cand.credit_fill, width_points=cand.width_points,
+                max_profit_usd=cand.max_profit_usd, max_loss_usd=cand.max_loss_usd,
             )
         if isinstance(result, NoCandidate):
             c["reason_code"], c["reason_message"] = result.reason, result.message
@@ -288,7 +284,7 @@ class DayReplayer:
             if signal is not None:
                 at = _utc(int(stamps[i]))
                 self._mark(c, at, debit_mid, debit_fill, signal.reason)
-                c["exit"] = {"at": at.isoformat(), "reason": signal.reason, "debit": _round2(debit_fill),
+                c["exit"] = {"at": at.isoformat(), "reason": signal.reason, "debit": debit_fill,
                              "message": signal.message, "settlement_price": None, "settlement_source": ""}
                 return
         # Held through the day: one summary mark at the last usable stamp.
@@ -300,12 +296,8 @@ class DayReplayer:
             self._mark(c, _utc(int(stamps[i])), debit_mid, debit_fill, "")
 
     def _mark(self, c: dict[str, Any], at: dt.datetime, debit_mid: float, debit_fill: float, signal: str) -> None:
-        quantity = int(c["quantity"])
-        c["marks"].append({
-            "ts": at.isoformat(), "debit_mid": _round2(debit_mid), "debit_fill": _round2(debit_fill),
-            "unrealized_pnl_usd": _round2(rules.pnl_usd(float(c["credit_fill"]), debit_fill, quantity)),
-            "signal": signal,
-        })
+        """A position mark as live stores it (raw floats; the writer rounds them as live does)."""
+        c["marks"].append({"ts": at.isoformat(), "debit_mid": debit_mid, "debit_fill": debit_fill, "signal": signal})
 
     def _settle(self, c: dict[str, Any], data: DayData) -> None:
         expiration, root = dt.date.fromisoformat(c["expiration"]), c["root"]
@@ -320,5 +312,5 @@ class DayReplayer:
         side = "call_credit" if short["is_call"] else "put_credit"
         signal = rules.settlement_exit(side=side, short_strike=short["strike"], long_strike=long_["strike"],
                                        settlement_price=price, entry_credit=float(c["credit_fill"]))
-        c["exit"] = {"at": settles_at.isoformat(), "reason": signal.reason, "debit": _round2(signal.debit_to_close),
+        c["exit"] = {"at": settles_at.isoformat(), "reason": signal.reason, "debit": signal.debit_to_close,
                      "message": signal.message, "settlement_price": price, "settlement_source": source}

@@ -51,3 +51,30 @@ def fake_databento() -> Iterator[FakeHistorical]:
         yield client
     finally:
         client.close()
+
+
+# Enough of the chain to trade 3/5/7-DTE 10/20-delta spreads 25 points wide (~1,400 instruments a
+# day, ~0.5 M records, ~1 s to generate), for the engine and parity tests.
+COMPACT = dbn_generate.UniverseParams(horizon_days=10, core_sigmas=1.5, core_min=0.015, core_max=0.03,
+                                      tail_sigmas=2.0, tail_min=0.02, tail_max=0.04)
+COMPACT_DAYS = (dt.date(2026, 3, 16), dt.date(2026, 3, 17), dt.date(2026, 3, 18))
+
+
+@pytest.fixture(scope="session")
+def compact_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three consecutive generated trading days (Mon–Wed) of the compact universe, plain .dbn."""
+    out = tmp_path_factory.mktemp("compact-dbn")
+    files: list[Path] = []
+    for day in COMPACT_DAYS:
+        g = dbn_generate.generate_day(day, out, params=COMPACT, compress=False)
+        files += [g.definition_path, g.cbbo_path]
+    return files
+
+
+@pytest.fixture
+def compact_market(market_dir: Path, compact_files: list[Path], db) -> Path:  # type: ignore[no-untyped-def]
+    """The compact days imported into this test's market-data root (manifest rows included)."""
+    from backtests.data.dbn_import import import_files
+
+    import_files(compact_files, root_dir=market_dir, workers=1)
+    return market_dir

@@ -1,0 +1,289 @@
+"""DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
+cancel, and a run's trades. Launch and cancel need the admin API key; reads are open like the
+other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backtests import selectors, services
+from backtests.models import BacktestRun
+from execution.api import TradeOutputSerializer
+from spx_site.api import ApiKeyAuthentication, HasAdminApiKey
+from strategy.models import StrategyConfig
+from strategy.services import ENTRY_WINDOWS
+
+WINDOWS = [w.strftime("%H:%M") for w in ENTRY_WINDOWS]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+ErrorSerializer = inline_serializer("BacktestError", {
+    "error": serializers.CharField(), "fields": serializers.DictField(required=False),
+})
+
+
+class PageInputSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=50)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+def _invalid(serializer: serializers.Serializer, what: str) -> Response:
+    return Response({"error": f"invalid {what}", "fields": serializer.errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class BacktestChunkSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    first_day = serializers.DateField()
+    last_day = serializers.DateField()
+    days_total = serializers.IntegerField()
+    days_done = serializers.IntegerField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+
+
+class BacktestRunSerializer(serializers.Serializer):
+    """A run in lists: status, progress and the summary figures once done (null before)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+    risk_scope = serializers.SerializerMethodField()
+    strategies = serializers.SerializerMethodField()
+    days_total = serializers.IntegerField()
+    days_done = serializers.SerializerMethodField()
+    chunks_total = serializers.IntegerField()
+    progress_pct = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    idempotency_key = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_risk_scope(self, run: BacktestRun) -> str | None:
+        return (run.params or {}).get("risk_scope")
+
+    def get_strategies(self, run: BacktestRun) -> int:
+        return selectors.run_strategy_counts(run)[0]
+
+    def get_days_done(self, run: BacktestRun) -> int:
+        return int(selectors.run_progress(run)["days_done"])
+
+    def get_progress_pct(self, run: BacktestRun) -> float:
+        return float(selectors.run_progress(run)["pct"])
+
+    def get_summary(self, run: BacktestRun) -> dict[str, Any] | None:
+        return (run.metrics or {}).get("summary")
+
+
+class BacktestRunDetailSerializer(BacktestRunSerializer):
+    """One run: everything it was given and measured. ``metrics.equity`` only with ``?equity=1``."""
+
+    params = serializers.JSONField()
+    params_sha256 = serializers.CharField()
+    data_sha256 = serializers.CharField()
+    data_days = serializers.SerializerMethodField()
+    code_version = serializers.CharField()
+    timings = serializers.JSONField()
+    metrics = serializers.SerializerMethodField()
+    error = serializers.CharField()
+    chunks = serializers.SerializerMethodField()
+
+    def get_data_days(self, run: BacktestRun) -> int:
+        return len(run.data_days or [])
+
+    def get_metrics(self, run: BacktestRun) -> dict[str, Any]:
+        metrics = dict(run.metrics or {})
+        if not self.context.get("equity"):
+            metrics.pop("equity", None)
+        return metrics
+
+    def get_chunks(self, run: BacktestRun) -> list[dict[str, Any]]:
+        return BacktestChunkSerializer(selectors.run_chunks(run), many=True).data
+
+
+def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status.HTTP_200_OK) -> Response:
+    fresh = selectors.run_get(run.pk) or run  # with the live progress annotation
+    return Response(BacktestRunDetailSerializer(fresh, context={"equity": equity}).data, status=http_status)
+
+
+class BacktestRunListCreateApi(APIView):
+    """GET lists the runs (open, as the other reads); POST launches one (admin API key).
+
+    Both sit on ``/api/backtests``, so the authentication and permission follow the method.
+    """
+
+    class ListInputSerializer(PageInputSerializer):
+        status = serializers.ChoiceField(choices=BacktestRun.Status.values, required=False)
+
+    class BacktestRunCreateInputSerializer(serializers.Serializer):
+        start = serializers.DateField()
+        end = serializers.DateField(required=False, help_text="inclusive; default: start")
+        configs = serializers.ListField(child=serializers.CharField(max_length=60), required=False, allow_empty=False,
+                                        help_text="strategy config names or ids; default: every config")
+        windows = serializers.ListField(child=serializers.ChoiceField(choices=WINDOWS), default=WINDOWS,
+                                        allow_empty=False)
+        risk_scope = serializers.ChoiceField(choices=services.RISK_SCOPES, default=services.RISK_SCOPES[0])
+        exit_check_minutes = serializers.IntegerField(min_value=1, max_value=60, default=1)
+        chunk_days = serializers.IntegerField(min_value=1, max_value=366, default=services.DEFAULT_CHUNK_DAYS)
+        name = serializers.CharField(max_length=120, allow_blank=True, default="")
+        idempotency_key = serializers.CharField(max_length=80, required=False,
+                                                help_text=f"or the {IDEMPOTENCY_HEADER} header")
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            data.setdefault("end", data["start"])
+            if data["end"] < data["start"]:
+                raise serializers.ValidationError({"end": [f"end {data['end']} is before start {data['start']}"]})
+            return data
+
+    def _launching(self) -> bool:
+        # ``request`` is None while drf-spectacular builds its mock request
+        return getattr(getattr(self, "request", None), "method", None) == "POST"
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        if self._launching():
+            return [ApiKeyAuthentication()]
+        return super().get_authenticators()
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self._launching():
+            return [HasAdminApiKey()]
+        return super().get_permissions()
+
+    @extend_schema(
+        operation_id="backtests_list", summary="Backtest runs, newest first",
+        parameters=[ListInputSerializer],
+        responses={200: inline_serializer("BacktestRunList", {
+            "items": BacktestRunSerializer(many=True), "count": serializers.IntegerField(),
+            "limit": serializers.IntegerField(), "offset": serializers.IntegerField()}), 400: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.ListInputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return _invalid(params, "query")
+        p = params.validated_data
+        rows = selectors.run_list(status=p.get("status"), limit=p["limit"], offset=p["offset"])
+        return Response({"items": BacktestRunSerializer(rows, many=True).data, "count": selectors.run_count(status=p.get("status")),
+                         "limit": p["limit"], "offset": p["offset"]})
+
+    @extend_schema(
+        operation_id="backtests_create", summary="Launch a backtest (admin API key; idempotent on its key)",
+        request=BacktestRunCreateInputSerializer,
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                                     description="the same key and body return the run already launched (200)")],
+        responses={201: BacktestRunDetailSerializer, 200: BacktestRunDetailSerializer, 400: ErrorSerializer,
+                   401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
+    )
+    def post(self, request: Request) -> Response:
+        body = self.BacktestRunCreateInputSerializer(data=request.data)
+        if not body.is_valid():
+            return _invalid(body, "body")
+        p = body.validated_data
+        header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if header_key and p.get("idempotency_key") and header_key != p["idempotency_key"]:
+            return Response({"error": "invalid body", "fields": {
+                "idempotency_key": [f"differs from the {IDEMPOTENCY_HEADER} header"]}}, status=status.HTTP_400_BAD_REQUEST)
+        key = header_key or p.get("idempotency_key") or None
+        if key and len(key) > 80:
+            return Response({"error": "invalid body", "fields": {
+                "idempotency_key": ["at most 80 characters"]}}, status=status.HTTP_400_BAD_REQUEST)
+        if "configs" in p:
+            configs, unknown = selectors.configs_resolve(p["configs"])
+            if unknown:
+                return Response({"error": "invalid body", "fields": {
+                    "configs": [f"unknown strategy config(s): {', '.join(unknown)}"]}}, status=status.HTTP_400_BAD_REQUEST)
+        else:
+            configs = list(StrategyConfig.objects.all())
+        try:
+            params = services.params_build(
+                start=p["start"], end=p["end"], configs=configs, windows=p["windows"], risk_scope=p["risk_scope"],
+                exit_check_minutes=p["exit_check_minutes"], chunk_days=p["chunk_days"],
+            )
+            run, created = services.run_create(params, name=p["name"], idempotency_key=key)
+        except services.BacktestError as exc:
+            if key and selectors.run_by_key(key) is not None:  # the only refusal once the key has a run
+                return Response({"error": str(exc), "fields": {}}, status=status.HTTP_409_CONFLICT)
+            return Response({"error": str(exc), "fields": {}}, status=status.HTTP_400_BAD_REQUEST)
+        if not created:
+            if run.name != p["name"][:120]:
+                return Response({"error": f"idempotency key {key!r} was used with the name {run.name!r}", "fields": {}},
+                                status=status.HTTP_409_CONFLICT)
+            return _detail(run)
+        services.run_launch(run)
+        return _detail(run, http_status=status.HTTP_201_CREATED)
+
+
+class BacktestRunDetailApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        equity = serializers.BooleanField(default=False, help_text="include metrics.equity, the daily curve")
+
+    @extend_schema(operation_id="backtests_retrieve", summary="One run: status, progress, parameters, metrics",
+                   parameters=[InputSerializer],
+                   responses={200: BacktestRunDetailSerializer, 400: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return _invalid(params, "query")
+        run = selectors.run_get(pk)
+        if run is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(BacktestRunDetailSerializer(run, context={"equity": params.validated_data["equity"]}).data)
+
+
+class BacktestRunCancelApi(APIView):
+    """Cancel a pending or running run (its chunks stop between days). A cancelled run answers 200 again;
+    a run that already ended otherwise is a 409."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasAdminApiKey]
+
+    @extend_schema(operation_id="backtests_cancel", summary="Cancel a run (admin API key)", request=None, responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer,
+                                            404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        run = selectors.run_get(pk)
+        if run is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        if run.finished and run.status != BacktestRun.Status.CANCELLED:
+            return Response({"error": f"run {run.pk} already ended: {run.status}"}, status=status.HTTP_409_CONFLICT)
+        services.run_cancel(run)
+        return _detail(run)
+
+
+class BacktestRunTradesApi(APIView):
+    """A run's trades, newest entry first, ``limit``/``offset`` paginated."""
+
+    class BacktestTradeSerializer(TradeOutputSerializer):
+        entry_window = serializers.TimeField(source="decision.entry_window", format="%H:%M")
+        trading_day = serializers.DateField(source="decision.trading_day")
+
+        class Meta(TradeOutputSerializer.Meta):
+            fields = [*TradeOutputSerializer.Meta.fields, "trading_day", "entry_window"]
+
+    @extend_schema(operation_id="backtests_trades", summary="A run's trades, newest first",
+                   parameters=[PageInputSerializer],
+                   responses={200: inline_serializer("BacktestRunTrades", {
+                       "run": serializers.IntegerField(), "items": BacktestTradeSerializer(many=True),
+                       "count": serializers.IntegerField(), "limit": serializers.IntegerField(),
+                       "offset": serializers.IntegerField()}), 400: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        params = PageInputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return _invalid(params, "query")
+        run = selectors.run_get(pk)
+        if run is None:
+            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+        p = params.validated_data
+        rows = selectors.run_trades(run, limit=p["limit"], offset=p["offset"])
+        return Response({"run": run.pk, "items": self.BacktestTradeSerializer(rows, many=True).data,
+                         "count": selectors.run_trade_count(run), "limit": p["limit"], "offset": p["offset"]})

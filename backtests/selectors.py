@@ -1,0 +1,274 @@
+"""Reads for the backtests app: runs with their live progress, a run's trades and decision reasons,
+and the display rows of ``run.metrics`` (summary, buckets, side-by-side comparison) the pages and
+the admin share. ``run.metrics`` is written by ``services.run_metrics``; its shape is documented there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from backtests.models import BacktestChunk, BacktestRun
+from execution.models import Trade
+from strategy.models import StrategyConfig, TradeDecision
+
+RUN_TRADES_PAGE = 200  # trades shown on a run page (newest first)
+
+# The summary figures of a run, in display order: (key in metrics["summary"], label, kind).
+# kind drives formatting: int, pct (a 0..1 ratio), usd, ratio (2 dp), points (credit, 2 dp).
+SUMMARY_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("trades", "Trades", "int"),
+    ("wins", "Wins", "int"),
+    ("losses", "Losses", "int"),
+    ("win_rate", "Win rate", "pct"),
+    ("total_pnl_usd", "Total PnL (USD)", "usd"),
+    ("expectancy_usd", "Expectancy per trade (USD)", "usd"),
+    ("avg_win_usd", "Average win (USD)", "usd"),
+    ("avg_loss_usd", "Average loss (USD)", "usd"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("max_drawdown_usd", "Max drawdown (USD)", "usd"),
+    ("sharpe_daily_annualised", "Sharpe (daily, annualised)", "ratio"),
+    ("sortino_daily_annualised", "Sortino (daily, annualised)", "ratio"),
+    ("avg_credit", "Average credit (points)", "points"),
+)
+# Figures where more is better (colours the PnL cells; the difference of the others is neutral).
+_SIGNED = {"total_pnl_usd", "expectancy_usd"}
+
+
+# ------------------------------------------------------------------------------------ runs
+
+def run_queryset() -> QuerySet[BacktestRun]:
+    """Runs annotated with ``live_days_done``: the chunks' days, updated per day while running
+    (``run.days_done`` is only summed when a chunk finishes)."""
+    return BacktestRun.objects.annotate(live_days_done=Coalesce(Sum("chunks__days_done"), 0))
+
+
+def run_list(*, status: str | None = None, limit: int = 100, offset: int = 0) -> QuerySet[BacktestRun]:
+    """Newest first, with ``live_days_done``; the per-day data manifest is left unread."""
+    qs = run_queryset().defer("data_days")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-pk")[offset:offset + limit]
+
+
+def run_count(*, status: str | None = None) -> int:
+    qs = BacktestRun.objects.all()
+    return (qs.filter(status=status) if status else qs).count()
+
+
+def run_get(pk: int) -> BacktestRun | None:
+    """One run with ``live_days_done``."""
+    return run_queryset().filter(pk=pk).first()
+
+
+def run_chunks(run: BacktestRun) -> list[BacktestChunk]:
+    return list(run.chunks.defer("result").order_by("index"))
+
+
+def run_progress(run: BacktestRun) -> dict[str, Any]:
+    """Days replayed so far, from the chunks (see ``run_queryset``), and the percentage."""
+    live = getattr(run, "live_days_done", None)
+    if live is None:
+        live = run.chunks.aggregate(n=Coalesce(Sum("days_done"), 0))["n"]
+    done = run.days_total if run.status == BacktestRun.Status.DONE else min(int(live), run.days_total)
+    pct = 100.0 * done / run.days_total if run.days_total else 0.0
+    return {"days_done": done, "days_total": run.days_total, "pct": round(pct, 1)}
+
+
+def run_by_key(key: str) -> BacktestRun | None:
+    return BacktestRun.objects.filter(idempotency_key=key).first()
+
+
+def run_strategy_counts(run: BacktestRun) -> tuple[int, int]:
+    """(strategies, distinct configs) of the run's parameters: per_strategy runs count config × window."""
+    strategies = (run.params or {}).get("strategies", [])
+    return len(strategies), len({s.get("config_id") for s in strategies})
+
+
+def run_trades(run: BacktestRun, *, limit: int = RUN_TRADES_PAGE, offset: int = 0) -> QuerySet[Trade]:
+    """The run's trades, newest entry first."""
+    return (
+        Trade.objects.filter(backtest_run=run).select_related("strategy_config", "decision")
+        .order_by("-opened_at", "-pk")[offset:offset + limit]
+    )
+
+
+def run_trade_count(run: BacktestRun) -> int:
+    return Trade.objects.filter(backtest_run=run).count()
+
+
+def decision_reasons(run: BacktestRun) -> list[dict[str, Any]]:
+    """How many decisions of the run ended with each (action, reason code), most frequent first."""
+    return list(
+        TradeDecision.objects.filter(backtest_run=run).values("action", "reason_code")
+        .annotate(n=Count("pk")).order_by("-n", "action", "reason_code")
+    )
+
+
+def configs_resolve(refs: Iterable[str | int]) -> tuple[list[StrategyConfig], list[str]]:
+    """Strategy configs named by name or id, and the references that match none."""
+    wanted = [str(r).strip() for r in refs]
+    configs = [c for c in StrategyConfig.objects.all() if c.name in wanted or str(c.pk) in wanted]
+    known = {c.name for c in configs} | {str(c.pk) for c in configs}
+    return configs, [r for r in wanted if r not in known]
+
+
+# ------------------------------------------------------------------------------------ display rows
+
+def metric_text(value: Any, kind: str) -> str:
+    """A summary figure for a table cell; None (undefined, e.g. no trades) is "—"."""
+    if value is None:
+        return "—"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "pct":
+        return f"{float(value) * 100:.1f}%"
+    if kind == "usd":
+        return f"{float(value):,.2f}"
+    return f"{float(value):.2f}"
+
+
+def _figure(summary: Mapping[str, Any], key: str, kind: str) -> str:
+    # The profit factor is None both without trades and without losses (∞ is not JSON): tell them apart.
+    if key == "profit_factor" and summary.get(key) is None and summary.get("wins") and not summary.get("losses"):
+        return "∞"
+    return metric_text(summary.get(key), kind)
+
+
+def _tone(value: Any) -> str:
+    if value is None:
+        return ""
+    return "good" if value > 0 else "bad" if value < 0 else ""
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The summary as (label, text) rows, exit counts last."""
+    rows = [{"key": key, "label": label, "text": _figure(summary, key, kind),
+             "tone": _tone(summary.get(key)) if key in _SIGNED else ""} for key, label, kind in SUMMARY_FIELDS]
+    for reason, n in (summary.get("exits") or {}).items():
+        rows.append({"key": f"exits.{reason}", "label": f"Exits: {reason.replace('_', ' ')}", "text": metric_text(n, "int"),
+                     "tone": ""})
+    return rows
+
+
+def _bucket_key(b: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (b.get("dte", 0), b.get("delta", 0.0), b.get("window", ""), b.get("side", ""))
+
+
+def bucket_rows(buckets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-bucket figures (DTE × delta × window × side), in grid order."""
+    return [_bucket_row(b) for b in sorted(buckets, key=_bucket_key)]
+
+
+def _bucket_row(b: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "bucket": b.get("bucket", ""), "dte": b.get("dte"), "delta": b.get("delta"), "window": b.get("window"),
+        "side": b.get("side"), "trades": b.get("trades", 0),
+        "win_rate": metric_text(b.get("win_rate"), "pct"),
+        "total_pnl_usd": metric_text(b.get("total_pnl_usd"), "usd"), "pnl_tone": _tone(b.get("total_pnl_usd")),
+        "expectancy_usd": metric_text(b.get("expectancy_usd"), "usd"),
+        "profit_factor": _figure(b, "profit_factor", "ratio"),
+        "sharpe": metric_text(b.get("sharpe_daily_annualised"), "ratio"),
+        "max_drawdown_usd": metric_text(b.get("max_drawdown_usd"), "usd"),
+    }
+
+
+def _difference(a: Any, b: Any, kind: str) -> tuple[str, str]:
+    """B − A as text (percentage points for rates) and its tone; blank when either side is undefined."""
+    if a is None or b is None or not all(isinstance(v, (int, float)) for v in (a, b)):
+        return "", ""
+    diff = float(b) - float(a)
+    if math.isclose(diff, 0.0, abs_tol=1e-12):
+        return "0", ""
+    if kind == "pct":
+        return f"{diff * 100:+.1f} pp", ""
+    if kind == "int":
+        return f"{int(round(diff)):+,}", ""
+    if kind == "usd":
+        return f"{diff:+,.2f}", ""
+    return f"{diff:+.2f}", ""
+
+
+def summary_compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Summary rows of two runs side by side with B − A."""
+    rows = []
+    for key, label, kind in SUMMARY_FIELDS:
+        diff, _ = _difference(a.get(key), b.get(key), kind)
+        tone = _tone(float(b[key]) - float(a[key])) if diff and key in _SIGNED else ""
+        rows.append({"key": key, "label": label, "a": _figure(a, key, kind), "b": _figure(b, key, kind),
+                     "diff": diff, "tone": tone})
+    exits_a, exits_b = a.get("exits") or {}, b.get("exits") or {}
+    for reason in [*exits_a, *(r for r in exits_b if r not in exits_a)]:
+        na, nb = exits_a.get(reason, 0), exits_b.get(reason, 0)
+        rows.append({"key": f"exits.{reason}", "label": f"Exits: {reason.replace('_', ' ')}", "a": metric_text(na, "int"),
+                     "b": metric_text(nb, "int"), "diff": _difference(na, nb, "int")[0], "tone": ""})
+    return rows
+
+
+def bucket_compare(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Bucket rows of two runs joined on the bucket label (a side is None where that run has no trade)."""
+    by_a = {x["bucket"]: x for x in a}
+    by_b = {x["bucket"]: x for x in b}
+    keys = {**{x["bucket"]: _bucket_key(x) for x in b}, **{x["bucket"]: _bucket_key(x) for x in a}}
+    rows = []
+    for label in sorted(keys, key=lambda k: keys[k]):
+        xa, xb = by_a.get(label), by_b.get(label)
+        pa = xa.get("total_pnl_usd") if xa else None
+        pb = xb.get("total_pnl_usd") if xb else None
+        diff, _ = _difference(pa or 0.0, pb or 0.0, "usd")
+        rows.append({"bucket": label, "a": _bucket_row(xa) if xa else None, "b": _bucket_row(xb) if xb else None,
+                     "pnl_diff": diff, "pnl_diff_tone": _tone((pb or 0.0) - (pa or 0.0))})
+    return rows
+
+
+# ------------------------------------------------------------------------------------ charts
+
+def equity_points(metrics: Mapping[str, Any], key: str = "equity_usd") -> list[tuple[dt.date, float]]:
+    """[(day, value)] of the run's daily equity curve (``key``: equity_usd, drawdown_usd or pnl_usd)."""
+    return [(dt.date.fromisoformat(p["day"]), float(p[key])) for p in metrics.get("equity") or []]
+
+
+def curves_chart(series: Sequence[tuple[str, Sequence[tuple[dt.date, float]]]], *, width: int = 720,
+                 height: int = 240) -> dict[str, Any] | None:
+    """SVG geometry of several equity curves (USD) on one shared scale, for the compare page.
+
+    x is the rank of the day in the union of the curves' days (weekends take no room, and runs over
+    different ranges line up by date); each curve starts from 0 just before its first day.
+    """
+    days = sorted({d for _, curve in series for d, _ in curve})
+    if not days:
+        return None
+    left, right, top, bottom = 64, width - 16, 14, height - 26
+    values = [0.0, *(v for _, curve in series for _, v in curve)]
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        hi = lo + 1.0
+    rank = {d: i + 1 for i, d in enumerate(days)}
+    n = len(days)
+
+    def x(i: int) -> float:
+        return left + i / n * (right - left)
+
+    def y(v: float) -> float:
+        return bottom + (v - lo) / (hi - lo) * (top - bottom)
+
+    lines = []
+    for index, (label, curve) in enumerate(series):
+        pts = sorted(curve)
+        if not pts:
+            continue
+        start = rank[pts[0][0]] - 1
+        coords = [(x(start), y(0.0))] + [(x(rank[d]), y(v)) for d, v in pts]
+        lines.append({"label": label, "index": index, "points": " ".join(f"{px:.1f},{py:.1f}" for px, py in coords),
+                      "last": pts[-1][1], "last_x": round(coords[-1][0], 1), "last_y": round(coords[-1][1], 1)})
+    labels = {round(v): round(y(v), 1) for v in (hi, lo, 0.0)}
+    return {
+        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
+        "zero_y": round(y(0.0), 1), "labels": [{"text": t, "y": ly} for t, ly in labels.items()],
+        "lines": lines, "first_day": days[0], "last_day": days[-1],
+    }

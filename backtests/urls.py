@@ -1,0 +1,11 @@
+from django.urls import path
+
+from backtests import views
+
+app_name = "backtests"
+urlpatterns = [
+    path("", views.run_list, name="run-list"),
+    path("compare/", views.run_compare, name="run-compare"),
+    path("<int:pk>/", views.run_detail, name="run-detail"),
+    path("<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+]

@@ -1,0 +1,174 @@
+"""Backtest pages: the runs with the launch form, one run (live progress, then its results) and two
+runs compared. Launching and cancelling are staff-only, as the API's admin key guards them there."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from backtests import selectors, services
+from backtests.forms import RunLaunchForm
+from backtests.models import BacktestRun
+from execution.selectors import equity_chart
+
+LIST_LIMIT = 100
+
+
+def _require_staff(request: HttpRequest) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("only staff can launch or cancel backtests")
+
+
+def _launch(request: HttpRequest, form: RunLaunchForm) -> BacktestRun | None:
+    """Create and queue the run of a valid form; a refusal (no data, bad window …) goes on the form."""
+    data = form.cleaned_data
+    # A double-submitted form carries the same key and lands on the run the first submit created.
+    key = (request.POST.get("idempotency_key") or "").strip()[:80] or None
+    try:
+        params = services.params_build(
+            start=data["start"], end=data["end"], configs=data["configs"], windows=data["windows"],
+            risk_scope=data["risk_scope"], exit_check_minutes=data["exit_check_minutes"],
+            chunk_days=data.get("chunk_days") or services.DEFAULT_CHUNK_DAYS,
+        )
+        run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
+    except services.BacktestError as exc:
+        form.add_error(None, str(exc))
+        return None
+    if created:
+        services.run_launch(run)
+    return run
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    form = RunLaunchForm()
+    if request.method == "POST":
+        _require_staff(request)
+        form = RunLaunchForm(request.POST)
+        if form.is_valid() and (run := _launch(request, form)) is not None:
+            return redirect("backtests:run-detail", pk=run.pk)
+    runs = list(selectors.run_list(limit=LIST_LIMIT))
+    active = any(not r.finished for r in runs)
+    template = "backtests/run_list.html" + ("#run-table" if request.htmx else "")
+    response = render(request, template, {
+        "runs": [_row(r) for r in runs],
+        "active": active,
+        "form": form,
+        # A fresh key per rendering: after a refusal nothing was created, so the next submit is a new launch.
+        "launch_key": uuid.uuid4().hex,
+        "can_launch": request.user.is_staff,
+    })
+    if request.htmx and not active:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+def _row(run: BacktestRun) -> dict[str, Any]:
+    strategies, configs = selectors.run_strategy_counts(run)
+    summary = (run.metrics or {}).get("summary") or {}
+    return {
+        "run": run, "strategies": strategies, "configs": configs, "progress": selectors.run_progress(run),
+        "trades": summary.get("trades"), "pnl": summary.get("total_pnl_usd"),
+        "pnl_text": selectors.metric_text(summary.get("total_pnl_usd"), "usd") if summary else "",
+        "win_rate": selectors.metric_text(summary.get("win_rate"), "pct") if summary else "",
+    }
+
+
+@require_GET
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404("no such backtest run")
+    context: dict[str, Any] = {
+        "run": run, "progress": selectors.run_progress(run), "chunks": selectors.run_chunks(run),
+        "can_cancel": request.user.is_staff and not run.finished,
+    }
+    if run.status == BacktestRun.Status.DONE:
+        # The results exist only once the run is assembled; a poll of a running run stays cheap.
+        metrics = run.metrics or {}
+        context.update({
+            "summary": selectors.summary_rows(metrics.get("summary") or {}),
+            "metrics": metrics,
+            "equity": equity_chart(selectors.equity_points(metrics, "equity_usd")),
+            "drawdown": equity_chart(selectors.equity_points(metrics, "drawdown_usd")),
+            "buckets": selectors.bucket_rows(metrics.get("buckets") or []),
+            "trades": selectors.run_trades(run),
+            "trade_count": selectors.run_trade_count(run),
+            "trades_shown": selectors.RUN_TRADES_PAGE,
+            "reasons": selectors.decision_reasons(run),
+        })
+    if not request.htmx:
+        strategies, configs = selectors.run_strategy_counts(run)
+        context.update({"strategies": strategies, "configs": configs,
+                        "strategy_params": (run.params or {}).get("strategies", [])})
+    template = "backtests/run_detail.html" + ("#run-live" if request.htmx else "")
+    response = render(request, template, context)
+    if request.htmx and run.finished:
+        # Nothing will change any more: swap in this last state and tell htmx to stop polling (286).
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_POST
+@login_required
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_staff(request)
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404("no such backtest run")
+    services.run_cancel(run)
+    return redirect("backtests:run-detail", pk=run.pk)
+
+
+def _compare_ids(request: HttpRequest) -> tuple[dict[str, int], list[str]]:
+    """The ``a`` and ``b`` run ids of the query; bad values are reported on the page, never a traceback."""
+    ids: dict[str, int] = {}
+    errors: list[str] = []
+    for side in ("a", "b"):
+        value = request.GET.get(side, "").strip()
+        if not value:
+            continue
+        if value.isdigit():
+            ids[side] = int(value)
+        else:
+            errors.append(f"{side} must be a run id (a whole number), got {value!r}")
+    return ids, errors
+
+
+@require_GET
+@login_required
+def run_compare(request: HttpRequest) -> HttpResponse:
+    ids, errors = _compare_ids(request)
+    runs: dict[str, BacktestRun] = {}
+    for side, pk in ids.items():
+        run = selectors.run_get(pk)
+        if run is None:
+            errors.append(f"there is no backtest run #{pk} ({side})")
+        elif run.status != BacktestRun.Status.DONE:
+            errors.append(f"run #{pk} ({side}) is {run.status}: only finished runs have results to compare")
+        else:
+            runs[side] = run
+    if not errors and request.GET and len(ids) < 2:
+        errors.append("choose two runs to compare")
+    context: dict[str, Any] = {"errors": errors, "query": request.GET,
+                               "choices": selectors.run_list(status=BacktestRun.Status.DONE, limit=LIST_LIMIT)}
+    if not errors and len(runs) == 2:
+        a, b = runs["a"], runs["b"]
+        ma, mb = a.metrics or {}, b.metrics or {}
+        context.update({
+            "a": a, "b": b,
+            "summary": selectors.summary_compare(ma.get("summary") or {}, mb.get("summary") or {}),
+            "chart": selectors.curves_chart([(f"#{a.pk} {a.name}".strip(), selectors.equity_points(ma)),
+                                             (f"#{b.pk} {b.name}".strip(), selectors.equity_points(mb))]),
+            "buckets": selectors.bucket_compare(ma.get("buckets") or [], mb.get("buckets") or []),
+        })
+    return render(request, "backtests/run_compare.html", context)
