@@ -102,6 +102,28 @@ def _f(x: float) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
+def exit_screen(
+    sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, entry_credit: float,
+    take_profit_frac: float, stop_loss_mult: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(usable, maybe): which stamps can be marked, and which might trigger TP/SL.
+
+    A vectorised float pre-filter for ``rules.exit_due`` on ``rules.close_debit``: the exact
+    decimal rule runs only where ``maybe`` is set. The float debit differs from the exact one by
+    less than a tick (rounding to the 0.05 tick is skipped here), and the margin is two ticks, so
+    no trigger is missed (a property test checks it on random quotes).
+    """
+    with np.errstate(invalid="ignore"):
+        usable = (np.isfinite(sb) & np.isfinite(sa) & np.isfinite(lb) & np.isfinite(la) & (sa > 0) & (la > 0)
+                  & (sb >= 0) & (lb >= 0) & (sa >= sb) & (la >= lb))
+        mid = (sb + sa) / 2 - (lb + la) / 2
+        approx = np.clip(np.maximum(mid, 0) + 0.30 * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
+        margin = 2 * COMPLEX_ORDER_TICK
+        maybe = usable & ((approx <= entry_credit * (1 - take_profit_frac) + margin)
+                          | (approx >= entry_credit * stop_loss_mult - margin))
+    return usable, maybe
+
+
 class DayReplayer:
     """Runs phase 1 over consecutive days; keeps the candidates still open between days."""
 
@@ -265,16 +287,10 @@ class DayReplayer:
         lb, lb_ask = series[long_["symbol"]].at(stamps)
         width = float(c["width_points"])
         credit = float(c["credit_fill"])
-        with np.errstate(invalid="ignore"):
-            usable = (np.isfinite(sa) & np.isfinite(lb_ask) & (sa > 0) & (lb_ask > 0) & np.isfinite(sb)
-                      & np.isfinite(lb) & (sa >= sb) & (lb_ask >= lb))
-            # Screen with float arithmetic; the exact (decimal) rule decides at the screened stamps.
-            mid = (sb + sa) / 2 - (lb + lb_ask) / 2
-            approx = np.clip(np.maximum(mid, 0) + 0.30 * ((sa - sb) + (lb_ask - lb)), COMPLEX_ORDER_TICK, width)
-        take_at = credit * (1 - self.params.take_profit_frac)
-        stop_at = credit * self.params.stop_loss_mult
-        margin = 2 * COMPLEX_ORDER_TICK
-        maybe = np.flatnonzero(usable & ((approx <= take_at + margin) | (approx >= stop_at - margin)))
+        usable, maybe_mask = exit_screen(sb, sa, lb, lb_ask, width_points=width, entry_credit=credit,
+                                         take_profit_frac=self.params.take_profit_frac,
+                                         stop_loss_mult=self.params.stop_loss_mult)
+        maybe = np.flatnonzero(maybe_mask)
         for i in maybe:
             debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(lb_ask[i]),
                                                       width_points=width)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -58,11 +57,11 @@ class Command(BaseCommand):
             done[0] += days
             width = 40
             filled = int(width * done[0] / run.days_total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done[0]}/{run.days_total} days")
-            sys.stderr.flush()
+            self.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done[0]}/{run.days_total} days", ending="")
+            self.stderr.flush()
 
         run = services.run_execute_inline(run, progress=tick)
-        sys.stderr.write("\n")
+        self.stderr.write("")
         if run.status != BacktestRun.Status.DONE:
             raise CommandError(f"backtest #{run.pk} ended {run.status}: {run.error}")
         s = run.metrics["summary"]

@@ -1,0 +1,313 @@
+"""The backtest engine: day data lookups, the exit walk, the risk books, and runs end to end
+(identical reruns, a crashed chunk retried, cancel, Celery, idempotency keys)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from io import StringIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from hypothesis import given, settings as hsettings
+from hypothesis import strategies as st
+
+from backtests import services
+from backtests.data import store
+from backtests.engine import replay as replay_mod
+from backtests.engine.books import books_walk
+from backtests.engine.daydata import DayData, LegSeries, ns
+from backtests.engine.replay import DayReplayer, EngineParams, Strategy, exit_screen
+from backtests.models import BacktestChunk, BacktestRun
+from backtests.tests.conftest import COMPACT_DAYS
+from execution.models import PositionMark, Trade, TradeLeg
+from strategy.models import StrategyConfig, TradeDecision
+from strategy.quant import rules
+from strategy.quant.types import RiskLimits, SpreadRules
+
+NY = ZoneInfo("America/New_York")
+
+
+def at_et(day: dt.date, hh: int, mm: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hh, mm), tzinfo=NY)
+
+
+# ------------------------------------------------------------------------------------ day data
+
+def test_quotes_in_force_equal_the_stores_carry_forward(compact_market: Path) -> None:
+    day = COMPACT_DAYS[0]
+    data = DayData(day)
+    expiration = sorted(e for r, e in data.listed() if r == "SPXW")[2]
+    rows = data.chain_rows("SPXW", expiration)
+    data.focus(rows)
+    for hh, mm in ((9, 31), (10, 0), (12, 0), (15, 59)):
+        moment = at_et(day, hh, mm)
+        bid, ask = data.in_force(rows, ns(moment))
+        table = store.quotes_at(day, moment, roots=["SPXW"], expirations=[expiration])
+        expected = {s: (b if b is not None else 0.0, a) for s, b, a in zip(
+            table.column("symbol").to_pylist(), table.column("bid_px").to_pylist(), table.column("ask_px").to_pylist())}
+        got = {}
+        for r, b, a in zip(rows, bid, ask):
+            if not math.isnan(b):
+                got[str(data.symbol[r])] = (b, None if math.isnan(a) else a)
+        assert got == expected
+        assert len(expected) > 100
+
+
+def test_series_are_the_records_of_one_instrument(compact_market: Path) -> None:
+    day = COMPACT_DAYS[0]
+    data = DayData(day)
+    symbol = str(data.symbol[data.chain_rows("SPXW", sorted(e for _, e in data.listed())[1])[40]])
+    data.focus(data.rows_of_symbols([symbol]))
+    s = data.series([symbol, "SPXW990101C00001000"])
+    table = store.quotes(day, symbols=[symbol])
+    assert s[symbol].ts.size == table.num_rows > 10
+    assert s[symbol].ask.tolist() == table.column("ask_px").to_pylist()
+    assert s["SPXW990101C00001000"].ts.size == 0
+    with pytest.raises(ValueError, match="focus"):
+        data.in_force(data.chain_rows("SPXW", sorted(e for _, e in data.listed())[0]), ns(at_et(day, 10, 0)))
+
+
+# ------------------------------------------------------------------------------------ exits
+
+def _candidate(credit: float, width: float = 25.0) -> dict:
+    return {"legs": [{"symbol": "S"}, {"symbol": "L"}], "credit_fill": credit, "width_points": width, "quantity": 1,
+            "marks": [], "exit": None}
+
+
+def _walker() -> DayReplayer:
+    return DayReplayer([], EngineParams(take_profit_frac=0.5, stop_loss_mult=2.0), load_day=lambda d: None)
+
+
+def _series(ts: list[int], bid: list[float], ask: list[float]) -> LegSeries:
+    return LegSeries(np.array(ts, dtype=np.int64), np.array(bid, dtype=float), np.array(ask, dtype=float))
+
+
+def test_the_first_stamp_reaching_take_profit_closes_at_its_modelled_debit() -> None:
+    # Credit 2.00: take profit when the modelled debit <= 1.00, stop when >= 4.00.
+    stamps = np.array([100, 200, 300, 400], dtype=np.int64)
+    short = _series([50, 150, 250, 350], [2.9, 2.4, 1.0, 0.5], [3.1, 2.6, 1.1, 0.6])
+    long_ = _series([50], [0.45], [0.55])
+    c = _candidate(2.0)
+    _walker()._walk(c, stamps, {"S": short, "L": long_})
+    # At 300: mid 1.05 − 0.50 = 0.55, spread 0.2, debit 0.55 + 0.06 → 0.65 (ceil to 0.05) <= 1.00.
+    debit_mid, debit_fill = rules.close_debit(1.0, 1.1, 0.45, 0.55, width_points=25.0)
+    assert c["exit"]["reason"] == "take_profit" and c["exit"]["debit"] == debit_fill == 0.65
+    assert c["exit"]["at"] == dt.datetime.fromtimestamp(0, dt.UTC).isoformat()  # stamp 300 ns → second 0
+    assert [m["signal"] for m in c["marks"]] == ["take_profit"]
+
+
+def test_a_stop_and_unusable_quotes() -> None:
+    stamps = np.array([100, 200, 300], dtype=np.int64)
+    short = _series([50, 150, 250], [2.0, 5.0, 5.0], [2.2, float("nan"), 5.4])  # 200: no ask → no mark
+    long_ = _series([50], [0.2], [0.3])
+    c = _candidate(2.0)
+    _walker()._walk(c, stamps, {"S": short, "L": long_})
+    assert c["exit"]["reason"] == "stop_loss"
+    assert c["exit"]["debit"] == rules.close_debit(5.0, 5.4, 0.2, 0.3, width_points=25.0)[1]
+
+
+def test_a_held_position_gets_one_summary_mark_at_the_last_usable_stamp() -> None:
+    stamps = np.array([100, 200, 300], dtype=np.int64)
+    short = _series([50, 250], [2.0, 2.1], [2.2, float("nan")])
+    long_ = _series([50], [0.2], [0.3])
+    c = _candidate(2.0)
+    _walker()._walk(c, stamps, {"S": short, "L": long_})
+    assert c["exit"] is None
+    assert len(c["marks"]) == 1 and c["marks"][0]["signal"] == ""
+    assert c["marks"][0]["debit_fill"] == rules.close_debit(2.0, 2.2, 0.2, 0.3, width_points=25.0)[1]
+
+
+cents = st.integers(min_value=0, max_value=2_000).map(lambda c: c / 100)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(sb=cents, sw=cents, lb=cents, lw=cents, credit=st.integers(min_value=5, max_value=800).map(lambda c: c / 100))
+def test_the_float_screen_never_misses_an_exact_trigger(sb: float, sw: float, lb: float, lw: float, credit: float) -> None:
+    sa, la = round(sb + sw, 2), round(lb + lw, 2)
+    arr = [np.array([x]) for x in (sb, sa, lb, la)]
+    usable, maybe = exit_screen(*arr, width_points=25.0, entry_credit=credit, take_profit_frac=0.5, stop_loss_mult=2.0)
+    assert bool(usable[0]) == rules.mark_quotes_usable(sb, sa, lb, la)
+    if usable[0]:
+        debit = rules.close_debit(sb, sa, lb, la, width_points=25.0)[1]
+        if rules.exit_due(entry_credit=credit, debit_to_close=debit) is not None:
+            assert maybe[0]
+
+
+# ------------------------------------------------------------------------------------ risk books
+
+def _strategy(key: str, book: str, priority: int = 100, limits: RiskLimits | None = None) -> Strategy:
+    return Strategy(key=key, config_id=1, name=key, params={}, rules=SpreadRules(side="put_credit", short_delta_target=0.1),
+                    target_dte=3, windows=(dt.time(10), dt.time(11), dt.time(12)), priority=priority,
+                    limits=limits or RiskLimits(), book=book)
+
+
+def _cand(key: str, day: dt.date, hh: int, *, exit_at: dt.datetime | None, reason: str = "take_profit",
+          credit: float = 1.0, passed: bool = True) -> dict:
+    return {"strategy": key, "decided_at": at_et(day, hh, 0).astimezone(dt.UTC).isoformat(), "passed": passed,
+            "reason_code": "" if passed else "no_quotes", "reason_message": "", "credit_fill": credit,
+            "width_points": 25.0, "features": {},
+            "exit": {"at": exit_at.astimezone(dt.UTC).isoformat(), "reason": reason} if exit_at else None}
+
+
+def test_one_open_trade_blocks_until_it_exits_and_an_exit_on_the_window_minute_still_counts() -> None:
+    d1, d2 = dt.date(2026, 3, 16), dt.date(2026, 3, 17)
+    s = [_strategy("a", "a")]
+    cands = [
+        _cand("a", d1, 10, exit_at=at_et(d2, 11, 0)),  # open until d2 11:00
+        _cand("a", d1, 11, exit_at=None),
+        _cand("a", d2, 10, exit_at=None),
+        _cand("a", d2, 11, exit_at=None),              # the first trade exits at 11:00 itself: still open
+        _cand("a", d2, 12, exit_at=None),
+    ]
+    actions = [(v.action, v.reason_message.split(":")[0]) for _, v in books_walk(cands, s)]
+    assert actions == [("TRADE", "selected (no gate)"), ("SKIP", "max_open_trades"), ("SKIP", "max_open_trades"),
+                       ("SKIP", "max_open_trades"), ("TRADE", "selected (no gate)")]
+
+
+def test_a_stop_blocks_the_rest_of_that_day_and_separate_books_do_not_interact() -> None:
+    d = dt.date(2026, 3, 16)
+    s = [_strategy("a", "a", limits=RiskLimits(max_open_trades=5, max_new_trades_per_day=5)), _strategy("b", "b")]
+    cands = [
+        _cand("a", d, 10, exit_at=at_et(d, 10, 30), reason="stop_loss"),
+        _cand("b", d, 10, exit_at=None),
+        _cand("a", d, 11, exit_at=None),
+        _cand("b", d, 11, exit_at=None),
+        _cand("a", d, 12, exit_at=None, passed=False),
+    ]
+    verdicts = {(c["strategy"], c["decided_at"][11:13]): v for c, v in books_walk(cands, s)}
+    assert verdicts[("a", "14")].action == "TRADE" and verdicts[("b", "14")].action == "TRADE"  # 10:00 ET = 14Z
+    assert verdicts[("a", "15")].reason_message.startswith("stopped_out_today")
+    assert verdicts[("b", "15")].reason_message.startswith("max_open_trades")
+    assert verdicts[("a", "16")].reason_code == "no_quotes"
+
+
+def test_a_shared_book_ranks_like_live_more_credit_per_point_first() -> None:
+    d = dt.date(2026, 3, 16)
+    s = [_strategy("a", "shared"), _strategy("b", "shared")]
+    cands = [_cand("a", d, 10, exit_at=None, credit=1.0), _cand("b", d, 10, exit_at=None, credit=1.5)]
+    verdicts = {c["strategy"]: v for c, v in books_walk(cands, s)}
+    assert verdicts["b"].action == "TRADE"
+    assert verdicts["a"].reason_message.startswith("max_open_trades")
+
+
+# ------------------------------------------------------------------------------------ runs
+
+def _params(configs=None, **kw) -> dict:
+    configs = configs if configs is not None else StrategyConfig.objects.filter(target_dte=3)
+    return services.params_build(start=COMPACT_DAYS[0], end=COMPACT_DAYS[-1], configs=configs, chunk_days=2, **kw)
+
+
+def _rows(run: BacktestRun) -> tuple[list, list, list, list]:
+    d = list(TradeDecision.objects.filter(backtest_run=run).order_by("trading_day", "entry_window", "strategy_config")
+             .values_list("trading_day", "entry_window", "strategy_config", "action", "reason_code", "legs",
+                          "credit_fill", "expiration", "features"))
+    t = list(Trade.objects.filter(backtest_run=run).order_by("opened_at", "strategy_config", "decision__entry_window")
+             .values_list("opened_at", "strategy_config", "status", "entry_credit", "exit_reason", "closed_at",
+                          "exit_debit", "realized_pnl_usd", "settlement_price"))
+    legs = list(TradeLeg.objects.filter(trade__backtest_run=run).order_by("trade__opened_at", "trade__strategy_config",
+                                                                        "symbol").values_list("symbol", "side", "strike"))
+    marks = list(PositionMark.objects.filter(trade__backtest_run=run).order_by("trade__opened_at", "trade__strategy_config", "ts")
+                 .values_list("ts", "debit_mid", "debit_fill", "unrealized_pnl_usd", "signal"))
+    return d, t, legs, marks
+
+
+def test_a_run_writes_decisions_trades_and_metrics_and_reruns_identically(compact_market: Path) -> None:
+    params = _params()
+    first = services.run_execute_inline(services.run_create(params, name="one")[0])
+    second = services.run_execute_inline(services.run_create(params, name="two")[0])
+    assert first.status == second.status == BacktestRun.Status.DONE
+    rows = _rows(first)
+    assert rows == _rows(second)
+    decisions, trades, legs, marks = rows
+    assert len(decisions) == 4 * 3 * len(COMPACT_DAYS)  # 4 three-DTE configs × 3 windows × 3 days
+    assert trades and len(legs) == 2 * len(trades) and marks
+    assert first.data_sha256 == second.data_sha256 and len(first.data_days) >= len(COMPACT_DAYS)
+    assert first.params_sha256 == second.params_sha256 and first.code_version
+    m = first.metrics
+    closed = Trade.objects.filter(backtest_run=first, status=Trade.Status.CLOSED)
+    assert m["summary"]["trades"] == closed.count()
+    assert sum(m["summary"]["exits"].values()) == closed.count()
+    assert m["summary"]["total_pnl_usd"] == pytest.approx(float(sum(t.realized_pnl_usd for t in closed)))
+    assert len(m["equity"]) == len(COMPACT_DAYS)
+    assert {b["window"] for b in m["buckets"]} <= {"10:00", "11:00", "12:00"}
+    assert all(d.source == "backtest" for d in TradeDecision.objects.filter(backtest_run=first))
+    # Live rows are untouched: risk state and the decision unique key are per run.
+    assert not TradeDecision.objects.filter(backtest_run__isnull=True).exists()
+
+
+def test_a_crashed_chunk_is_retried_without_duplicating_rows(compact_market: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = _params()
+    clean = services.run_execute_inline(services.run_create(params, name="clean")[0])
+    run, _ = services.run_create(params, name="crashy")
+    real = replay_mod.DayReplayer.run_day
+    calls = {"n": 0}
+
+    def crash_once(self, day, *, entries):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("worker lost its disk")
+        return real(self, day, entries=entries)
+
+    monkeypatch.setattr(replay_mod.DayReplayer, "run_day", crash_once)
+    first_chunk = run.chunks.order_by("index").first()
+    with pytest.raises(OSError):
+        services.chunk_execute(first_chunk.pk)
+    first_chunk.refresh_from_db()
+    assert first_chunk.status == BacktestChunk.Status.FAILED and "disk" in first_chunk.error
+    assert not TradeDecision.objects.filter(backtest_run=run).exists()
+    run = services.run_execute_inline(run)  # the retry (a redelivered task does the same)
+    assert run.status == BacktestRun.Status.DONE
+    assert run.chunks.get(index=0).attempts == 2
+    assert _rows(run) == _rows(clean)
+    # Assembling again (a duplicate last-chunk message) changes nothing.
+    services.run_assemble(run.pk)
+    assert _rows(run) == _rows(clean)
+
+
+def test_a_cancelled_run_stops_and_writes_nothing(compact_market: Path) -> None:
+    run, _ = services.run_create(_params(), name="cancel me")
+    services.run_cancel(run)
+    assert services.chunk_execute(run.chunks.first().pk) is None
+    run.refresh_from_db()
+    assert run.status == BacktestRun.Status.CANCELLED
+    assert not TradeDecision.objects.filter(backtest_run=run).exists()
+
+
+def test_celery_chunks_run_on_the_workers_and_the_last_assembles(compact_market: Path, django_capture_on_commit_callbacks) -> None:
+    run, _ = services.run_create(_params(), name="celery")
+    assert run.chunks_total == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_launch(run)
+    run.refresh_from_db()
+    assert run.status == BacktestRun.Status.DONE and run.days_done == run.days_total == len(COMPACT_DAYS)
+    assert run.progress_pct == 100.0
+
+
+def test_idempotency_key_and_refusals(compact_market: Path) -> None:
+    params = _params()
+    run, created = services.run_create(params, idempotency_key="k-1")
+    again, created_again = services.run_create(params, idempotency_key="k-1")
+    assert created and not created_again and again.pk == run.pk
+    with pytest.raises(services.BacktestError, match="different configuration"):
+        services.run_create(_params(exit_check_minutes=5), idempotency_key="k-1")
+    with pytest.raises(services.BacktestError, match="no imported OPRA data: 2026-03-19"):
+        services.run_create(services.params_build(start=COMPACT_DAYS[0], end=dt.date(2026, 3, 19),
+                                                  configs=StrategyConfig.objects.all()))
+    with pytest.raises(services.BacktestError, match="before start"):
+        services.params_build(start=COMPACT_DAYS[1], end=COMPACT_DAYS[0], configs=StrategyConfig.objects.all())
+    with pytest.raises(services.BacktestError, match="entry window"):
+        _params(windows=["09:45"])
+
+
+def test_the_command_runs_in_the_foreground_and_reports(compact_market: Path) -> None:
+    out, err = StringIO(), StringIO()
+    call_command("backtest", "--start", COMPACT_DAYS[0].isoformat(), "--end", COMPACT_DAYS[-1].isoformat(),
+                 "--config", "3DTE put 10d", "--windows", "10:00", stdout=out, stderr=err)
+    assert "1 strategies" in out.getvalue() and "trades, win rate" in out.getvalue()
+    assert f"{len(COMPACT_DAYS)}/{len(COMPACT_DAYS)} days" in err.getvalue()
+    with pytest.raises(CommandError, match="unknown strategy config"):
+        call_command("backtest", "--start", COMPACT_DAYS[0].isoformat(), "--config", "nope")
