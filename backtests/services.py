@@ -26,6 +26,7 @@ from typing import Any
 import zstandard
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from backtests.data import store
@@ -270,6 +271,7 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
             if not replayer.run_day(day, entries=True):
                 raise BacktestError(f"{day}: the imported data disappeared while the run was going")
             BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=i)
+            _progress_update(run.pk)
             if progress:
                 progress(1)
         # Finish the trades still open at the chunk's end with the days that follow (exits only).
@@ -294,12 +296,27 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
                          "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read)}
         chunk.save()
         run = BacktestRun.objects.select_for_update().get(pk=run.pk)
-        run.days_done = sum(run.chunks.values_list("days_done", flat=True))
-        run.save(update_fields=["days_done"])
+        _progress_update(run.pk)
         last = not run.chunks.exclude(status=BacktestChunk.Status.DONE).exists()
     if last:
         run_assemble(run.pk)
     return chunk
+
+
+def _progress_update(run_id: int) -> None:
+    """The run's days done = the sum over its chunks (so a retried chunk never counts twice)."""
+    done = BacktestChunk.objects.filter(run_id=run_id).aggregate(n=Sum("days_done"))["n"] or 0
+    BacktestRun.objects.filter(pk=run_id).update(days_done=done)
+
+
+def run_fail(chunk_id: int, exc: BaseException) -> None:
+    """A chunk failed for good: the run fails with the reason (its rows were never written)."""
+    message = f"chunk {chunk_id}: {type(exc).__name__}: {exc}"[:2000]
+    BacktestChunk.objects.filter(pk=chunk_id).update(status=BacktestChunk.Status.FAILED, error=message)
+    run_id = BacktestChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+    BacktestRun.objects.filter(pk=run_id).exclude(status__in=[BacktestRun.Status.DONE, BacktestRun.Status.CANCELLED]).update(
+        status=BacktestRun.Status.FAILED, error=message, finished_at=timezone.now())
+    logger.error("backtest run %s failed: %s", run_id, message)
 
 
 def _load_day(day: dt.date) -> DayData | None:

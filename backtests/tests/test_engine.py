@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from io import StringIO
@@ -311,3 +312,17 @@ def test_the_command_runs_in_the_foreground_and_reports(compact_market: Path) ->
     assert f"{len(COMPACT_DAYS)}/{len(COMPACT_DAYS)} days" in err.getvalue()
     with pytest.raises(CommandError, match="unknown strategy config"):
         call_command("backtest", "--start", COMPACT_DAYS[0].isoformat(), "--config", "nope")
+
+
+def test_a_chunk_that_keeps_failing_fails_the_run_with_the_reason(compact_market: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 django_capture_on_commit_callbacks) -> None:
+    def broken(self, day, *, entries):  # type: ignore[no-untyped-def]
+        raise ValueError("corrupt day")
+
+    monkeypatch.setattr(replay_mod.DayReplayer, "run_day", broken)
+    run, _ = services.run_create(_params(), name="doomed")
+    with contextlib.suppress(ValueError), django_capture_on_commit_callbacks(execute=True):
+        services.run_launch(run)  # eager Celery keeps the task's exception in its result
+    run.refresh_from_db()
+    assert run.status == BacktestRun.Status.FAILED and "corrupt day" in run.error
+    assert not TradeDecision.objects.filter(backtest_run=run).exists()
