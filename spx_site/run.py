@@ -49,8 +49,11 @@ def main() -> int:
     if not os.environ.get("TRADIER_ACCESS_TOKEN"):
         # A week of simulated trading replayed once through the live code path (about a minute, in
         # the background), so the dashboard fills with decisions, trades, marks and PnL.
-        oneshots["demo"] = subprocess.Popen([sys.executable, "manage.py", "demo_days", "--if-empty", "--days", "5"],
-                                            cwd=ROOT)
+        # Then a few days of simulated OPRA data and a backtest of the 36-config grid on the workers.
+        py = sys.executable
+        oneshots["demo"] = subprocess.Popen(
+            ["/bin/sh", "-c", f'"{py}" manage.py demo_days --if-empty --days 5 && '
+                              f'"{py}" manage.py demo_backtest --if-empty --days 5 --queue'], cwd=ROOT)
     print(f"\nSPX Tools is up: http://127.0.0.1:{port}/  (log in with the operator login above; Ctrl-C stops)\n")
     stopping = False
 

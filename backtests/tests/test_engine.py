@@ -326,3 +326,21 @@ def test_a_chunk_that_keeps_failing_fails_the_run_with_the_reason(compact_market
     run.refresh_from_db()
     assert run.status == BacktestRun.Status.FAILED and "corrupt day" in run.error
     assert not TradeDecision.objects.filter(backtest_run=run).exists()
+
+
+def test_demo_backtest_generates_missing_days_and_runs_once(market_dir: Path, db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functools import partial
+
+    from backtests.data import dbn_generate
+    from backtests.tests.conftest import COMPACT
+
+    monkeypatch.setattr(dbn_generate, "generate_day", partial(dbn_generate.generate_day, params=COMPACT, compress=False))
+    out = StringIO()
+    call_command("demo_backtest", "--days", "1", stdout=out)
+    assert "generated and imported 1 simulated OPRA day(s)" in out.getvalue()
+    run = BacktestRun.objects.get()
+    assert run.status == BacktestRun.Status.DONE and len(run.params["strategies"]) == 36
+    assert TradeDecision.objects.filter(backtest_run=run).count() == 36
+    out = StringIO()
+    call_command("demo_backtest", "--if-empty", stdout=out)
+    assert "nothing to do" in out.getvalue() and BacktestRun.objects.count() == 1
