@@ -34,6 +34,10 @@ def ns(moment: dt.datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
+def _bid(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.where(np.isnan(values), 0.0, values)
+
+
 @dataclass
 class LegSeries:
     """All records of one instrument during the day: stamps (ns) and quotes, in time order."""
@@ -72,12 +76,13 @@ class DayData:
         self.ts = q.column("ts_recv").cast("int64").to_numpy()
         # instrument_id → definition row with a hash lookup (OPRA ids are large and sparse); -1 = unknown.
         rows = pc.index_in(q.column("instrument_id"), value_set=defs.column("instrument_id"))
-        self.row = pc.fill_null(rows, -1).to_numpy().astype(np.int64)
-        self.bid = pc.fill_null(q.column("bid_px"), 0.0).to_numpy()
-        self.ask = q.column("ask_px").to_numpy(zero_copy_only=False).astype(np.float64)
+        self.row = pc.fill_null(rows, -1).to_numpy()
+        self.bid = q.column("bid_px").to_numpy()  # NaN = no bid; read as 0.0 where used (``_bid``)
+        self.ask = q.column("ask_px").to_numpy()
         self.records = int(self.ts.size)  # in ts_recv order, as the importer writes them
         self._base_ns = ns(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)) - _HOUR_NS
         self._listed: set[tuple[str, dt.date]] | None = None
+        self._chains: dict[tuple[str, dt.date], NDArray[np.int64]] | None = None
         self._local: NDArray[np.int64] | None = None
 
     # ----------------------------------------------------------------------------- the chain
@@ -89,7 +94,12 @@ class DayData:
         return self._listed
 
     def chain_rows(self, root: str, expiration: dt.date) -> NDArray[np.int64]:
-        return np.flatnonzero((self.root == root) & (self.expiration == expiration))
+        if self._chains is None:
+            chains: dict[tuple[str, dt.date], list[int]] = {}
+            for i, key in enumerate(zip(self.root.tolist(), self.expiration.tolist())):
+                chains.setdefault(key, []).append(i)
+            self._chains = {k: np.array(v, dtype=np.int64) for k, v in chains.items()}
+        return self._chains.get((root, expiration), np.empty(0, dtype=np.int64))
 
     # ----------------------------------------------------------------------------- the index
 
@@ -126,7 +136,7 @@ class DayData:
         pos = np.searchsorted(self._key, (local << _ROW_SHIFT) | int(np.clip(at_ns - self._base_ns, 0, (1 << _ROW_SHIFT) - 1)), side="right") - 1
         known = pos >= self._bounds[local]
         rec = self._idx[np.where(known, pos, 0)]
-        return np.where(known, self.bid[rec], np.nan), np.where(known, self.ask[rec], np.nan)
+        return np.where(known, _bid(self.bid[rec]), np.nan), np.where(known, self.ask[rec], np.nan)
 
     # ----------------------------------------------------------------------------- the legs
 
@@ -140,7 +150,7 @@ class DayData:
                 continue
             local = int(self._locals(np.array([row]))[0])
             rec = self._idx[self._bounds[local]:self._bounds[local + 1]]
-            out[name] = LegSeries(self.ts[rec], self.bid[rec], self.ask[rec])
+            out[name] = LegSeries(self.ts[rec], _bid(self.bid[rec]), self.ask[rec])
         return out
 
     def rows_of_symbols(self, symbols: list[str]) -> NDArray[np.int64]:
