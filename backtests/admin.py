@@ -101,7 +101,8 @@ class BacktestRunAdmin(ReadOnlyAdmin):
     def relaunch_unfinished_chunks(self, request: HttpRequest, queryset: QuerySet[BacktestRun]) -> None:
         for run in queryset:
             if run.finished:
-                # A finished run's chunks return at once (chunk_execute checks the run), so queueing is pointless.
+                # chunk_execute returns at once for a finished run (done, cancelled or failed), so queueing
+                # would do nothing; a failed run needs a new launch.
                 self.message_user(request, f"run {run.pk} already ended ({run.status}): nothing to relaunch",
                                   messages.WARNING)
                 continue

@@ -8,7 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field, inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -109,6 +111,7 @@ class BacktestRunDetailSerializer(BacktestRunSerializer):
             metrics.pop("equity", None)
         return metrics
 
+    @extend_schema_field(BacktestChunkSerializer(many=True))
     def get_chunks(self, run: BacktestRun) -> list[dict[str, Any]]:
         return BacktestChunkSerializer(selectors.run_chunks(run), many=True).data
 
@@ -174,8 +177,8 @@ class BacktestRunListCreateApi(APIView):
             return _invalid(params, "query")
         p = params.validated_data
         rows = selectors.run_list(status=p.get("status"), limit=p["limit"], offset=p["offset"])
-        return Response({"items": BacktestRunSerializer(rows, many=True).data, "count": selectors.run_count(status=p.get("status")),
-                         "limit": p["limit"], "offset": p["offset"]})
+        return Response({"items": BacktestRunSerializer(rows, many=True).data,
+                         "count": selectors.run_count(status=p.get("status")), "limit": p["limit"], "offset": p["offset"]})
 
     @extend_schema(
         operation_id="backtests_create", summary="Launch a backtest (admin API key; idempotent on its key)",
@@ -248,8 +251,9 @@ class BacktestRunCancelApi(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasAdminApiKey]
 
-    @extend_schema(operation_id="backtests_cancel", summary="Cancel a run (admin API key)", request=None, responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer,
-                                            404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(operation_id="backtests_cancel", summary="Cancel a run (admin API key)", request=None,
+                   responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer, 404: ErrorSerializer,
+                              409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         run = selectors.run_get(pk)
         if run is None:

@@ -126,11 +126,12 @@ def metric_text(value: Any, kind: str) -> str:
         return "—"
     if kind == "int":
         return f"{int(value):,}"
+    value = float(value) + 0.0  # -0.0 (a bucket's drawdown without losses) prints as 0
     if kind == "pct":
-        return f"{float(value) * 100:.1f}%"
+        return f"{value * 100:.1f}%"
     if kind == "usd":
-        return f"{float(value):,.2f}"
-    return f"{float(value):.2f}"
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
 
 
 def _figure(summary: Mapping[str, Any], key: str, kind: str) -> str:

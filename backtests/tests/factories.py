@@ -9,7 +9,7 @@ need a real replay import the tiny generated days and run the chunks (see ``test
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import factory
@@ -131,8 +131,8 @@ class BacktestChunkFactory(factory.django.DjangoModelFactory):
 def backtest_trade(run: BacktestRun, *, day: dt.date, window: dt.time = dt.time(10, 0), **kwargs: Any) -> Trade:
     """A closed take-profit trade (with its TRADE decision) that ``run`` wrote, entered on ``day`` at ``window`` ET."""
     opened = dt.datetime.combine(day, window, tzinfo=NEW_YORK)
-    return TradeFactory(
+    return cast(Trade, TradeFactory(
         closed=True, backtest_run=run, source=Source.BACKTEST, opened_at=opened,
         decision__source=TradeDecision.Source.BACKTEST, decision__backtest_run=run, decision__trading_day=day,
         decision__entry_window=window, decision__decided_at=opened, **kwargs,
-    )
+    ))
