@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: venv run test test-fast bench clean
+.PHONY: venv run test test-fast bench bench-backtest clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test-fast: venv
 
 bench: venv
 	$(PY) bench/run.py
+
+# A year of simulated OPRA data (~30 GB under var/bench-backtest, made once, ~40 min), then the
+# month and year × 36-config backtests with 1 and 2 Celery workers.
+bench-backtest: venv
+	$(PY) bench/bench_backtest.py --generate
 
 clean:
 	rm -rf var

@@ -97,12 +97,12 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             run = services.run_cancel(run)
             self.message_user(request, f"run {run.pk} is {run.status}", messages.SUCCESS)
 
-    @admin.action(description="Relaunch the unfinished chunks of the selected runs")
+    @admin.action(description="Relaunch the unfinished chunks of the selected runs (failed runs are reopened)")
     def relaunch_unfinished_chunks(self, request: HttpRequest, queryset: QuerySet[BacktestRun]) -> None:
         for run in queryset:
+            if run.status == BacktestRun.Status.FAILED:
+                run = services.run_reopen(run)
             if run.finished:
-                # chunk_execute returns at once for a finished run (done, cancelled or failed), so queueing
-                # would do nothing; a failed run needs a new launch.
                 self.message_user(request, f"run {run.pk} already ended ({run.status}): nothing to relaunch",
                                   messages.WARNING)
                 continue

@@ -241,6 +241,17 @@ def run_cancel(run: BacktestRun) -> BacktestRun:
     return run
 
 
+def run_reopen(run: BacktestRun) -> BacktestRun:
+    """A failed run goes back to running, its failed chunks to pending (then ``run_launch``)."""
+    with transaction.atomic():
+        run = BacktestRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == BacktestRun.Status.FAILED:
+            run.chunks.filter(status=BacktestChunk.Status.FAILED).update(status=BacktestChunk.Status.PENDING)
+            run.status, run.error, run.finished_at = BacktestRun.Status.RUNNING, "", None
+            run.save(update_fields=["status", "error", "finished_at"])
+    return run
+
+
 def _is_cancelled(run_id: int) -> bool:
     return BacktestRun.objects.filter(pk=run_id, status=BacktestRun.Status.CANCELLED).exists()
 

@@ -326,6 +326,14 @@ def test_a_chunk_that_keeps_failing_fails_the_run_with_the_reason(compact_market
     run.refresh_from_db()
     assert run.status == BacktestRun.Status.FAILED and "corrupt day" in run.error
     assert not TradeDecision.objects.filter(backtest_run=run).exists()
+    # Fixed (the day reads again): reopen and relaunch finishes it.
+    monkeypatch.undo()
+    run = services.run_reopen(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_launch(run)
+    run.refresh_from_db()
+    assert run.status == BacktestRun.Status.DONE and run.error == ""
+    assert TradeDecision.objects.filter(backtest_run=run).count() == 4 * 3 * len(COMPACT_DAYS)
 
 
 def test_demo_backtest_generates_missing_days_and_runs_once(market_dir: Path, db, monkeypatch: pytest.MonkeyPatch) -> None:
