@@ -65,8 +65,11 @@ class DayData:
                              columns=["instrument_id", "symbol", "root", "expiration", "right", "strike"])
         self.instrument_id = defs.column("instrument_id").to_numpy().astype(np.int64)
         self.symbol = np.asarray(defs.column("symbol").to_pylist(), dtype=object)
-        self.root = np.asarray(defs.column("root").to_pylist(), dtype=object)
-        self.expiration = np.asarray(defs.column("expiration").to_pylist(), dtype=object)
+        # Root and expiration as codes (a handful of distinct values; no per-row Python objects).
+        roots = pc.dictionary_encode(defs.column("root")).combine_chunks()
+        self._root_code = roots.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self._root_names = roots.dictionary.to_pylist()
+        self._exp_days = defs.column("expiration").cast("int32").to_numpy().astype(np.int64)
         self.is_call = np.asarray(defs.column("right").to_numpy(zero_copy_only=False) == "C", dtype=bool)
         self.strike = defs.column("strike").to_numpy().astype(np.float64)
         self.row_of_symbol = {s: i for i, s in enumerate(self.symbol.tolist())}
@@ -87,19 +90,28 @@ class DayData:
 
     # ----------------------------------------------------------------------------- the chain
 
+    def _index_chains(self) -> dict[tuple[str, dt.date], NDArray[np.int64]]:
+        if self._chains is None:
+            key = self._root_code * 1_000_000 + self._exp_days
+            uniq, inverse = np.unique(key, return_inverse=True)
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(uniq.size + 1))
+            epoch = dt.date(1970, 1, 1)
+            self._chains = {
+                (self._root_names[int(k // 1_000_000)], epoch + dt.timedelta(days=int(k % 1_000_000))):
+                    order[bounds[i]:bounds[i + 1]]
+                for i, k in enumerate(uniq)
+            }
+        return self._chains
+
     def listed(self) -> set[tuple[str, dt.date]]:
         """(root, expiration) pairs defined today."""
         if self._listed is None:
-            self._listed = set(zip(self.root.tolist(), self.expiration.tolist()))
+            self._listed = set(self._index_chains())
         return self._listed
 
     def chain_rows(self, root: str, expiration: dt.date) -> NDArray[np.int64]:
-        if self._chains is None:
-            chains: dict[tuple[str, dt.date], list[int]] = {}
-            for i, key in enumerate(zip(self.root.tolist(), self.expiration.tolist())):
-                chains.setdefault(key, []).append(i)
-            self._chains = {k: np.array(v, dtype=np.int64) for k, v in chains.items()}
-        return self._chains.get((root, expiration), np.empty(0, dtype=np.int64))
+        return self._index_chains().get((root, expiration), np.empty(0, dtype=np.int64))
 
     # ----------------------------------------------------------------------------- the index
 

@@ -135,6 +135,7 @@ class DayReplayer:
         self.alive: list[dict[str, Any]] = []
         self.out = ChunkOutput()
         self._analytics: dict[tuple[str, dt.date, int], ChainAnalytics] = {}
+        self._quotes: dict[tuple[str, dt.date, int], ChainQuotes] = {}
 
     # ------------------------------------------------------------------------------ per day
 
@@ -150,6 +151,7 @@ class DayReplayer:
             return False
         self.out.days_read.append(day.isoformat())
         self._analytics.clear()
+        self._quotes.clear()
         data.focus(self._rows_needed(data, entries=entries))
         if entries:
             self._entries(data)
@@ -229,10 +231,13 @@ class DayReplayer:
             c["reason_code"], c["reason_message"] = NO_FORWARD, f"no implied forward for the chain: {a.fit.reason}"
             c["features"] = self._features(s, at, choice.actual_dte_days, a, None)
             return c
-        quotes = ChainQuotes(strikes=a.strikes, is_call=a.is_call, bid=a.bid, ask=a.ask, iv=a.iv, delta=a.delta,
-                             symbols=a.symbols.astype(object), root=root, expiration=choice.expiration,
-                             forward=a.fit.forward, t_years=a.t_years)
-        result = rules.select_spread(quotes, s.rules)
+        key = (root, choice.expiration, ns(at))
+        if key not in self._quotes:  # one validated ChainQuotes per chain and minute, shared by the strategies
+            self._quotes[key] = ChainQuotes(
+                strikes=a.strikes, is_call=a.is_call, bid=a.bid, ask=a.ask, iv=a.iv, delta=a.delta,
+                symbols=a.symbols.astype(object), root=root, expiration=choice.expiration, forward=a.fit.forward,
+                t_years=a.t_years)
+        result = rules.select_spread(self._quotes[key], s.rules)
         cand = result.candidate if isinstance(result, NoCandidate) else result
         c["features"] = self._features(s, at, choice.actual_dte_days, a, cand)
         if cand is not None:
