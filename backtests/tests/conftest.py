@@ -72,9 +72,25 @@ def compact_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture
-def compact_market(market_dir: Path, compact_files: list[Path], db) -> Path:  # type: ignore[no-untyped-def]
+def compact_market(market_dir: Path, compact_files: list[Path], seeded_grid: list) -> Path:
     """The compact days imported into this test's market-data root (manifest rows included)."""
     from backtests.data.dbn_import import import_files
 
     import_files(compact_files, root_dir=market_dir, workers=1)
     return market_dir
+
+
+@pytest.fixture
+def seeded_grid(db) -> list:  # type: ignore[no-untyped-def]
+    """The 12 seeded strategy configs (3/5/7 DTE × 0.10/0.20 delta × put/call), as migration 0002
+    makes them: transactional tests flush the database, seed rows included, so tests that need
+    them say so."""
+    from decimal import Decimal
+
+    from strategy.tests.factories import StrategyConfigFactory
+
+    return [
+        StrategyConfigFactory(name=f"{dte}DTE {side.split('_')[0]} {int(Decimal(delta) * 100)}d", side=side,
+                              target_dte=dte, short_delta_target=Decimal(delta), min_credit=Decimal("0.50"))
+        for dte in (3, 5, 7) for delta in ("0.10", "0.20") for side in ("put_credit", "call_credit")
+    ]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def replay_market(tmp_path: Path, settings, compact_files: list[Path]) -> Path:  # type: ignore[no-untyped-def]
+def replay_market(tmp_path: Path, settings, compact_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
     root = tmp_path / "market-data"
     settings.MARKET_DATA_DIR = root
     settings.MARKET_DATA_PROVIDER = "opra-replay"
@@ -31,6 +31,7 @@ def replay_market(tmp_path: Path, settings, compact_files: list[Path]) -> Path: 
 
 
 def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: Path) -> None:
+    assert StrategyConfig.objects.filter(enabled=True).count() == 12, list(StrategyConfig.objects.values_list("name", "enabled"))
     for day in COMPACT_DAYS:
         day_replay(day, every_minutes=5)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
