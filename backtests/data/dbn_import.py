@@ -16,8 +16,10 @@ definition — raises ``ImportRefused`` naming the file, and leaves the store as
 Speed: records are never touched one by one. A file is streamed in chunks of ``CHUNK_RECORDS``
 (a few MB, so field reads stay in cache) viewed as numpy structured arrays; ids map to definition
 rows through a lookup table; the joined columns are Arrow dictionary arrays indexed by that row;
-chunks are written a row group at a time; and cbbo-1m files are staged in parallel threads (zstd,
-numpy and the Parquet writer release the GIL). Memory stays at about one row group per thread.
+a day's chunks are kept as Arrow arrays and written once, clustered by expiration
+(``store.write_quotes``: the replay engine then reads only the expirations it trades); and cbbo-1m
+files are staged in parallel threads (zstd, numpy and the Parquet writer release the GIL). Memory
+is about one day of Arrow columns per thread (~250 MB for a full SPX day).
 """
 
 from __future__ import annotations
@@ -44,17 +46,11 @@ IMPORTABLE_SCHEMAS = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # Parquet codec (measured on a generated SPX day of 3.2 M records): LZ4 106 MB for ~15 % more
 # import CPU than no codec (207 MB); zstd 77 MB for ~40 % more. Leaving only the price columns
-# uncompressed saved ~6 % CPU for +35 % disk: not worth it. Row groups of 256k rows (~30 minutes
-# of a full SPX day) let DuckDB skip by ts_recv.
+# uncompressed saved ~6 % CPU for +35 % disk: not worth it. Row groups: one expiration each (at
+# most 256k rows), see ``store.write_quotes``.
 PARQUET_COMPRESSION = "lz4"
 COMPRESSIONS = ("lz4", "zstd", "snappy", "none")
-ROW_GROUP_ROWS = 1 << 18
 CHUNK_RECORDS = 1 << 15  # records decoded per step (2.6 MB of cbbo-1m: stays in cache)
-_DICTIONARY_COLUMNS = ["symbol", "root", "right", "expiration", "strike"]
-# Min/max statistics on ts_recv only: rows are in time order, so they let DuckDB skip row groups
-# outside a minute range; every row group holds every contract, so statistics on the contract
-# columns would never skip anything (and string statistics over the symbol cost a third of the write).
-_STATISTICS_COLUMNS = ["ts_recv"]
 _LOOKUP_TABLE_MAX = 1 << 26  # dense id → row table up to 64 M ids (256 MB); else binary search
 _RIGHTS = pa.array(["C", "P"], type=pa.string())
 _TIMESTAMP = pa.timestamp("ns", tz="UTC")
@@ -292,7 +288,7 @@ def _tmp_path(final: Path) -> Path:
 
 
 class _QuoteDayWriter:
-    """Streams one day's quotes into a temporary Parquet file, one row group at a time."""
+    """Collects one day's quotes, then writes them to a temporary Parquet file clustered by expiration."""
 
     def __init__(self, day: dt.date, inst: _Instruments, reader: dbn_io.DbnReader, root_dir: Path, compression: str) -> None:
         self.day = day
@@ -302,15 +298,9 @@ class _QuoteDayWriter:
         self.tmp = _tmp_path(self.final)
         self.seen = np.zeros(len(inst), dtype=bool)
         self.records = 0
+        self.compression = compression
         self._parts: list[list[pa.Array]] = []
-        self._pending = 0
-        self._writer = pq.ParquetWriter(
-            self.tmp,
-            store.QUOTES_SCHEMA,
-            compression=compression,
-            use_dictionary=_DICTIONARY_COLUMNS,
-            write_statistics=_STATISTICS_COLUMNS,
-        )
+        self._expirations: list[NDArray[np.int32]] = []
 
     def add(self, recs: RecordArray) -> None:
         rows = self.inst.lookup(recs["instrument_id"])
@@ -324,22 +314,17 @@ class _QuoteDayWriter:
             )
         self.seen[rows] = True
         self._parts.append(_quote_arrays(recs, rows, self.inst))
-        self._pending += recs.size
+        self._expirations.append(self.inst.expiration_days[rows])
         self.records += recs.size
-        if self._pending >= ROW_GROUP_ROWS:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._parts:
-            return
-        columns = [pa.chunked_array([part[i] for part in self._parts], type=column.type) for i, column in enumerate(store.QUOTES_SCHEMA)]
-        self._writer.write_table(pa.Table.from_arrays(columns, schema=store.QUOTES_SCHEMA), row_group_size=ROW_GROUP_ROWS + CHUNK_RECORDS)
-        self._parts = []
-        self._pending = 0
 
     def finish(self) -> _Staged:
-        self._flush()
-        self._writer.close()
+        """The day's quotes, clustered by expiration (``store.write_quotes``), in the temporary file."""
+        columns = [pa.chunked_array([part[i] for part in self._parts], type=column.type)
+                   for i, column in enumerate(store.QUOTES_SCHEMA)]
+        expirations = np.concatenate(self._expirations) if self._expirations else np.empty(0, dtype=np.int32)
+        store.write_quotes(self.tmp, pa.Table.from_arrays(columns, schema=store.QUOTES_SCHEMA), expirations,
+                           compression=self.compression)
+        self._parts, self._expirations = [], []
         result = DayImport(
             date=self.day,
             schema=SCHEMA_CBBO_1M,
@@ -354,10 +339,8 @@ class _QuoteDayWriter:
         return _Staged(result=result, tmp_path=self.tmp)
 
     def abort(self) -> None:
-        try:
-            self._writer.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
+        self._parts, self._expirations = [], []
+        self.tmp.unlink(missing_ok=True)
 
 
 # ---- planning and staging -----------------------------------------------------------------

@@ -8,9 +8,12 @@ Layout under the data root (``settings.MARKET_DATA_DIR``, default ``VAR_DIR / "m
 Hive-style ``date=`` folders, so DuckDB can read every day at once and prune by date. One file per
 (day, schema): a re-import replaces it with one atomic rename.
 
-**Quotes** (one row per CBBO-1m record, in delivery order: ``ts_recv`` ascending; row groups of
-256k rows with ts_recv statistics, so a minute range reads only its row groups):
-``ts_recv`` timestamp[ns, UTC] (the minute stamp, the interval *end*), ``instrument_id`` uint32
+**Quotes** (one row per CBBO-1m record, clustered by expiration: each row group holds the
+records of one expiration in ``ts_recv`` order — an expiration with more than 256k records spans
+several — with min/max statistics on ``ts_recv`` and ``expiration``, and the file's key-value
+metadata ``spx:expiration_row_groups`` maps each expiration to its row groups, so the replay
+engine reads only the expirations it trades, ~15 % of a day): ``ts_recv`` timestamp[ns, UTC]
+(the minute stamp, the interval *end*), ``instrument_id`` uint32
 (Databento's id, valid for that day only), the day's definition joined in — ``symbol`` (OSI without
 root padding, e.g. ``SPXW250220P06100000``, as Tradier and ``strategy.quant.osi`` spell it),
 ``root``, ``expiration`` date, ``right`` ``"C"``/``"P"``, ``strike`` float64 index points — then
@@ -37,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION
 
@@ -74,6 +79,52 @@ INSTRUMENTS_SCHEMA = pa.schema(
         ("ts_recv", pa.timestamp("ns", tz="UTC")),
     ]
 )
+
+
+EXPIRATION_GROUPS_KEY = b"spx:expiration_row_groups"
+ROW_GROUP_ROWS = 1 << 18
+
+
+def write_quotes(path: Path, table: pa.Table, expiration_days: np.ndarray, *, compression: str = "lz4") -> None:
+    """Write one day's quotes (``QUOTES_SCHEMA``, rows in ``ts_recv`` order) clustered by expiration.
+
+    ``expiration_days`` gives each row's expiration (days since the epoch). A stable sort by it
+    keeps time order within an expiration; each expiration starts a new row group, and the mapping
+    expiration → row groups goes into the file's metadata (``expiration_row_groups`` reads it).
+    """
+    import json
+
+    order = np.argsort(expiration_days, kind="stable")
+    keys = np.asarray(expiration_days)[order]
+    table = table.take(pa.array(order))
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate([[0], bounds]).astype(np.int64) if keys.size else np.empty(0, dtype=np.int64)
+    ends = np.concatenate([bounds, [keys.size]]).astype(np.int64) if keys.size else np.empty(0, dtype=np.int64)
+    groups: dict[str, list[int]] = {}
+    group = 0
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(keys[start]))).isoformat()
+        for piece in range(start, end, ROW_GROUP_ROWS):
+            groups.setdefault(day, []).append(group)
+            group += 1
+    schema = QUOTES_SCHEMA.with_metadata({EXPIRATION_GROUPS_KEY: json.dumps(groups).encode()})
+    with pq.ParquetWriter(path, schema, compression=compression,
+                          use_dictionary=["symbol", "root", "expiration", "right", "strike"],
+                          write_statistics=["ts_recv", "expiration"]) as writer:
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            for piece in range(start, end, ROW_GROUP_ROWS):
+                writer.write_table(table.slice(piece, min(end, piece + ROW_GROUP_ROWS) - piece),
+                                   row_group_size=ROW_GROUP_ROWS)
+
+
+def expiration_row_groups(metadata: pq.FileMetaData) -> dict[dt.date, list[int]] | None:
+    """Expiration → row groups of a quotes file (None for a file written without the mapping)."""
+    import json
+
+    raw = (metadata.metadata or {}).get(EXPIRATION_GROUPS_KEY)
+    if raw is None:
+        return None
+    return {dt.date.fromisoformat(k): v for k, v in json.loads(raw).items()}
 
 
 def data_dir() -> Path:
@@ -262,3 +313,39 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"timestamps must be timezone-aware, got {moment!r}")
     return moment.astimezone(dt.UTC)
+
+
+def relayout(day: dt.date, *, root_dir: Path | None = None) -> bool:
+    """Rewrite a quotes file imported before expiration clustering (``write_quotes``); True if it
+    was rewritten. Atomic: written beside the file, then renamed over it."""
+    import os
+    import uuid
+
+    path = parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir)
+    if expiration_row_groups(pq.read_metadata(path)) is not None:
+        return False
+    table = _conform(pq.read_table(path))
+    days = table.column("expiration").cast(pa.date32()).cast(pa.int32()).to_numpy()
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        write_quotes(tmp, table, days)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """``table`` with exactly ``QUOTES_SCHEMA``'s column types (dictionary columns re-encoded)."""
+    columns = []
+    for field in QUOTES_SCHEMA:
+        column = table.column(field.name)
+        if column.type != field.type:
+            if pa.types.is_dictionary(field.type):
+                if pa.types.is_dictionary(column.type):
+                    column = column.cast(field.type.value_type)
+                column = column.cast(field.type.value_type).dictionary_encode().cast(field.type)
+            else:
+                column = column.cast(field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=QUOTES_SCHEMA)

@@ -1,7 +1,8 @@
 """One trading day of the Parquet store in memory, in the shapes the engine needs.
 
-Reads only four quote columns (``ts_recv``, ``instrument_id``, ``bid_px``, ``ask_px``: ~0.1 s for a
-full SPX day of 3.3 M records, warm) plus the day's definitions, then answers everything with
+Reads the day's definitions, then (``load``) only the row groups of the expirations it needs —
+the store clusters a day's quotes by expiration — and of those only four columns (``ts_recv``,
+``instrument_id``, ``bid_px``, ``ask_px``), then answers everything with
 numpy: the quotes in force at a minute for one expiration (entries), and the records of a few
 instruments over the day (exits). "In force" is CBBO-1m's carry-forward rule: an instrument's
 latest record at or before the minute (no record in a minute means no change). Quotes never
@@ -74,19 +75,44 @@ class DayData:
         self.strike = defs.column("strike").to_numpy().astype(np.float64)
         self.row_of_symbol = {s: i for i, s in enumerate(self.symbol.tolist())}
 
-        q = pq.read_table(store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir), columns=QUOTE_COLUMNS,
-                          use_threads=False)
-        self.ts = q.column("ts_recv").cast("int64").to_numpy()
-        # instrument_id → definition row with a hash lookup (OPRA ids are large and sparse); -1 = unknown.
-        rows = pc.index_in(q.column("instrument_id"), value_set=defs.column("instrument_id"))
-        self.row = pc.fill_null(rows, -1).to_numpy()
-        self.bid = q.column("bid_px").to_numpy()  # NaN = no bid; read as 0.0 where used (``_bid``)
-        self.ask = q.column("ask_px").to_numpy()
-        self.records = int(self.ts.size)  # in ts_recv order, as the importer writes them
+        self._defs_ids = defs.column("instrument_id")
+        self._quotes_path = store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir)
+        if not self._quotes_path.is_file():
+            raise FileNotFoundError(f"no cbbo-1m data imported for {day} (expected {self._quotes_path})")
+        self.ts = np.empty(0, dtype=np.int64)
+        self.row = np.empty(0, dtype=np.int32)
+        self.bid = np.empty(0)
+        self.ask = np.empty(0)
+        self.expirations_loaded: set[dt.date] | None = set()
+        self.records = 0
         self._base_ns = ns(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)) - _HOUR_NS
         self._listed: set[tuple[str, dt.date]] | None = None
         self._chains: dict[tuple[str, dt.date], NDArray[np.int64]] | None = None
         self._local: NDArray[np.int64] | None = None
+
+    def load(self, expirations: set[dt.date]) -> None:
+        """Read the quote columns of ``expirations`` only (their row groups; the whole file when it
+        was written without the expiration mapping)."""
+        f = pq.ParquetFile(self._quotes_path)
+        groups = store.expiration_row_groups(f.metadata)
+        if groups is None:
+            q = f.read(columns=QUOTE_COLUMNS, use_threads=False)
+            self.expirations_loaded = None  # everything
+        else:
+            wanted = sorted({g for e in expirations for g in groups.get(e, [])})
+            q = f.read_row_groups(wanted, columns=QUOTE_COLUMNS, use_threads=False)
+            self.expirations_loaded = set(expirations)
+        self.ts = q.column("ts_recv").cast("int64").to_numpy()
+        # instrument_id → definition row with a hash lookup (OPRA ids are large and sparse); -1 = unknown.
+        rows = pc.index_in(q.column("instrument_id"), value_set=self._defs_ids)
+        self.row = pc.fill_null(rows, -1).to_numpy()
+        self.bid = q.column("bid_px").to_numpy()  # NaN = no bid; read as 0.0 where used (``_bid``)
+        self.ask = q.column("ask_px").to_numpy()
+        self.records = int(self.ts.size)
+
+    def expirations_of(self, rows: NDArray[np.int64]) -> set[dt.date]:
+        epoch = dt.date(1970, 1, 1)
+        return {epoch + dt.timedelta(days=int(d)) for d in np.unique(self._exp_days[np.asarray(rows, dtype=np.int64)])}
 
     # ----------------------------------------------------------------------------- the chain
 

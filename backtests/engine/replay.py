@@ -145,14 +145,16 @@ class DayReplayer:
 
         t0 = time.perf_counter()
         data = self.load_day(day)
-        t1 = time.perf_counter()
-        self.out.read_s += t1 - t0
         if data is None:
             return False
+        rows = self._rows_needed(data, entries=entries)
+        data.load(data.expirations_of(rows))
+        t1 = time.perf_counter()
+        self.out.read_s += t1 - t0
         self.out.days_read.append(day.isoformat())
         self._analytics.clear()
         self._quotes.clear()
-        data.focus(self._rows_needed(data, entries=entries))
+        data.focus(rows)
         if entries:
             self._entries(data)
         self._exits(data)

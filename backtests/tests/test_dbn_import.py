@@ -75,12 +75,24 @@ def test_generated_days_import_and_join(tiny_days: dict[dt.date, GeneratedDay], 
         assert all(osi[i] == s for i, s in zip(ids[::97], symbols[::97]))
         strikes = table["strike"].to_pylist()
         assert all(float(s[-8:]) / 1000 == k for s, k in zip(symbols[::97], strikes[::97]))
-        # Prices: dollars, NULL where DBN says UNDEF.
+        # Prices: dollars, NULL where DBN says UNDEF (rows compared in (ts_recv, instrument_id) order:
+        # the file is clustered by expiration).
         raw = dbn_io.read_records(generated.cbbo_path).records
-        bids = table["bid_px"].to_numpy(zero_copy_only=False)
+        raw = raw[np.lexsort((raw["instrument_id"], raw["ts_recv"]))]
+        mine = np.lexsort((table["instrument_id"].to_numpy(), table["ts_recv"].cast("int64").to_numpy()))
+        bids = table["bid_px"].to_numpy(zero_copy_only=False)[mine]
         undefined = raw["bid_px_00"] == dbn_io.UNDEF_PRICE_INT
         assert np.isnan(bids[undefined]).all()
         assert np.allclose(bids[~undefined], raw["bid_px_00"][~undefined] / 1e9)
+        # Layout: one expiration per row group, time order inside, the mapping in the metadata.
+        meta = pq.read_metadata(store.parquet_path("cbbo-1m", day))
+        groups = store.expiration_row_groups(meta)
+        assert groups and sorted(g for gs in groups.values() for g in gs) == list(range(meta.num_row_groups))
+        f = pq.ParquetFile(store.parquet_path("cbbo-1m", day))
+        for expiration, indexes in groups.items():
+            part = f.read_row_groups(indexes, columns=["ts_recv", "expiration"])
+            assert set(part["expiration"].to_pylist()) == {expiration}
+            assert np.all(np.diff(part["ts_recv"].cast("int64").to_numpy()) >= 0)
     assert ImportedDay.objects.count() == 4
 
 

@@ -43,6 +43,8 @@ def test_quotes_in_force_equal_the_stores_carry_forward(compact_market: Path) ->
     data = DayData(day)
     expiration = sorted(e for r, e in data.listed() if r == "SPXW")[2]
     rows = data.chain_rows("SPXW", expiration)
+    data.load({expiration})
+    assert data.records < store.quotes(day, columns=["ts_recv"]).num_rows  # only that expiration is read
     data.focus(rows)
     for hh, mm in ((9, 31), (10, 0), (12, 0), (15, 59)):
         moment = at_et(day, hh, mm)
@@ -62,7 +64,9 @@ def test_series_are_the_records_of_one_instrument(compact_market: Path) -> None:
     day = COMPACT_DAYS[0]
     data = DayData(day)
     symbol = str(data.symbol[data.chain_rows("SPXW", sorted(e for _, e in data.listed())[1])[40]])
-    data.focus(data.rows_of_symbols([symbol]))
+    rows = data.rows_of_symbols([symbol])
+    data.load(data.expirations_of(rows))
+    data.focus(rows)
     s = data.series([symbol, "SPXW990101C00001000"])
     table = store.quotes(day, symbols=[symbol])
     assert s[symbol].ts.size == table.num_rows > 10

@@ -97,3 +97,21 @@ def test_data_dir_comes_from_settings(settings, tmp_path: Path) -> None:  # type
     assert store.parquet_path("cbbo-1m", DAY) == tmp_path / "elsewhere/parquet/OPRA.PILLAR/cbbo-1m/date=2026-03-18/data.parquet"
     del settings.MARKET_DATA_DIR
     assert store.data_dir() == settings.VAR_DIR / "market-data"
+
+
+def test_relayout_upgrades_a_time_ordered_file_once(tiny_days, market_dir) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.parquet as pq
+
+    from backtests.data.dbn_import import import_files
+    from backtests.tests.conftest import DAY
+
+    import_files([tiny_days[DAY].definition_path, tiny_days[DAY].cbbo_path])
+    path = store.parquet_path("cbbo-1m", DAY)
+    before = store.quotes(DAY)
+    # Rewrite it the old way: time order, no mapping.
+    pq.write_table(pq.read_table(path).sort_by([("ts_recv", "ascending")]).replace_schema_metadata(None), path)
+    assert store.expiration_row_groups(pq.read_metadata(path)) is None
+    assert store.relayout(DAY) is True
+    assert store.expiration_row_groups(pq.read_metadata(path))
+    assert store.relayout(DAY) is False
+    assert store.quotes(DAY).equals(before)
