@@ -401,6 +401,32 @@ def _usd(x: float | Decimal | None) -> Decimal | None:
     return Decimal(str(x)).quantize(Decimal("0.01")) if x is not None else None
 
 
+def _insert_many(model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (column → value; foreign keys by ``*_id``) with one ``executemany``."""
+    if not rows:
+        return
+    from django.db import connection, models as m
+
+    ops = connection.ops
+    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    columns = list(rows[0])
+
+    def adapt(field: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(field, m.DecimalField):
+            return ops.adapt_decimalfield_value(value, field.max_digits, field.decimal_places)
+        if isinstance(field, m.DateTimeField):
+            return ops.adapt_datetimefield_value(value)
+        return value
+
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(fields[c].column) for c in columns),
+        ", ".join(["%s"] * len(columns)))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
+
+
 def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequence[tuple[dict[str, Any], Any]]) -> list[Trade]:
     """The run's rows, rounded exactly as the live services round them (so parity is field-exact)."""
     by_key = {s.key: s for s in strategies}
@@ -458,19 +484,21 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
         legs_by_trade.append((short, long_))
         marks_by_trade.append(c["marks"])
     Trade.objects.bulk_create(trades, batch_size=500)
+    # Legs and marks are most of the rows: inserted with one executemany each, values adapted by the
+    # database backend exactly as the ORM would (bulk_create spends most of its time preparing fields).
     legs, marks = [], []
     for trade, (short, long_), trade_marks in zip(trades, legs_by_trade, marks_by_trade):
         for leg in (short, long_):
-            legs.append(TradeLeg(trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
-                                 option_type="call" if leg["is_call"] else "put", quantity=trade.quantity,
-                                 entry_price=decision_money(leg["mid"])))
+            legs.append({"trade_id": trade.pk, "symbol": leg["symbol"], "side": leg["side"],
+                         "strike": Decimal(str(leg["strike"])), "option_type": "call" if leg["is_call"] else "put",
+                         "quantity": trade.quantity, "entry_price": decision_money(leg["mid"]), "exit_price": None})
         for m in trade_marks:
-            marks.append(PositionMark(
-                trade=trade, ts=dt.datetime.fromisoformat(m["ts"]), debit_mid=_usd(m["debit_mid"]),
-                debit_fill=_usd(m["debit_fill"]), signal=m["signal"],
-                unrealized_pnl_usd=_usd(rules.pnl_usd(float(trade.entry_credit), m["debit_fill"], trade.quantity))))
-    TradeLeg.objects.bulk_create(legs, batch_size=1000)
-    PositionMark.objects.bulk_create(marks, batch_size=1000)
+            marks.append({"trade_id": trade.pk, "ts": dt.datetime.fromisoformat(m["ts"]), "snapshot_id": None,
+                          "debit_mid": _usd(m["debit_mid"]), "debit_fill": _usd(m["debit_fill"]), "signal": m["signal"],
+                          "unrealized_pnl_usd": _usd(rules.pnl_usd(float(trade.entry_credit), m["debit_fill"],
+                                                                   trade.quantity))})
+    _insert_many(TradeLeg, legs)
+    _insert_many(PositionMark, marks)
     return trades
 
 

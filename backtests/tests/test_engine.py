@@ -240,6 +240,12 @@ def test_a_run_writes_decisions_trades_and_metrics_and_reruns_identically(compac
     assert len(m["equity"]) == len(COMPACT_DAYS)
     assert {b["window"] for b in m["buckets"]} <= {"10:00", "11:00", "12:00"}
     assert all(d.source == "backtest" for d in TradeDecision.objects.filter(backtest_run=first))
+    # Marks and legs (written with one executemany each) read back as the ORM writes them.
+    for mark in PositionMark.objects.filter(trade__backtest_run=first).select_related("trade")[:50]:
+        t = mark.trade
+        assert mark.ts.tzinfo is not None and t.opened_at <= mark.ts <= (t.closed_at or mark.ts)
+        assert mark.unrealized_pnl_usd == (t.entry_credit - mark.debit_fill) * 100 * t.quantity
+    assert {leg.side for leg in TradeLeg.objects.filter(trade__backtest_run=first)[:20]} == {"sell", "buy"}
     # Live rows are untouched: risk state and the decision unique key are per run.
     assert not TradeDecision.objects.filter(backtest_run__isnull=True).exists()
 
