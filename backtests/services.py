@@ -150,6 +150,7 @@ def strategies_of(params: dict[str, Any]) -> list[Strategy]:
 
 def engine_params(params: dict[str, Any]) -> EngineParams:
     return EngineParams(take_profit_frac=params["take_profit_fraction"], stop_loss_mult=params["stop_loss_multiple"],
+                        fill_fraction=params["fill_fraction"],
                         exit_check_minutes=params["exit_check_minutes"], dte_tolerance_days=params["dte_tolerance_days"],
                         fee_per_contract_usd=params["fees_per_contract_usd"])
 

@@ -66,6 +66,7 @@ class Strategy:
 class EngineParams:
     take_profit_frac: float = 0.5
     stop_loss_mult: float = 2.0
+    fill_fraction: float = 0.30
     exit_check_minutes: int = 1
     dte_tolerance_days: int = 1
     fee_per_contract_usd: float = 0.0
@@ -104,7 +105,7 @@ def _f(x: float) -> float | None:
 
 def exit_screen(
     sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, entry_credit: float,
-    take_profit_frac: float, stop_loss_mult: float,
+    take_profit_frac: float, stop_loss_mult: float, fill_fraction: float = 0.30,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(usable, maybe): which stamps can be marked, and which might trigger TP/SL.
 
@@ -117,7 +118,7 @@ def exit_screen(
         usable = (np.isfinite(sb) & np.isfinite(sa) & np.isfinite(lb) & np.isfinite(la) & (sa > 0) & (la > 0)
                   & (sb >= 0) & (lb >= 0) & (sa >= sb) & (la >= lb))
         mid = (sb + sa) / 2 - (lb + la) / 2
-        approx = np.clip(np.maximum(mid, 0) + 0.30 * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
+        approx = np.clip(np.maximum(mid, 0) + fill_fraction * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
         margin = 2 * COMPLEX_ORDER_TICK
         maybe = usable & ((approx <= entry_credit * (1 - take_profit_frac) + margin)
                           | (approx >= entry_credit * stop_loss_mult - margin))
@@ -296,11 +297,12 @@ class DayReplayer:
         credit = float(c["credit_fill"])
         usable, maybe_mask = exit_screen(sb, sa, lb, lb_ask, width_points=width, entry_credit=credit,
                                          take_profit_frac=self.params.take_profit_frac,
-                                         stop_loss_mult=self.params.stop_loss_mult)
+                                         stop_loss_mult=self.params.stop_loss_mult,
+                                         fill_fraction=self.params.fill_fraction)
         maybe = np.flatnonzero(maybe_mask)
         for i in maybe:
             debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(lb_ask[i]),
-                                                      width_points=width)
+                                                      width_points=width, fraction=self.params.fill_fraction)
             signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
                                     take_profit_frac=self.params.take_profit_frac,
                                     stop_loss_mult=self.params.stop_loss_mult)
@@ -315,7 +317,7 @@ class DayReplayer:
         if last.size:
             i = int(last[-1])
             debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(lb_ask[i]),
-                                                      width_points=width)
+                                                      width_points=width, fraction=self.params.fill_fraction)
             self._mark(c, _utc(int(stamps[i])), debit_mid, debit_fill, "")
 
     def _mark(self, c: dict[str, Any], at: dt.datetime, debit_mid: float, debit_fill: float, signal: str) -> None:
