@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from backtests.models import BacktestRun
@@ -61,12 +60,6 @@ def _trade_view(t: Trade | None) -> dict[str, Any]:
     return {f: getattr(t, f) for f in TRADE_FIELDS}
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return a == b
-    return a == b
-
-
 def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source: str | None = None) -> ParityReport:
     """Pair the run's decisions and trades with the live ones on the same days (``days`` or all the
     run's days that have live decisions) and list every field that differs."""
@@ -97,12 +90,12 @@ def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source:
                                     "missing" if b is None else b.action))
             continue
         va, vb = _decision_view(a), _decision_view(b)
-        diffs.extend(Difference(label, f, va[f], vb[f]) for f in DECISION_FIELDS if not _same(va[f], vb[f]))
+        diffs.extend(Difference(label, f, va[f], vb[f]) for f in DECISION_FIELDS if va[f] != vb[f])
         ta, tb = trades.get(a.pk), trades.get(b.pk)
         if ta is None and tb is None:
             continue
         trades_compared += 1
         wa, wb = _trade_view(ta), _trade_view(tb)
-        diffs.extend(Difference(label, f"trade.{f}", wa[f], wb[f]) for f in TRADE_FIELDS if not _same(wa[f], wb[f]))
+        diffs.extend(Difference(label, f"trade.{f}", wa[f], wb[f]) for f in TRADE_FIELDS if wa[f] != wb[f])
     return ParityReport(days=list(days), decisions_compared=len(set(live_by) & set(mine_by)),
                         trades_compared=trades_compared, differences=diffs)

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 
 from backtests.models import BacktestChunk, BacktestRun
 from execution.models import Trade
+from execution.selectors import linear_scale
 from strategy.models import StrategyConfig, TradeDecision
 
 RUN_TRADES_PAGE = 200  # trades shown on a run page (newest first)
@@ -250,13 +251,8 @@ def curves_chart(series: Sequence[tuple[str, Sequence[tuple[dt.date, float]]]], 
     if hi == lo:
         hi = lo + 1.0
     rank = {d: i + 1 for i, d in enumerate(days)}
-    n = len(days)
-
-    def x(i: int) -> float:
-        return left + i / n * (right - left)
-
-    def y(v: float) -> float:
-        return bottom + (v - lo) / (hi - lo) * (top - bottom)
+    x = linear_scale(0, len(days), left, right)
+    y = linear_scale(lo, hi, bottom, top)
 
     lines = []
     for index, (label, curve) in enumerate(series):

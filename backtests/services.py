@@ -12,6 +12,7 @@ and the decision business key (day × window × config × run) is a unique const
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -37,12 +38,12 @@ from backtests.engine.daydata import DayData
 from backtests.engine.replay import DayReplayer, EngineParams, Strategy
 from backtests.models import BacktestChunk, BacktestRun, ImportedDay
 from execution.models import PositionMark, Trade, TradeLeg
+from execution.services import money
 from snapshots import market_calendar
 from strategy.models import StrategyConfig, TradeDecision
 from strategy.quant import rules
 from strategy.quant.osi import parse_symbol
-from strategy.quant.types import RiskLimits, SpreadRules
-from strategy.services import ENTRY_WINDOWS, NEW_YORK, decision_money
+from strategy.services import ENTRY_WINDOWS, NEW_YORK, decision_money, risk_limits, spread_rules
 
 logger = logging.getLogger(__name__)
 
@@ -124,26 +125,15 @@ def canonical_sha256(value: Any) -> str:
 
 
 def strategies_of(params: dict[str, Any]) -> list[Strategy]:
+    """The run's strategies, their rules built from the frozen config parameters as live builds them."""
     out = []
     for s in params["strategies"]:
-        p = s["params"]
-
-        def opt(v: Any) -> float | None:
-            return float(v) if v not in (None, "") else None
-
+        config = StrategyConfig(**s["params"])  # unsaved: only read by spread_rules / risk_limits
         out.append(Strategy(
-            key=s["key"], config_id=int(s["config_id"]), name=s["name"], params=p,
-            rules=SpreadRules(side=p["side"], short_delta_target=float(p["short_delta_target"]),
-                              width_points=float(p["width_points"]), quantity=int(p["quantity"]),
-                              min_credit=float(p["min_credit"]), max_combo_spread=opt(p.get("max_combo_spread")),
-                              max_combo_spread_frac=opt(p.get("max_combo_spread_frac")),
-                              fill_fraction=float(params["fill_fraction"])),
-            target_dte=int(p["target_dte"]), windows=tuple(dt.time.fromisoformat(w) for w in s["windows"]),
-            priority=int(p["priority"]),
-            limits=RiskLimits(max_open_trades=int(p["max_open_trades"]),
-                              max_new_trades_per_day=int(p["max_new_trades_per_day"]),
-                              no_new_after_stop=bool(p["no_new_after_stop"])),
-            book=s["book"],
+            key=s["key"], config_id=int(s["config_id"]), name=s["name"], params=s["params"],
+            rules=dataclasses.replace(spread_rules(config), fill_fraction=float(params["fill_fraction"])),
+            target_dte=int(config.target_dte), windows=tuple(dt.time.fromisoformat(w) for w in s["windows"]),
+            priority=int(config.priority), limits=risk_limits(config), book=s["book"],
         ))
     return out
 
@@ -366,14 +356,14 @@ def run_assemble(run_id: int) -> BacktestRun:
         strategies = strategies_of(run.params)
         verdicts = books_walk(candidates, strategies, gate=ml_gate)
         _rows_delete(run)
-        trades = _rows_write(run, strategies, verdicts)
         read = sorted(days_read)
-        manifest = imported_days(dt.date.fromisoformat(d) for d in read)
-        run.data_days = [{"date": d, "cbbo_sha256": manifest.get(dt.date.fromisoformat(d), {}).get(SCHEMA_CBBO_1M, ""),
-                          "definition_sha256": manifest.get(dt.date.fromisoformat(d), {}).get(SCHEMA_DEFINITION, "")}
-                         for d in read]
+        manifest = imported_days(dt.date.fromisoformat(d) for d in read)  # the decision days are among them
+        trades = _rows_write(run, strategies, verdicts, manifest)
+        run.data_days = [{"date": d.isoformat(), "cbbo_sha256": manifest.get(d, {}).get(SCHEMA_CBBO_1M, ""),
+                          "definition_sha256": manifest.get(d, {}).get(SCHEMA_DEFINITION, "")}
+                         for d in map(dt.date.fromisoformat, read)]
         run.data_sha256 = canonical_sha256(run.data_days)
-        run.metrics = run_metrics(run, trades, strategies)
+        run.metrics = run_metrics(run, trades)
         timings = [c.timings for c in run.chunks.all()]
         run.timings = {
             "read_s": round(sum(t.get("read_s", 0) for t in timings), 3),
@@ -398,8 +388,8 @@ def _rows_delete(run: BacktestRun) -> None:
 
 
 def _usd(x: float | Decimal | None) -> Decimal | None:
-    """Trade money as the live services store it: ``Decimal(str(x))`` to the cent."""
-    return Decimal(str(x)).quantize(Decimal("0.01")) if x is not None else None
+    """Trade money as the live services store it (``execution.services.money``); None stays None."""
+    return money(x) if x is not None else None
 
 
 def _insert_many(model: type, rows: list[dict[str, Any]]) -> None:
@@ -428,11 +418,11 @@ def _insert_many(model: type, rows: list[dict[str, Any]]) -> None:
         cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
 
 
-def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequence[tuple[dict[str, Any], Any]]) -> list[Trade]:
+def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequence[tuple[dict[str, Any], Any]],
+                manifest: dict[dt.date, dict[str, str]]) -> list[Trade]:
     """The run's rows, rounded exactly as the live services round them (so parity is field-exact)."""
     by_key = {s.key: s for s in strategies}
-    sha_by_day = {d: v.get(SCHEMA_CBBO_1M, "") for d, v in imported_days(
-        dt.date.fromisoformat(c["day"]) for c, _ in verdicts).items()}
+    sha_by_day = {d: v.get(SCHEMA_CBBO_1M, "") for d, v in manifest.items()}
     decisions = []
     for c, v in verdicts:
         s = by_key[c["strategy"]]
@@ -505,7 +495,7 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
 
 # ------------------------------------------------------------------------------------ metrics
 
-def run_metrics(run: BacktestRun, trades: Sequence[Trade], strategies: Sequence[Strategy]) -> dict[str, Any]:
+def run_metrics(run: BacktestRun, trades: Sequence[Trade]) -> dict[str, Any]:
     """Summary, per-bucket grid (DTE × delta × window × side) and the daily equity curve."""
     days = trading_days(run.start_date, run.end_date)
     closed = []

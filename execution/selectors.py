@@ -108,7 +108,7 @@ def open_positions() -> list[OpenPosition]:
     return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]  # type: ignore[attr-defined]
 
 
-def _scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Callable[[float], float]:
+def linear_scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Callable[[float], float]:
     span = (hi - lo) or 1.0
     return lambda v: out_lo + (v - lo) / span * (out_hi - out_lo)
 
@@ -129,7 +129,7 @@ def marks_chart(trade: Trade, marks: Sequence[PositionMark], *, width: int = 720
     levels = [(key, label, float(value)) for key, label, value in named if value is not None]
     # The debit to close is never negative, so 0 is a natural floor and keeps charts comparable.
     hi = max(debits + [value for _, _, value in levels]) * 1.08
-    y = _scale(0.0, hi, bottom, top)
+    y = linear_scale(0.0, hi, bottom, top)
     n = len(marks)
     x = (lambda i: (left + right) / 2) if n == 1 else (lambda i: left + i / (n - 1) * (right - left))
     days, previous_day = [], None
@@ -163,8 +163,8 @@ def equity_chart(curve: Sequence[tuple[dt.date, float]], *, width: int = 720,
     lo, hi = min(values), max(values)
     if hi == lo:
         hi = lo + 1.0
-    y = _scale(lo, hi, bottom, top)
-    x = _scale(0, len(values) - 1, left, right)
+    y = linear_scale(lo, hi, bottom, top)
+    x = linear_scale(0, len(values) - 1, left, right)
     # Axis labels at the top, the bottom and 0, each once (0 is often the top or the bottom too).
     labels = {round(v): round(y(v), 1) for v in (hi, lo, 0.0)}
     return {

@@ -48,7 +48,8 @@ WORKING = (OrderState.SUBMITTING, OrderState.OPEN, OrderState.PARTIALLY_FILLED, 
 _D2 = Decimal("0.01")
 
 
-def _money(x: float | Decimal) -> Decimal:
+def money(x: float | Decimal) -> Decimal:
+    """A price or dollar amount as stored: ``Decimal(str(x))`` to the cent (the backtester uses it too)."""
     return Decimal(str(x)).quantize(_D2)
 
 
@@ -273,10 +274,10 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
                 trade.opened_at = now or timezone.now()
             trade.entry_credit = credit
             trade.quantity = order.filled_quantity
-            trade.max_profit_usd = _money(credit * 100 * trade.quantity)
-            trade.max_loss_usd = _money((trade.width_points - credit) * 100 * trade.quantity)
-            trade.take_profit_debit = _money(credit * (1 - Decimal(str(settings.TAKE_PROFIT_FRACTION))))
-            trade.stop_loss_debit = _money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
+            trade.max_profit_usd = money(credit * 100 * trade.quantity)
+            trade.max_loss_usd = money((trade.width_points - credit) * 100 * trade.quantity)
+            trade.take_profit_debit = money(credit * (1 - Decimal(str(settings.TAKE_PROFIT_FRACTION))))
+            trade.stop_loss_debit = money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
             trade.save()
             trade.legs.update(quantity=trade.quantity)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
@@ -295,16 +296,16 @@ def order_exit_reason(order: Order) -> str:
 
 def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
                 settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
-    fees = _money(rules.fees_usd(settings.FEES_PER_CONTRACT_USD, trade.quantity, settled=reason == "settlement"))
+    fees = money(rules.fees_usd(settings.FEES_PER_CONTRACT_USD, trade.quantity, settled=reason == "settlement"))
     trade.status = Trade.Status.CLOSED
     trade.closed_at = at or timezone.now()
     trade.exit_reason = reason
-    trade.exit_debit = _money(exit_debit)
+    trade.exit_debit = money(exit_debit)
     trade.settlement_price = settlement_price
     trade.settlement_source = source[:60]
     trade.fees_usd = fees
     gross = rules.pnl_usd(float(trade.entry_credit or 0), float(exit_debit), trade.quantity)
-    trade.realized_pnl_usd = _money(Decimal(str(gross)) - fees)
+    trade.realized_pnl_usd = money(Decimal(str(gross)) - fees)
     trade.save()
     return trade
 
@@ -448,8 +449,8 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
                             take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
     mark, _ = PositionMark.objects.update_or_create(
         trade=trade, ts=snap.ts,
-        defaults={"snapshot": snap, "debit_mid": _money(debit_mid), "debit_fill": _money(debit_fill),
-                  "unrealized_pnl_usd": _money(rules.pnl_usd(credit, debit_fill, trade.quantity)),
+        defaults={"snapshot": snap, "debit_mid": money(debit_mid), "debit_fill": money(debit_fill),
+                  "unrealized_pnl_usd": money(rules.pnl_usd(credit, debit_fill, trade.quantity)),
                   "signal": signal.reason if signal else ""},
     )
     if signal is not None and trade.status == Trade.Status.OPEN:
@@ -472,8 +473,8 @@ def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str) -> Or
                  "quantity": trade.quantity} for leg in trade.legs.order_by("-side")]
         order = Order.objects.create(
             client_tag=new_client_tag("close"), trade=trade, purpose=Order.Purpose.CLOSE, attempt=attempt,
-            source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=_money(limit_price),
-            initial_limit_price=_money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
+            source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=money(limit_price),
+            initial_limit_price=money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
         )
         trade.status = Trade.Status.CLOSING
         trade.save(update_fields=["status"])
@@ -508,6 +509,6 @@ def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
         debit = rules.settlement_value(trade.side, float(trade.short_strike), float(trade.long_strike), float(price))
         with transaction.atomic():
             trade_close(trade, exit_debit=Decimal(str(debit)), reason=Trade.ExitReason.SETTLEMENT,
-                        source=source, settlement_price=_money(price), at=settles_at)
+                        source=source, settlement_price=money(price), at=settles_at)
         settled.append(trade)
     return settled

@@ -71,6 +71,12 @@ def spread_rules(config: StrategyConfig) -> SpreadRules:
     )
 
 
+def risk_limits(config: StrategyConfig) -> RiskLimits:
+    return RiskLimits(max_open_trades=int(config.max_open_trades),
+                      max_new_trades_per_day=int(config.max_new_trades_per_day),
+                      no_new_after_stop=bool(config.no_new_after_stop))
+
+
 def chain_quotes(a: ChainAnalytics) -> ChainQuotes:
     return ChainQuotes(
         strikes=a.strikes, is_call=a.is_call, bid=a.bid, ask=a.ask, iv=a.iv, delta=a.delta,
@@ -265,8 +271,7 @@ def entry_window_run(
             c = ev.config
             verdict = rules.risk_check(
                 open_trades=state.open_trades, entries_today=state.entries_today, stops_today=state.stops_today,
-                limits=RiskLimits(max_open_trades=c.max_open_trades, max_new_trades_per_day=c.max_new_trades_per_day,
-                                  no_new_after_stop=c.no_new_after_stop),
+                limits=risk_limits(c),
             )
             if not verdict.allowed:
                 outcome[name] = ("SKIP", RISK_LIMIT, f"{verdict.reason}: {verdict.message}", None)

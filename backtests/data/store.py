@@ -97,24 +97,21 @@ def write_quotes(path: Path, table: pa.Table, expiration_days: np.ndarray, *, co
     order = np.argsort(expiration_days, kind="stable")
     keys = np.asarray(expiration_days)[order]
     table = table.take(pa.array(order))
-    bounds = np.flatnonzero(np.diff(keys)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64) if keys.size else np.empty(0, dtype=np.int64)
-    ends = np.concatenate([bounds, [keys.size]]).astype(np.int64) if keys.size else np.empty(0, dtype=np.int64)
+    # Row groups as (expiration, first row, row count): a new group at each expiration and every
+    # ROW_GROUP_ROWS rows within one.
+    starts = np.flatnonzero(np.diff(keys, prepend=np.int64(keys[0]) - 1)) if keys.size else np.empty(0, dtype=np.int64)
+    ends = np.append(starts[1:], keys.size)
+    pieces = [(int(keys[start]), first, min(end, first + ROW_GROUP_ROWS) - first)
+              for start, end in zip(starts.tolist(), ends.tolist()) for first in range(start, end, ROW_GROUP_ROWS)]
     groups: dict[str, list[int]] = {}
-    group = 0
-    for start, end in zip(starts.tolist(), ends.tolist()):
-        day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(keys[start]))).isoformat()
-        for piece in range(start, end, ROW_GROUP_ROWS):
-            groups.setdefault(day, []).append(group)
-            group += 1
+    for index, (days, _, _) in enumerate(pieces):
+        groups.setdefault((dt.date(1970, 1, 1) + dt.timedelta(days=days)).isoformat(), []).append(index)
     schema = QUOTES_SCHEMA.with_metadata({EXPIRATION_GROUPS_KEY: json.dumps(groups).encode()})
     with pq.ParquetWriter(path, schema, compression=compression,
                           use_dictionary=["symbol", "root", "expiration", "right", "strike"],
                           write_statistics=["ts_recv", "expiration"]) as writer:
-        for start, end in zip(starts.tolist(), ends.tolist()):
-            for piece in range(start, end, ROW_GROUP_ROWS):
-                writer.write_table(table.slice(piece, min(end, piece + ROW_GROUP_ROWS) - piece),
-                                   row_group_size=ROW_GROUP_ROWS)
+        for _, first, count in pieces:
+            writer.write_table(table.slice(first, count), row_group_size=ROW_GROUP_ROWS)
 
 
 def expiration_row_groups(metadata: pq.FileMetaData) -> dict[dt.date, list[int]] | None:

@@ -49,12 +49,9 @@ class LegSeries:
 
     def at(self, stamps: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(bid, ask) in force at each stamp; NaN before the instrument's first record."""
+        # A NaN sentinel at index -1 stands for "no record yet" (and for an empty series).
         i = np.searchsorted(self.ts, stamps, side="right") - 1
-        known = i >= 0
-        j = np.where(known, i, 0)
-        bid = np.where(known, self.bid[j] if self.ts.size else np.nan, np.nan)
-        ask = np.where(known, self.ask[j] if self.ts.size else np.nan, np.nan)
-        return bid, ask
+        return np.append(self.bid, np.nan)[i], np.append(self.ask, np.nan)[i]
 
 
 class DayData:
@@ -64,7 +61,6 @@ class DayData:
         self.day = day
         defs = pq.read_table(store.parquet_path(SCHEMA_DEFINITION, day, root_dir=root_dir),
                              columns=["instrument_id", "symbol", "root", "expiration", "right", "strike"])
-        self.instrument_id = defs.column("instrument_id").to_numpy().astype(np.int64)
         self.symbol = np.asarray(defs.column("symbol").to_pylist(), dtype=object)
         # Root and expiration as codes (a handful of distinct values; no per-row Python objects).
         roots = pc.dictionary_encode(defs.column("root")).combine_chunks()

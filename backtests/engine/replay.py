@@ -21,6 +21,7 @@ and the records of the open legs. Everything here is plain data (JSON-ready dict
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,9 @@ from snapshots.expiry_selection import ExpiryChoice, choose_expiration
 from strategy.quant import rules
 from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.types import ChainQuotes, NoCandidate, RiskLimits, SpreadRules
-from strategy.services import NO_FORWARD, NO_SNAPSHOT, features_of, leg_json
+from strategy.services import NO_FORWARD, NO_SNAPSHOT, chain_quotes, features_of, leg_json
 
 NEW_YORK = ZoneInfo("America/New_York")
-UNRESOLVED = "unresolved"  # exit not found: the data ends before the trade's expiration
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,6 @@ def _utc(stamp_ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp_ns // 1_000_000_000, tz=dt.UTC)
 
 
-def _f(x: float) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
-
-
 def exit_screen(
     sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, entry_credit: float,
     take_profit_frac: float, stop_loss_mult: float, fill_fraction: float = 0.30,
@@ -142,13 +138,12 @@ class DayReplayer:
 
     def run_day(self, day: dt.date, *, entries: bool) -> bool:
         """Replay ``day``: entries (if asked) then exits. False when the day has no data."""
-        import time
-
         t0 = time.perf_counter()
         data = self.load_day(day)
         if data is None:
             return False
-        rows = self._rows_needed(data, entries=entries)
+        chosen = self._expirations(data) if entries else {}
+        rows = self._rows_needed(data, chosen)
         data.load(data.expirations_of(rows))
         t1 = time.perf_counter()
         self.out.read_s += t1 - t0
@@ -157,7 +152,7 @@ class DayReplayer:
         self._quotes.clear()
         data.focus(rows)
         if entries:
-            self._entries(data)
+            self._entries(data, chosen)
         self._exits(data)
         self.out.compute_s += time.perf_counter() - t1
         return True
@@ -173,27 +168,21 @@ class DayReplayer:
             out[dte] = (choice, root)
         return out
 
-    def _settling_today(self, data: DayData) -> list[tuple[str, dt.date]]:
-        bounds = market_calendar.session_bounds(data.day)
-        close = bounds[1] if bounds else None
-        keys = set()
-        for c in self.alive:
-            if close is not None and dt.datetime.fromisoformat(c["settles_at"]) <= close:
-                keys.update(settlement_chain_order(data.listed(), root=c["root"],
-                                                   expiration=dt.date.fromisoformat(c["expiration"])))
-        return sorted(keys)
-
-    def _rows_needed(self, data: DayData, *, entries: bool) -> np.ndarray:
+    def _rows_needed(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> np.ndarray:
+        """Definition rows the day reads: the open legs, today's entry chains, and the chains that
+        price the settlement of anything that may expire today (open trades or today's entries)."""
         parts = [data.rows_of_symbols(sorted({leg["symbol"] for c in self.alive for leg in c["legs"]}))]
-        if entries:
-            for choice, root in self._expirations(data).values():
-                if choice.expiration is not None:
-                    parts.append(data.chain_rows(root, choice.expiration))
-        # Settlement chains of trades that may expire today (new entries expire later than today
-        # unless they are 0-DTE, whose chain is already in the entry set).
-        for root, expiration in self._settling_today(data):
-            parts.append(data.chain_rows(root, expiration))
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        expiring = {(c["root"], dt.date.fromisoformat(c["expiration"])) for c in self.alive}
+        for choice, root in chosen.values():
+            if choice.expiration is not None:
+                parts.append(data.chain_rows(root, choice.expiration))
+                expiring.add((root, choice.expiration))
+        bounds = market_calendar.session_bounds(data.day)
+        for root, expiration in expiring:
+            if bounds and settlement_for(expiration, root) <= bounds[1]:
+                parts.extend(data.chain_rows(r, e)
+                             for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
+        return np.concatenate(parts)
 
     def _chain(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ChainAnalytics:
         key = (root, expiration, ns(at))
@@ -206,9 +195,8 @@ class DayReplayer:
             )
         return self._analytics[key]
 
-    def _entries(self, data: DayData) -> None:
+    def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> None:
         day = data.day
-        chosen = self._expirations(data)
         windows = sorted({w for s in self.strategies for w in s.windows})
         for window in windows:
             at = window_instant(day, window)
@@ -236,10 +224,7 @@ class DayReplayer:
             return c
         key = (root, choice.expiration, ns(at))
         if key not in self._quotes:  # one validated ChainQuotes per chain and minute, shared by the strategies
-            self._quotes[key] = ChainQuotes(
-                strikes=a.strikes, is_call=a.is_call, bid=a.bid, ask=a.ask, iv=a.iv, delta=a.delta,
-                symbols=a.symbols.astype(object), root=root, expiration=choice.expiration, forward=a.fit.forward,
-                t_years=a.t_years)
+            self._quotes[key] = chain_quotes(a)
         result = rules.select_spread(self._quotes[key], s.rules)
         cand = result.candidate if isinstance(result, NoCandidate) else result
         c["features"] = self._features(s, at, choice.actual_dte_days, a, cand)
@@ -329,7 +314,7 @@ class DayReplayer:
         settles_at = dt.datetime.fromisoformat(c["settles_at"])
         minute = settlement_quote_minute(settles_at, root)
         order = settlement_chain_order(data.listed(), root=root, expiration=expiration)
-        value = implied_settlement([self._chain(data, r, e, minute) for r, e in order])
+        value = implied_settlement(self._chain(data, r, e, minute) for r, e in order)
         if value is None:
             return  # stays open; reported as unresolved
         price, source = value

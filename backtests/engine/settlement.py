@@ -16,15 +16,17 @@ official SET/SOQ can differ by cents; the ``source`` text says it is implied.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 # Rounded like a published index value.
 SETTLEMENT_DECIMALS = 2
 
 
-def implied_settlement(chains: Sequence[Any]) -> tuple[float, str] | None:
-    """(value, source) from the first chain (``ChainAnalytics``) whose forward fit succeeded, else None."""
+def implied_settlement(chains: Iterable[Any]) -> tuple[float, str] | None:
+    """(value, source) from the first chain (``ChainAnalytics``) whose forward fit succeeded, else None.
+
+    ``chains`` may be lazy: the chains after the first that fits are never computed."""
     for a in chains:
         if a is not None and a.fit.ok:
             value = round(float(a.fit.forward), SETTLEMENT_DECIMALS)
@@ -42,11 +44,11 @@ def settlement_quote_minute(settles_at: dt.datetime, root: str) -> dt.datetime:
 
 
 def settlement_chain_order(
-    listed: Sequence[tuple[str, dt.date]], *, root: str, expiration: dt.date, fallbacks: int = 2
+    listed: Iterable[tuple[str, dt.date]], *, root: str, expiration: dt.date, fallbacks: int = 2
 ) -> list[tuple[str, dt.date]]:
     """Which (root, expiration) chains to try, best first: the expiring PM series itself, then the
     nearest SPXW expirations on or after ``expiration`` (AM series: only those)."""
-    others = sorted((r, e) for r, e in set(listed) if r == "SPXW" and e >= expiration and (r, e) != (root, expiration))
-    others.sort(key=lambda k: k[1])
-    first = [(root, expiration)] if root != "SPX" and (root, expiration) in set(listed) else []
+    pairs = set(listed)
+    others = sorted((r, e) for r, e in pairs if r == "SPXW" and e >= expiration and (r, e) != (root, expiration))
+    first = [(root, expiration)] if root != "SPX" and (root, expiration) in pairs else []
     return first + others[:fallbacks]

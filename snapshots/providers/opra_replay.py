@@ -276,4 +276,4 @@ class OpraReplayMarket:
         day = self._require(expiration)
         minute = settlement_quote_minute(settles_at, root)
         order = settlement_chain_order(self._listed(day), root=root, expiration=expiration)
-        return implied_settlement([self._analytics(day, minute, r, e) for r, e in order])
+        return implied_settlement(self._analytics(day, minute, r, e) for r, e in order)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
