@@ -23,7 +23,7 @@ RUN_TRADES_PAGE = 200  # trades shown on a run page (newest first)
 # The summary figures of a run, in display order: (key in metrics["summary"], label, kind).
 # kind drives formatting: int, pct (a 0..1 ratio), usd, ratio (2 dp), points (credit, 2 dp).
 SUMMARY_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("trades", "Trades", "int"),
+    ("trades", "Closed trades", "int"),
     ("wins", "Wins", "int"),
     ("losses", "Losses", "int"),
     ("win_rate", "Win rate", "pct"),

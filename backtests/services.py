@@ -38,12 +38,14 @@ from backtests.engine.daydata import DayData
 from backtests.engine.replay import DayReplayer, EngineParams, Strategy
 from backtests.models import BacktestChunk, BacktestRun, ImportedDay
 from execution.models import PositionMark, Trade, TradeLeg
-from execution.services import money
-from snapshots import market_calendar
+from snapshots import market_calendar, settlement_values
 from strategy.models import StrategyConfig, TradeDecision
 from strategy.quant import rules
 from strategy.quant.osi import parse_symbol
-from strategy.services import ENTRY_WINDOWS, NEW_YORK, decision_money, risk_limits, spread_rules
+from strategy.quant.money import cents as money
+from strategy.quant.money import cents_or_none as decision_money
+from strategy.quant.money import mid_or_none
+from strategy.services import ENTRY_WINDOWS, NEW_YORK, risk_limits, spread_rules
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,10 @@ def params_build(
         "dte_tolerance_days": int(settings.SNAPSHOT_DTE_TOLERANCE_DAYS if dte_tolerance_days is None else dte_tolerance_days),
         "fees_per_contract_usd": float(settings.FEES_PER_CONTRACT_USD if fees_per_contract_usd is None else fees_per_contract_usd),
         "chunk_days": int(chunk_days),
+        # Official settlement values loaded by the operator override the estimates (stored, so a
+        # rerun of these params settles alike whatever the table holds later).
+        "official_settlements": settlement_values.as_rows(settlement_values.official_settlements(
+            start, end + dt.timedelta(days=EXTENSION_CALENDAR_DAYS))),
     }
 
 
@@ -264,7 +270,8 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
             status=BacktestRun.Status.RUNNING, started_at=timezone.now())
     started = time.perf_counter()
     params = run.params
-    replayer = DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day)
+    replayer = DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day,
+                           official=settlement_values.from_rows(params.get("official_settlements", [])))
     days = trading_days(chunk.first_day, chunk.last_day)
     try:
         for i, day in enumerate(days, start=1):
@@ -432,7 +439,7 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
             decided_at=dt.datetime.fromisoformat(c["decided_at"]), action=v.action, reason_code=v.reason_code,
             reason_message=v.reason_message, snapshot_checksum=sha_by_day.get(dt.date.fromisoformat(c["day"]), ""),
             expiration=dt.date.fromisoformat(c["expiration"]) if c["expiration"] else None, legs=c["legs"],
-            credit_mid=decision_money(c["credit_mid"]), credit_fill=decision_money(c["credit_fill"]),
+            credit_mid=mid_or_none(c["credit_mid"]), credit_fill=decision_money(c["credit_fill"]),
             width_points=decision_money(c["width_points"]), max_profit_usd=decision_money(c["max_profit_usd"]),
             max_loss_usd=decision_money(c["max_loss_usd"]), features=c["features"], model_version=v.model_version,
             model_score=v.model_score,
@@ -456,7 +463,7 @@ def _rows_write(run: BacktestRun, strategies: Sequence[Strategy], verdicts: Sequ
             width_points=d.width_points, entry_credit=credit, max_profit_usd=_usd(credit * 100 * qty),
             max_loss_usd=_usd((d.width_points - credit) * 100 * qty),
             take_profit_debit=_usd(credit * (1 - tp)), stop_loss_debit=_usd(credit * sl),
-            opened_at=d.decided_at, status=Trade.Status.OPEN,
+            opened_at=d.decided_at, status=Trade.Status.OPEN_AT_END,  # until its exit is known
         )
         if exit_:
             settled = exit_["reason"] == "settlement"
@@ -499,10 +506,10 @@ def run_metrics(run: BacktestRun, trades: Sequence[Trade]) -> dict[str, Any]:
     """Summary, per-bucket grid (DTE × delta × window × side) and the daily equity curve."""
     days = trading_days(run.start_date, run.end_date)
     closed = []
-    open_count = 0
+    open_at_end = [t for t in trades if t.status != Trade.Status.CLOSED]
+    last_marks = {m.trade_id: m for m in PositionMark.objects.filter(trade__in=open_at_end).order_by("ts")}
     for t in trades:
         if t.status != Trade.Status.CLOSED:
-            open_count += 1
             continue
         d = t.decision
         closed.append(metrics_mod.ClosedTrade(
@@ -520,7 +527,12 @@ def run_metrics(run: BacktestRun, trades: Sequence[Trade]) -> dict[str, Any]:
         "summary": summary.as_dict(),
         "decisions": decisions.count(),
         "trade_decisions": decisions.filter(action="TRADE").count(),
-        "open_trades": open_count,
+        # Every trade of the run = closed (in the summary) + open at the end of the data (valued at
+        # their last mark, kept out of the realized figures).
+        "trades_total": len(trades),
+        "open_trades": len(open_at_end),
+        "open_at_end_mtm_usd": round(sum(float(m.unrealized_pnl_usd) for m in last_marks.values()), 2),
+        "open_at_end_unmarked": sum(1 for t in open_at_end if t.pk not in last_marks),
         "equity": [{"day": p.day.isoformat(), "pnl_usd": round(p.pnl_usd, 2), "equity_usd": round(p.equity_usd, 2),
                     "drawdown_usd": round(p.drawdown_usd, 2)} for p in curve],
         "buckets": [{"bucket": metrics_mod.bucket_label(k), "dte": k[0], "delta": k[1], "window": k[2], "side": k[3],

@@ -26,6 +26,7 @@ class Trade(models.Model):
         CLOSING = "closing", "exit order working"
         CLOSED = "closed"
         NOT_FILLED = "not_filled", "entry never filled"
+        OPEN_AT_END = "open_at_end", "open at the end of the data (backtest; valued at its last mark)"
 
     class ExitReason(models.TextChoices):
         TAKE_PROFIT = "take_profit"
@@ -47,19 +48,24 @@ class Trade(models.Model):
     long_strike = models.DecimalField(max_digits=10, decimal_places=3)
     width_points = models.DecimalField(max_digits=8, decimal_places=2)
     entry_credit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
-                                       help_text="filled credit, points per share")
+                                       help_text="filled credit, points per share (on the 0.05 tick)")
     max_profit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     max_loss_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    take_profit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
-    stop_loss_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    take_profit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                            help_text="entry credit × (1 − take-profit fraction), rounded half up to the cent")
+    stop_loss_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                          help_text="entry credit × stop multiple, rounded half up to the cent")
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=12, choices=ExitReason.choices, blank=True)
-    exit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    exit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                     help_text="closing debit (fill model: rounded up to the 0.05 tick) or settlement value")
     settlement_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    settlement_source = models.CharField(max_length=60, blank=True)
+    settlement_source = models.CharField(max_length=200, blank=True,
+                                         help_text="where the exit or settlement value came from")
     fees_usd = models.DecimalField(max_digits=10, decimal_places=2, default=0)
-    realized_pnl_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    realized_pnl_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                           help_text="(entry credit − exit debit) × 100 × quantity − fees")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -160,8 +166,10 @@ class PositionMark(models.Model):
     trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="marks")
     ts = models.DateTimeField(help_text="snapshot slot, UTC")
     snapshot = models.ForeignKey("snapshots.ChainSnapshot", null=True, blank=True, on_delete=models.SET_NULL)
-    debit_mid = models.DecimalField(max_digits=8, decimal_places=2)
-    debit_fill = models.DecimalField(max_digits=8, decimal_places=2, help_text="fill model: mid + 0.30 × combo spread")
+    debit_mid = models.DecimalField(max_digits=8, decimal_places=2, help_text="short mid − long mid, rounded half up to the cent")
+    debit_fill = models.DecimalField(max_digits=8, decimal_places=2,
+                                     help_text="fill model: mid + 0.30 × combo spread, rounded up to the 0.05 tick, "
+                                               "between one tick and the width")
     unrealized_pnl_usd = models.DecimalField(max_digits=12, decimal_places=2)
     signal = models.CharField(max_length=12, blank=True, help_text="take_profit / stop_loss when this mark triggered one")
 

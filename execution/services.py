@@ -38,6 +38,7 @@ from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from strategy.models import TradeDecision
 from strategy.quant import rules
+from strategy.quant.money import cents as money
 from strategy.quant.osi import parse_symbol
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 TAG_PREFIX = "spx-"  # every client tag we send starts with this: how reconciliation tells ours apart
 WORKING = (OrderState.SUBMITTING, OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.UNKNOWN,
            OrderState.PENDING_CANCEL)
-_D2 = Decimal("0.01")
-
-
-def money(x: float | Decimal) -> Decimal:
-    """A price or dollar amount as stored: ``Decimal(str(x))`` to the cent (the backtester uses it too)."""
-    return Decimal(str(x)).quantize(_D2)
 
 
 def new_client_tag(purpose: str) -> str:
@@ -230,13 +225,13 @@ def order_sync(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
         if fill is not None:
             _, created = Fill.objects.get_or_create(
                 order=order, fill_key=fill.dedup_key,
-                defaults={"quantity": fill.quantity, "price": fill.price.quantize(_D2),
+                defaults={"quantity": fill.quantity, "price": money(fill.price),
                           "filled_at": now or timezone.now()},
             )
             if created:
                 total = order.filled_quantity + fill.quantity
                 prior = (order.avg_fill_price or Decimal(0)) * order.filled_quantity
-                order.avg_fill_price = ((prior + fill.price * fill.quantity) / total).quantize(_D2)
+                order.avg_fill_price = money((prior + fill.price * fill.quantity) / total)
                 order.filled_quantity = total
         target = snapshot.status
         if OrderState(order.state) != target and not is_terminal(OrderState(order.state)):

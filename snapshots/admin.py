@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
+from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument, SettlementValue
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
 
@@ -56,3 +56,13 @@ class CaptureFailureAdmin(admin.ModelAdmin):
     list_display = ("occurred_at", "ts", "stage", "target_dte", "expiration", "provider", "error_type", "message")
     list_filter = ("stage", "provider", "error_type")
     readonly_fields = [f.name for f in CaptureFailure._meta.fields]
+
+
+@admin.register(SettlementValue)
+class SettlementValueAdmin(admin.ModelAdmin):
+    """Official settlement values (``manage.py settlement_import``); editable: they override every estimate."""
+
+    list_display = ("expiration", "root", "style", "value", "source", "loaded_at")
+    list_filter = ("root", "style", "source")
+    date_hierarchy = "expiration"
+    search_fields = ("source",)

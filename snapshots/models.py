@@ -55,6 +55,11 @@ class ChainSnapshot(models.Model):
     underlying = models.CharField(max_length=10)
     root = models.CharField(max_length=6, help_text="SPXW (PM) preferred; SPX (AM) on a monthly-only date")
     target_dte = models.PositiveSmallIntegerField(help_text="DTE bucket (or 9/30 for a VIX term)")
+    dte_targets = models.JSONField(
+        default=list, blank=True,
+        help_text="every DTE target this chain serves at its slot, ascending (several when targets resolve to one "
+                  "expiration, e.g. 3 and 5 DTE in Thanksgiving week); target_dte is the first",
+    )
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.TARGET)
     expiration = models.DateField()
     actual_dte_days = models.SmallIntegerField(help_text="calendar days from the slot's New York date")
@@ -160,3 +165,31 @@ class ContextSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"context {self.underlying} @ {self.ts:%Y-%m-%d %H:%M}Z"
+
+
+class SettlementValue(models.Model):
+    """An official exercise-settlement value, loaded by the operator (``manage.py settlement_import``).
+
+    It takes precedence over every estimate, live and in backtests: AM-settled SPX monthlies settle
+    on the Special Opening Quotation (SET), which no option quote shows, and PM-settled SPXW on the
+    official close. ``source`` is the operator's label for where the value came from.
+    """
+
+    class Style(models.TextChoices):
+        AM = "AM", "AM (opening quotation)"
+        PM = "PM", "PM (closing value)"
+
+    expiration = models.DateField(help_text="the settlement day (the expiration date)")
+    root = models.CharField(max_length=6, help_text="SPX (AM) or SPXW (PM)")
+    style = models.CharField(max_length=2, choices=Style.choices)
+    value = models.DecimalField(max_digits=10, decimal_places=2, help_text="index points")
+    source = models.CharField(max_length=80, help_text="where the value came from, e.g. 'Cboe SET'")
+    loaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "settlement_values"
+        constraints = [models.UniqueConstraint(fields=["expiration", "root"], name="settlement_value_uniq")]
+        ordering = ["-expiration", "root"]
+
+    def __str__(self) -> str:
+        return f"{self.root} {self.expiration} {self.style} {self.value}"

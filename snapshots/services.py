@@ -165,8 +165,12 @@ def snapshot_store(
     actual_dte_days: int,
     provider: str,
     purpose: str = ChainSnapshot.Purpose.TARGET,
+    dte_targets: list[int] | None = None,
 ) -> tuple[ChainSnapshot, bool]:
-    """Store one chain at one slot; returns (row, created). A second call for the key changes nothing."""
+    """Store one chain at one slot; returns (row, created). A second call for the key changes nothing.
+
+    ``dte_targets``: the DTE targets the chain serves (default: ``[target_dte]`` for a target chain).
+    """
     existing = ChainSnapshot.objects.filter(underlying=chain.underlying, expiration=chain.expiration, ts=slot).first()
     if existing:
         return existing, False
@@ -179,6 +183,8 @@ def snapshot_store(
                 underlying=chain.underlying,
                 root=_chain_root(chain),
                 target_dte=target_dte,
+                dte_targets=dte_targets if dte_targets is not None else (
+                    [target_dte] if purpose == ChainSnapshot.Purpose.TARGET else []),
                 purpose=purpose,
                 expiration=chain.expiration,
                 actual_dte_days=actual_dte_days,
@@ -229,8 +235,10 @@ def snapshot_capture(
         _failure(result, stage=CaptureFailure.Stage.EXPIRATIONS, exc=exc)
         raise
 
-    wanted: dict[dt.date, tuple[int, int]] = {}  # expiration -> (first target asking for it, actual dte)
-    for target in settings.SNAPSHOT_DTE_TARGETS:
+    # expiration -> (the DTE targets it serves, ascending; actual dte). Two targets may resolve to one
+    # expiration (3 and 5 DTE in Thanksgiving week): the chain is stored once and serves both.
+    wanted: dict[dt.date, tuple[list[int], int]] = {}
+    for target in sorted(settings.SNAPSHOT_DTE_TARGETS):
         choice = choose_expiration(
             now_et.date(), listed, target_dte=target, tolerance_days=settings.SNAPSHOT_DTE_TOLERANCE_DAYS, force=force
         )
@@ -238,10 +246,12 @@ def snapshot_capture(
             _failure(result, stage=CaptureFailure.Stage.SELECT, exc=choice.reason, target_dte=target)
             continue
         assert choice.actual_dte_days is not None
-        wanted.setdefault(choice.expiration, (target, choice.actual_dte_days))
+        wanted.setdefault(choice.expiration, ([], choice.actual_dte_days))[0].append(target)
 
-    for expiration, (target, actual_dte) in sorted(wanted.items(), key=lambda kv: kv[1][0]):
-        summary = {"target_dte": target, "expiration": expiration.isoformat(), "actual_dte_days": actual_dte}
+    for expiration, (targets, actual_dte) in sorted(wanted.items(), key=lambda kv: kv[1][0][0]):
+        target = targets[0]
+        summary = {"target_dte": target, "dte_targets": targets, "expiration": expiration.isoformat(),
+                   "actual_dte_days": actual_dte}
         existing = ChainSnapshot.objects.filter(underlying=underlying, expiration=expiration, ts=slot).first()
         if existing:
             result.existing.append({**summary, "checksum": existing.checksum, "snapshot_id": existing.pk})
@@ -256,7 +266,8 @@ def snapshot_capture(
                      expiration=expiration)
             continue
         row, created = snapshot_store(
-            chain=chain, slot=slot, target_dte=target, actual_dte_days=actual_dte, provider=provider.name
+            chain=chain, slot=slot, target_dte=target, actual_dte_days=actual_dte, provider=provider.name,
+            dte_targets=targets,
         )
         (result.inserted if created else result.existing).append(
             {**summary, "checksum": row.checksum, "snapshot_id": row.pk}
@@ -327,13 +338,19 @@ def _context_record(result: CaptureResult, *, provider: MarketDataProvider, list
 def settlement_value_get(expiration: dt.date, root: str) -> tuple[float, str] | None:
     """The settlement value of ``root`` options expiring on ``expiration``, with where it came from.
 
-    Simulated market: its SPX path at the settlement instant (SPXW 16:00 ET or 13:00 on an early
-    close; SPX AM the 09:30 open). Tradier: the SPX quote's ``last`` once the session of a PM
-    expiration has closed (Tradier's index prices are ORATS-derived, tradier.md §5.3); an AM
-    settlement value (SOQ) is not published there, so AM trades wait for the operator. OPRA replay:
-    the implied forward of the expiring chain (else the nearest SPXW ones) at the settlement minute,
-    once that instant has passed, as the backtester settles.
+    An official value loaded by the operator (``settlement_import``) comes first, whatever the
+    provider. Otherwise — simulated market: its SPX path at the settlement instant (SPXW 16:00 ET
+    or 13:00 on an early close; SPX AM the 09:30 open). Tradier: the SPX quote's ``last`` once the
+    session of a PM expiration has closed (Tradier's index prices are ORATS-derived, tradier.md
+    §5.3); an AM settlement value (SOQ) is not published there, so AM trades wait for an official
+    value. OPRA replay: the backtester's estimate from the expiring chain at its settlement instant
+    (``backtests.engine.settlement``), once that instant has passed.
     """
+    from snapshots.settlement_values import official_settlement
+
+    official = official_settlement(expiration, root)
+    if official is not None:
+        return official[0], f"official {official[1]}"
     if settings.MARKET_DATA_PROVIDER == "opra-replay":
         from snapshots.providers.opra_replay import OpraReplayMarket
 

@@ -32,6 +32,11 @@ class StrategyConfig(models.Model):
                                            default=Decimal("1.50"), help_text="points; blank = no limit")
     max_combo_spread_frac = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True,
                                                 default=Decimal("0.50"), help_text="of the mid credit; blank = no limit")
+    max_width_mult = models.DecimalField(
+        max_digits=4, decimal_places=2, default=Decimal("1.50"), validators=[MinValueValidator(Decimal("1"))],
+        help_text="the long leg may sit up to this multiple of the width from the short strike when the strike "
+                  "at the width is missing or one-sided (1.5 × 25 = 37.5 points); beyond it SKIP no_long_leg",
+    )
     max_snapshot_age_minutes = models.PositiveSmallIntegerField(default=10)
     max_open_trades = models.PositiveSmallIntegerField(default=1)
     max_new_trades_per_day = models.PositiveSmallIntegerField(default=1)
@@ -96,12 +101,15 @@ class TradeDecision(models.Model):
                                 related_name="decisions")
     expiration = models.DateField(null=True, blank=True)
     legs = models.JSONField(default=list, help_text="short and long leg: symbol, strike, bid/ask/mid, our IV and delta")
-    credit_mid = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    credit_mid = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True,
+                                     help_text="short mid − long mid, points per share, stored exactly (not rounded)")
     credit_fill = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
-                                      help_text="fill model: mid − 0.30 × combo spread, on the 0.05 tick")
+                                      help_text="fill model: mid − 0.30 × combo spread, rounded down to the 0.05 tick")
     width_points = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
-    max_profit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    max_loss_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    max_profit_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                         help_text="credit_fill × 100 × quantity (exact on the tick)")
+    max_loss_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                       help_text="(width − credit_fill) × 100 × quantity (exact on the tick)")
     features = models.JSONField(default=dict, help_text="everything known at decision time (ML features)")
     model_version = models.CharField(max_length=60, blank=True)
     model_score = models.FloatField(null=True, blank=True)

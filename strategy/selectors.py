@@ -16,15 +16,23 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def latest_snapshot(*, underlying: str, target_dte: int, at: dt.datetime) -> ChainSnapshot | None:
-    """The newest DTE-target snapshot of the bucket at or before ``at`` (its age is checked by the caller)."""
-    return (
-        ChainSnapshot.objects.filter(
-            underlying=underlying, target_dte=target_dte, purpose=ChainSnapshot.Purpose.TARGET, ts__lte=at
-        )
-        .defer("payload_zstd")
-        .order_by("-ts")
-        .first()
-    )
+    """The newest DTE-target snapshot serving the bucket at or before ``at`` (its age is checked by the caller).
+
+    A chain serves every target that resolved to its expiration (``dte_targets``) and is stored under
+    the smallest of them: the newest row of the bucket itself, or a newer row of a smaller target
+    that also serves it (3 and 5 DTE share an expiration in Thanksgiving week).
+    """
+    base = ChainSnapshot.objects.filter(underlying=underlying, purpose=ChainSnapshot.Purpose.TARGET,
+                                        ts__lte=at).defer("payload_zstd")
+    own = base.filter(target_dte=target_dte).order_by("-ts").first()
+    newer = base.filter(target_dte__lt=target_dte)
+    # Shared rows newer than the bucket's own (looking back a day at most when it has none).
+    newer = newer.filter(ts__gt=own.ts if own is not None else at - dt.timedelta(days=1))
+    # Each slot holds one row per distinct expiration, so this walks a few rows per slot.
+    for row in newer.order_by("-ts", "-target_dte").iterator():
+        if target_dte in row.dte_targets:
+            return row
+    return own
 
 
 def context_at(*, underlying: str, ts: dt.datetime) -> ContextSnapshot | None:

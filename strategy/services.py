@@ -33,6 +33,8 @@ from snapshots.providers.base import ProviderError
 from strategy import selectors
 from strategy.models import StrategyConfig, TradeDecision
 from strategy.quant import rules
+from strategy.quant.money import cents_or_none as decision_money
+from strategy.quant.money import mid_or_none
 from strategy.quant.types import ChainQuotes, NoCandidate, RiskLimits, SpreadCandidate, SpreadRules
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def spread_rules(config: StrategyConfig) -> SpreadRules:
         min_credit=float(config.min_credit),
         max_combo_spread=opt(config.max_combo_spread),
         max_combo_spread_frac=opt(config.max_combo_spread_frac),
+        max_width_mult=float(config.max_width_mult),
     )
 
 
@@ -293,10 +296,6 @@ def entry_window_run(
     return result
 
 
-def decision_money(x: float | None) -> Decimal | None:
-    return Decimal(str(round(x, 2))) if x is not None and np.isfinite(x) else None
-
-
 def _decision_write(
     ev: Evaluation, *, key: dict[str, Any], at: dt.datetime, action: str, code: str, message: str, gate: Any
 ) -> TradeDecision | None:
@@ -312,7 +311,7 @@ def _decision_write(
         "context": ev.context,
         "expiration": ev.snapshot.expiration if ev.snapshot else None,
         "legs": [leg_json(c.short_leg), leg_json(c.long_leg)] if c else [],
-        "credit_mid": decision_money(c.credit_mid) if c else None,
+        "credit_mid": mid_or_none(c.credit_mid) if c else None,
         "credit_fill": decision_money(c.credit_fill) if c else None,
         "width_points": decision_money(c.width_points) if c else None,
         "max_profit_usd": decision_money(c.max_profit_usd) if c else None,

@@ -29,8 +29,9 @@ What is simulated, and how (no Django; deterministic per seed and day):
   displayed bid–ask band, or a routine refresh near the money moved the rounded quote), the
   displayed sizes changed (a random event, more frequent near the money) or a trade printed (near
   the money mostly). So liquid strikes write almost every minute and cheap wings (0.00 × 0.05)
-  rarely: ~60 % of the dense instrument × minute grid on a typical day. The first stamp (09:31)
-  carries every instrument's opening book. Same-day SPXW stop at 16:00; others trade to 16:15
+  rarely: ~60 % of the dense instrument × minute grid on a typical day. The first stamp (09:30,
+  the interval that ends at the open) carries every instrument's opening book, priced at the
+  opening index value — the value an AM-settled monthly settles on that morning. Same-day SPXW stop at 16:00; others trade to 16:15
   (13:00 / 13:15 on early-close days). Last-trade fields are carried forward as OPRA does; an
   instrument with no trade yet has UNDEF price and ts_event. Sizes are redrawn on every record.
 """
@@ -153,12 +154,13 @@ def _vix_inverse_table() -> tuple[FloatArray, FloatArray]:
 
 
 def _minute_stamps(day: dt.date) -> NDArray[np.int64]:
-    """CBBO-1m ts_recv stamps of the session (interval ends): open + 1 min … RTH close, UNIX ns."""
+    """CBBO-1m ts_recv stamps of the session (interval ends), UNIX ns: the open (09:30, the opening
+    book at the opening index value), then every minute to the RTH close."""
     bounds = mc.session_bounds(day)
     if bounds is None:
         raise ValueError(f"{day} is not an SPX options trading day")
     open_ns, close_ns = dbn_io.instant_ns(bounds[0]), dbn_io.instant_ns(bounds[1])
-    return np.arange(open_ns + dbn_io.NS_PER_MINUTE, close_ns + 1, dbn_io.NS_PER_MINUTE, dtype=np.int64)
+    return np.arange(open_ns, close_ns + 1, dbn_io.NS_PER_MINUTE, dtype=np.int64)
 
 
 def _market_path(market: SimulatedMarket, clock: _Clock, stamps: NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
@@ -354,7 +356,7 @@ def generate_day(
     """
     started = time.perf_counter()
     stamps = _minute_stamps(day)
-    open_ns = int(stamps[0]) - dbn_io.NS_PER_MINUTE
+    open_ns = int(stamps[0])
     clock = _Clock()
     market = SimulatedMarket(seed=seed, now=clock)
     spot, x30 = _market_path(market, clock, stamps)

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from backtests.engine.daydata import DayData, ns
-from backtests.engine.settlement import implied_settlement, settlement_chain_order, settlement_quote_minute
+from backtests.engine.settlement import Official, SeriesQuotes, settlement_chain_order, settlement_estimate
 from snapshots import market_calendar
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
 from snapshots.expiry_selection import ExpiryChoice, choose_expiration
@@ -125,14 +125,16 @@ class DayReplayer:
     """Runs phase 1 over consecutive days; keeps the candidates still open between days."""
 
     def __init__(self, strategies: Sequence[Strategy], params: EngineParams,
-                 load_day: Callable[[dt.date], DayData | None]) -> None:
+                 load_day: Callable[[dt.date], DayData | None], official: Official | None = None) -> None:
         self.strategies = list(strategies)
         self.params = params
         self.load_day = load_day
+        self.official = dict(official or {})
         self.alive: list[dict[str, Any]] = []
         self.out = ChunkOutput()
         self._analytics: dict[tuple[str, dt.date, int], ChainAnalytics] = {}
         self._quotes: dict[tuple[str, dt.date, int], ChainQuotes] = {}
+        self._settlements: dict[tuple[str, dt.date], tuple[float, str] | None] = {}
 
     # ------------------------------------------------------------------------------ per day
 
@@ -179,7 +181,7 @@ class DayReplayer:
                 expiring.add((root, choice.expiration))
         bounds = market_calendar.session_bounds(data.day)
         for root, expiration in expiring:
-            if bounds and settlement_for(expiration, root) <= bounds[1]:
+            if bounds and settlement_for(expiration, root) <= bounds[1] and (root, expiration) not in self.official:
                 parts.extend(data.chain_rows(r, e)
                              for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
         return np.concatenate(parts)
@@ -312,11 +314,21 @@ class DayReplayer:
     def _settle(self, c: dict[str, Any], data: DayData) -> None:
         expiration, root = dt.date.fromisoformat(c["expiration"]), c["root"]
         settles_at = dt.datetime.fromisoformat(c["settles_at"])
-        minute = settlement_quote_minute(settles_at, root)
-        order = settlement_chain_order(data.listed(), root=root, expiration=expiration)
-        value = implied_settlement(self._chain(data, r, e, minute) for r, e in order)
+
+        def quotes_at(r: str, e: dt.date, at: dt.datetime) -> SeriesQuotes | None:
+            rows = data.chain_rows(r, e)
+            if rows.size == 0:
+                return None
+            bid, ask = data.in_force(rows, ns(at))
+            return SeriesQuotes(data.strike[rows], data.is_call[rows], bid, ask)
+
+        key = (root, expiration)
+        if key not in self._settlements:
+            self._settlements[key] = settlement_estimate(quotes_at, data.listed(), root=root, expiration=expiration,
+                                                         official=self.official)
+        value = self._settlements[key]
         if value is None:
-            return  # stays open; reported as unresolved
+            return  # stays open; reported as open at the end of the data
         price, source = value
         short, long_ = c["legs"]
         side = "call_credit" if short["is_call"] else "put_credit"

@@ -71,6 +71,22 @@ def compact_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return files
 
 
+# Thanksgiving week 2026: 3 and 5 DTE both resolve to Friday 11-27 (an early close: SPXW settles
+# at 13:00), the holiday on Thursday, and trades that expire inside the replayed days.
+HOLIDAY_DAYS = (dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 27))
+
+
+@pytest.fixture(scope="session")
+def holiday_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The Thanksgiving-week trading days of the compact universe, plain .dbn."""
+    out = tmp_path_factory.mktemp("holiday-dbn")
+    files: list[Path] = []
+    for day in HOLIDAY_DAYS:
+        g = dbn_generate.generate_day(day, out, params=COMPACT, compress=False)
+        files += [g.definition_path, g.cbbo_path]
+    return files
+
+
 @pytest.fixture
 def compact_market(market_dir: Path, compact_files: list[Path], seeded_grid: list) -> Path:
     """The compact days imported into this test's market-data root (manifest rows included)."""

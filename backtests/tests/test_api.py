@@ -138,7 +138,8 @@ def test_run_status_metrics_and_trades(admin_api: APIClient, imported: None, dja
     assert detail["params"] == run.params and detail["params_sha256"] == run.params_sha256
     assert detail["data_sha256"] == run.data_sha256 and detail["code_version"] == run.code_version
     assert detail["data_days"] == 2 and [c["status"] for c in detail["chunks"]] == ["done", "done"]
-    assert set(detail["metrics"]) == {"summary", "decisions", "trade_decisions", "open_trades", "buckets"}
+    assert set(detail["metrics"]) == {"summary", "decisions", "trade_decisions", "open_trades", "buckets", "trades_total",
+                                     "open_at_end_mtm_usd", "open_at_end_unmarked"}
     assert detail["metrics"]["summary"] == run.metrics["summary"] == detail["summary"]
     with_equity = admin_api.get(f"/api/backtests/{run_id}?equity=1").json()
     assert with_equity["metrics"]["equity"] == run.metrics["equity"] and len(run.metrics["equity"]) == 2

@@ -47,9 +47,9 @@ def test_quotes_follow_cbbo_1m_rules(tiny_days: dict[dt.date, GeneratedDay]) -> 
     ts = quotes["ts_recv"].astype(np.int64)
     assert (np.diff(ts) >= 0).all() and (ts % dbn_io.NS_PER_MINUTE == 0).all()
     open_ns, close_ns = (dbn_io.instant_ns(b) for b in mc.session_bounds(DAY))  # type: ignore[union-attr]
-    assert ts.min() == open_ns + dbn_io.NS_PER_MINUTE and ts.max() == close_ns
-    stamps = (close_ns - open_ns) // dbn_io.NS_PER_MINUTE
-    # Every instrument opens at 09:31 and then writes only when something changed.
+    assert ts.min() == open_ns and ts.max() == close_ns
+    stamps = (close_ns - open_ns) // dbn_io.NS_PER_MINUTE + 1
+    # Every instrument opens at 09:30 (the opening book) and then writes only when something changed.
     first = quotes[ts == ts.min()]
     assert set(first["instrument_id"]) == set(definitions["instrument_id"])
     per_instrument = np.bincount(np.unique(quotes["instrument_id"], return_inverse=True)[1])

@@ -239,6 +239,15 @@ def test_a_run_writes_decisions_trades_and_metrics_and_reruns_identically(compac
     assert m["summary"]["total_pnl_usd"] == pytest.approx(float(sum(t.realized_pnl_usd for t in closed)))
     assert len(m["equity"]) == len(COMPACT_DAYS)
     assert {b["window"] for b in m["buckets"]} <= {"10:00", "11:00", "12:00"}
+    # Trades whose expiration lies past the imported days are open at the end of the data: their own
+    # state, valued at their last mark, counted apart; closed + open at the end = every trade row.
+    at_end = Trade.objects.filter(backtest_run=first, status=Trade.Status.OPEN_AT_END)
+    assert at_end.exists() and not Trade.objects.filter(backtest_run=first, status=Trade.Status.OPEN).exists()
+    assert m["open_trades"] == at_end.count() and m["trades_total"] == len(trades) == closed.count() + at_end.count()
+    last = [t.marks.order_by("-ts").first() for t in at_end]
+    assert all(mk is not None for mk in last) and m["open_at_end_unmarked"] == 0
+    assert m["open_at_end_mtm_usd"] == pytest.approx(float(sum(mk.unrealized_pnl_usd for mk in last)))
+    assert all(t.closed_at is None and t.realized_pnl_usd is None for t in at_end)
     assert all(d.source == "backtest" for d in TradeDecision.objects.filter(backtest_run=first))
     # Marks and legs (written with one executemany each) read back as the ORM writes them.
     for mark in PositionMark.objects.filter(trade__backtest_run=first).select_related("trade")[:50]:

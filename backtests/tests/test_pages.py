@@ -190,7 +190,7 @@ def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Cl
                           realized_pnl_usd="-132.60")
     html = operator.get(f"/backtests/{run.pk}/").content.decode()
     summary = re.search(r'<table id="run-summary".*?</table>', html, re.S).group(0)
-    for label, text in (("Trades", "5"), ("Win rate", "80.0%"), ("Total PnL (USD)", "177.00"), ("Losses", "1"),
+    for label, text in (("Closed trades", "5"), ("Win rate", "80.0%"), ("Total PnL (USD)", "177.00"), ("Losses", "1"),
                         ("Max drawdown (USD)", "132.60"), ("Exits: take profit", "3"), ("Exits: settlement", "1")):
         assert re.search(rf'<td class="l">{re.escape(label)}</td><td class="[a-z]*">{re.escape(text)}</td>', summary), label
     assert re.search(r'<svg id="equity-curve"[^>]*>.*?<polyline[^>]*points="[\d., ]+"', html, re.S)

@@ -4,6 +4,7 @@ the same decisions and the same exits, field by field."""
 
 from __future__ import annotations
 
+import datetime as dt
 from io import StringIO
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from django.core.management import call_command
 
 from backtests import parity, services
 from backtests.data.dbn_import import import_files
-from backtests.tests.conftest import COMPACT_DAYS
+from backtests.tests.conftest import COMPACT_DAYS, HOLIDAY_DAYS
 from execution.models import Trade
 from execution.replay import day_replay
 from strategy.models import StrategyConfig, TradeDecision
@@ -20,14 +21,33 @@ from strategy.models import StrategyConfig, TradeDecision
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def replay_market(tmp_path: Path, settings, compact_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
-    root = tmp_path / "market-data"
+def _replay_market(root: Path, settings, files: list[Path]) -> Path:  # type: ignore[no-untyped-def]
     settings.MARKET_DATA_DIR = root
     settings.MARKET_DATA_PROVIDER = "opra-replay"
     settings.EXECUTION_BROKER = "simulated"
-    import_files(compact_files, root_dir=root, workers=1)
+    import_files(files, root_dir=root, workers=1)
     return root
+
+
+@pytest.fixture
+def replay_market(tmp_path: Path, settings, compact_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
+    return _replay_market(tmp_path / "market-data", settings, compact_files)
+
+
+@pytest.fixture
+def holiday_market(tmp_path: Path, settings, holiday_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
+    return _replay_market(tmp_path / "market-data", settings, holiday_files)
+
+
+def _live_then_backtest(days: tuple, **params) -> tuple:  # type: ignore[no-untyped-def]
+    for day in days:
+        day_replay(day, every_minutes=5)
+    run, _ = services.run_create(services.params_build(
+        start=days[0], end=days[-1], configs=StrategyConfig.objects.filter(enabled=True), risk_scope="shared",
+        exit_check_minutes=5, **params), name="parity")
+    run = services.run_execute_inline(run)
+    assert run.status == "done"
+    return run, parity.compare(run)
 
 
 def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: Path) -> None:
@@ -65,3 +85,24 @@ def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: 
     report = parity.compare(run)
     assert [(d.key, d.field, d.backtest - d.live) for d in report.differences] == [
         (f"{decision.trading_day} {decision.entry_window:%H:%M} {decision.strategy_config.name}", "credit_fill", 1)]
+
+
+def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holiday_market: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """Thanksgiving week: the 3- and 5-DTE targets both resolve to Friday 11-27 and both evaluate it,
+    live and in the backtest; a trade held to expiry settles at Friday's 13:00 early close from the
+    expiring chain. (No take profit and a far stop hold it; the 3-DTE configs rank first, so
+    Monday's trade expires inside the replayed days.)"""
+    settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE = 1.0, 20.0
+    StrategyConfig.objects.filter(target_dte=3).update(priority=1)
+    run, report = _live_then_backtest(HOLIDAY_DAYS)
+    live = TradeDecision.objects.filter(backtest_run__isnull=True)
+    monday = live.filter(trading_day=HOLIDAY_DAYS[0], entry_window="10:00")
+    assert {d.expiration for d in monday if d.config_params["target_dte"] in (3, 5)} == {dt.date(2026, 11, 27)}
+    assert not monday.filter(reason_code="no_snapshot").exists()
+    settled = Trade.objects.filter(backtest_run=run, exit_reason="settlement")
+    assert settled.exists(), list(Trade.objects.filter(backtest_run=run).values_list("expiration", "exit_reason"))
+    for t in settled:
+        assert t.settlement_source.startswith(f"OPRA SPXW {t.expiration} parity at expiry, 13:00 ET")
+    assert report.decisions_compared == live.count() == 12 * 3 * len(HOLIDAY_DAYS)
+    assert report.trades_compared == Trade.objects.filter(backtest_run__isnull=True).count()
+    assert report.differences == []

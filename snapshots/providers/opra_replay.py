@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from backtests.data import store
 from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
-from backtests.engine.settlement import implied_settlement, settlement_chain_order, settlement_quote_minute
+from backtests.engine.settlement import Official, SeriesQuotes, settlement_estimate
 from snapshots import market_calendar as mc
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
 from snapshots.providers import parsing
@@ -262,18 +262,23 @@ class OpraReplayMarket:
 
     # ---- settlement (not part of the provider protocol) ---------------------------------------
 
-    def settlement(self, expiration: dt.date, root: str) -> tuple[float, str] | None:
+    def settlement(self, expiration: dt.date, root: str, *, official: Official | None = None) -> tuple[float, str] | None:
         """(value, source) of the ``root`` series expiring on ``expiration``, or None before its
-        settlement instant or when no chain fits.
+        settlement instant or when nothing fits.
 
-        The implied forward of the chains ``settlement_chain_order`` lists, from the quotes in force
-        at ``settlement_quote_minute`` on the settlement day — the backtester's estimate, so a
-        replayed day and its backtest settle at the same value (``backtests.engine.settlement``).
+        ``backtests.engine.settlement.settlement_estimate`` on the quotes in force at the settlement
+        instant of that day — the backtester's estimate, so a replayed day and its backtest settle at
+        the same value. ``official`` values (loaded by the operator) come first, as in backtests.
         """
-        settles_at = settlement_for(expiration, root)
-        if self._at() < settles_at:
+        if self._at() < settlement_for(expiration, root):
             return None
         day = self._require(expiration)
-        minute = settlement_quote_minute(settles_at, root)
-        order = settlement_chain_order(self._listed(day), root=root, expiration=expiration)
-        return implied_settlement(self._analytics(day, minute, r, e) for r, e in order)
+
+        def quotes_at(r: str, e: dt.date, at: dt.datetime) -> SeriesQuotes | None:
+            t = store.quotes_at(day, at, roots=[r], expirations=[e], root_dir=self.root_dir)
+            if t.num_rows == 0:
+                return None
+            return SeriesQuotes(_floats(t["strike"]), np.array([x == "C" for x in t["right"].to_pylist()], dtype=bool),
+                                _floats(t["bid_px"]), _floats(t["ask_px"]))
+
+        return settlement_estimate(quotes_at, self._listed(day), root=root, expiration=expiration, official=official)

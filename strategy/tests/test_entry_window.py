@@ -134,3 +134,42 @@ def test_frozen_config_params_do_not_follow_later_edits(sim, only) -> None:  # t
     config.width_points = Decimal("50")
     config.save()
     assert TradeDecision.objects.get().config_params["width_points"] == "25.00"
+
+
+def test_two_targets_sharing_an_expiration_both_decide_on_it(sim, only) -> None:  # type: ignore[no-untyped-def]
+    """Thanksgiving week: from Monday 11-23 both 3 and 5 DTE resolve to Friday 11-27 (ties go to the
+    later date; the 26th is the holiday). The chain is stored once and serves both targets."""
+    monday = dt.datetime(2026, 11, 23, 10, 0, tzinfo=NY)
+    three = only(name="3", target_dte=3, side="put_credit", short_delta_target=Decimal("0.10"))
+    five = only(name="5", target_dte=5, side="put_credit", short_delta_target=Decimal("0.10"), priority=1)
+    entry_window_run(at=monday)
+    row = ChainSnapshot.objects.get(ts=monday, expiration=dt.date(2026, 11, 27))
+    assert (row.target_dte, row.dte_targets, row.actual_dte_days) == (3, [3, 5], 4)
+    d3, d5 = (TradeDecision.objects.get(strategy_config=c) for c in (three, five))
+    assert d3.snapshot_id == d5.snapshot_id == row.pk and d5.reason_code != "no_snapshot"
+    assert d3.legs == d5.legs  # the same rules on the same chain pick the same spread
+    assert d5.action == "TRADE" and d3.reason_code == "risk_limit"  # one budget live: priority 1 goes first
+
+
+def test_the_long_leg_cap_is_a_config_field(sim, only) -> None:  # type: ignore[no-untyped-def]
+    # 7 points wide on a 5-point grid: the strike at the width is never listed, the next one is 10 out.
+    wide = only(name="cap 1.5", target_dte=3, side="put_credit", short_delta_target=Decimal("0.10"),
+                width_points=Decimal("7"), min_credit=Decimal("0.05"))
+    tight = only(name="cap 1.2", target_dte=3, side="put_credit", short_delta_target=Decimal("0.10"),
+                 width_points=Decimal("7"), min_credit=Decimal("0.05"), max_width_mult=Decimal("1.20"))
+    entry_window_run(at=FRI_10)
+    wide_d, tight_d = (TradeDecision.objects.get(strategy_config=c) for c in (wide, tight))
+    assert wide_d.width_points == 10 and wide_d.config_params["max_width_mult"] == "1.50"
+    assert tight_d.reason_code == "no_long_leg" and "7 to 8.4 points further out" in tight_d.reason_message
+
+
+def test_the_mid_credit_is_stored_exactly(sim) -> None:  # type: ignore[no-untyped-def]
+    for hour in (10, 11, 12):
+        entry_window_run(at=FRI_10.replace(hour=hour))
+    half_cents = 0
+    for d in TradeDecision.objects.exclude(credit_mid=None):
+        short, long_ = d.legs
+        exact = sum((Decimal(str(x["bid"])) + Decimal(str(x["ask"]))) / 2 * (1 if x is short else -1) for x in (short, long_))
+        assert d.credit_mid == exact  # not rounded to the cent: 2.375 stays 2.375
+        half_cents += exact != exact.quantize(Decimal("0.01"))
+    assert half_cents  # the grid has mids off the cent, which a cent field would have rounded
