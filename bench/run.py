@@ -125,7 +125,7 @@ def bench_analytics_and_decisions() -> None:
     from snapshots.analytics import snapshot_analytics
     from snapshots.models import ChainSnapshot
     from strategy.models import TradeDecision
-    from strategy.services import entry_window_run
+    from execution.services import entry_window_trade as entry_window_run
 
     snaps = list(ChainSnapshot.objects.filter(purpose="target").order_by("ts")[:9])
     recompute, sizes = [], []

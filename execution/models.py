@@ -5,12 +5,9 @@ from __future__ import annotations
 from django.db import models
 
 from execution.order_states import OrderState
+from strategy.models import Source  # one definition of where a row comes from
 
-
-class Source(models.TextChoices):
-    LIVE_PAPER = "live_paper", "live paper (Tradier sandbox)"
-    SIMULATED = "simulated", "simulated broker"
-    BACKTEST = "backtest", "backtest"
+__all__ = ["Fill", "Order", "PositionMark", "SimulatedBrokerOrder", "Source", "Trade", "TradeLeg"]
 
 
 class Trade(models.Model):

@@ -16,7 +16,8 @@ from execution import services
 from execution.models import Order, Trade
 from snapshots import market_calendar
 from snapshots.services import settlement_value_get, snapshot_capture
-from strategy.services import ENTRY_WINDOWS, NEW_YORK, entry_window_run
+from execution.services import entry_window_trade
+from strategy.services import ENTRY_WINDOWS, NEW_YORK
 
 
 @dataclass
@@ -52,7 +53,7 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
         if slot.astimezone(NEW_YORK).time() in ENTRY_WINDOWS:
             # Beat queues the hand-over task after commit; a replay runs the same services in
             # line, at the slot's time, with the broker's clock on the slot.
-            decisions += len(entry_window_run(at=slot, hand_over=lambda pk, at=slot: _open(pk, at)).created)
+            decisions += len(entry_window_trade(at=slot, hand_over=lambda pk, at=slot: _open(pk, at)).created)
         broker = services.broker_get(now=slot)
         for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
             services.order_sync(order_id, broker=broker, now=slot)

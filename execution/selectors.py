@@ -13,14 +13,35 @@ from django.utils import timezone
 
 from execution.models import Order, PositionMark, Source, Trade, TradeLeg
 from execution.stats import ClosedTrade, PnlStats, pnl_stats, stats_by_bucket
+from strategy.models import TradeDecision
+from strategy.quant.decision import BookState
 
 NEW_YORK = ZoneInfo("America/New_York")
+NOT_CLOSED = (Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING)
+
+
+def risk_state(source: str, day: dt.date) -> BookState:
+    """Open trades, today's entries and today's stops of the live book, for the risk rules.
+
+    Open: trades not yet closed (their entry working, open, or closing), plus TRADE decisions whose
+    trade has not been created yet (the hand-over is queued). Entries: today's TRADE decisions.
+    Stops: trades closed by their stop-loss today (New York date).
+    """
+    decisions = TradeDecision.objects.filter(source=source, backtest_run_id=None, action=TradeDecision.Action.TRADE)
+    trades = Trade.objects.filter(source=source, backtest_run_id=None)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
+    return BookState(
+        open_trades=trades.filter(status__in=NOT_CLOSED).count()
+        + decisions.filter(trade__isnull=True, expiration__gte=day).count(),
+        entries_today=decisions.filter(trading_day=day).count(),
+        stops_today=trades.filter(exit_reason=Trade.ExitReason.STOP_LOSS, closed_at__gte=start,
+                                  closed_at__lt=start + dt.timedelta(days=1)).count(),
+    )
 
 
 def open_trade_expirations() -> list[dt.date]:
     return sorted(set(
-        Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING, Trade.Status.OPENING])
-        .exclude(source="backtest").values_list("expiration", flat=True)
+        Trade.objects.filter(status__in=NOT_CLOSED).exclude(source=Source.BACKTEST).values_list("expiration", flat=True)
     ))
 
 
@@ -62,7 +83,6 @@ def pnl_summary(*, source: str | None = None) -> tuple[PnlStats, dict[str, PnlSt
 
 # ------------------------------------------------------------------------------------ pages and API
 
-NOT_CLOSED = (Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING)
 # The status filters of ``trade_list`` offered to pages and the API: "open" means not closed yet.
 STATUS_FILTERS = ("open", "closed", "not_filled")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,11 +35,14 @@ from execution.brokers.base import (
     PlaceOutcome,
     SpreadOrderRequest,
 )
+from execution import selectors
 from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from strategy.models import TradeDecision
+from strategy.services import WindowResult, entry_window_run
 from strategy.quant import rules
 from strategy.quant.money import cents as money
+from strategy.quant.money import cents_or_none
 from strategy.quant.osi import parse_symbol
 
 logger = logging.getLogger(__name__)
@@ -70,7 +74,70 @@ def broker_get(*, now: dt.datetime | None = None) -> Broker:
     return simulated_broker(now=now)
 
 
+# ------------------------------------------------------------------------------------ entry windows
+
+def entry_window_trade(*, at: dt.datetime, source: str | None = None, capture: bool = True,
+                       hand_over: Callable[[int], None] | None = None) -> WindowResult:
+    """The live entry window: ``strategy.services.entry_window_run`` with the live book's risk state
+    from our trades, and each TRADE handed over to order placement after commit (by default the
+    ``trade_open`` task; a replayed day passes its own ``hand_over`` to run it in line)."""
+    return entry_window_run(at=at, source=source, capture=capture, risk_state=selectors.risk_state,
+                            hand_over=hand_over or _queue_trade_open)
+
+
+def _queue_trade_open(decision_id: int) -> None:
+    from execution.tasks import trade_open  # the task module imports this one
+
+    trade_open.delay(decision_id)
+
+
 # ------------------------------------------------------------------------------------ entries
+
+def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[TradeLeg]]:
+    """An unsaved trade (status ``opening``) and its two unsaved legs for a TRADE decision.
+
+    Live (``trade_open``) and the backtester build trades with this one function. A leg's entry
+    price is its quoted mid at the decision (the combo fills as a package; its price is the
+    trade's entry credit).
+    """
+    short, long_ = decision.legs
+    trade = Trade(
+        decision=decision, strategy_config_id=decision.strategy_config_id, source=decision.source,
+        backtest_run_id=decision.backtest_run_id, side=decision.config_params["side"],
+        root=parse_symbol(short["symbol"]).root, expiration=decision.expiration, quantity=quantity,
+        short_strike=Decimal(str(short["strike"])), long_strike=Decimal(str(long_["strike"])),
+        width_points=decision.width_points,
+    )
+    legs = [TradeLeg(trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
+                     option_type="call" if leg["is_call"] else "put", quantity=quantity,
+                     entry_price=cents_or_none(leg.get("mid")))
+            for leg in (short, long_)]
+    return trade, legs
+
+
+def trade_entry_set(trade: Trade, *, credit: Decimal, take_profit_frac: float, stop_loss_mult: float) -> None:
+    """Entry credit and what follows from it: max profit/loss and the TP/SL debits (not saved)."""
+    trade.entry_credit = credit
+    trade.max_profit_usd = money(credit * 100 * trade.quantity)
+    trade.max_loss_usd = money((trade.width_points - credit) * 100 * trade.quantity)
+    trade.take_profit_debit = money(credit * (1 - Decimal(str(take_profit_frac))))
+    trade.stop_loss_debit = money(credit * Decimal(str(stop_loss_mult)))
+
+
+def trade_close_set(trade: Trade, *, exit_debit: Decimal, reason: str, source: str, at: dt.datetime,
+                    fee_per_contract_usd: float, settlement_price: Decimal | None = None) -> None:
+    """Close a trade in memory: exit, fees and realized PnL (live and backtest alike; not saved)."""
+    fees = money(rules.fees_usd(fee_per_contract_usd, trade.quantity, settled=reason == Trade.ExitReason.SETTLEMENT))
+    trade.status = Trade.Status.CLOSED
+    trade.closed_at = at
+    trade.exit_reason = reason
+    trade.exit_debit = money(exit_debit)
+    trade.settlement_price = settlement_price
+    trade.settlement_source = source[:200]
+    trade.fees_usd = fees
+    gross = rules.pnl_usd(float(trade.entry_credit or 0), float(trade.exit_debit), trade.quantity)
+    trade.realized_pnl_usd = money(Decimal(str(gross)) - fees)
+
 
 def trade_open(*, decision: TradeDecision) -> Trade:
     """Trade (status ``opening``), its legs and the entry order row for a TRADE decision; idempotent.
@@ -83,26 +150,18 @@ def trade_open(*, decision: TradeDecision) -> Trade:
     existing = Trade.objects.filter(decision=decision).first()
     if existing:
         return existing
-    short, long_ = decision.legs
     quantity = int(decision.config_params.get("quantity", 1))
-    broker_name = settings.EXECUTION_BROKER
+    trade, legs = trade_build(decision, quantity=quantity)
+    short, long_ = decision.legs
     try:
         with transaction.atomic():
-            trade = Trade.objects.create(
-                decision=decision, strategy_config=decision.strategy_config, source=decision.source,
-                backtest_run_id=decision.backtest_run_id, side=decision.strategy_config.side,
-                root=parse_symbol(short["symbol"]).root, expiration=decision.expiration,
-                quantity=quantity, short_strike=Decimal(str(short["strike"])), long_strike=Decimal(str(long_["strike"])),
-                width_points=decision.width_points,
-            )
-            for leg in (short, long_):
-                TradeLeg.objects.create(
-                    trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
-                    option_type="call" if leg["is_call"] else "put", quantity=quantity,
-                )
+            trade.save()
+            for leg in legs:
+                leg.trade = trade
+                leg.save()
             Order.objects.create(
                 client_tag=new_client_tag("open"), trade=trade, purpose=Order.Purpose.OPEN, attempt=1,
-                source=decision.source, broker=broker_name, order_type="credit",
+                source=decision.source, broker=settings.EXECUTION_BROKER, order_type="credit",
                 limit_price=decision.credit_fill, initial_limit_price=decision.credit_fill, quantity=quantity,
                 legs=[{"option_symbol": short["symbol"], "side": "sell_to_open", "quantity": quantity},
                       {"option_symbol": long_["symbol"], "side": "buy_to_open", "quantity": quantity}],
@@ -263,16 +322,12 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
         finished = state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED)
         if order.filled_quantity and finished and trade.status in (
                 Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.NOT_FILLED):
-            credit = order.avg_fill_price or order.limit_price
             if trade.status != Trade.Status.OPEN:
                 trade.status = Trade.Status.OPEN
                 trade.opened_at = now or timezone.now()
-            trade.entry_credit = credit
             trade.quantity = order.filled_quantity
-            trade.max_profit_usd = money(credit * 100 * trade.quantity)
-            trade.max_loss_usd = money((trade.width_points - credit) * 100 * trade.quantity)
-            trade.take_profit_debit = money(credit * (1 - Decimal(str(settings.TAKE_PROFIT_FRACTION))))
-            trade.stop_loss_debit = money(credit * Decimal(str(settings.STOP_LOSS_MULTIPLE)))
+            trade_entry_set(trade, credit=order.avg_fill_price or order.limit_price,
+                            take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
             trade.save()
             trade.legs.update(quantity=trade.quantity)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
@@ -291,16 +346,8 @@ def order_exit_reason(order: Order) -> str:
 
 def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
                 settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
-    fees = money(rules.fees_usd(settings.FEES_PER_CONTRACT_USD, trade.quantity, settled=reason == "settlement"))
-    trade.status = Trade.Status.CLOSED
-    trade.closed_at = at or timezone.now()
-    trade.exit_reason = reason
-    trade.exit_debit = money(exit_debit)
-    trade.settlement_price = settlement_price
-    trade.settlement_source = source[:60]
-    trade.fees_usd = fees
-    gross = rules.pnl_usd(float(trade.entry_credit or 0), float(exit_debit), trade.quantity)
-    trade.realized_pnl_usd = money(Decimal(str(gross)) - fees)
+    trade_close_set(trade, exit_debit=exit_debit, reason=reason, source=source, at=at or timezone.now(),
+                    fee_per_contract_usd=settings.FEES_PER_CONTRACT_USD, settlement_price=settlement_price)
     trade.save()
     return trade
 

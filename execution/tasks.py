@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.utils import timezone
+
+
+def _window_run(window_iso: str | None) -> None:
+    from execution import services
+    from strategy.quant.timemodel import NEW_YORK
+
+    if window_iso:
+        at = dt.datetime.fromisoformat(window_iso)
+    else:
+        # Beat fires on the hour; pin the window so a late start or a retry keeps its key.
+        at = timezone.now().astimezone(NEW_YORK).replace(minute=0, second=0, microsecond=0)
+    services.entry_window_trade(at=at)
+
+
+@shared_task(acks_late=True)
+def entry_window_run(window_iso: str | None = None) -> None:
+    """At 10:00, 11:00 and 12:00 ET: decide every enabled config; each TRADE is handed to ``trade_open``."""
+    _window_run(window_iso)
+
+
+@shared_task(acks_late=True, name="strategy.tasks.entry_window_run")
+def entry_window_run_alias(window_iso: str | None = None) -> None:
+    """The task's name before it moved here: messages queued under it (and older beat rows) still run."""
+    _window_run(window_iso)
 
 
 @shared_task(acks_late=True)

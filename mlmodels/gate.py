@@ -1,26 +1,15 @@
-"""The ML gate the entry windows consult before a TRADE.
+"""The ML gate the entry windows consult before a TRADE (registered with ``strategy.gating``).
 
 The meta-labeler (model versions, training, activation) is built by the ML issue. Until a model
-version exists and is active, the gate passes every entry and says so, which is the documented
-behaviour of the decision engine ("no active model = pass").
+version exists and is active there is no gate to offer, so ``strategy.gating`` passes every entry
+and says so ("no active model = pass").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-NO_ACTIVE_MODEL = "no_active_model"
+from strategy.quant.decision import Gate
 
 
-@dataclass(frozen=True)
-class GateResult:
-    allowed: bool
-    reason: str
-    model_version: str = ""
-    score: float | None = None
-
-
-def gate(features: dict[str, Any]) -> GateResult:
-    """Score a candidate entry; with no active model every entry passes unscored."""
-    return GateResult(allowed=True, reason=NO_ACTIVE_MODEL)
+def gate_factory(model_version: str | None) -> Gate | None:
+    """The gate of ``model_version`` (None: the active model); None while no model exists."""
+    return None

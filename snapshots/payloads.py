@@ -33,3 +33,8 @@ def compress(canonical: bytes) -> bytes:
 
 def decompress(blob: bytes) -> bytes:
     return zstandard.ZstdDecompressor().decompress(bytes(blob))
+
+
+def sha256_of(value: Any) -> str:
+    """SHA-256 of ``value``'s canonical JSON: the one hash of snapshots, run params and datasets."""
+    return checksum_of(canonical_json(value))

@@ -42,7 +42,7 @@ def periodic_definitions() -> list[Periodic]:
         ),
         Periodic(
             name="entry windows",
-            task="strategy.tasks.entry_window_run",
+            task="execution.tasks.entry_window_run",
             minute="0",
             hour="10,11,12",
             day_of_week="mon-fri",  # holidays are skipped by the service, from the trading calendar

@@ -8,6 +8,14 @@ from django.db import models
 from django.db.models import Q
 
 
+class Source(models.TextChoices):
+    """Where a decision or trade comes from (one definition; ``execution`` uses it too)."""
+
+    LIVE_PAPER = "live_paper", "live paper (Tradier sandbox)"
+    SIMULATED = "simulated", "simulated market and broker"
+    BACKTEST = "backtest", "backtest"
+
+
 class StrategyConfig(models.Model):
     """One credit-spread configuration the entry windows decide on (edited by the operator in admin)."""
 
@@ -73,10 +81,7 @@ class TradeDecision(models.Model):
     a rerun or a duplicate beat tick adds nothing and changes nothing.
     """
 
-    class Source(models.TextChoices):
-        LIVE_PAPER = "live_paper", "live paper (Tradier sandbox)"
-        SIMULATED = "simulated", "simulated market"
-        BACKTEST = "backtest", "backtest"
+    Source = Source
 
     class Action(models.TextChoices):
         TRADE = "TRADE"

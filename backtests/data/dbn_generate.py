@@ -51,14 +51,14 @@ from numpy.typing import NDArray
 
 from backtests.data import dbn_io
 from snapshots import market_calendar as mc
-from snapshots.providers.simulated import (
+from snapshots.providers.simulated import SimulatedMarket
+from snapshots.providers.simulated_market import (
     DIVIDEND_YIELD,
     EXPIRATION_HORIZON_DAYS,
     MINUTES_PER_YEAR,
     RATE,
     VOL_CEIL,
     VOL_FLOOR,
-    SimulatedMarket,
     atm_vol,
     quote_bid_ask,
     smile_vol,

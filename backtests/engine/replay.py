@@ -1,13 +1,13 @@
 """Phase 1 of a backtest: replay trading days minute by minute and find every entry's fate.
 
 For each trading day and entry window, every strategy looks at the quotes in force at that minute
-for its DTE bucket's expiration and builds its spread with the live functions: our forward and
-IV/delta (``snapshots.analytics.chain_analytics_arrays``), ``rules.select_spread`` with the fill
-model, the same features. Each tradable spread becomes a *candidate* whose exit is then found by
+for its DTE bucket's expiration and is evaluated by the live decision core
+(``strategy.quant.decision.evaluate``: our forward and IV/delta, ``select_spread`` with the fill
+model, the features). Each tradable spread becomes a *candidate* whose exit is then found by
 walking the minutes that follow (every ``exit_check_minutes``, from the entry minute on) with the
 live mark rule (``rules.mark_quotes_usable``, ``rules.close_debit``, ``rules.exit_due``) until it
 takes profit, stops out or is cash-settled at its expiration (``rules.settlement_exit`` on the value
-implied by the expiring chain, ``engine.settlement``).
+from ``engine.settlement``).
 
 A candidate's fate does not depend on any other trade, so phase 1 can run in parallel over chunks
 of days; which candidates become trades — the risk rules, the ranking between strategies that share
@@ -15,69 +15,58 @@ a risk budget, the ML gate — is decided afterwards in time order (``engine.boo
 exactly the decisions a sequential minute-by-minute replay makes.
 
 Reads only what it needs: per day four quote columns, the entry minutes of the chosen expirations,
-and the records of the open legs. Everything here is plain data (JSON-ready dicts), no database.
+and the records of the open legs. No database: values are ``engine.types``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from backtests.engine.daydata import DayData, ns
+from backtests.engine.daydata import DayData, LegSeries, ns
 from backtests.engine.settlement import Official, SeriesQuotes, settlement_chain_order, settlement_estimate
+from backtests.engine.types import Candidate, EngineParams, Exit, Mark, Strategy
 from snapshots import market_calendar
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
 from snapshots.expiry_selection import ExpiryChoice, choose_expiration
-from strategy.quant import rules
+from strategy.quant import decision, rules
+from strategy.quant.decision import ChainRead, SessionFacts
 from strategy.quant.fills import COMPLEX_ORDER_TICK
-from strategy.quant.types import ChainQuotes, NoCandidate, RiskLimits, SpreadRules
-from strategy.services import NO_FORWARD, NO_SNAPSHOT, chain_quotes, features_of, leg_json
+from strategy.quant.timemodel import NEW_YORK
+from strategy.quant.types import ChainQuotes
 
-NEW_YORK = ZoneInfo("America/New_York")
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """One strategy of a run: a strategy config at some entry windows, in a risk book.
-
-    ``key`` is unique in the run. Strategies with the same ``book`` share one risk budget (max open
-    trades, trades per day, no new trade after a stop) and compete at a window like live configs do.
-    """
-
-    key: str
-    config_id: int
-    name: str
-    params: dict[str, Any]
-    rules: SpreadRules
-    target_dte: int
-    windows: tuple[dt.time, ...]
-    priority: int
-    limits: RiskLimits
-    book: str
+__all__ = ["ChunkOutput", "DayReplayer", "EngineParams", "Strategy", "check_stamps", "exit_screen", "window_instant"]
 
 
-@dataclass(frozen=True)
-class EngineParams:
-    take_profit_frac: float = 0.5
-    stop_loss_mult: float = 2.0
-    fill_fraction: float = 0.30
-    exit_check_minutes: int = 1
-    dte_tolerance_days: int = 1
-    fee_per_contract_usd: float = 0.0
+@dataclass
+class _Open:
+    """A candidate still walking toward its exit (the only mutable state of the engine)."""
+
+    candidate: Candidate
+    marks: list[Mark] = field(default_factory=list)
+    exit: Exit | None = None
+
+    def frozen(self) -> Candidate:
+        return dataclasses.replace(self.candidate, marks=tuple(self.marks), exit=self.exit)
 
 
 @dataclass
 class ChunkOutput:
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    """What a chunk found: every candidate (in decision order) and the days it read."""
+
     days_read: list[str] = field(default_factory=list)
     read_s: float = 0.0
     compute_s: float = 0.0
+    _entries: list[Candidate | _Open] = field(default_factory=list)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [e.frozen() if isinstance(e, _Open) else e for e in self._entries]
 
 
 def window_instant(day: dt.date, window: dt.time) -> dt.datetime:
@@ -130,7 +119,7 @@ class DayReplayer:
         self.params = params
         self.load_day = load_day
         self.official = dict(official or {})
-        self.alive: list[dict[str, Any]] = []
+        self.alive: list[_Open] = []
         self.out = ChunkOutput()
         self._analytics: dict[tuple[str, dt.date, int], ChainAnalytics] = {}
         self._quotes: dict[tuple[str, dt.date, int], ChainQuotes] = {}
@@ -164,7 +153,7 @@ class DayReplayer:
         listed = data.listed()
         dates = sorted({e for _, e in listed})
         out = {}
-        for dte in sorted({s.target_dte for s in self.strategies}):
+        for dte in sorted({s.spec.target_dte for s in self.strategies}):
             choice = choose_expiration(data.day, dates, target_dte=dte, tolerance_days=self.params.dte_tolerance_days)
             root = "SPXW" if ("SPXW", choice.expiration) in listed else "SPX"
             out[dte] = (choice, root)
@@ -173,14 +162,15 @@ class DayReplayer:
     def _rows_needed(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> np.ndarray:
         """Definition rows the day reads: the open legs, today's entry chains, and the chains that
         price the settlement of anything that may expire today (open trades or today's entries)."""
-        parts = [data.rows_of_symbols(sorted({leg["symbol"] for c in self.alive for leg in c["legs"]}))]
-        expiring = {(c["root"], dt.date.fromisoformat(c["expiration"])) for c in self.alive}
+        parts = [data.rows_of_symbols(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))]
+        expiring = {(p.candidate.root, p.candidate.expiration) for p in self.alive}
         for choice, root in chosen.values():
             if choice.expiration is not None:
                 parts.append(data.chain_rows(root, choice.expiration))
                 expiring.add((root, choice.expiration))
         bounds = market_calendar.session_bounds(data.day)
         for root, expiration in expiring:
+            assert root is not None and expiration is not None
             if bounds and settlement_for(expiration, root) <= bounds[1] and (root, expiration) not in self.official:
                 parts.extend(data.chain_rows(r, e)
                              for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
@@ -199,57 +189,35 @@ class DayReplayer:
 
     def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> None:
         day = data.day
-        windows = sorted({w for s in self.strategies for w in s.windows})
-        for window in windows:
+        bounds = market_calendar.session_bounds(day)
+        session = SessionFacts(open_utc=bounds[0] if bounds else None, close_utc=bounds[1] if bounds else None,
+                               early_close=market_calendar.is_early_close(day))
+        for window in sorted({w for s in self.strategies for w in s.windows}):
             at = window_instant(day, window)
             for s in (s for s in self.strategies if window in s.windows):
-                self.out.candidates.append(self._evaluate(s, data, chosen[s.target_dte], at, window))
+                candidate = self._evaluate(s, data, chosen[s.spec.target_dte], at, window, session)
+                if candidate.passed:
+                    entry = _Open(candidate)
+                    self.alive.append(entry)
+                    self.out._entries.append(entry)
+                else:
+                    self.out._entries.append(candidate)
 
     def _evaluate(self, s: Strategy, data: DayData, chosen: tuple[ExpiryChoice, str], at: dt.datetime,
-                  window: dt.time) -> dict[str, Any]:
-        day = data.day
-        c: dict[str, Any] = {
-            "strategy": s.key, "day": day.isoformat(), "window": window.strftime("%H:%M"), "decided_at": at.isoformat(),
-            "reason_code": "", "reason_message": "", "expiration": None, "root": None, "legs": [], "features": {},
-            "credit_mid": None, "credit_fill": None, "width_points": None, "max_profit_usd": None,
-            "max_loss_usd": None, "passed": False, "exit": None, "marks": [], "quantity": s.rules.quantity,
-        }
+                  window: dt.time, session: SessionFacts) -> Candidate:
         choice, root = chosen
         if choice.expiration is None:
-            c["reason_code"], c["reason_message"] = NO_SNAPSHOT, f"no {s.target_dte}-DTE expiration: {choice.reason}"
-            return c
-        c["expiration"], c["root"] = choice.expiration.isoformat(), root
+            evaluation = decision.missing(s.spec, at=at, reason_code=decision.NO_SNAPSHOT,
+                                          reason_message=f"no {s.spec.target_dte}-DTE expiration: {choice.reason}")
+            return Candidate(s.key, data.day, window, evaluation)
         a = self._chain(data, root, choice.expiration, at)
-        if not a.fit.ok or a.t_years <= 0:
-            c["reason_code"], c["reason_message"] = NO_FORWARD, f"no implied forward for the chain: {a.fit.reason}"
-            c["features"] = self._features(s, at, choice.actual_dte_days, a, None)
-            return c
         key = (root, choice.expiration, ns(at))
-        if key not in self._quotes:  # one validated ChainQuotes per chain and minute, shared by the strategies
-            self._quotes[key] = chain_quotes(a)
-        result = rules.select_spread(self._quotes[key], s.rules)
-        cand = result.candidate if isinstance(result, NoCandidate) else result
-        c["features"] = self._features(s, at, choice.actual_dte_days, a, cand)
-        if cand is not None:
-            c.update(
-                legs=[leg_json(cand.short_leg), leg_json(cand.long_leg)], credit_mid=cand.credit_mid,
-                credit_fill=cand.credit_fill, width_points=cand.width_points,
-                max_profit_usd=cand.max_profit_usd, max_loss_usd=cand.max_loss_usd,
-            )
-        if isinstance(result, NoCandidate):
-            c["reason_code"], c["reason_message"] = result.reason, result.message
-            return c
-        c["passed"] = True
-        c["settles_at"] = settlement_for(choice.expiration, root).isoformat()
-        self.alive.append(c)
-        return c
-
-    def _features(self, s: Strategy, at: dt.datetime, actual_dte: int | None, a: ChainAnalytics, cand: Any) -> dict[str, Any]:
-        return features_of(
-            target_dte=s.target_dte, delta_target=s.rules.short_delta_target, side=s.rules.side,
-            width_requested=s.rules.width_points, at=at, actual_dte_days=actual_dte, snapshot_age_minutes=0.0,
-            a=a, context=None, candidate=cand,
-        )
+        if a.fit.ok and a.t_years > 0 and key not in self._quotes:
+            self._quotes[key] = decision.chain_quotes(a)  # one validated ChainQuotes per chain and minute
+        evaluation = decision.evaluate(s.spec, ChainRead(a, choice.actual_dte_days), at=at, session=session,
+                                       quotes=self._quotes.get(key))
+        return Candidate(s.key, data.day, window, evaluation, expiration=choice.expiration, root=root,
+                         settles_at=settlement_for(choice.expiration, root) if evaluation.wants_to_trade else None)
 
     # ------------------------------------------------------------------------------ exits
 
@@ -257,63 +225,57 @@ class DayReplayer:
         if not self.alive:
             return
         stamps = check_stamps(data.day, self.params.exit_check_minutes)
-        symbols = sorted({leg["symbol"] for c in self.alive for leg in c["legs"]})
-        series = data.series(symbols)
+        series = data.series(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))
         bounds = market_calendar.session_bounds(data.day)
         close_ns = ns(bounds[1]) if bounds else 0
         still = []
-        for c in self.alive:
-            settles_ns = ns(dt.datetime.fromisoformat(c["settles_at"]))
-            entry_ns = ns(dt.datetime.fromisoformat(c["decided_at"]))
-            mine = stamps[(stamps >= entry_ns) & (stamps <= settles_ns)]
-            self._walk(c, mine, series)
-            if c["exit"] is None and settles_ns <= close_ns:
-                self._settle(c, data)
-            if c["exit"] is None:
-                still.append(c)
+        for p in self.alive:
+            c = p.candidate
+            assert c.settles_at is not None
+            settles_ns = ns(c.settles_at)
+            mine = stamps[(stamps >= ns(c.decided_at)) & (stamps <= settles_ns)]
+            self._walk(p, mine, series)
+            if p.exit is None and settles_ns <= close_ns:
+                self._settle(p, data)
+            if p.exit is None:
+                still.append(p)
         self.alive = still
 
-    def _walk(self, c: dict[str, Any], stamps: np.ndarray, series: dict[str, Any]) -> None:
-        """Mark ``c`` at each stamp; the first TP/SL closes it at that stamp's modelled debit."""
+    def _walk(self, p: _Open, stamps: np.ndarray, series: dict[str, LegSeries]) -> None:
+        """Mark ``p`` at each stamp; the first TP/SL closes it at that stamp's modelled debit."""
         if stamps.size == 0:
             return
-        short, long_ = c["legs"]
-        sb, sa = series[short["symbol"]].at(stamps)
-        lb, lb_ask = series[long_["symbol"]].at(stamps)
-        width = float(c["width_points"])
-        credit = float(c["credit_fill"])
-        usable, maybe_mask = exit_screen(sb, sa, lb, lb_ask, width_points=width, entry_credit=credit,
-                                         take_profit_frac=self.params.take_profit_frac,
-                                         stop_loss_mult=self.params.stop_loss_mult,
-                                         fill_fraction=self.params.fill_fraction)
-        maybe = np.flatnonzero(maybe_mask)
-        for i in maybe:
-            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(lb_ask[i]),
-                                                      width_points=width, fraction=self.params.fill_fraction)
+        spread = p.candidate.evaluation.candidate
+        assert spread is not None
+        sb, sa = series[spread.short_leg.symbol].at(stamps)
+        lb, la = series[spread.long_leg.symbol].at(stamps)
+        width, credit = spread.width_points, spread.credit_fill
+        prm = self.params
+        usable, maybe_mask = exit_screen(sb, sa, lb, la, width_points=width, entry_credit=credit,
+                                         take_profit_frac=prm.take_profit_frac, stop_loss_mult=prm.stop_loss_mult,
+                                         fill_fraction=prm.fill_fraction)
+        for i in np.flatnonzero(maybe_mask):
+            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+                                                      width_points=width, fraction=prm.fill_fraction)
             signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
-                                    take_profit_frac=self.params.take_profit_frac,
-                                    stop_loss_mult=self.params.stop_loss_mult)
+                                    take_profit_frac=prm.take_profit_frac, stop_loss_mult=prm.stop_loss_mult)
             if signal is not None:
                 at = _utc(int(stamps[i]))
-                self._mark(c, at, debit_mid, debit_fill, signal.reason)
-                c["exit"] = {"at": at.isoformat(), "reason": signal.reason, "debit": debit_fill,
-                             "message": signal.message, "settlement_price": None, "settlement_source": ""}
+                p.marks.append(Mark(at, debit_mid, debit_fill, signal.reason))
+                p.exit = Exit(at, signal.reason, debit_fill, signal.message)
                 return
         # Held through the day: one summary mark at the last usable stamp.
         last = np.flatnonzero(usable)
         if last.size:
             i = int(last[-1])
-            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(lb_ask[i]),
-                                                      width_points=width, fraction=self.params.fill_fraction)
-            self._mark(c, _utc(int(stamps[i])), debit_mid, debit_fill, "")
+            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+                                                      width_points=width, fraction=prm.fill_fraction)
+            p.marks.append(Mark(_utc(int(stamps[i])), debit_mid, debit_fill))
 
-    def _mark(self, c: dict[str, Any], at: dt.datetime, debit_mid: float, debit_fill: float, signal: str) -> None:
-        """A position mark as live stores it (raw floats; the writer rounds them as live does)."""
-        c["marks"].append({"ts": at.isoformat(), "debit_mid": debit_mid, "debit_fill": debit_fill, "signal": signal})
-
-    def _settle(self, c: dict[str, Any], data: DayData) -> None:
-        expiration, root = dt.date.fromisoformat(c["expiration"]), c["root"]
-        settles_at = dt.datetime.fromisoformat(c["settles_at"])
+    def _settle(self, p: _Open, data: DayData) -> None:
+        c = p.candidate
+        spread = c.evaluation.candidate
+        assert spread is not None and c.root is not None and c.expiration is not None and c.settles_at is not None
 
         def quotes_at(r: str, e: dt.date, at: dt.datetime) -> SeriesQuotes | None:
             rows = data.chain_rows(r, e)
@@ -322,17 +284,20 @@ class DayReplayer:
             bid, ask = data.in_force(rows, ns(at))
             return SeriesQuotes(data.strike[rows], data.is_call[rows], bid, ask)
 
-        key = (root, expiration)
+        key = (c.root, c.expiration)
         if key not in self._settlements:
-            self._settlements[key] = settlement_estimate(quotes_at, data.listed(), root=root, expiration=expiration,
-                                                         official=self.official)
+            self._settlements[key] = settlement_estimate(quotes_at, data.listed(), root=c.root,
+                                                         expiration=c.expiration, official=self.official)
         value = self._settlements[key]
         if value is None:
             return  # stays open; reported as open at the end of the data
         price, source = value
-        short, long_ = c["legs"]
-        side = "call_credit" if short["is_call"] else "put_credit"
-        signal = rules.settlement_exit(side=side, short_strike=short["strike"], long_strike=long_["strike"],
-                                       settlement_price=price, entry_credit=float(c["credit_fill"]))
-        c["exit"] = {"at": settles_at.isoformat(), "reason": signal.reason, "debit": signal.debit_to_close,
-                     "message": signal.message, "settlement_price": price, "settlement_source": source}
+        signal = rules.settlement_exit(side=spread.side, short_strike=spread.short_leg.strike,
+                                       long_strike=spread.long_leg.strike, settlement_price=price,
+                                       entry_credit=spread.credit_fill)
+        p.exit = Exit(c.settles_at, signal.reason, signal.debit_to_close, signal.message, price, source)
+
+
+def _legs(c: Candidate) -> tuple:  # type: ignore[type-arg]
+    spread = c.evaluation.candidate
+    return (spread.short_leg, spread.long_leg) if spread is not None else ()

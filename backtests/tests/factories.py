@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import factory
 
 from backtests import services
+from snapshots.payloads import sha256_of
 from backtests.engine import metrics as metrics_mod
 from backtests.models import BacktestChunk, BacktestRun
 from execution.models import Source, Trade
@@ -84,7 +85,7 @@ class BacktestRunFactory(factory.django.DjangoModelFactory):
             data_days=factory.LazyAttribute(lambda o: [
                 {"date": d.isoformat(), "cbbo_sha256": "c" * 64, "definition_sha256": "d" * 64}
                 for d in services.trading_days(o.start_date, o.end_date)]),
-            data_sha256=factory.LazyAttribute(lambda o: services.canonical_sha256(o.data_days)),
+            data_sha256=factory.LazyAttribute(lambda o: sha256_of(o.data_days)),
             timings={"read_s": 4.2, "compute_s": 61.7, "assemble_s": 1.3, "wall_s": 90.0},
             metrics=factory.LazyAttribute(lambda o: metrics_for(start=o.start_date, end=o.end_date)),
         )
@@ -93,7 +94,7 @@ class BacktestRunFactory(factory.django.DjangoModelFactory):
     start_date = START
     end_date = END
     params = factory.LazyAttribute(_params)
-    params_sha256 = factory.LazyAttribute(lambda o: services.canonical_sha256(o.params))
+    params_sha256 = factory.LazyAttribute(lambda o: sha256_of(o.params))
     status = BacktestRun.Status.PENDING
     days_total = factory.LazyAttribute(lambda o: len(services.trading_days(o.start_date, o.end_date)))
     chunks_total = 2

@@ -22,6 +22,9 @@ from backtests.engine import replay as replay_mod
 from backtests.engine.books import books_walk
 from backtests.engine.daydata import DayData, LegSeries, ns
 from backtests.engine.replay import DayReplayer, EngineParams, Strategy, exit_screen
+from backtests.engine.types import Candidate, Exit
+from strategy.quant.decision import Evaluation, StrategySpec
+from strategy.quant.types import Leg, SpreadCandidate
 from backtests.models import BacktestChunk, BacktestRun
 from backtests.tests.conftest import COMPACT_DAYS
 from execution.models import PositionMark, Trade, TradeLeg
@@ -78,9 +81,20 @@ def test_series_are_the_records_of_one_instrument(compact_market: Path) -> None:
 
 # ------------------------------------------------------------------------------------ exits
 
-def _candidate(credit: float, width: float = 25.0) -> dict:
-    return {"legs": [{"symbol": "S"}, {"symbol": "L"}], "credit_fill": credit, "width_points": width, "quantity": 1,
-            "marks": [], "exit": None}
+def _spread(credit: float, width: float = 25.0) -> SpreadCandidate:
+    """A put credit spread on legs "S" (short) and "L" (long) with the given fill-model credit."""
+    short = Leg("S", 6000.0, False, 1.0, 1.1, 1.05, 0.2, -0.1, "sell")
+    long_ = Leg("L", 6000.0 - width, False, 0.5, 0.6, 0.55, 0.2, -0.05, "buy")
+    return SpreadCandidate(side="put_credit", short_leg=short, long_leg=long_, quantity=1, requested_width_points=width,
+                           width_points=width, credit_mid=credit, combo_spread=0.2, credit_fill=credit,
+                           max_profit_per_contract_usd=credit * 100, max_loss_per_contract_usd=(width - credit) * 100,
+                           breakeven=6000.0 - credit)
+
+
+def _candidate(credit: float, width: float = 25.0) -> replay_mod._Open:
+    spec = _strategy("a", "a").spec
+    at = dt.datetime(2026, 3, 16, 14, tzinfo=dt.UTC)
+    return replay_mod._Open(Candidate("a", at.date(), dt.time(10), Evaluation(spec, at, _spread(credit, width), "", "")))
 
 
 def _walker() -> DayReplayer:
@@ -100,9 +114,9 @@ def test_the_first_stamp_reaching_take_profit_closes_at_its_modelled_debit() -> 
     _walker()._walk(c, stamps, {"S": short, "L": long_})
     # At 300: mid 1.05 − 0.50 = 0.55, spread 0.2, debit 0.55 + 0.06 → 0.65 (ceil to 0.05) <= 1.00.
     debit_mid, debit_fill = rules.close_debit(1.0, 1.1, 0.45, 0.55, width_points=25.0)
-    assert c["exit"]["reason"] == "take_profit" and c["exit"]["debit"] == debit_fill == 0.65
-    assert c["exit"]["at"] == dt.datetime.fromtimestamp(0, dt.UTC).isoformat()  # stamp 300 ns → second 0
-    assert [m["signal"] for m in c["marks"]] == ["take_profit"]
+    assert c.exit is not None and c.exit.reason == "take_profit" and c.exit.debit == debit_fill == 0.65
+    assert c.exit.at == dt.datetime.fromtimestamp(0, dt.UTC)  # stamp 300 ns → second 0
+    assert [m.signal for m in c.marks] == ["take_profit"]
 
 
 def test_a_stop_and_unusable_quotes() -> None:
@@ -111,8 +125,8 @@ def test_a_stop_and_unusable_quotes() -> None:
     long_ = _series([50], [0.2], [0.3])
     c = _candidate(2.0)
     _walker()._walk(c, stamps, {"S": short, "L": long_})
-    assert c["exit"]["reason"] == "stop_loss"
-    assert c["exit"]["debit"] == rules.close_debit(5.0, 5.4, 0.2, 0.3, width_points=25.0)[1]
+    assert c.exit is not None and c.exit.reason == "stop_loss"
+    assert c.exit.debit == rules.close_debit(5.0, 5.4, 0.2, 0.3, width_points=25.0)[1]
 
 
 def test_a_held_position_gets_one_summary_mark_at_the_last_usable_stamp() -> None:
@@ -121,9 +135,9 @@ def test_a_held_position_gets_one_summary_mark_at_the_last_usable_stamp() -> Non
     long_ = _series([50], [0.2], [0.3])
     c = _candidate(2.0)
     _walker()._walk(c, stamps, {"S": short, "L": long_})
-    assert c["exit"] is None
-    assert len(c["marks"]) == 1 and c["marks"][0]["signal"] == ""
-    assert c["marks"][0]["debit_fill"] == rules.close_debit(2.0, 2.2, 0.2, 0.3, width_points=25.0)[1]
+    assert c.exit is None
+    assert len(c.marks) == 1 and c.marks[0].signal == ""
+    assert c.marks[0].debit_fill == rules.close_debit(2.0, 2.2, 0.2, 0.3, width_points=25.0)[1]
 
 
 cents = st.integers(min_value=0, max_value=2_000).map(lambda c: c / 100)
@@ -145,28 +159,30 @@ def test_the_float_screen_never_misses_an_exact_trigger(sb: float, sw: float, lb
 # ------------------------------------------------------------------------------------ risk books
 
 def _strategy(key: str, book: str, priority: int = 100, limits: RiskLimits | None = None) -> Strategy:
-    return Strategy(key=key, config_id=1, name=key, params={}, rules=SpreadRules(side="put_credit", short_delta_target=0.1),
-                    target_dte=3, windows=(dt.time(10), dt.time(11), dt.time(12)), priority=priority,
-                    limits=limits or RiskLimits(), book=book)
+    spec = StrategySpec(key=key, priority=priority, book=book, target_dte=3,
+                        rules=SpreadRules(side="put_credit", short_delta_target=0.1), limits=limits or RiskLimits())
+    return Strategy(spec=spec, config_id=1, name=key, params={}, windows=(dt.time(10), dt.time(11), dt.time(12)))
 
 
-def _cand(key: str, day: dt.date, hh: int, *, exit_at: dt.datetime | None, reason: str = "take_profit",
-          credit: float = 1.0, passed: bool = True) -> dict:
-    return {"strategy": key, "decided_at": at_et(day, hh, 0).astimezone(dt.UTC).isoformat(), "passed": passed,
-            "reason_code": "" if passed else "no_quotes", "reason_message": "", "credit_fill": credit,
-            "width_points": 25.0, "features": {},
-            "exit": {"at": exit_at.astimezone(dt.UTC).isoformat(), "reason": reason} if exit_at else None}
+def _cand(s: Strategy, day: dt.date, hh: int, *, exit_at: dt.datetime | None, reason: str = "take_profit",
+          credit: float = 1.0, passed: bool = True) -> Candidate:
+    at = at_et(day, hh, 0).astimezone(dt.UTC)
+    spread = _spread(credit) if passed else None
+    evaluation = Evaluation(s.spec, at, spread, "" if passed else "no_quotes", "")
+    return Candidate(s.key, day, dt.time(hh), evaluation,
+                     exit=Exit(exit_at.astimezone(dt.UTC), reason, 0.5, "") if exit_at else None)
 
 
 def test_one_open_trade_blocks_until_it_exits_and_an_exit_on_the_window_minute_still_counts() -> None:
     d1, d2 = dt.date(2026, 3, 16), dt.date(2026, 3, 17)
     s = [_strategy("a", "a")]
+    a = s[0]
     cands = [
-        _cand("a", d1, 10, exit_at=at_et(d2, 11, 0)),  # open until d2 11:00
-        _cand("a", d1, 11, exit_at=None),
-        _cand("a", d2, 10, exit_at=None),
-        _cand("a", d2, 11, exit_at=None),              # the first trade exits at 11:00 itself: still open
-        _cand("a", d2, 12, exit_at=None),
+        _cand(a, d1, 10, exit_at=at_et(d2, 11, 0)),  # open until d2 11:00
+        _cand(a, d1, 11, exit_at=None),
+        _cand(a, d2, 10, exit_at=None),
+        _cand(a, d2, 11, exit_at=None),              # the first trade exits at 11:00 itself: still open
+        _cand(a, d2, 12, exit_at=None),
     ]
     actions = [(v.action, v.reason_message.split(":")[0]) for _, v in books_walk(cands, s)]
     assert actions == [("TRADE", "selected (no gate)"), ("SKIP", "max_open_trades"), ("SKIP", "max_open_trades"),
@@ -176,25 +192,26 @@ def test_one_open_trade_blocks_until_it_exits_and_an_exit_on_the_window_minute_s
 def test_a_stop_blocks_the_rest_of_that_day_and_separate_books_do_not_interact() -> None:
     d = dt.date(2026, 3, 16)
     s = [_strategy("a", "a", limits=RiskLimits(max_open_trades=5, max_new_trades_per_day=5)), _strategy("b", "b")]
+    a, b = s
     cands = [
-        _cand("a", d, 10, exit_at=at_et(d, 10, 30), reason="stop_loss"),
-        _cand("b", d, 10, exit_at=None),
-        _cand("a", d, 11, exit_at=None),
-        _cand("b", d, 11, exit_at=None),
-        _cand("a", d, 12, exit_at=None, passed=False),
+        _cand(a, d, 10, exit_at=at_et(d, 10, 30), reason="stop_loss"),
+        _cand(b, d, 10, exit_at=None),
+        _cand(a, d, 11, exit_at=None),
+        _cand(b, d, 11, exit_at=None),
+        _cand(a, d, 12, exit_at=None, passed=False),
     ]
-    verdicts = {(c["strategy"], c["decided_at"][11:13]): v for c, v in books_walk(cands, s)}
-    assert verdicts[("a", "14")].action == "TRADE" and verdicts[("b", "14")].action == "TRADE"  # 10:00 ET = 14Z
-    assert verdicts[("a", "15")].reason_message.startswith("stopped_out_today")
-    assert verdicts[("b", "15")].reason_message.startswith("max_open_trades")
-    assert verdicts[("a", "16")].reason_code == "no_quotes"
+    verdicts = {(c.strategy, c.window.hour): v for c, v in books_walk(cands, s)}
+    assert verdicts[("a", 10)].action == "TRADE" and verdicts[("b", 10)].action == "TRADE"
+    assert verdicts[("a", 11)].reason_message.startswith("stopped_out_today")
+    assert verdicts[("b", 11)].reason_message.startswith("max_open_trades")
+    assert verdicts[("a", 12)].reason_code == "no_quotes"
 
 
 def test_a_shared_book_ranks_like_live_more_credit_per_point_first() -> None:
     d = dt.date(2026, 3, 16)
     s = [_strategy("a", "shared"), _strategy("b", "shared")]
-    cands = [_cand("a", d, 10, exit_at=None, credit=1.0), _cand("b", d, 10, exit_at=None, credit=1.5)]
-    verdicts = {c["strategy"]: v for c, v in books_walk(cands, s)}
+    cands = [_cand(s[0], d, 10, exit_at=None, credit=1.0), _cand(s[1], d, 10, exit_at=None, credit=1.5)]
+    verdicts = {c.strategy: v for c, v in books_walk(cands, s)}
     assert verdicts["b"].action == "TRADE"
     assert verdicts["a"].reason_message.startswith("max_open_trades")
 

@@ -9,9 +9,10 @@ Writes and reads follow different rules (reliability.md B1; tradier.md §6):
   (``sent=False``), and even then re-sending is the caller's decision, with the same tag.
   HTTP 400 (and other 4xx), 401/403 and ``{"errors": ...}`` in a 200 are definitive refusals:
   ``OrderRejected`` with the broker's message.
-- **Reads** (GET order / orders) go through the market-data client's request machinery
-  (``snapshots.providers.tradier.TradierClient``): retries on timeouts, 429 and 5xx with backoff,
-  throttling on ``X-Ratelimit-*``, token scrubbing. Its ``ProviderError``s are translated here.
+- **Reads** (GET order / orders) go through ``TradierHttp.read``, the HTTP layer shared with the
+  market-data client (``snapshots.providers.tradier_http``): retries on timeouts, 429 and 5xx with
+  backoff, throttling on ``X-Ratelimit-*``, token scrubbing. Its ``ProviderError``s are
+  translated here. Writes use ``TradierHttp.send_once`` on the same connection pool.
 
 Form encoding (tradier.md §6.1): ``class=multileg``, ``symbol=SPX``, ``type`` credit|debit,
 ``duration=day``, ``price`` with two decimals, ``option_symbol[i]``/``side[i]``/``quantity[i]``,
@@ -63,7 +64,7 @@ from snapshots.providers.base import (
     ProviderUnavailable,
 )
 from snapshots.providers.parsing import is_empty, raise_for_body_errors, to_list, unwrap
-from snapshots.providers.tradier import REDACTED, BearerAuth, TradierClient, normalise_root
+from snapshots.providers.tradier_http import REDACTED, TradierHttp, api_path, body_text, json_or_none, normalise_root
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +72,10 @@ SANDBOX_BASE_URL: Final = "https://sandbox.tradier.com/v1/"
 SANDBOX_HOST: Final = "sandbox.tradier.com"
 # Test servers on this machine; nothing there can reach a real account.
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-_MAX_BODY_TEXT: Final = 500
 # Tradier account ids are alphanumeric (``VA…`` sandbox, ``6YA…`` production); anything else
 # would be spliced into the URL path.
 _ACCOUNT_ID: Final = re.compile(r"[A-Za-z0-9]{1,64}")
 _ORDER_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
-_SINGLE_ORDER_PATH: Final = re.compile(r"/orders/[A-Za-z0-9-]+$")
 # Statuses that leave the outcome of a write open: the request was received (or may have been)
 # and the server did not say it refused it. 408 is a server giving up on reading the request.
 _AMBIGUOUS_STATUSES: Final = frozenset({408, 429})
@@ -111,20 +110,6 @@ def check_base_url(base_url: str, *, allow_live: bool) -> str:
     return root
 
 
-class _OrderReads(TradierClient):
-    """The market-data client's GET machinery, with a 404 on one order reported as "not found".
-
-    Subclassed rather than copied so reads keep one retry/throttle/scrub implementation. Only the
-    single-order path gets this: a 404 on the order *list* (wrong account, wrong base URL) must not
-    read as "no such order", or reconciliation would take it for absence and re-send.
-    """
-
-    def _check_response(self, url_path: str, response: httpx.Response) -> Any:
-        if response.status_code == 404 and _SINGLE_ORDER_PATH.search(url_path):
-            raise OrderNotFound(f"GET {url_path}: HTTP 404")
-        return super()._check_response(url_path, response)
-
-
 class TradierBroker:
     """Places, reads, modifies and cancels Tradier multileg orders; implements ``Broker``.
 
@@ -156,47 +141,36 @@ class TradierBroker:
         max_pages: int = 20,
     ) -> None:
         # The guard runs first: a refused URL must not even get a connection pool.
-        self._root = check_base_url(base_url, allow_live=allow_live)
-        if not access_token:
-            raise ValueError("access_token is required")
+        root = check_base_url(base_url, allow_live=allow_live)
         if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
             raise ValueError("account_id must be letters and digits")
         if page_size < 1 or max_pages < 1:
             raise ValueError("page_size and max_pages must be >= 1")
-        self._token = access_token  # kept only to scrub it from broker-echoed text
         self._account_id = account_id
         self._max_quantity = max_quantity
         self._page_size = page_size
         self._max_pages = max_pages
-        # One connection pool (and one TLS context, ~50 ms to build) for reads and writes.
-        transport = transport if transport is not None else httpx.HTTPTransport()
-        self._reads = _OrderReads(
-            self._root,
-            access_token,
+        # One connection pool (and one TLS context, ~50 ms to build) for reads and writes. An
+        # explicit transport also keeps environment proxies out of the order path.
+        self._http = TradierHttp(
+            root,
+            access_token,  # an empty token raises ValueError here, still before any I/O
             timeout_s=timeout_s,
+            transport=transport if transport is not None else httpx.HTTPTransport(),
             max_read_retries=max_read_retries,
             backoff_base_s=backoff_base_s,
             clock=clock,
             sleep=sleep,
-            transport=transport,
             wall_clock=wall_clock,
-        )
-        self._http = httpx.Client(
-            base_url=self._root,
-            auth=BearerAuth(access_token),
-            headers={"Accept": "application/json"},  # without it Tradier answers in XML
-            timeout=httpx.Timeout(timeout_s),
-            transport=transport,
-            follow_redirects=False,  # a redirected POST could be re-sent as a GET, or elsewhere
+            logger=logger,
         )
 
     def __repr__(self) -> str:
-        base_url = self._root + "/v1/"
+        base_url = self._http.root + "/v1/"
         return f"TradierBroker(base_url={base_url!r}, account_id={self._account_id!r}, access_token={REDACTED!r})"
 
     def close(self) -> None:
         self._http.close()
-        self._reads.close()
 
     def __enter__(self) -> TradierBroker:
         return self
@@ -386,9 +360,10 @@ class TradierBroker:
         return order_id
 
     def _read(self, path: str, params: Mapping[str, str], *, one_order: bool = False) -> Any:
-        """GET through the market-data machinery (retries, throttle, scrub); broker errors out."""
+        """GET through the shared read path (retries, throttle, scrub); broker errors out."""
+        check = self._check_one_order if one_order else None
         try:
-            return self._reads._fetch(path, params, lambda payload: payload)
+            return self._http.read(path, params, lambda payload: payload, check=check)
         except ProviderAuthError as exc:
             raise BrokerAuthError(str(exc)) from None
         except ProviderRequestError as exc:
@@ -402,18 +377,24 @@ class TradierBroker:
         except ProviderError as exc:  # ProviderUnavailable: timeouts, 429, 5xx after the retries
             raise BrokerUnavailable(str(exc)) from None
 
+    def _check_one_order(self, url_path: str, response: httpx.Response) -> Any:
+        """``check_read``, plus: a 404 on one order means "no such order".
+
+        Only the single-order read gets this: a 404 on the order *list* (wrong account, wrong base
+        URL) must not read as "no such order", or reconciliation would take it for absence and re-send.
+        """
+        if response.status_code == 404:
+            raise OrderNotFound(f"GET {url_path}: HTTP 404")
+        return self._http.check_read(url_path, response)
+
     def _write(self, method: str, path: str, form: Mapping[str, str] | None, *, tag: str | None) -> Any:
         """Send one write, never twice. Returns the decoded 2xx body; raises ``OrderRejected`` or
         ``OrderOutcomeUnknown``. Exceptions are raised ``from None``: httpx errors carry the
         request, whose headers hold the token, and error reporters print chained exceptions.
         """
-        url_path = f"/v1/{path}"
-        label = f"{method} {url_path}" + (f" tag={tag}" if tag else "")
+        label = f"{method} {api_path(path)}" + (f" tag={tag}" if tag else "")
         try:
-            if form is None:
-                response = self._http.request(method, url_path)
-            else:
-                response = self._http.request(method, url_path, data=dict(form))
+            response = self._http.send_once(method, path, form)
         except _NOT_SENT_ERRORS as exc:
             logger.warning("tradier %s not sent: %s", label, type(exc).__name__)
             unknown = OrderOutcomeUnknown(f"{label}: {type(exc).__name__} before sending", sent=False)
@@ -443,33 +424,24 @@ class TradierBroker:
         except ProviderRequestError:
             raise OrderRejected(self._error_messages(payload), http_status=status) from None
         except ProviderAuthError as exc:
-            raise OrderRejected((self._scrub(str(exc)),), http_status=status) from None
+            raise OrderRejected((self._http.scrub(str(exc)),), http_status=status) from None
         except ProviderUnavailable as exc:
-            raise OrderOutcomeUnknown(f"{label}: {self._scrub(str(exc))}", http_status=status) from None
+            raise OrderOutcomeUnknown(f"{label}: {self._http.scrub(str(exc))}", http_status=status) from None
         return payload
 
     def _refusal_messages(self, response: httpx.Response) -> tuple[str, ...]:
         """A refusal's messages: the ``errors.error`` list if the body has one, else its text."""
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = json_or_none(response)
         if isinstance(payload, dict) and "errors" in payload:
             messages = self._error_messages(payload)
             if messages:
                 return messages
-        text = response.text.strip()
-        if len(text) > _MAX_BODY_TEXT:
-            text = text[:_MAX_BODY_TEXT] + "…"
-        return (self._scrub(f"HTTP {response.status_code} {text}".rstrip()),)
+        return (self._http.scrub(f"HTTP {response.status_code} {body_text(response)}".rstrip()),)
 
     def _error_messages(self, payload: Any) -> tuple[str, ...]:
         errors = payload.get("errors") if isinstance(payload, dict) else None
         raw = errors.get("error") if isinstance(errors, dict) else errors
-        return tuple(self._scrub(str(m)) for m in to_list(raw))
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, REDACTED)
+        return tuple(self._http.scrub(str(m)) for m in to_list(raw))
 
 
 # ---------------------------------------------------------------------------------- parsing

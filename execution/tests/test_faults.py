@@ -36,7 +36,7 @@ from execution.tests.fake_tradier_orders import (
 )
 from snapshots.tests import fake_tradier as ft
 from strategy.models import StrategyConfig, TradeDecision
-from strategy.services import entry_window_run
+from execution.services import entry_window_trade as entry_window_run
 from strategy.tests.factories import StrategyConfigFactory, TradeDecisionFactory
 
 pytestmark = pytest.mark.django_db

@@ -29,7 +29,7 @@ from execution.tests.factories import FillFactory, OrderFactory, PositionMarkFac
 from snapshots.services import snapshot_capture
 from spx_site.dashboard import next_entry_window
 from strategy.models import StrategyConfig
-from strategy.services import entry_window_run
+from execution.services import entry_window_trade as entry_window_run
 from strategy.tests.factories import TradeDecisionFactory
 
 NY = ZoneInfo("America/New_York")
@@ -99,7 +99,7 @@ def test_trade_list_filters_stats_buckets_and_partial(sim, trader: Client) -> No
     assert sorted(rows(html, "trade")) == sorted(t.pk for t in (open_, win, loss, unfilled))
     assert f"/trades/{win.pk}/" in html and "-122.60" in html and "5900/5875" in html
     # Stats per source (the simulated book has the two closed trades), and the per-bucket table.
-    simulated_row = re.search(r"<td class=\"l\">simulated broker</td>(.*?)</tr>", html, re.S).group(1)
+    simulated_row = re.search(r"<td class=\"l\">simulated market and broker</td>(.*?)</tr>", html, re.S).group(1)
     assert re.findall(r"<td[^>]*>([^<]*)</td>", simulated_row) == ["2", "50.0%", "-32.60", "0.47", "122.60", "-65.20"]
     assert "5DTE 0.100d 10:00 put_credit" in html
     closed = trader.get("/trades/?status=closed").content.decode()

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from spx_site.schedules import periodic_tasks_setup
 from strategy.models import TradeDecision
-from strategy.tasks import entry_window_run as entry_window_task
+from execution.tasks import entry_window_run as entry_window_task
 from strategy.tests.factories import TradeDecisionFactory
 
 NY = ZoneInfo("America/New_York")
@@ -44,7 +44,7 @@ def sim(settings):  # type: ignore[no-untyped-def]
 def test_entry_windows_fire_at_10_11_12_new_york_across_dst(sim, last_run_et, next_utc) -> None:  # type: ignore[no-untyped-def]
     periodic_tasks_setup()
     task = PeriodicTask.objects.get(name="entry windows")
-    assert task.task == "strategy.tasks.entry_window_run" and str(task.crontab.timezone) == "America/New_York"
+    assert task.task == "execution.tasks.entry_window_run" and str(task.crontab.timezone) == "America/New_York"
     schedule = task.crontab.schedule
     frozen = last_run_et + dt.timedelta(seconds=1)
     schedule.nowfun = lambda: frozen.astimezone(schedule.tz)
@@ -103,3 +103,11 @@ def test_decision_api_list_filters_and_detail(sim) -> None:  # type: ignore[no-u
     assert api.get("/api/decisions?limit=0").status_code == 400
     assert api.get(f"/api/decisions/{skip.pk}").json()["config_params"]["width_points"] == "25.00"
     assert api.get("/api/decisions/999999").status_code == 404
+
+
+def test_messages_queued_under_the_old_task_name_still_run(sim) -> None:  # type: ignore[no-untyped-def]
+    from spx_site.celery import app
+
+    old = app.tasks["strategy.tasks.entry_window_run"]
+    old.apply(args=[dt.datetime(2026, 11, 20, 12, 0, tzinfo=NY).isoformat()]).get()
+    assert TradeDecision.objects.filter(entry_window=dt.time(12, 0)).count() == 12

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from spx_site.cli import parse_at
-from strategy.services import entry_window_run
+from execution.services import entry_window_trade
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, at: str, no_capture: bool, **options):  # type: ignore[no-untyped-def]
         when = parse_at(at)
         try:
-            result = entry_window_run(at=when, capture=not no_capture)
+            result = entry_window_trade(at=when, capture=not no_capture)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{result.trading_day} {result.entry_window:%H:%M} ET, source {result.source}: "

@@ -11,7 +11,8 @@ import pytest
 from snapshots.models import ChainSnapshot
 from snapshots.services import snapshot_capture
 from strategy.models import StrategyConfig, TradeDecision
-from strategy.services import entry_window_run, window_of
+from execution.services import entry_window_trade as entry_window_run
+from strategy.services import window_of
 from strategy.tests.factories import StrategyConfigFactory
 
 NY = ZoneInfo("America/New_York")

@@ -1,0 +1,157 @@
+"""Phase 2 and the rows: the chunks' candidates through the risk books in time order, then
+``TradeDecision`` / ``Trade`` / ``TradeLeg`` / ``PositionMark`` rows built by the same functions the
+live services use (``strategy.services.decision_fields``, ``execution.services.trade_build`` and
+friends), then the metrics. Idempotent: the run's rows are deleted first, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models as m, transaction
+from django.utils import timezone
+
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.engine import codec
+from backtests.engine.books import books_walk
+from backtests.engine.types import Candidate, Strategy
+from backtests.models import BacktestRun
+from backtests.services.metrics import run_metrics
+from backtests.services.params import imported_days, strategies_of
+from execution.models import PositionMark, Trade, TradeLeg
+from execution.services import trade_build, trade_close_set, trade_entry_set
+from snapshots.payloads import sha256_of
+from strategy import gating
+from strategy.models import Source, TradeDecision
+from strategy.quant import rules
+from strategy.quant.decision import TRADE, Verdict
+from strategy.quant.money import cents
+from strategy.services import decision_fields
+
+
+def run_assemble(run_id: int) -> BacktestRun:
+    """Phase 2 and the rows: books in time order, decisions/trades/legs/marks, metrics. Idempotent."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        run = BacktestRun.objects.select_for_update().get(pk=run_id)
+        if run.status in (BacktestRun.Status.DONE, BacktestRun.Status.CANCELLED):
+            return run
+        strategies = strategies_of(run.params)
+        by_key = {s.key: s for s in strategies}
+        candidates: list[Candidate] = []
+        days_read: set[str] = set()
+        for chunk in run.chunks.order_by("index"):
+            found, read = codec.decode(bytes(chunk.result), by_key)
+            candidates.extend(found)
+            days_read.update(read)
+        verdicts = books_walk(candidates, strategies, gate=gating.gate_for())
+        _rows_delete(run)
+        read = sorted(days_read)
+        manifest = imported_days(dt.date.fromisoformat(d) for d in read)  # the decision days are among them
+        trades = _rows_write(run, by_key, verdicts, manifest)
+        run.data_days = [{"date": d.isoformat(), "cbbo_sha256": manifest.get(d, {}).get(SCHEMA_CBBO_1M, ""),
+                          "definition_sha256": manifest.get(d, {}).get(SCHEMA_DEFINITION, "")}
+                         for d in map(dt.date.fromisoformat, read)]
+        run.data_sha256 = sha256_of(run.data_days)
+        run.metrics = run_metrics(run, trades)
+        timings = [c.timings for c in run.chunks.all()]
+        run.timings = {
+            "read_s": round(sum(t.get("read_s", 0) for t in timings), 3),
+            "compute_s": round(sum(t.get("compute_s", 0) for t in timings), 3),
+            "assemble_s": round(time.perf_counter() - started, 3),
+        }
+        run.status = BacktestRun.Status.DONE
+        run.finished_at = timezone.now()
+        if run.started_at:
+            run.timings["wall_s"] = round((run.finished_at - run.started_at).total_seconds(), 3)
+        run.error = ""
+        run.save()
+    return run
+
+
+def _rows_delete(run: BacktestRun) -> None:
+    trades = Trade.objects.filter(backtest_run=run)
+    PositionMark.objects.filter(trade__in=trades).delete()
+    TradeLeg.objects.filter(trade__in=trades).delete()
+    trades.delete()
+    TradeDecision.objects.filter(backtest_run=run).delete()
+
+
+def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (column → value; foreign keys by ``*_id``) with one ``executemany``, each value
+    adapted by the database backend exactly as the ORM would (``bulk_create`` spends most of its
+    time preparing fields, and legs and marks are most of a run's rows)."""
+    if not rows:
+        return
+    ops = connection.ops
+    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    columns = list(rows[0])
+
+    def adapt(field: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(field, m.DecimalField):
+            return ops.adapt_decimalfield_value(value, field.max_digits, field.decimal_places)
+        if isinstance(field, m.DateTimeField):
+            return ops.adapt_datetimefield_value(value)
+        return value
+
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(fields[c].column) for c in columns),
+        ", ".join(["%s"] * len(columns)))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
+
+
+def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequence[tuple[Candidate, Verdict]],
+                manifest: dict[dt.date, dict[str, str]]) -> list[Trade]:
+    """The run's rows, built and rounded by the live services' own functions (parity is field-exact)."""
+    sha_by_day = {d: v.get(SCHEMA_CBBO_1M, "") for d, v in manifest.items()}
+    decisions = []
+    for c, v in verdicts:
+        s = by_key[c.strategy]
+        decisions.append(TradeDecision(
+            trading_day=c.day, entry_window=c.window, strategy_config_id=s.config_id, config_params=s.params,
+            source=Source.BACKTEST, backtest_run=run, snapshot_checksum=sha_by_day.get(c.day, ""),
+            **decision_fields(v, decided_at=c.decided_at, expiration=c.expiration),
+        ))
+    TradeDecision.objects.bulk_create(decisions, batch_size=500)
+    params = run.params
+    trades, legs, marks_of = [], [], []
+    for d, (c, v) in zip(decisions, verdicts):
+        if v.action != TRADE:
+            continue
+        spread = c.evaluation.candidate
+        assert spread is not None
+        trade, trade_legs = trade_build(d, quantity=spread.quantity)
+        trade.opened_at = d.decided_at
+        trade.status = Trade.Status.OPEN_AT_END  # until its exit is known
+        # The entry fills at its limit, the decision's modelled credit.
+        trade_entry_set(trade, credit=d.credit_fill, take_profit_frac=params["take_profit_fraction"],
+                        stop_loss_mult=params["stop_loss_multiple"])
+        e = c.exit
+        if e is not None:
+            trade_close_set(trade, exit_debit=cents(e.debit), reason=e.reason, at=e.at,
+                            source=e.settlement_source or "backtest fill model",
+                            settlement_price=cents(e.settlement_price) if e.settlement_price is not None else None,
+                            fee_per_contract_usd=params["fees_per_contract_usd"])
+        trades.append(trade)
+        legs.append(trade_legs)
+        marks_of.append(c.marks)
+    Trade.objects.bulk_create(trades, batch_size=500)
+    leg_rows, mark_rows = [], []
+    for trade, trade_legs, marks in zip(trades, legs, marks_of):
+        for leg in trade_legs:
+            leg_rows.append({"trade_id": trade.pk, "symbol": leg.symbol, "side": leg.side, "strike": leg.strike,
+                             "option_type": leg.option_type, "quantity": leg.quantity, "entry_price": leg.entry_price,
+                             "exit_price": None})
+        credit = float(trade.entry_credit)
+        for mk in marks:
+            mark_rows.append({"trade_id": trade.pk, "ts": mk.ts, "snapshot_id": None, "debit_mid": cents(mk.debit_mid),
+                              "debit_fill": cents(mk.debit_fill), "signal": mk.signal,
+                              "unrealized_pnl_usd": cents(rules.pnl_usd(credit, mk.debit_fill, trade.quantity))})
+    _insert_many(TradeLeg, leg_rows)
+    _insert_many(PositionMark, mark_rows)
+    return trades

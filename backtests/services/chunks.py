@@ -1,0 +1,109 @@
+"""Phase 1 per chunk of days: claim the chunk, replay its days (Celery or in line), store the result;
+the chunk that finishes last assembles the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from backtests.engine import codec
+from backtests.engine.daydata import DayData
+from backtests.engine.replay import DayReplayer
+from backtests.models import BacktestChunk, BacktestRun
+from backtests.services.assembly import run_assemble
+from backtests.services.params import (
+    EXTENSION_CALENDAR_DAYS,
+    BacktestError,
+    engine_params,
+    strategies_of,
+    trading_days,
+)
+from snapshots import settlement_values
+
+
+def _is_cancelled(run_id: int) -> bool:
+    return BacktestRun.objects.filter(pk=run_id, status=BacktestRun.Status.CANCELLED).exists()
+
+
+def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = None) -> BacktestChunk | None:
+    """Replay one chunk (phase 1) and, if it is the run's last, assemble the run. Idempotent.
+
+    Returns None when there is nothing to do (the chunk is done, or the run finished/cancelled).
+    """
+    with transaction.atomic():
+        chunk = BacktestChunk.objects.select_for_update().select_related("run").get(pk=chunk_id)
+        run = chunk.run
+        if chunk.status == BacktestChunk.Status.DONE or run.finished:
+            return None
+        chunk.status, chunk.attempts, chunk.started_at, chunk.days_done = (
+            BacktestChunk.Status.RUNNING, chunk.attempts + 1, timezone.now(), 0)
+        chunk.save(update_fields=["status", "attempts", "started_at", "days_done"])
+        BacktestRun.objects.filter(pk=run.pk, status=BacktestRun.Status.PENDING).update(
+            status=BacktestRun.Status.RUNNING, started_at=timezone.now())
+    started = time.perf_counter()
+    params = run.params
+    replayer = DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day,
+                           official=settlement_values.from_rows(params.get("official_settlements", [])))
+    days = trading_days(chunk.first_day, chunk.last_day)
+    try:
+        for i, day in enumerate(days, start=1):
+            if _is_cancelled(run.pk):
+                return None
+            if not replayer.run_day(day, entries=True):
+                raise BacktestError(f"{day}: the imported data disappeared while the run was going")
+            BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=i)
+            _progress_update(run.pk)
+            if progress:
+                progress(1)
+        # Finish the trades still open at the chunk's end with the days that follow (exits only).
+        extra = trading_days(chunk.last_day + dt.timedelta(days=1), chunk.last_day + dt.timedelta(days=EXTENSION_CALENDAR_DAYS))
+        for day in extra:
+            if not replayer.alive or not replayer.run_day(day, entries=False):
+                break
+    except Exception as exc:
+        BacktestChunk.objects.filter(pk=chunk.pk).update(status=BacktestChunk.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    out = replayer.out
+    blob = codec.encode(out.candidates, out.days_read)  # the one serialisation of engine values
+    with transaction.atomic():
+        chunk = BacktestChunk.objects.select_for_update().get(pk=chunk.pk)
+        chunk.result = blob
+        chunk.status = BacktestChunk.Status.DONE
+        chunk.finished_at = timezone.now()
+        chunk.days_done = len(days)
+        chunk.error = ""
+        chunk.timings = {"read_s": round(out.read_s, 3), "compute_s": round(out.compute_s, 3),
+                         "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read)}
+        chunk.save()
+        run = BacktestRun.objects.select_for_update().get(pk=run.pk)
+        _progress_update(run.pk)
+        last = not run.chunks.exclude(status=BacktestChunk.Status.DONE).exists()
+    if last:
+        run_assemble(run.pk)
+    return chunk
+
+
+def _progress_update(run_id: int) -> None:
+    """The run's days done = the sum over its chunks (so a retried chunk never counts twice)."""
+    done = BacktestChunk.objects.filter(run_id=run_id).aggregate(n=Sum("days_done"))["n"] or 0
+    BacktestRun.objects.filter(pk=run_id).update(days_done=done)
+
+
+def _load_day(day: dt.date) -> DayData | None:
+    try:
+        return DayData(day)
+    except FileNotFoundError:
+        return None
+
+
+def run_execute_inline(run: BacktestRun, *, progress: Callable[[int], None] | None = None) -> BacktestRun:
+    """Run every chunk in this process, in order (the foreground command and tests)."""
+    for chunk_id in run.chunks.order_by("index").values_list("pk", flat=True):
+        chunk_execute(chunk_id, progress=progress)
+    run.refresh_from_db()
+    return run

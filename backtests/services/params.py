@@ -1,0 +1,146 @@
+"""A run's parameters (canonical, stored and hashed), its strategies, and the data it may read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from backtests.data import store
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.engine.types import EngineParams, Strategy
+from backtests.models import ImportedDay
+from snapshots import market_calendar, settlement_values
+from snapshots.payloads import sha256_of
+from strategy.models import StrategyConfig
+from strategy.quant.fills import DEFAULT_FILL_FRACTION
+from strategy.services import ENTRY_WINDOWS, strategy_spec
+
+RISK_SCOPES = ("per_strategy", "shared")
+DEFAULT_CHUNK_DAYS = 21
+EXTENSION_CALENDAR_DAYS = 16  # days read past a chunk to finish its open trades (7 DTE + tolerance + holidays)
+
+
+class BacktestError(ValueError):
+    """A run that cannot be created or run as asked; the message says why."""
+
+
+def _window(text: str) -> dt.time:
+    try:
+        w = dt.time.fromisoformat(text)
+    except ValueError:
+        raise BacktestError(f"entry window {text!r} is not HH:MM") from None
+    if w not in ENTRY_WINDOWS:
+        raise BacktestError(f"entry window {text} is not one of {', '.join(x.strftime('%H:%M') for x in ENTRY_WINDOWS)}")
+    return w
+
+
+def params_build(
+    *, start: dt.date, end: dt.date, configs: Iterable[StrategyConfig], windows: Sequence[str] = ("10:00", "11:00", "12:00"),
+    risk_scope: str = "per_strategy", exit_check_minutes: int = 1, chunk_days: int = DEFAULT_CHUNK_DAYS,
+    take_profit_fraction: float | None = None, stop_loss_multiple: float | None = None,
+    fees_per_contract_usd: float | None = None, dte_tolerance_days: int | None = None,
+) -> dict[str, Any]:
+    """The full, canonical configuration of a run (stored on it and hashed).
+
+    ``per_strategy``: every (config, window) pair is its own strategy with its own risk budget — the
+    research grid (12 seeded configs × 3 windows = 36). ``shared``: the configs decide at each of
+    the windows and share one budget, ranked as live does — the mode that reproduces live trading.
+    """
+    if end < start:
+        raise BacktestError(f"end {end} is before start {start}")
+    if risk_scope not in RISK_SCOPES:
+        raise BacktestError(f"risk scope must be one of {RISK_SCOPES}, got {risk_scope!r}")
+    if not 1 <= exit_check_minutes <= 60:
+        raise BacktestError("exit check interval must be 1 to 60 minutes")
+    if chunk_days < 1:
+        raise BacktestError("chunk size must be at least one day")
+    window_list = sorted({_window(w) for w in windows})
+    if not window_list:
+        raise BacktestError("choose at least one entry window")
+    configs = sorted(configs, key=lambda c: (c.priority, c.name))
+    if not configs:
+        raise BacktestError("choose at least one strategy config")
+    strategies = []
+    for c in configs:
+        frozen = c.frozen()
+        if risk_scope == "shared":
+            strategies.append({"key": f"{c.pk}", "config_id": c.pk, "name": c.name, "params": frozen,
+                               "windows": [w.strftime("%H:%M") for w in window_list], "book": "shared"})
+        else:
+            for w in window_list:
+                key = f"{c.pk}@{w:%H%M}"
+                strategies.append({"key": key, "config_id": c.pk, "name": f"{c.name} @ {w:%H:%M}", "params": frozen,
+                                   "windows": [w.strftime("%H:%M")], "book": key})
+    tp = settings.TAKE_PROFIT_FRACTION if take_profit_fraction is None else take_profit_fraction
+    sl = settings.STOP_LOSS_MULTIPLE if stop_loss_multiple is None else stop_loss_multiple
+    if not 0 < tp <= 1 or not sl > 1:
+        raise BacktestError("take profit must lie in (0, 1] and the stop multiple above 1")
+    return {
+        "start": start.isoformat(), "end": end.isoformat(), "risk_scope": risk_scope, "strategies": strategies,
+        "take_profit_fraction": float(tp), "stop_loss_multiple": float(sl),
+        "fill_fraction": DEFAULT_FILL_FRACTION, "exit_check_minutes": int(exit_check_minutes),
+        "dte_tolerance_days": int(settings.SNAPSHOT_DTE_TOLERANCE_DAYS if dte_tolerance_days is None else dte_tolerance_days),
+        "fees_per_contract_usd": float(settings.FEES_PER_CONTRACT_USD if fees_per_contract_usd is None else fees_per_contract_usd),
+        "chunk_days": int(chunk_days),
+        # Official settlement values loaded by the operator override the estimates (stored, so a
+        # rerun of these params settles alike whatever the table holds later).
+        "official_settlements": settlement_values.as_rows(settlement_values.official_settlements(
+            start, end + dt.timedelta(days=EXTENSION_CALENDAR_DAYS))),
+    }
+
+
+def params_sha256(params: dict[str, Any]) -> str:
+    return sha256_of(params)
+
+
+def strategies_of(params: dict[str, Any]) -> list[Strategy]:
+    """The run's strategies, their rules built from the frozen config parameters as live builds them."""
+    out = []
+    for s in params["strategies"]:
+        config = StrategyConfig(**s["params"])  # unsaved: only read to build the decision core's spec
+        out.append(Strategy(
+            spec=strategy_spec(config, key=s["key"], book=s["book"], fill_fraction=float(params["fill_fraction"])),
+            config_id=int(s["config_id"]), name=s["name"], params=s["params"],
+            windows=tuple(dt.time.fromisoformat(w) for w in s["windows"]),
+        ))
+    return out
+
+
+def engine_params(params: dict[str, Any]) -> EngineParams:
+    return EngineParams(take_profit_frac=params["take_profit_fraction"], stop_loss_mult=params["stop_loss_multiple"],
+                        fill_fraction=params["fill_fraction"],
+                        exit_check_minutes=params["exit_check_minutes"], dte_tolerance_days=params["dte_tolerance_days"],
+                        fee_per_contract_usd=params["fees_per_contract_usd"])
+
+
+def imported_days(days: Iterable[dt.date]) -> dict[dt.date, dict[str, str]]:
+    """{day: {schema: file_sha256}} for days with both schemas in the manifest and on disk."""
+    wanted = set(days)
+    found: dict[dt.date, dict[str, str]] = {}
+    for row in ImportedDay.objects.filter(date__in=wanted, schema__in=[SCHEMA_CBBO_1M, SCHEMA_DEFINITION]):
+        found.setdefault(row.date, {})[row.schema] = row.file_sha256
+    return {d: v for d, v in found.items()
+            if len(v) == 2 and all(store.parquet_path(s, d).is_file() for s in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION))}
+
+
+def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return list(market_calendar.trading_days(start, end))
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """SHA-256 (12 hex) of the source that decides: the engine, the quant core, the analytics and
+    the backtest services."""
+    base = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for path in sorted([*base.glob("backtests/engine/*.py"), *base.glob("strategy/quant/*.py"),
+                        *base.glob("backtests/services/*.py"), base / "snapshots" / "analytics.py"]):
+        h.update(path.relative_to(base).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]

@@ -1,0 +1,37 @@
+"""Where the entry windows get their ML gate from, without the strategy app importing ``mlmodels``.
+
+The decision core takes the gate as a plain callable (``decision.Gate``: features → ``GateScore``).
+The app that owns the models registers a factory here at start-up (``mlmodels.apps``); until one
+is registered, and whenever the factory has no model to offer, every candidate passes unscored
+(``no_active_model``) — the documented "no active model = pass".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from strategy.quant.decision import Gate, GateScore
+
+NO_ACTIVE_MODEL = "no_active_model"
+GateFactory = Callable[[str | None], Gate | None]
+
+_factory: GateFactory | None = None
+
+
+def pass_all(features: Mapping[str, Any]) -> GateScore:
+    """The gate with no model: every candidate passes, unscored, and the decision says why."""
+    return GateScore(allowed=True, reason=NO_ACTIVE_MODEL)
+
+
+def register(factory: GateFactory) -> None:
+    """Install the gate factory: ``factory(None)`` is the active model's gate, ``factory(version)`` a
+    named model's; either may return None (no such model)."""
+    global _factory
+    _factory = factory
+
+
+def gate_for(model_version: str | None = None) -> Gate:
+    """The gate of ``model_version`` (None: the active model), or ``pass_all``."""
+    made = _factory(model_version) if _factory is not None else None
+    return made if made is not None else pass_all

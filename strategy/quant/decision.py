@@ -1,0 +1,278 @@
+"""The decision core: one entry window for a set of strategies, from quotes to verdicts.
+
+Live (``strategy.services.entry_window_run``) and the backtester (``backtests.engine``) call these
+same functions and only do I/O around them:
+
+1. ``evaluate`` — per strategy: the chain it read (our forward, IV and delta) → ``select_spread``
+   with its quality filters → the decision-time features. A strategy that read no usable chain gets
+   ``missing`` (``no_snapshot`` / ``stale_snapshot``) instead.
+2. ``decide_window`` — the evaluations of one window instant, per risk book: the ones that want to
+   trade are ranked (``rules.rank_candidates``), checked in that order against the book's risk
+   state (``rules.risk_check``, each TRADE counting against the next), then the ML gate; the rest
+   keep their selection reason. Returns a ``Verdict`` per evaluation.
+
+Pure: stdlib and numpy only, no Django, no clock, no I/O. The trading calendar's facts (session
+bounds, early close) and the ML gate (a plain ``features → GateScore`` callable) are passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from strategy.quant import rules
+from strategy.quant.analytics import ChainAnalytics
+from strategy.quant.timemodel import NEW_YORK
+from strategy.quant.types import REASONS, ChainQuotes, Leg, NoCandidate, RiskLimits, SpreadCandidate, SpreadRules
+
+Action = Literal["TRADE", "SKIP"]
+TRADE: Final = "TRADE"
+SKIP: Final = "SKIP"
+
+# Decision reason codes beyond the selection and risk ones (``types.REASONS``).
+NO_SNAPSHOT: Final = "no_snapshot"
+STALE_SNAPSHOT: Final = "stale_snapshot"
+NO_FORWARD: Final = "no_forward"
+RISK_LIMIT: Final = "risk_limit"
+ML_GATE: Final = "ml_gate"
+TRADE_OK: Final = "ok"
+DECISION_REASONS: Final[Mapping[str, str]] = MappingProxyType({
+    **REASONS,
+    NO_SNAPSHOT: "no chain of the DTE bucket's expiration was read at the window",
+    STALE_SNAPSHOT: "the latest chain of the bucket is older than the config allows",
+    NO_FORWARD: "our implied forward could not be fitted from the chain (or it has settled)",
+    RISK_LIMIT: "a risk limit refused the trade (the message says which)",
+    ML_GATE: "the meta-labeler scored the candidate below its threshold",
+    TRADE_OK: "selected: the spread passed its filters, the risk limits and the gate",
+})
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy deciding at a window: a strategy config (at some entry windows) in a risk book.
+
+    ``key`` is unique among the strategies of a decision set and is the ranking's last tie-break
+    (live: the config's name). Strategies with the same ``book`` share one risk budget.
+    """
+
+    key: str
+    priority: int
+    book: str
+    target_dte: int
+    rules: SpreadRules
+    limits: RiskLimits
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the trading calendar says about the window's day (open/close aware UTC; None = no session)."""
+
+    open_utc: dt.datetime | None
+    close_utc: dt.datetime | None
+    early_close: bool
+
+
+@dataclass(frozen=True)
+class ChainRead:
+    """The chain a strategy read at the window: our analytics of it, and how old and how far out it is."""
+
+    analytics: ChainAnalytics
+    actual_dte_days: int | None
+    age_minutes: float = 0.0  # the snapshot's age live; 0 in a backtest (quotes in force at the minute)
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """A strategy's way to a decision before the risk rules: a candidate spread, or why not.
+
+    ``reason_code`` is empty when the candidate passed its filters (``wants_to_trade``); else the
+    selection or data reason, and ``candidate`` is the rejected spread when one was built.
+    ``features`` is everything known at decision time (JSON-ready numbers and strings).
+    """
+
+    spec: StrategySpec
+    at: dt.datetime
+    candidate: SpreadCandidate | None
+    reason_code: str
+    reason_message: str
+    features: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def wants_to_trade(self) -> bool:
+        return self.candidate is not None and self.candidate.passed and not self.reason_code
+
+
+@dataclass(frozen=True)
+class GateScore:
+    """What the ML gate says about one candidate's features (``score`` None = not scored)."""
+
+    allowed: bool
+    reason: str
+    model_version: str = ""
+    score: float | None = None
+
+
+Gate = Callable[[Mapping[str, Any]], GateScore]
+
+
+@dataclass(frozen=True)
+class BookState:
+    """A risk book's state at the window instant: trades open now, entered today, stopped out today."""
+
+    open_trades: int = 0
+    entries_today: int = 0
+    stops_today: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """TRADE or SKIP for one evaluation, with the reason code and message stored on the decision."""
+
+    evaluation: Evaluation
+    action: Action
+    reason_code: str
+    reason_message: str
+    model_version: str = ""
+    model_score: float | None = None
+
+    @property
+    def spec(self) -> StrategySpec:
+        return self.evaluation.spec
+
+    @property
+    def candidate(self) -> SpreadCandidate | None:
+        return self.evaluation.candidate
+
+
+# ------------------------------------------------------------------------------------ evaluation
+
+def chain_quotes(a: ChainAnalytics) -> ChainQuotes:
+    """The selection input of a chain's analytics (validated once; share it between strategies)."""
+    return ChainQuotes(
+        strikes=a.strikes, is_call=a.is_call, bid=a.bid, ask=a.ask, iv=a.iv, delta=a.delta,
+        symbols=a.symbols.astype(object), root=a.root, expiration=a.expiration,
+        forward=a.fit.forward, t_years=a.t_years,
+    )
+
+
+def _finite(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def leg_record(leg: Leg) -> dict[str, Any]:
+    """A leg as stored on a decision (JSON: non-finite numbers become null)."""
+    return {"symbol": leg.symbol, "side": leg.side, "strike": leg.strike, "is_call": leg.is_call,
+            "bid": _finite(leg.bid), "ask": _finite(leg.ask), "mid": _finite(leg.mid), "iv": _finite(leg.iv),
+            "delta": _finite(leg.delta)}
+
+
+def features(
+    spec: StrategySpec, *, at: dt.datetime, session: SessionFacts, chain: ChainRead,
+    candidate: SpreadCandidate | None, context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything known at decision time, all plain JSON numbers (the ML features)."""
+    at_et = at.astimezone(NEW_YORK)
+    a = chain.analytics
+    feats: dict[str, Any] = {
+        "dte_bucket": spec.target_dte,
+        "actual_dte_days": chain.actual_dte_days,
+        "delta_target": spec.rules.short_delta_target,
+        "side": spec.rules.side,
+        "width_requested": spec.rules.width_points,
+        "entry_window_hour": at_et.hour,
+        "day_of_week": at_et.weekday(),
+        "early_close_day": session.early_close,
+        "minutes_since_open": (at - session.open_utc).total_seconds() / 60 if session.open_utc else None,
+        "snapshot_age_minutes": chain.age_minutes,
+        "forward": _finite(a.fit.forward),
+        "discount": _finite(a.fit.discount),
+        "minutes_to_settlement": a.minutes_to_settlement,
+    }
+    if context is not None:
+        feats.update(context)
+    if candidate is not None:
+        c = candidate
+        feats.update(
+            credit_mid=c.credit_mid, credit_fill=c.credit_fill, combo_spread=c.combo_spread,
+            combo_spread_to_credit=c.combo_spread / c.credit_mid if c.credit_mid > 0 else None,
+            width_points=c.width_points, credit_to_width=c.credit_to_width,
+            short_strike=c.short_leg.strike, long_strike=c.long_leg.strike,
+            short_iv=_finite(c.short_leg.iv), long_iv=_finite(c.long_leg.iv),
+            short_delta=_finite(c.short_leg.delta), long_delta=_finite(c.long_leg.delta),
+            short_otm_pct=abs(c.short_leg.strike / a.fit.forward - 1.0) * 100 if a.fit.ok else None,
+        )
+    return feats
+
+
+def missing(spec: StrategySpec, *, at: dt.datetime, reason_code: str, reason_message: str) -> Evaluation:
+    """The evaluation of a strategy that read no usable chain (``no_snapshot``, ``stale_snapshot``)."""
+    return Evaluation(spec, at, None, reason_code, reason_message)
+
+
+def evaluate(
+    spec: StrategySpec, chain: ChainRead, *, at: dt.datetime, session: SessionFacts,
+    quotes: ChainQuotes | None = None, context: Mapping[str, Any] | None = None,
+) -> Evaluation:
+    """Chain → candidate spread → features for one strategy (no risk rules yet).
+
+    ``quotes`` is ``chain_quotes(chain.analytics)`` when the caller already built it (strategies
+    reading the same chain share one). A chain without a fitted forward, or at/after its
+    settlement, is SKIP ``no_forward``.
+    """
+    a = chain.analytics
+    if not a.fit.ok or a.t_years <= 0:
+        feats = features(spec, at=at, session=session, chain=chain, candidate=None, context=context)
+        return Evaluation(spec, at, None, NO_FORWARD, f"no implied forward for the chain: {a.fit.reason}", feats)
+    result = rules.select_spread(quotes if quotes is not None else chain_quotes(a), spec.rules)
+    candidate = result.candidate if isinstance(result, NoCandidate) else result
+    feats = features(spec, at=at, session=session, chain=chain, candidate=candidate, context=context)
+    if isinstance(result, NoCandidate):
+        return Evaluation(spec, at, candidate, result.reason, result.message, feats)
+    return Evaluation(spec, at, candidate, "", "", feats)
+
+
+# ------------------------------------------------------------------------------------ the window
+
+def decide_window(
+    evaluations: Sequence[Evaluation], books: Mapping[str, BookState], *, gate: Gate | None = None,
+) -> list[Verdict]:
+    """A verdict for every evaluation of one window instant, in the input order.
+
+    Per book: the evaluations that want to trade are ranked — priority ascending, then
+    credit / width descending (exactly), then key — and walked in that order against the book's
+    state (``books[book]``, empty if absent): a risk limit → SKIP ``risk_limit`` with the rule's
+    code and message; then ``gate(features)`` when given → SKIP ``ml_gate`` below its threshold;
+    else TRADE, which counts as one more open trade and one more entry for the next in line.
+    Every other evaluation keeps its own reason as a SKIP.
+    """
+    out: dict[int, Verdict] = {}
+    by_book: dict[str, list[Evaluation]] = {}
+    for ev in evaluations:
+        if ev.wants_to_trade:
+            by_book.setdefault(ev.spec.book, []).append(ev)
+    for book, members in by_book.items():
+        by_key = {ev.spec.key: ev for ev in members}
+        ranked = rules.rank_candidates([(ev.spec.priority, ev.candidate, ev.spec.key) for ev in members])  # type: ignore[misc]
+        state = books.get(book, BookState())
+        open_now, entries = state.open_trades, state.entries_today
+        for _, _, key in ranked:
+            ev = by_key[key]
+            risk = rules.risk_check(open_trades=open_now, entries_today=entries, stops_today=state.stops_today,
+                                    limits=ev.spec.limits)
+            if not risk.allowed:
+                out[id(ev)] = Verdict(ev, SKIP, RISK_LIMIT, f"{risk.reason}: {risk.message}")
+                continue
+            g = gate(ev.features) if gate is not None else None
+            if g is not None and not g.allowed:
+                out[id(ev)] = Verdict(ev, SKIP, ML_GATE, f"model {g.model_version} score {g.score}: {g.reason}",
+                                      g.model_version, g.score)
+                continue
+            out[id(ev)] = Verdict(ev, TRADE, TRADE_OK, f"selected ({g.reason if g is not None else 'no gate'})",
+                                  g.model_version if g is not None else "", g.score if g is not None else None)
+            open_now += 1
+            entries += 1
+    return [out.get(id(ev)) or Verdict(ev, SKIP, ev.reason_code, ev.reason_message) for ev in evaluations]
