@@ -9,7 +9,11 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field, inline_serializer,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
@@ -21,7 +25,7 @@ from rest_framework.views import APIView
 from backtests import selectors, services
 from backtests.models import BacktestRun
 from execution.api import TradeOutputSerializer
-from spx_site.api import ApiKeyAuthentication, HasAdminApiKey
+from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
 

@@ -15,7 +15,6 @@ from django.db.models.functions import Coalesce
 
 from backtests.models import BacktestChunk, BacktestRun
 from execution.models import Trade
-from execution.selectors import linear_scale
 from strategy.models import StrategyConfig, TradeDecision
 
 RUN_TRADES_PAGE = 200  # trades shown on a run page (newest first)
@@ -235,37 +234,3 @@ def equity_points(metrics: Mapping[str, Any], key: str = "equity_usd") -> list[t
     return [(dt.date.fromisoformat(p["day"]), float(p[key])) for p in metrics.get("equity") or []]
 
 
-def curves_chart(series: Sequence[tuple[str, Sequence[tuple[dt.date, float]]]], *, width: int = 720,
-                 height: int = 240) -> dict[str, Any] | None:
-    """SVG geometry of several equity curves (USD) on one shared scale, for the compare page.
-
-    x is the rank of the day in the union of the curves' days (weekends take no room, and runs over
-    different ranges line up by date); each curve starts from 0 just before its first day.
-    """
-    days = sorted({d for _, curve in series for d, _ in curve})
-    if not days:
-        return None
-    left, right, top, bottom = 64, width - 16, 14, height - 26
-    values = [0.0, *(v for _, curve in series for _, v in curve)]
-    lo, hi = min(values), max(values)
-    if hi == lo:
-        hi = lo + 1.0
-    rank = {d: i + 1 for i, d in enumerate(days)}
-    x = linear_scale(0, len(days), left, right)
-    y = linear_scale(lo, hi, bottom, top)
-
-    lines = []
-    for index, (label, curve) in enumerate(series):
-        pts = sorted(curve)
-        if not pts:
-            continue
-        start = rank[pts[0][0]] - 1
-        coords = [(x(start), y(0.0))] + [(x(rank[d]), y(v)) for d, v in pts]
-        lines.append({"label": label, "index": index, "points": " ".join(f"{px:.1f},{py:.1f}" for px, py in coords),
-                      "last": pts[-1][1], "last_x": round(coords[-1][0], 1), "last_y": round(coords[-1][1], 1)})
-    labels = {round(v): round(y(v), 1) for v in (hi, lo, 0.0)}
-    return {
-        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-        "zero_y": round(y(0.0), 1), "labels": [{"text": t, "y": ly} for t, ly in labels.items()],
-        "lines": lines, "first_day": days[0], "last_day": days[-1],
-    }

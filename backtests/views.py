@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseStopPolling
 from backtests import selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
-from execution.selectors import equity_chart
+from snapshots.charts import curves_chart, equity_chart
 
 LIST_LIMIT = 100
 
@@ -167,7 +167,7 @@ def run_compare(request: HttpRequest) -> HttpResponse:
         context.update({
             "a": a, "b": b,
             "summary": selectors.summary_compare(ma.get("summary") or {}, mb.get("summary") or {}),
-            "chart": selectors.curves_chart([(f"#{a.pk} {a.name}".strip(), selectors.equity_points(ma)),
+            "chart": curves_chart([(f"#{a.pk} {a.name}".strip(), selectors.equity_points(ma)),
                                              (f"#{b.pk} {b.name}".strip(), selectors.equity_points(mb))]),
             "buckets": selectors.bucket_compare(ma.get("buckets") or [], mb.get("buckets") or []),
         })

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import math
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -15,8 +14,8 @@ from execution.models import Order, PositionMark, Source, Trade, TradeLeg
 from execution.stats import ClosedTrade, PnlStats, pnl_stats, stats_by_bucket
 from strategy.models import TradeDecision
 from strategy.quant.decision import BookState
+from strategy.quant.timemodel import NEW_YORK
 
-NEW_YORK = ZoneInfo("America/New_York")
 NOT_CLOSED = (Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING)
 
 
@@ -128,69 +127,16 @@ def open_positions() -> list[OpenPosition]:
     return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]  # type: ignore[attr-defined]
 
 
-def linear_scale(lo: float, hi: float, out_lo: float, out_hi: float) -> Callable[[float], float]:
-    span = (hi - lo) or 1.0
-    return lambda v: out_lo + (v - lo) / span * (out_hi - out_lo)
+def stats_row(stats: PnlStats, *, label: str) -> dict[str, Any]:
+    """``PnlStats`` for a table row: ratios undefined without trades (NaN) become None, and a profit
+    factor without any losing trade (∞) is flagged, so a page never prints "nan" or "inf"."""
 
+    def finite(value: float) -> float | None:
+        return value if math.isfinite(value) else None
 
-def marks_chart(trade: Trade, marks: Sequence[PositionMark], *, width: int = 720,
-                height: int = 260) -> dict[str, Any] | None:
-    """SVG geometry of a trade's marks: the fill-model debit to close at each slot, with the take-profit and
-    stop-loss debits and the entry credit as horizontal lines (points per share).
-
-    x is the slot's rank, not its time, so nights and weekends take no room; a label marks each new day.
-    """
-    if not marks:
-        return None
-    left, right, top, bottom = 50, width - 110, 16, height - 28
-    debits = [float(m.debit_fill) for m in marks]
-    named = (("tp", "take profit", trade.take_profit_debit), ("sl", "stop loss", trade.stop_loss_debit),
-             ("credit", "entry credit", trade.entry_credit))
-    levels = [(key, label, float(value)) for key, label, value in named if value is not None]
-    # The debit to close is never negative, so 0 is a natural floor and keeps charts comparable.
-    hi = max(debits + [value for _, _, value in levels]) * 1.08
-    y = linear_scale(0.0, hi, bottom, top)
-    n = len(marks)
-    x = (lambda i: (left + right) / 2) if n == 1 else (lambda i: left + i / (n - 1) * (right - left))
-    days, previous_day = [], None
-    dots = []
-    for i, mark in enumerate(marks):
-        local = mark.ts.astimezone(NEW_YORK)
-        if local.date() != previous_day:
-            days.append({"x": round(x(i), 1), "label": f"{local:%a %m-%d}"})
-            previous_day = local.date()
-        dots.append({"x": round(x(i), 1), "y": round(y(debits[i]), 1), "signal": mark.signal,
-                     "title": f"{local:%m-%d %H:%M} ET debit {mark.debit_fill} (mid {mark.debit_mid}), "
-                              f"unrealized ${mark.unrealized_pnl_usd}"})
     return {
-        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-        "points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "days": days,
-        "levels": [{"key": key, "label": label, "value": value, "y": round(y(value), 1)} for key, label, value in levels],
-        "y_max": hi, "n": n,
-    }
-
-
-def equity_chart(curve: Sequence[tuple[dt.date, float]], *, width: int = 720,
-                 height: int = 220) -> dict[str, Any] | None:
-    """SVG geometry of the equity curve (cumulative realized PnL, USD, one point per close date).
-
-    It starts from 0, the account's starting equity, as ``stats.pnl_stats`` measures the drawdown from.
-    """
-    if not curve:
-        return None
-    left, right, top, bottom = 64, width - 16, 14, height - 26
-    values = [0.0] + [float(v) for _, v in curve]
-    lo, hi = min(values), max(values)
-    if hi == lo:
-        hi = lo + 1.0
-    y = linear_scale(lo, hi, bottom, top)
-    x = linear_scale(0, len(values) - 1, left, right)
-    # Axis labels at the top, the bottom and 0, each once (0 is often the top or the bottom too).
-    labels = {round(v): round(y(v), 1) for v in (hi, lo, 0.0)}
-    return {
-        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-        "points": " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values)),
-        "zero_y": round(y(0.0), 1), "labels": [{"text": text, "y": label_y} for text, label_y in labels.items()],
-        "last_day": curve[-1][0], "last": values[-1],
-        "last_x": round(x(len(values) - 1), 1), "last_y": round(y(values[-1]), 1),
+        "label": label, "trades": stats.trades, "winners": stats.winners,
+        "win_rate": finite(stats.win_rate), "expectancy_usd": finite(stats.expectancy_usd),
+        "profit_factor": finite(stats.profit_factor), "profit_factor_infinite": math.isinf(stats.profit_factor),
+        "max_drawdown_usd": stats.max_drawdown_usd, "total_pnl_usd": stats.total_pnl_usd,
     }

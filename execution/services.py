@@ -17,13 +17,13 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from execution import selectors
 from execution.brokers.base import (
     Broker,
     BrokerError,
@@ -35,18 +35,16 @@ from execution.brokers.base import (
     PlaceOutcome,
     SpreadOrderRequest,
 )
-from execution import selectors
 from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from strategy.models import TradeDecision
-from strategy.services import WindowResult, entry_window_run
 from strategy.quant import rules
-from strategy.quant.money import cents as money
-from strategy.quant.money import cents_or_none
+from strategy.quant.money import cents as money, cents_or_none
 from strategy.quant.osi import parse_symbol
+from strategy.quant.timemodel import NEW_YORK
+from strategy.services import WindowResult, entry_window_run
 
 logger = logging.getLogger(__name__)
-NEW_YORK = ZoneInfo("America/New_York")
 TAG_PREFIX = "spx-"  # every client tag we send starts with this: how reconciliation tells ours apart
 WORKING = (OrderState.SUBMITTING, OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.UNKNOWN,
            OrderState.PENDING_CANCEL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -13,28 +12,13 @@ from django_htmx.http import HttpResponseStopPolling
 
 from execution import selectors
 from execution.models import Source, Trade
-from execution.stats import PnlStats
+from snapshots import charts
 from strategy.models import StrategyConfig
 
 # The books summarised side by side. Backtest trades belong to their run (``closed_trades`` reads
 # only trades without a run), so a backtest row here would always be empty.
 STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
 FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED)
-
-
-def stats_view(stats: PnlStats, *, label: str) -> dict[str, Any]:
-    """``PnlStats`` for a table row: ratios undefined without trades (NaN) become None, and a profit
-    factor without any losing trade (∞) is flagged, so a page never prints "nan" or "inf"."""
-
-    def finite(value: float) -> float | None:
-        return value if math.isfinite(value) else None
-
-    return {
-        "label": label, "trades": stats.trades, "winners": stats.winners,
-        "win_rate": finite(stats.win_rate), "expectancy_usd": finite(stats.expectancy_usd),
-        "profit_factor": finite(stats.profit_factor), "profit_factor_infinite": math.isinf(stats.profit_factor),
-        "max_drawdown_usd": stats.max_drawdown_usd, "total_pnl_usd": stats.total_pnl_usd,
-    }
 
 
 def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
@@ -69,8 +53,8 @@ def trade_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {
         "trades": selectors.trade_list(**filters) if not errors else [],
         "errors": errors,
-        "stats": [stats_view(selectors.pnl_summary(source=s)[0], label=s.label) for s in STATS_SOURCES],
-        "buckets": [stats_view(b, label=name) for name, b in buckets.items()],
+        "stats": [selectors.stats_row(selectors.pnl_summary(source=s)[0], label=s.label) for s in STATS_SOURCES],
+        "buckets": [selectors.stats_row(b, label=name) for name, b in buckets.items()],
         "bucket_source": Source(source).label if source else "all sources",
         "configs": StrategyConfig.objects.all(),
         "statuses": selectors.STATUS_FILTERS,
@@ -96,7 +80,10 @@ def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "fills": sorted((f for o in orders for f in o.fills.all()), key=lambda f: f.filled_at),
         "marks": marks,
         "last_mark": marks[-1] if marks else None,
-        "chart": selectors.marks_chart(trade, marks),
+        "chart": charts.marks_chart(
+            [charts.MarkPoint(m.ts, m.debit_fill, m.debit_mid, m.unrealized_pnl_usd, m.signal) for m in marks],
+            [("tp", "take profit", trade.take_profit_debit), ("sl", "stop loss", trade.stop_loss_debit),
+             ("credit", "entry credit", trade.entry_credit)]),
         "live": not final,
     })
     if request.htmx and final:

@@ -12,10 +12,10 @@ from rest_framework.views import APIView
 
 from snapshots import selectors
 from snapshots.analytics import snapshot_analytics
+from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
 from snapshots.models import ChainSnapshot, ContextSnapshot
 from snapshots.providers.base import ProviderError
 from snapshots.services import provider_get, snapshot_capture
-from spx_site.api import ApiKeyAuthentication, HasAdminApiKey
 
 KNOWN_UNDERLYINGS = ("SPX",)
 

@@ -24,12 +24,12 @@ import bisect
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pandas_market_calendars as mcal
 
-ET = ZoneInfo("America/New_York")
+from strategy.quant.timemodel import NEW_YORK as ET
+
 UTC = dt.UTC
 
 ROOT_AM = "SPX"  # monthly, AM-settled (SOQ) on the third Friday

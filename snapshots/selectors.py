@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from django.db.models import QuerySet
 
-from snapshots.analytics import ChainAnalytics, snapshot_analytics
+from snapshots import charts
+from snapshots.analytics import snapshot_analytics
 from snapshots.models import CaptureFailure, ChainSnapshot, ContextSnapshot
 
 
@@ -73,30 +73,7 @@ def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15, center: 
         "rows": rows[lo : mid_index + strikes_each_side + 1],
         "atm_strike": strikes[atm_index] if strikes else None,
         "strike_count": len(strikes),
-        "smile": smile_chart(a),
+        "smile": charts.smile_chart(a),
     }
 
 
-def smile_chart(a: ChainAnalytics, *, width: int = 720, height: int = 260, band: float = 0.12) -> dict[str, Any] | None:
-    """SVG polyline points of the OTM implied-volatility smile within ±``band`` of the forward."""
-    if not a.fit.ok:
-        return None
-    f = a.fit.forward
-    otm = np.where(a.is_call, a.strikes >= f, a.strikes < f)
-    keep = otm & np.isfinite(a.iv) & (np.abs(a.strikes / f - 1.0) <= band)
-    if keep.sum() < 3:
-        return None
-    k, iv = a.strikes[keep], a.iv[keep] * 100.0
-    order = np.argsort(k)
-    k, iv = k[order], iv[order]
-    pad = 30
-    kx = lambda v: pad + (v - k[0]) / (k[-1] - k[0]) * (width - 2 * pad)  # noqa: E731
-    lo, hi = float(np.floor(iv.min())), float(np.ceil(iv.max()))
-    hi = hi if hi > lo else lo + 1
-    vy = lambda v: height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)  # noqa: E731
-    points = " ".join(f"{kx(x):.1f},{vy(y):.1f}" for x, y in zip(k, iv, strict=True))
-    return {
-        "width": width, "height": height, "points": points, "forward_x": round(kx(f), 1),
-        "k_min": float(k[0]), "k_max": float(k[-1]), "iv_min": lo, "iv_max": hi, "n": int(keep.sum()),
-        "pad": pad, "bottom": height - pad,
-    }

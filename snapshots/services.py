@@ -4,52 +4,70 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from snapshots import market_calendar, payloads
+from snapshots import market_calendar, payloads, settlement_values
+from snapshots.context import context_capture
 from snapshots.expiry_selection import choose_expiration
 from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
+from snapshots.providers import registry
 from snapshots.providers.base import ChainResult, MarketDataProvider, ProviderError
+from strategy.quant.timemodel import NEW_YORK
 
 logger = logging.getLogger(__name__)
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 def provider_get(*, now: dt.datetime | None = None) -> MarketDataProvider:
-    """The configured market-data provider: Tradier when selected (token set), else the simulated market,
-    or the imported OPRA store ("opra-replay").
+    """The configured market-data provider (``MARKET_DATA_PROVIDER``, from ``providers.registry``).
 
-    ``now`` pins the simulated market's clock, and the OPRA replay's, to the capture time (so ``--at``
-    a past time replays that moment); Tradier always answers with its live (sandbox: 15-minute
-    delayed) market.
+    ``now`` pins the simulated market's clock, and the OPRA replay's, to the capture time (so
+    ``--at`` a past time replays that moment); Tradier always answers with its live (sandbox:
+    15-minute delayed) market.
     """
-    if settings.MARKET_DATA_PROVIDER == "tradier":
-        from snapshots.providers.tradier import TradierClient
+    return registry.get(settings.MARKET_DATA_PROVIDER).factory(now)
 
-        return TradierClient(
-            settings.TRADIER_BASE_URL, settings.TRADIER_ACCESS_TOKEN, timeout_s=settings.TRADIER_TIMEOUT_S
-        )
-    if settings.MARKET_DATA_PROVIDER == "simulated":
-        from snapshots.providers.simulated import SimulatedMarket
 
-        market_now = simulated_market_time(now or timezone.now())
-        market = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: market_now)
-        if market_now != (now or market_now):
-            market.name = "simulated-replay"
-        return market
-    if settings.MARKET_DATA_PROVIDER == "opra-replay":
-        from snapshots.providers.opra_replay import OpraReplayMarket
+def tradier_provider(now: dt.datetime | None = None) -> MarketDataProvider:
+    """Tradier market data (``TRADIER_ACCESS_TOKEN``); it has no notion of a replayed ``now``."""
+    from snapshots.providers.tradier import TradierClient
 
-        at = now or timezone.now()
-        return OpraReplayMarket(now=lambda: at)
-    raise ValueError(f"unknown MARKET_DATA_PROVIDER {settings.MARKET_DATA_PROVIDER!r}")
+    return TradierClient(settings.TRADIER_BASE_URL, settings.TRADIER_ACCESS_TOKEN, timeout_s=settings.TRADIER_TIMEOUT_S)
+
+
+def simulated_provider(now: dt.datetime | None = None) -> MarketDataProvider:
+    """The simulated market at ``now`` (outside the session: a replay of the last one, see below)."""
+    from snapshots.providers.simulated import SimulatedMarket
+
+    market_now = simulated_market_time(now or timezone.now())
+    market = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: market_now)
+    if market_now != (now or market_now):
+        market.name = "simulated-replay"
+    return market
+
+
+def simulated_settlement(expiration: dt.date, root: str, now: dt.datetime) -> tuple[float, str] | None:
+    """The simulated market's own settlement value: its SPX at the settlement instant."""
+    from snapshots.providers.simulated import SimulatedMarket
+
+    value = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: now).settlement_value(expiration, root)
+    return (float(value), f"simulated SPX at the {root} settlement instant") if value is not None else None
+
+
+def tradier_settlement(expiration: dt.date, root: str, now: dt.datetime) -> tuple[float, str] | None:
+    """Tradier publishes no settlement values: the SPX quote's ``last`` once a PM series' session
+    has closed stands in (ORATS-derived, tradier.md §5.3); AM values wait for an official one."""
+    if root != "SPXW" or now < market_calendar.expiring_series_close(expiration):
+        return None
+    quote = provider_get().quotes(["SPX"]).quotes.get("SPX", {})
+    last = quote.get("last")
+    return (float(last), "tradier SPX last after the close (derived)") if isinstance(last, (int, float)) else None
 
 
 def simulated_market_time(now: dt.datetime) -> dt.datetime:
@@ -203,14 +221,16 @@ def snapshot_store(
 
 def snapshot_capture(
     *, now: dt.datetime, force: bool = False, provider: MarketDataProvider | None = None,
-    context: bool | None = None,
+    context: bool | None = None, position_expirations: Iterable[dt.date] | None = None,
 ) -> CaptureResult:
     """Capture one chain per DTE target for the slot containing ``now``.
 
     Scheduled runs (``force=False``) happen only while the SPX options session is open per the
     trading calendar, unless ``ALLOW_SNAPSHOT_OUTSIDE_RTH``. Idempotent per (underlying,
     expiration, slot): a rerun inserts nothing and does not refetch. One failing expiration is
-    recorded as a ``CaptureFailure`` and the others still land. Listing the expirations is the
+    recorded as a ``CaptureFailure`` and the others still land. The chains of open positions'
+    expirations are stored too: ``position_expirations``, or by default those the registered
+    sources give (``register_position_expirations``). Listing the expirations is the
     one step whose failure ends the run: ``ProviderError`` is re-raised after it is recorded, so
     the task can retry it and the API can answer 502.
     """
@@ -272,7 +292,7 @@ def snapshot_capture(
         (result.inserted if created else result.existing).append(
             {**summary, "checksum": row.checksum, "snapshot_id": row.pk}
         )
-    _positions_capture(result, provider=provider, listed=listed, now_et=now_et)
+    _positions_capture(result, provider=provider, listed=listed, now_et=now_et, expirations=position_expirations)
     if not result.inserted and not result.existing and result.failures:
         result.reason = "no snapshot stored: every target failed"
         return result
@@ -281,13 +301,23 @@ def snapshot_capture(
     return result
 
 
-def _positions_capture(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date],
-                       now_et: dt.datetime) -> None:
-    """Open trades' expirations are captured every slot too, so marks value them from stored chains."""
-    from execution.selectors import open_trade_expirations  # lazy: snapshots does not import execution at load
+# Apps above this one that hold positions register where their open expirations come from
+# (``execution.apps``), so every capture also stores those chains and marks can value them.
+_position_sources: list[Callable[[], Iterable[dt.date]]] = []
 
+
+def register_position_expirations(source: Callable[[], Iterable[dt.date]]) -> None:
+    """Add a source of expirations the capture stores every slot too (``purpose="position"``)."""
+    if source not in _position_sources:
+        _position_sources.append(source)
+
+
+def _positions_capture(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date],
+                       now_et: dt.datetime, expirations: Iterable[dt.date] | None) -> None:
+    """Open trades' expirations are captured every slot too, so marks value them from stored chains."""
     underlying = settings.SNAPSHOT_UNDERLYING
-    for expiration in open_trade_expirations():
+    wanted = set(expirations) if expirations is not None else {e for src in _position_sources for e in src()}
+    for expiration in sorted(wanted):
         if expiration not in listed or ChainSnapshot.objects.filter(
             underlying=underlying, expiration=expiration, ts=result.slot
         ).exists():
@@ -305,7 +335,6 @@ def _positions_capture(result: CaptureResult, *, provider: MarketDataProvider, l
 
 def _context_record(result: CaptureResult, *, provider: MarketDataProvider, listed: list[dt.date], now_et: dt.datetime) -> None:
     """The slot's market context; its problems become capture failures, never a lost snapshot."""
-    from snapshots.context import context_capture
 
     underlying = settings.SNAPSHOT_UNDERLYING
     chains = list(ChainSnapshot.objects.filter(
@@ -339,29 +368,13 @@ def settlement_value_get(expiration: dt.date, root: str) -> tuple[float, str] | 
     """The settlement value of ``root`` options expiring on ``expiration``, with where it came from.
 
     An official value loaded by the operator (``settlement_import``) comes first, whatever the
-    provider. Otherwise — simulated market: its SPX path at the settlement instant (SPXW 16:00 ET
-    or 13:00 on an early close; SPX AM the 09:30 open). Tradier: the SPX quote's ``last`` once the
-    session of a PM expiration has closed (Tradier's index prices are ORATS-derived, tradier.md
-    §5.3); an AM settlement value (SOQ) is not published there, so AM trades wait for an official
-    value. OPRA replay: the backtester's estimate from the expiring chain at its settlement instant
-    (``backtests.engine.settlement``), once that instant has passed.
+    provider; else the configured provider's own (``providers.registry``): the simulated market's
+    SPX at the settlement instant, Tradier's SPX quote after a PM close (AM trades wait for an
+    official value), the OPRA replay's estimate from the expiring chain (as the backtester settles).
+    None until one is known.
     """
-    from snapshots.settlement_values import official_settlement
-
-    official = official_settlement(expiration, root)
+    official = settlement_values.official_settlement(expiration, root)
     if official is not None:
         return official[0], f"official {official[1]}"
-    if settings.MARKET_DATA_PROVIDER == "opra-replay":
-        from snapshots.providers.opra_replay import OpraReplayMarket
-
-        return OpraReplayMarket(now=timezone.now).settlement(expiration, root)
-    if settings.MARKET_DATA_PROVIDER == "simulated":
-        from snapshots.providers.simulated import SimulatedMarket
-
-        value = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED).settlement_value(expiration, root)
-        return (float(value), f"simulated SPX at the {root} settlement instant") if value is not None else None
-    if root != "SPXW" or timezone.now() < market_calendar.expiring_series_close(expiration):
-        return None
-    quote = provider_get().quotes(["SPX"]).quotes.get("SPX", {})
-    last = quote.get("last")
-    return (float(last), "tradier SPX last after the close (derived)") if isinstance(last, (int, float)) else None
+    settle = registry.get(settings.MARKET_DATA_PROVIDER).settlement
+    return settle(expiration, root, timezone.now()) if settle is not None else None

@@ -4,7 +4,6 @@ today's decisions, the equity curve and PnL stats. One page, refreshed as one HT
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,13 +13,10 @@ from django.views.decorators.http import require_GET
 
 from execution import selectors as execution_selectors
 from execution.models import Source
-from execution.views import stats_view
-from snapshots import market_calendar
-from snapshots import selectors as snapshot_selectors
+from snapshots import charts, market_calendar, selectors as snapshot_selectors
 from strategy import selectors as strategy_selectors
+from strategy.quant.timemodel import NEW_YORK
 from strategy.services import ENTRY_WINDOWS, default_source
-
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 def next_entry_window(now: dt.datetime) -> dt.datetime:
@@ -60,7 +56,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "positions": execution_selectors.open_positions(),
         "decisions": strategy_selectors.decision_list(day=today, source=source),
         "source_label": Source(source).label,
-        "stats": [stats_view(stats, label=Source(source).label)],
-        "equity": execution_selectors.equity_chart(stats.equity_curve),
+        "stats": [execution_selectors.stats_row(stats, label=Source(source).label)],
+        "equity": charts.equity_chart(stats.equity_curve),
         "query": request.GET,
     })

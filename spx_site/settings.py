@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "execution",
     "backtests",
     "mlmodels",
+    "spx_site",
 ]
 
 MIDDLEWARE = [

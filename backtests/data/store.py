@@ -35,7 +35,7 @@ All records of the UTC day are kept, pre-open and after-hours included; filter b
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +124,23 @@ def expiration_row_groups(metadata: pq.FileMetaData) -> dict[dt.date, list[int]]
     return {dt.date.fromisoformat(k): v for k, v in json.loads(raw).items()}
 
 
-def data_dir() -> Path:
-    """The market-data root from settings: ``MARKET_DATA_DIR``, else ``VAR_DIR / "market-data"``."""
-    from django.conf import settings  # lazy: the store's queries also run without Django
+# Where the data root comes from when a caller passes none: set by the app at start-up
+# (``backtests.apps``: ``settings.MARKET_DATA_DIR``), read at each call so a changed setting applies.
+# This module stays framework-free: a script or notebook passes ``root_dir`` or sets its own.
+_default_root: Callable[[], Path] | None = None
 
-    return Path(getattr(settings, "MARKET_DATA_DIR", settings.VAR_DIR / "market-data"))
+
+def set_default_root(source: Callable[[], Path] | None) -> None:
+    """Install the function that gives the data root when a call passes no ``root_dir``."""
+    global _default_root
+    _default_root = source
+
+
+def data_dir() -> Path:
+    """The default market-data root (``set_default_root``; in the platform ``MARKET_DATA_DIR``)."""
+    if _default_root is None:
+        raise RuntimeError("no market-data root: pass root_dir, or call store.set_default_root() first")
+    return _default_root()
 
 
 def parquet_root(root_dir: Path | None = None, *, dataset: str = DATASET) -> Path:

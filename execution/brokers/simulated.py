@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from execution.brokers.base import (
     DEFAULT_MAX_QUANTITY,
@@ -64,12 +63,12 @@ from strategy.quant.fills import (
     mid_price,
 )
 from strategy.quant.osi import parse_symbol
+from strategy.quant.timemodel import NEW_YORK
 
 logger = logging.getLogger(__name__)
 
 QuoteSource = Callable[[str], tuple[float, float] | None]  # option symbol → (bid, ask) in points
 
-NEW_YORK: Final = ZoneInfo("America/New_York")
 _CENT: Final = Decimal("0.01")
 _AVG_QUANTUM: Final = Decimal("0.0001")
 _MULTIPLIER: Final = Decimal(SPX_MULTIPLIER)  # dollars per point per contract

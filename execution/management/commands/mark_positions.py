@@ -3,9 +3,9 @@ from django.utils import timezone
 
 from execution import selectors, services
 from execution.brokers.base import BrokerError
+from snapshots.cli import parse_at
 from snapshots.providers.base import ProviderError
 from snapshots.services import settlement_value_get
-from spx_site.cli import parse_at
 
 
 class Command(BaseCommand):

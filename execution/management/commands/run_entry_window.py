@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from spx_site.cli import parse_at
 from execution.services import entry_window_trade
+from snapshots.cli import parse_at
 
 
 class Command(BaseCommand):

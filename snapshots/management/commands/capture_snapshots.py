@@ -3,9 +3,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from snapshots.cli import parse_at
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
-from spx_site.cli import parse_at
 
 
 class Command(BaseCommand):

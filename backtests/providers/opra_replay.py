@@ -46,6 +46,7 @@ from snapshots.providers.base import (
     ProviderUnavailable,
     QuoteSet,
 )
+from snapshots.providers.simulated import SimulatedMarket
 
 ROOTS = (mc.ROOT_AM, mc.ROOT_PM)
 INDEX_SYMBOL = "SPX"
@@ -251,13 +252,9 @@ class OpraReplayMarket:
 
     def clock(self) -> MarketClock:
         # The simulated market's clock and calendar read only the trading calendar, not its prices.
-        from snapshots.providers.simulated import SimulatedMarket
-
         return SimulatedMarket(now=self._now).clock()
 
     def calendar(self, month: int, year: int) -> list[CalendarDay]:
-        from snapshots.providers.simulated import SimulatedMarket
-
         return SimulatedMarket(now=self._now).calendar(month, year)
 
     # ---- settlement (not part of the provider protocol) ---------------------------------------
@@ -282,3 +279,14 @@ class OpraReplayMarket:
                                 _floats(t["bid_px"]), _floats(t["ask_px"]))
 
         return settlement_estimate(quotes_at, self._listed(day), root=root, expiration=expiration, official=official)
+
+
+def provider(now: dt.datetime | None = None) -> OpraReplayMarket:
+    """The registry's factory (``MARKET_DATA_PROVIDER=opra-replay``): the store at ``now`` (default: the clock)."""
+    at = now or dt.datetime.now(dt.UTC)
+    return OpraReplayMarket(now=lambda: at)
+
+
+def settlement(expiration: dt.date, root: str, now: dt.datetime) -> tuple[float, str] | None:
+    """The registry's settlement function: the backtester's estimate once the instant has passed."""
+    return OpraReplayMarket(now=lambda: now).settlement(expiration, root)

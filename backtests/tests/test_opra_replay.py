@@ -10,11 +10,11 @@ import pytest
 
 from backtests.data import dbn_generate, store
 from backtests.data.dbn_import import import_files
+from backtests.providers.opra_replay import OpraReplayMarket, _option_row
 from snapshots.analytics import chain_analytics
 from snapshots.market_calendar import ET
 from snapshots.models import CaptureFailure, ChainSnapshot, ContextSnapshot
 from snapshots.providers.base import ProviderUnavailable
-from snapshots.providers.opra_replay import OpraReplayMarket, _option_row
 from snapshots.providers.simulated import SimulatedMarket
 from snapshots.services import provider_get, settlement_value_get, snapshot_capture
 
