@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: venv run test test-fast bench bench-backtest clean
+.PHONY: venv run test test-fast lint bench bench-backtest clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: venv
 
 test: venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Who may import whom (.importlinter), types (mypy.ini: strict on the decision core and the engine), pyflakes.
+lint: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy snapshots strategy execution backtests mlmodels spx_site
+	$(VENV)/bin/ruff check .
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)

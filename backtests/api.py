@@ -4,6 +4,7 @@ other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -117,7 +117,7 @@ class BacktestRunDetailSerializer(BacktestRunSerializer):
 
     @extend_schema_field(BacktestChunkSerializer(many=True))
     def get_chunks(self, run: BacktestRun) -> list[dict[str, Any]]:
-        return BacktestChunkSerializer(selectors.run_chunks(run), many=True).data
+        return list(BacktestChunkSerializer(selectors.run_chunks(run), many=True).data)
 
 
 def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status.HTTP_200_OK) -> Response:
@@ -163,7 +163,7 @@ class BacktestRunListCreateApi(APIView):
             return [ApiKeyAuthentication()]
         return super().get_authenticators()
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[Any]:
         if self._launching():
             return [HasAdminApiKey()]
         return super().get_permissions()

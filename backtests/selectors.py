@@ -104,10 +104,9 @@ def run_trade_count(run: BacktestRun) -> int:
 
 def decision_reasons(run: BacktestRun) -> list[dict[str, Any]]:
     """How many decisions of the run ended with each (action, reason code), most frequent first."""
-    return list(
-        TradeDecision.objects.filter(backtest_run=run).values("action", "reason_code")
-        .annotate(n=Count("pk")).order_by("-n", "action", "reason_code")
-    )
+    rows = (TradeDecision.objects.filter(backtest_run=run).values("action", "reason_code")
+            .annotate(n=Count("pk")).order_by("-n", "action", "reason_code"))
+    return [dict(r) for r in rows]
 
 
 def configs_resolve(refs: Iterable[str | int]) -> tuple[list[StrategyConfig], list[str]]:

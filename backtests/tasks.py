@@ -8,7 +8,7 @@ MAX_RETRIES = 3
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
-def chunk_run(self, chunk_id: int) -> None:  # type: ignore[no-untyped-def]
+def chunk_run(self, chunk_id: int) -> None:
     """Replay one chunk of a run; the run's last chunk assembles the results.
 
     Late acknowledgement: a worker killed mid-chunk leaves the message to be redelivered, and the

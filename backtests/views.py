@@ -8,11 +8,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from snapshots.http import HtmxHttpRequest
 from backtests import selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
@@ -21,12 +22,12 @@ from snapshots.charts import curves_chart, equity_chart
 LIST_LIMIT = 100
 
 
-def _require_staff(request: HttpRequest) -> None:
+def _require_staff(request: HtmxHttpRequest) -> None:
     if not request.user.is_staff:
         raise PermissionDenied("only staff can launch or cancel backtests")
 
 
-def _launch(request: HttpRequest, form: RunLaunchForm) -> BacktestRun | None:
+def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None:
     """Create and queue the run of a valid form; a refusal (no data, bad window …) goes on the form."""
     data = form.cleaned_data
     # A double-submitted form carries the same key and lands on the run the first submit created.
@@ -48,7 +49,7 @@ def _launch(request: HttpRequest, form: RunLaunchForm) -> BacktestRun | None:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
     form = RunLaunchForm()
     if request.method == "POST":
         _require_staff(request)
@@ -84,7 +85,7 @@ def _row(run: BacktestRun) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = selectors.run_get(pk)
     if run is None:
         raise Http404("no such backtest run")
@@ -120,7 +121,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_staff(request)
     run = selectors.run_get(pk)
     if run is None:
@@ -129,7 +130,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("backtests:run-detail", pk=run.pk)
 
 
-def _compare_ids(request: HttpRequest) -> tuple[dict[str, int], list[str]]:
+def _compare_ids(request: HtmxHttpRequest) -> tuple[dict[str, int], list[str]]:
     """The ``a`` and ``b`` run ids of the query; bad values are reported on the page, never a traceback."""
     ids: dict[str, int] = {}
     errors: list[str] = []
@@ -146,7 +147,7 @@ def _compare_ids(request: HttpRequest) -> tuple[dict[str, int], list[str]]:
 
 @require_GET
 @login_required
-def run_compare(request: HttpRequest) -> HttpResponse:
+def run_compare(request: HtmxHttpRequest) -> HttpResponse:
     ids, errors = _compare_ids(request)
     runs: dict[str, BacktestRun] = {}
     for side, pk in ids.items():

@@ -105,7 +105,8 @@ def _report(label: str, run, wall_s: float) -> None:  # type: ignore[no-untyped-
     s = run.metrics["summary"]
     t = run.timings
     print(f"{label}: {wall_s:.1f} s wall | {run.days_total} days × {len(run.params['strategies'])} strategies, "
-          f"{run.metrics['decisions']:,} decisions, {s['trades']:,} closed trades | "
+          f"{run.metrics['decisions']:,} decisions, {s['trades']:,} closed trades "
+          f"(+{run.metrics.get('open_trades', 0)} open at the end), PnL ${s['total_pnl_usd']:,.0f} | "
           f"chunk CPU: read {t.get('read_s', 0):.1f} s + compute {t.get('compute_s', 0):.1f} s, "
           f"assemble {t.get('assemble_s', 0):.1f} s | {_load()}", flush=True)
 

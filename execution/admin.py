@@ -224,7 +224,8 @@ class SimulatedBrokerOrderAdmin(ReadOnlyAdmin):
         if not hasattr(obj, "_sim_record"):  # one unpickling per row, not one per column
             # Written only by this project's simulated broker (see the model), never from outside input.
             obj._sim_record = pickle.loads(bytes(obj.record))  # type: ignore[attr-defined]  # noqa: S301
-        return obj._sim_record  # type: ignore[attr-defined, no-any-return]
+        record: SimOrder = getattr(obj, "_sim_record")
+        return record
 
     @admin.display(description="status")
     def status(self, obj: SimulatedBrokerOrder) -> str:

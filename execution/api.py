@@ -32,7 +32,8 @@ class TradeOutputSerializer(serializers.ModelSerializer):
 class TradeListApi(APIView):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=selectors.STATUS_FILTERS, required=False)
-        source = serializers.ChoiceField(choices=Source.values, required=False)
+        # A query field named "source": the serializer metaclass moves it off Field.source.
+        source = serializers.ChoiceField(choices=Source.values, required=False)  # type: ignore[assignment]
         config = serializers.IntegerField(min_value=1, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
 
@@ -98,7 +99,7 @@ class FiniteFloatField(serializers.FloatField):
     """NaN and ±∞ are not JSON: a ratio undefined for lack of trades, or a profit factor with no
     losing trade, comes out as null (``trades`` and ``winners`` tell which)."""
 
-    def to_representation(self, value: float) -> float | None:
+    def to_representation(self, value: float) -> float | None:  # type: ignore[override]  # null is the point
         value = float(value)
         return value if math.isfinite(value) else None
 
@@ -107,7 +108,8 @@ class PnlApi(APIView):
     """Realized PnL of live (non-backtest-run) trades: stats, per-bucket stats and the equity curve."""
 
     class InputSerializer(serializers.Serializer):
-        source = serializers.ChoiceField(choices=Source.values, required=False)
+        # A query field named "source": the serializer metaclass moves it off Field.source.
+        source = serializers.ChoiceField(choices=Source.values, required=False)  # type: ignore[assignment]
 
     class StatsSerializer(serializers.Serializer):
         trades = serializers.IntegerField()

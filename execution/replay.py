@@ -9,6 +9,7 @@ replaced by the slot — nothing is mocked.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
         if slot.astimezone(NEW_YORK).time() in ENTRY_WINDOWS:
             # Beat queues the hand-over task after commit; a replay runs the same services in
             # line, at the slot's time, with the broker's clock on the slot.
-            decisions += len(entry_window_trade(at=slot, hand_over=lambda pk, at=slot: _open(pk, at)).created)
+            decisions += len(entry_window_trade(at=slot, hand_over=functools.partial(_open, at=slot)).created)
         broker = services.broker_get(now=slot)
         for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
             services.order_sync(order_id, broker=broker, now=slot)

@@ -122,9 +122,9 @@ def open_positions() -> list[OpenPosition]:
         .select_related("strategy_config").annotate(last_mark_id=Subquery(last_mark)).order_by("expiration", "pk")
     )
     marks = PositionMark.objects.in_bulk(
-        [t.last_mark_id for t in trades if t.last_mark_id]  # type: ignore[attr-defined]
+        [t.last_mark_id for t in trades if t.last_mark_id]
     )
-    return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]  # type: ignore[attr-defined]
+    return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]
 
 
 def stats_row(stats: PnlStats, *, label: str) -> dict[str, Any]:

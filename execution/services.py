@@ -42,6 +42,7 @@ from strategy.quant import rules
 from strategy.quant.money import cents as money, cents_or_none
 from strategy.quant.osi import parse_symbol
 from strategy.quant.timemodel import NEW_YORK
+from strategy.quant.types import as_side
 from strategy.services import WindowResult, entry_window_run
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[
     trade's entry credit).
     """
     short, long_ = decision.legs
+    if decision.expiration is None or decision.width_points is None:
+        raise ValueError(f"decision {decision.pk} has no expiration or width: not a TRADE")
     trade = Trade(
         decision=decision, strategy_config_id=decision.strategy_config_id, source=decision.source,
         backtest_run_id=decision.backtest_run_id, side=decision.config_params["side"],
@@ -546,7 +549,8 @@ def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
         if value is None:
             continue
         price, source = value
-        debit = rules.settlement_value(trade.side, float(trade.short_strike), float(trade.long_strike), float(price))
+        debit = rules.settlement_value(as_side(trade.side), float(trade.short_strike), float(trade.long_strike),
+                                       float(price))
         with transaction.atomic():
             trade_close(trade, exit_debit=Decimal(str(debit)), reason=Trade.ExitReason.SETTLEMENT,
                         source=source, settlement_price=money(price), at=settles_at)

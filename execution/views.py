@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from snapshots.http import HtmxHttpRequest
 from execution import selectors
 from execution.models import Source, Trade
 from snapshots import charts
@@ -21,7 +22,7 @@ STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
 FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED)
 
 
-def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
+def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     """Query-string filters; bad values are reported on the page, never a traceback."""
     errors: list[str] = []
     out: dict[str, Any] = {}
@@ -45,7 +46,7 @@ def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
 
 @require_GET
 @login_required
-def trade_list(request: HttpRequest) -> HttpResponse:
+def trade_list(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = _filters(request)
     template = "execution/trade_list.html" + ("#trade-panel" if request.htmx else "")
     source = filters.get("source")
@@ -65,7 +66,7 @@ def trade_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def trade_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     trade = selectors.trade_get(pk)
     if trade is None:
         raise Http404("no such trade")

@@ -34,7 +34,8 @@ class ChainSnapshotListApi(APIView):
         snapshot_id = serializers.IntegerField(source="pk")
         ts = serializers.DateTimeField()
         underlying = serializers.CharField()
-        root = serializers.CharField()
+        # A field named "root": the serializer metaclass moves it off Field.root.
+        root = serializers.CharField()  # type: ignore[assignment]
         target_dte = serializers.IntegerField()
         purpose = serializers.CharField()
         expiration = serializers.DateField()

@@ -46,10 +46,9 @@ def marks_chart(marks: Sequence[MarkPoint], levels: Sequence[tuple[str, str, Dec
         return None
     left, right, top, bottom = 50, width - 110, 16, height - 28
     debits = [float(m.debit_fill) for m in marks]
-    named = levels
-    levels = [(key, label, float(value)) for key, label, value in named if value is not None]
+    lines = [(key, label, float(value)) for key, label, value in levels if value is not None]
     # The debit to close is never negative, so 0 is a natural floor and keeps charts comparable.
-    hi = max(debits + [value for _, _, value in levels]) * 1.08
+    hi = max(debits + [value for _, _, value in lines]) * 1.08
     y = linear_scale(0.0, hi, bottom, top)
     n = len(marks)
     x = (lambda i: (left + right) / 2) if n == 1 else (lambda i: left + i / (n - 1) * (right - left))
@@ -66,7 +65,7 @@ def marks_chart(marks: Sequence[MarkPoint], levels: Sequence[tuple[str, str, Dec
     return {
         "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
         "points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "days": days,
-        "levels": [{"key": key, "label": label, "value": value, "y": round(y(value), 1)} for key, label, value in levels],
+        "levels": [{"key": key, "label": label, "value": value, "y": round(y(value), 1)} for key, label, value in lines],
         "y_max": hi, "n": n,
     }
 

@@ -31,7 +31,7 @@ def compress(canonical: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(canonical)
 
 
-def decompress(blob: bytes) -> bytes:
+def decompress(blob: bytes | memoryview) -> bytes:
     return zstandard.ZstdDecompressor().decompress(bytes(blob))
 
 

@@ -122,10 +122,9 @@ def _failure(
     target_dte: int | None = None,
     expiration: dt.date | None = None,
 ) -> None:
-    error_type = type(exc).__name__ if isinstance(exc, Exception) else {
-        CaptureFailure.Stage.SELECT: "NoExpiration", CaptureFailure.Stage.CHAIN: "EmptyChain",
-        CaptureFailure.Stage.CONTEXT: "ContextGap",
-    }.get(stage, "CaptureError")
+    names: dict[str, str] = {CaptureFailure.Stage.SELECT: "NoExpiration", CaptureFailure.Stage.CHAIN: "EmptyChain",
+                             CaptureFailure.Stage.CONTEXT: "ContextGap"}
+    error_type = type(exc).__name__ if isinstance(exc, Exception) else names.get(stage, "CaptureError")
     message = str(exc)
     CaptureFailure.objects.create(
         ts=result.slot,

@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import transaction
 
@@ -63,7 +64,8 @@ def _parse(text: str) -> list[tuple[dt.date, str, str, Decimal]]:
             value = Decimal((raw["value"] or "").strip())
         except InvalidOperation:
             raise SettlementFileError(f"line {line}: value {raw['value']!r} is not a number") from None
-        if not value.is_finite() or value <= 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
+        exponent = value.as_tuple().exponent
+        if not value.is_finite() or value <= 0 or not isinstance(exponent, int) or exponent < -2:
             raise SettlementFileError(f"line {line}: value {raw['value']!r} must be positive with at most two decimals")
         if (day, root) in rows:
             raise SettlementFileError(f"line {line}: {root} {day} appears twice in the file")
@@ -112,5 +114,6 @@ def as_rows(values: dict[tuple[str, dt.date], tuple[float, str]]) -> list[list[o
     return [[e.isoformat(), r, v, label] for (r, e), (v, label) in sorted(values.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
 
-def from_rows(rows: Iterable[list[object]]) -> dict[tuple[str, dt.date], tuple[float, str]]:
-    return {(str(r), dt.date.fromisoformat(str(e))): (float(v), str(label)) for e, r, v, label in rows}  # type: ignore[arg-type]
+def from_rows(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, dt.date], tuple[float, str]]:
+    """The inverse of ``as_rows``."""
+    return {(str(r), dt.date.fromisoformat(str(e))): (float(v), str(label)) for e, r, v, label in rows}

@@ -11,7 +11,7 @@ from snapshots.providers.base import ProviderUnavailable
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=15)
-def snapshot_capture(self, slot_iso: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def snapshot_capture(self, slot_iso: str | None = None) -> None:
     from snapshots.services import slot_floor, snapshot_capture as capture  # lazy: no import cycles
     from django.conf import settings
 

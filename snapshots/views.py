@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from snapshots.http import HtmxHttpRequest
 from snapshots import market_calendar, selectors
 from snapshots.models import ChainSnapshot
 from snapshots.providers.base import ProviderError
@@ -17,7 +18,7 @@ from snapshots.services import snapshot_capture
 
 @require_GET
 @login_required
-def snapshot_list(request: HttpRequest) -> HttpResponse:
+def snapshot_list(request: HtmxHttpRequest) -> HttpResponse:
     template = "snapshots/snapshot_list.html" + ("#snapshot-table" if request.htmx else "")
     now = timezone.now()
     return render(
@@ -40,7 +41,7 @@ def snapshot_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def snapshot_run(request: HttpRequest) -> HttpResponse:
+def snapshot_run(request: HtmxHttpRequest) -> HttpResponse:
     error = ""
     result = None
     try:
@@ -52,7 +53,7 @@ def snapshot_run(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def snapshot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     snapshot = get_object_or_404(ChainSnapshot, pk=pk)
     return render(
         request,

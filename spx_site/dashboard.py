@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from snapshots.http import HtmxHttpRequest
 from execution import selectors as execution_selectors
 from execution.models import Source
 from snapshots import charts, market_calendar, selectors as snapshot_selectors
@@ -34,7 +35,7 @@ def next_entry_window(now: dt.datetime) -> dt.datetime:
 
 @require_GET
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     errors: list[str] = []
     source = request.GET.get("source") or default_source()
     if source not in Source.values:

@@ -26,5 +26,5 @@ class TradeDecisionAdmin(admin.ModelAdmin):
     def snapshot_checksum_short(self, obj: TradeDecision) -> str:
         return obj.snapshot_checksum[:12]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request) -> bool:
         return False  # decisions are made by the entry windows, never typed in

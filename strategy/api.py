@@ -32,7 +32,8 @@ class DecisionListApi(APIView):
         config = serializers.IntegerField(min_value=1, required=False)
         action = serializers.ChoiceField(choices=TradeDecision.Action.values, required=False)
         reason = serializers.CharField(required=False, max_length=40)
-        source = serializers.ChoiceField(choices=TradeDecision.Source.values, required=False)
+        # A query field named "source": the serializer metaclass moves it off Field.source.
+        source = serializers.ChoiceField(choices=TradeDecision.Source.values, required=False)  # type: ignore[assignment]
         limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
 
     def get(self, request: Request) -> Response:

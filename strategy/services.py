@@ -12,7 +12,9 @@ the caller's: ``execution.services.entry_window_trade`` passes them in (executio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from strategy.quant import decision
 from strategy.quant.decision import BookState, ChainRead, Evaluation, Gate, SessionFacts, StrategySpec, Verdict
 from strategy.quant.money import cents_or_none, mid_or_none
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import RiskLimits, SpreadRules
+from strategy.quant.types import RiskLimits, SpreadRules, as_side
 
 logger = logging.getLogger(__name__)
 ENTRY_WINDOWS = (dt.time(10, 0), dt.time(11, 0), dt.time(12, 0))
@@ -53,9 +55,8 @@ def spread_rules(config: StrategyConfig, *, fill_fraction: float | None = None) 
     def opt(v: Decimal | None) -> float | None:
         return float(v) if v is not None else None
 
-    extra = {} if fill_fraction is None else {"fill_fraction": float(fill_fraction)}
-    return SpreadRules(
-        side=config.side,  # type: ignore[arg-type]  # a TextChoices value of the same literals
+    rules = SpreadRules(
+        side=as_side(config.side),
         short_delta_target=float(config.short_delta_target),
         width_points=float(config.width_points),
         quantity=int(config.quantity),
@@ -63,8 +64,8 @@ def spread_rules(config: StrategyConfig, *, fill_fraction: float | None = None) 
         max_combo_spread=opt(config.max_combo_spread),
         max_combo_spread_frac=opt(config.max_combo_spread_frac),
         max_width_mult=float(config.max_width_mult),
-        **extra,  # type: ignore[arg-type]
     )
+    return rules if fill_fraction is None else dataclasses.replace(rules, fill_fraction=float(fill_fraction))
 
 
 def risk_limits(config: StrategyConfig) -> RiskLimits:
@@ -226,7 +227,7 @@ def entry_window_run(
                 result.created.append(row)
                 if row.action == TradeDecision.Action.TRADE and hand_over is not None:
                     # Order placement starts only once the decision is committed (never from a rolled-back one).
-                    transaction.on_commit(lambda pk=row.pk: hand_over(pk))
+                    transaction.on_commit(functools.partial(hand_over, row.pk))
     return result
 
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from snapshots.http import HtmxHttpRequest
 from snapshots.selectors import chain_view
 from strategy import selectors
 from strategy.models import StrategyConfig, TradeDecision
 
 
-def _filters(request: HttpRequest) -> tuple[dict[str, object], list[str]]:
+def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     """Query-string filters; bad values are reported on the page, never a traceback."""
     errors: list[str] = []
     out: dict[str, object] = {}
@@ -40,7 +42,7 @@ def _filters(request: HttpRequest) -> tuple[dict[str, object], list[str]]:
 
 @require_GET
 @login_required
-def decision_list(request: HttpRequest) -> HttpResponse:
+def decision_list(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = _filters(request)
     template = "strategy/decision_list.html" + ("#decision-table" if request.htmx else "")
     return render(request, template, {
@@ -54,7 +56,7 @@ def decision_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def decision_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     decision = get_object_or_404(TradeDecision.objects.select_related("strategy_config", "snapshot", "context"), pk=pk)
     chain = None
     if decision.snapshot is not None:

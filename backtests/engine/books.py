@@ -57,7 +57,7 @@ def books_walk(candidates: Sequence[Candidate], strategies: Sequence[Strategy],
                 book = c.evaluation.spec.book
                 entries[(book, day)] += 1
                 exit_at = c.exit.at if c.exit else None
-                stop_day = exit_at.astimezone(NEW_YORK).date() if c.exit and c.exit.reason == STOP_LOSS else None
+                stop_day = c.exit.at.astimezone(NEW_YORK).date() if c.exit and c.exit.reason == STOP_LOSS else None
                 held[book].append(_Held(entry_at=at, exit_at=exit_at, stop_day=stop_day))
             out.append((c, v))
     return out

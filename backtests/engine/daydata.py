@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -148,10 +149,10 @@ class DayData:
         local[rows] = np.arange(rows.size)
         sel = local[self.row]
         pick = np.flatnonzero(sel >= 0)
-        group = sel[pick].astype(np.int16 if rows.size < 2**15 else np.int32)
-        order = np.argsort(group, kind="stable")  # radix sort; keeps time order within a row
+        small: NDArray[np.signedinteger[Any]] = sel[pick].astype(np.int16 if rows.size < 2**15 else np.int32)
+        order = np.argsort(small, kind="stable")  # radix sort; keeps time order within a row
         self._idx = pick[order]
-        group = group[order].astype(np.int64)
+        group: NDArray[np.int64] = small[order].astype(np.int64)
         self._local = local
         self._bounds = np.searchsorted(group, np.arange(rows.size + 1))
         self._key = (group << _ROW_SHIFT) | (self.ts[self._idx] - self._base_ns)

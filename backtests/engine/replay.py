@@ -38,7 +38,7 @@ from strategy.quant import decision, rules
 from strategy.quant.decision import ChainRead, SessionFacts
 from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import ChainQuotes
+from strategy.quant.types import ChainQuotes, Leg
 
 __all__ = ["ChunkOutput", "DayReplayer", "EngineParams", "Strategy", "check_stamps", "exit_screen", "window_instant"]
 
@@ -169,11 +169,12 @@ class DayReplayer:
                 parts.append(data.chain_rows(root, choice.expiration))
                 expiring.add((root, choice.expiration))
         bounds = market_calendar.session_bounds(data.day)
-        for root, expiration in expiring:
-            assert root is not None and expiration is not None
-            if bounds and settlement_for(expiration, root) <= bounds[1] and (root, expiration) not in self.official:
+        for series_root, expiration in expiring:
+            assert series_root is not None and expiration is not None
+            if (bounds and settlement_for(expiration, series_root) <= bounds[1]
+                    and (series_root, expiration) not in self.official):
                 parts.extend(data.chain_rows(r, e)
-                             for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
+                             for r, e in settlement_chain_order(data.listed(), root=series_root, expiration=expiration))
         return np.concatenate(parts)
 
     def _chain(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ChainAnalytics:
@@ -267,10 +268,10 @@ class DayReplayer:
         # Held through the day: one summary mark at the last usable stamp.
         last = np.flatnonzero(usable)
         if last.size:
-            i = int(last[-1])
-            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+            j = int(last[-1])
+            debit_mid, debit_fill = rules.close_debit(float(sb[j]), float(sa[j]), float(lb[j]), float(la[j]),
                                                       width_points=width, fraction=prm.fill_fraction)
-            p.marks.append(Mark(_utc(int(stamps[i])), debit_mid, debit_fill))
+            p.marks.append(Mark(_utc(int(stamps[j])), debit_mid, debit_fill))
 
     def _settle(self, p: _Open, data: DayData) -> None:
         c = p.candidate
@@ -298,6 +299,6 @@ class DayReplayer:
         p.exit = Exit(c.settles_at, signal.reason, signal.debit_to_close, signal.message, price, source)
 
 
-def _legs(c: Candidate) -> tuple:  # type: ignore[type-arg]
+def _legs(c: Candidate) -> tuple[Leg, ...]:
     spread = c.evaluation.candidate
     return (spread.short_leg, spread.long_leg) if spread is not None else ()

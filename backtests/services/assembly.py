@@ -43,6 +43,7 @@ def run_assemble(run_id: int) -> BacktestRun:
         candidates: list[Candidate] = []
         days_read: set[str] = set()
         for chunk in run.chunks.order_by("index"):
+            assert chunk.result is not None  # every chunk is done before the assembly runs
             found, read = codec.decode(bytes(chunk.result), by_key)
             candidates.extend(found)
             days_read.update(read)
@@ -99,7 +100,7 @@ def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
         return value
 
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(fields[c].column) for c in columns),
+        ops.quote_name(model._meta.db_table), ", ".join(ops.quote_name(str(fields[c].column)) for c in columns),
         ", ".join(["%s"] * len(columns)))
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
@@ -128,6 +129,7 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
         trade, trade_legs = trade_build(d, quantity=spread.quantity)
         trade.opened_at = d.decided_at
         trade.status = Trade.Status.OPEN_AT_END  # until its exit is known
+        assert d.credit_fill is not None  # a TRADE always has its modelled credit
         # The entry fills at its limit, the decision's modelled credit.
         trade_entry_set(trade, credit=d.credit_fill, take_profit_frac=params["take_profit_fraction"],
                         stop_loss_mult=params["stop_loss_multiple"])
@@ -147,6 +149,7 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
             leg_rows.append({"trade_id": trade.pk, "symbol": leg.symbol, "side": leg.side, "strike": leg.strike,
                              "option_type": leg.option_type, "quantity": leg.quantity, "entry_price": leg.entry_price,
                              "exit_price": None})
+        assert trade.entry_credit is not None
         credit = float(trade.entry_credit)
         for mk in marks:
             mark_rows.append({"trade_id": trade.pk, "ts": mk.ts, "snapshot_id": None, "debit_mid": cents(mk.debit_mid),

@@ -95,6 +95,9 @@ def run_fail(chunk_id: int, exc: BaseException) -> None:
     message = f"chunk {chunk_id}: {type(exc).__name__}: {exc}"[:2000]
     BacktestChunk.objects.filter(pk=chunk_id).update(status=BacktestChunk.Status.FAILED, error=message)
     run_id = BacktestChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        logger.error("backtest chunk %s failed and no longer exists: %s", chunk_id, message)
+        return
     BacktestRun.objects.filter(pk=run_id).exclude(status__in=[BacktestRun.Status.DONE, BacktestRun.Status.CANCELLED]).update(
         status=BacktestRun.Status.FAILED, error=message, finished_at=timezone.now())
     logger.error("backtest run %s failed: %s", run_id, message)

@@ -23,6 +23,8 @@ def run_metrics(run: BacktestRun, trades: Sequence[Trade]) -> dict[str, Any]:
         if t.status != Trade.Status.CLOSED:
             continue
         d = t.decision
+        assert t.closed_at is not None and t.realized_pnl_usd is not None and t.entry_credit is not None
+        assert t.max_profit_usd is not None and t.max_loss_usd is not None
         closed.append(metrics_mod.ClosedTrade(
             entry_day=d.trading_day, exit_day=t.closed_at.astimezone(NEW_YORK).date(),
             pnl_usd=float(t.realized_pnl_usd), entry_credit=float(t.entry_credit), max_profit_usd=float(t.max_profit_usd),

@@ -256,7 +256,8 @@ def decide_window(
             by_book.setdefault(ev.spec.book, []).append(ev)
     for book, members in by_book.items():
         by_key = {ev.spec.key: ev for ev in members}
-        ranked = rules.rank_candidates([(ev.spec.priority, ev.candidate, ev.spec.key) for ev in members])  # type: ignore[misc]
+        ranked = rules.rank_candidates([(ev.spec.priority, c, ev.spec.key) for ev in members
+                                        if (c := ev.candidate) is not None])
         state = books.get(book, BookState())
         open_now, entries = state.open_trades, state.entries_today
         for _, _, key in ranked:

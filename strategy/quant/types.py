@@ -30,6 +30,15 @@ ExitReason = Literal["take_profit", "stop_loss", "settlement"]
 
 SIDES: Final = ("put_credit", "call_credit")
 
+
+def as_side(value: str) -> Side:
+    """``value`` as a ``Side`` (``ValueError`` for anything but the two credit-spread sides)."""
+    if value == "put_credit":
+        return "put_credit"
+    if value == "call_credit":
+        return "call_credit"
+    raise ValueError(f"side must be one of {SIDES}, got {value!r}")
+
 # Why ``select_spread`` found no tradable spread. The first three mean "no spread could be built";
 # the last three are filters on a built spread, checked in this order (``NoCandidate.reason`` is the
 # first that failed, ``SpreadCandidate.failed_filters`` lists all of them).

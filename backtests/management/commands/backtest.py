@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
         parser.add_argument("--queue", action="store_true", help="queue the chunks on the Celery workers and return")
 
-    def handle(self, *args, **opts) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts) -> None:
         configs = list(StrategyConfig.objects.all())
         if opts["config"]:
             wanted = set(opts["config"])

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--run", type=int, help="compare with this existing backtest run instead of a new one")
         parser.add_argument("--exit-check-minutes", type=int, default=5, help="the live marking interval")
 
-    def handle(self, *args, **opts) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **opts) -> None:
         start, end = opts["day"], opts["end"] or opts["day"]
         live = TradeDecision.objects.filter(backtest_run__isnull=True, trading_day__range=(start, end))
         if not live.exists():

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         "Needs DATABENTO_API_KEY in the environment."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
         parser.add_argument("--end", type=dt.date.fromisoformat, help="last day, inclusive (default: --start)")
         parser.add_argument("--schema", action="append", choices=DEFAULT_SCHEMAS, help="repeatable (default: both)")
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument("--import", dest="run_import", action="store_true", help="import the day files afterwards")
 
-    def handle(  # type: ignore[no-untyped-def]
+    def handle(
         self, *args, start, end, schema, parent, out, force, max_cost, yes, run_import, **options
     ):
         end = end or start

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "Parquet store; a day's quotes need that day's definitions. All or nothing; re-importing a day replaces it."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path, help="DBN files or folders")
         parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="cbbo-1m files staged in parallel")
         parser.add_argument("--data-dir", type=Path, help="market-data root (default: settings.MARKET_DATA_DIR)")
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             "--compression", choices=COMPRESSIONS, default=PARQUET_COMPRESSION, help="Parquet codec (none: fastest, 2× the disk)"
         )
 
-    def handle(self, *args, paths: list[Path], workers: int, data_dir: Path | None, compression: str, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, paths: list[Path], workers: int, data_dir: Path | None, compression: str, **options):
         started = time.perf_counter()
 
         def progress(day: DayImport) -> None:

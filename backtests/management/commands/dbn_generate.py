@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "market, at realistic density (~13,000 SPX/SPXW instruments, sparse minute records), for tests and demos."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
         parser.add_argument("--end", type=dt.date.fromisoformat, help="last day, inclusive (default: --start)")
         parser.add_argument("--out", type=Path, help="folder (default: <MARKET_DATA_DIR>/generated/OPRA.PILLAR)")
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1, help="days generated in parallel processes")
         parser.add_argument("--import", dest="run_import", action="store_true", help="import the files afterwards")
 
-    def handle(  # type: ignore[no-untyped-def]
+    def handle(
         self, *args, start, end, out, seed, tiny, no_compress, workers, run_import, **options
     ):
         end = end or start

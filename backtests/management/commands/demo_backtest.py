@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when a backtest run exists")
         parser.add_argument("--queue", action="store_true", help="queue the run on the Celery workers")
 
-    def handle(self, *args, days: int, if_empty: bool, queue: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, days: int, if_empty: bool, queue: bool, **options) -> None:
         if if_empty and BacktestRun.objects.exists():
             self.stdout.write("a backtest run exists; nothing to do")
             return

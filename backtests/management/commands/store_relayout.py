@@ -12,7 +12,7 @@ from backtests.models import ImportedDay
 class Command(BaseCommand):
     help = "Rewrite every imported cbbo-1m day still in time order into the expiration-clustered layout."
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         changed = 0
         for day in store.available_days(SCHEMA_CBBO_1M):
             if store.relayout(day):

@@ -12,11 +12,11 @@ class Command(BaseCommand):
     help = ("Close an open trade now with a debit limit order: at --price, else at the latest mark's fill-model "
             "debit. One closing order at a time; the order walks and syncs like any other.")
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("trade_id", type=int)
         parser.add_argument("--price", help="debit limit, points per share (e.g. 1.35)")
 
-    def handle(self, *args, trade_id: int, price: str | None, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, trade_id: int, price: str | None, **options):
         trade = Trade.objects.filter(pk=trade_id).first()
         if trade is None:
             raise CommandError(f"no trade {trade_id}")

@@ -14,13 +14,13 @@ class Command(BaseCommand):
         "fill → marks → TP/SL or settlement → PnL). Simulated market and broker only."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--start", help="first day (YYYY-MM-DD); default: 5 trading days before today")
         parser.add_argument("--days", type=int, default=5, help="trading days to replay (default 5)")
         parser.add_argument("--every", type=int, default=30, help="minutes between slots (default 30)")
         parser.add_argument("--if-empty", action="store_true", help="do nothing when trades already exist")
 
-    def handle(self, *args, start: str | None, days: int, every: int, if_empty: bool, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, start: str | None, days: int, every: int, if_empty: bool, **options):
         if settings.MARKET_DATA_PROVIDER != "simulated" or settings.EXECUTION_BROKER != "simulated":
             raise CommandError("demo_days replays the simulated market and broker only")
         if if_empty and Trade.objects.exists():

@@ -12,11 +12,11 @@ class Command(BaseCommand):
     help = ("Mark every open trade from the latest snapshot of its expiration (a TP/SL signal sends the closing "
             "order) and cash-settle what has expired, as the positions_mark task does every 5 minutes.")
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--at", help="ISO time to mark at, e.g. 2026-11-20T10:30 "
                                          "(New York time if no offset); default now")
 
-    def handle(self, *args, at: str | None, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, at: str | None, **options):
         when = parse_at(at) if at else timezone.now()
         try:
             broker = services.broker_get(now=when)  # pins the simulated broker's clock to --at

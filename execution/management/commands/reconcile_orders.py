@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = ("Resolve every in-flight order with the broker: send orders still `new`, look the others up by id or "
             "client tag (what each worker does once before its first trading job).")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         try:
             counts = services.orders_reconcile()
             unmatched = services.broker_orders_unmatched()

@@ -7,11 +7,11 @@ from snapshots.cli import parse_at
 class Command(BaseCommand):
     help = "Decide every enabled strategy config at an entry window, e.g. --at 2026-11-20T10:00 (New York time)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--at", required=True, help="the window, ISO; New York time unless it carries an offset")
         parser.add_argument("--no-capture", action="store_true", help="decide from stored snapshots only")
 
-    def handle(self, *args, at: str, no_capture: bool, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, at: str, no_capture: bool, **options):
         when = parse_at(at)
         try:
             result = entry_window_trade(at=when, capture=not no_capture)

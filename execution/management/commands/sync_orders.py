@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = ("Sync every working order with the broker (state, fills, the trade they move) and walk unfilled "
             "limits one step, as the orders_sync task does each minute. New orders are sent by reconcile_orders.")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         try:
             broker = services.broker_get()
         except (BrokerError, ValueError) as exc:

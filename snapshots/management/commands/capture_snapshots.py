@@ -11,11 +11,11 @@ from snapshots.services import snapshot_capture
 class Command(BaseCommand):
     help = "Capture SPX chain snapshots for the DTE targets now (or --at a time, simulated market only)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="ignore the session hours; fall back to the closest expiration")
         parser.add_argument("--at", help="ISO time to capture at, e.g. 2026-11-20T10:00 (New York time if no offset)")
 
-    def handle(self, *args, force: bool, at: str | None, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, force: bool, at: str | None, **options):
         now = parse_at(at) if at else timezone.now()
         try:
             result = snapshot_capture(now=now, force=force)

@@ -7,10 +7,10 @@ from snapshots.services import provider_get
 class Command(BaseCommand):
     help = "List the option expirations the market-data provider has for a symbol (all roots)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--symbol", default="SPX")
 
-    def handle(self, *args, symbol: str, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, symbol: str, **options):
         provider = provider_get()
         try:
             expirations = provider.expirations(symbol.upper(), include_all_roots=True)

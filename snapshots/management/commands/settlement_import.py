@@ -9,11 +9,11 @@ class Command(BaseCommand):
     help = ("Load official settlement values from a CSV (day,root,settlement,value). They take precedence over "
             "every estimate, live and in backtests.")
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
         parser.add_argument("--source", required=True, help="label for where the values came from, e.g. 'Cboe SET'")
 
-    def handle(self, *args, file: Path, source: str, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, file: Path, source: str, **options):
         try:
             text = file.read_text(encoding="utf-8-sig")
         except OSError as exc:

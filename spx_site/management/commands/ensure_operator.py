@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "OPERATOR_USERNAME / OPERATOR_PASSWORD, else 'operator' and a generated password, printed once."
     )
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         User = get_user_model()
         username = os.environ.get("OPERATOR_USERNAME", "operator")
         saved = settings.VAR_DIR / "operator_login.txt"  # generated logins only; 0600, never in git
