@@ -92,8 +92,8 @@ def _queue_trade_open(decision_id: int) -> None:
 
 # ------------------------------------------------------------------------------------ entries
 
-def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[TradeLeg]]:
-    """An unsaved trade (status ``opening``) and its two unsaved legs for a TRADE decision.
+def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[dict[str, Any]]]:
+    """An unsaved trade (status ``opening``) and its two legs' ``TradeLeg`` fields for a TRADE decision.
 
     Live (``trade_open``) and the backtester build trades with this one function. A leg's entry
     price is its quoted mid at the decision (the combo fills as a package; its price is the
@@ -109,9 +109,9 @@ def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[
         short_strike=Decimal(str(short["strike"])), long_strike=Decimal(str(long_["strike"])),
         width_points=decision.width_points,
     )
-    legs = [TradeLeg(trade=trade, symbol=leg["symbol"], side=leg["side"], strike=Decimal(str(leg["strike"])),
-                     option_type="call" if leg["is_call"] else "put", quantity=quantity,
-                     entry_price=cents_or_none(leg.get("mid")))
+    legs = [{"symbol": leg["symbol"], "side": leg["side"], "strike": Decimal(str(leg["strike"])),
+             "option_type": "call" if leg["is_call"] else "put", "quantity": quantity,
+             "entry_price": cents_or_none(leg.get("mid"))}
             for leg in (short, long_)]
     return trade, legs
 
@@ -158,8 +158,7 @@ def trade_open(*, decision: TradeDecision) -> Trade:
         with transaction.atomic():
             trade.save()
             for leg in legs:
-                leg.trade = trade
-                leg.save()
+                TradeLeg.objects.create(trade=trade, **leg)
             Order.objects.create(
                 client_tag=new_client_tag("open"), trade=trade, purpose=Order.Purpose.OPEN, attempt=1,
                 source=decision.source, broker=settings.EXECUTION_BROKER, order_type="credit",

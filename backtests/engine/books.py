@@ -43,11 +43,17 @@ def books_walk(candidates: Sequence[Candidate], strategies: Sequence[Strategy],
     held: dict[str, list[_Held]] = defaultdict(list)
     entries: dict[tuple[str, dt.date], int] = defaultdict(int)
     slots: dict[dt.datetime, list[Candidate]] = defaultdict(list)
+    held_day: list[dt.date] = []
     for c in candidates:
         slots[c.decided_at].append(c)
     out: list[tuple[Candidate, Verdict]] = []
     for at in sorted(slots):
         day = at.astimezone(NEW_YORK).date()
+        if not held_day or held_day[0] != day:  # a new day: trades closed before it count for nothing now
+            day_start = dt.datetime.combine(day, dt.time(0), tzinfo=NEW_YORK)
+            for b in held:
+                held[b] = [h for h in held[b] if h.exit_at is None or h.exit_at >= day_start]
+            held_day[:] = [day]
         group = sorted(slots[at], key=lambda c: (by_key[c.strategy].spec.priority, by_key[c.strategy].name, c.strategy))
         books = {c.evaluation.spec.book for c in group}
         states = {b: _state(held[b], entries[(b, day)], at) for b in books}

@@ -143,12 +143,10 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
         legs.append(trade_legs)
         marks_of.append(c.marks)
     Trade.objects.bulk_create(trades, batch_size=500)
-    leg_rows, mark_rows = [], []
+    leg_rows: list[dict[str, Any]] = []
+    mark_rows: list[dict[str, Any]] = []
     for trade, trade_legs, marks in zip(trades, legs, marks_of):
-        for leg in trade_legs:
-            leg_rows.append({"trade_id": trade.pk, "symbol": leg.symbol, "side": leg.side, "strike": leg.strike,
-                             "option_type": leg.option_type, "quantity": leg.quantity, "entry_price": leg.entry_price,
-                             "exit_price": None})
+        leg_rows.extend({"trade_id": trade.pk, **leg, "exit_price": None} for leg in trade_legs)
         assert trade.entry_credit is not None
         credit = float(trade.entry_credit)
         for mk in marks:
