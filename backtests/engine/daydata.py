@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from backtests.data import store
 from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.engine.settlement import SeriesQuotes
 
 QUOTE_COLUMNS = ["ts_recv", "instrument_id", "bid_px", "ask_px"]
 _HOUR_NS = 3_600 * 1_000_000_000
@@ -187,6 +188,14 @@ class DayData:
             rec = self._idx[self._bounds[local]:self._bounds[local + 1]]
             out[name] = LegSeries(self.ts[rec], _bid(self.bid[rec]), self.ask[rec])
         return out
+
+    def series_quotes(self, root: str, expiration: dt.date, at: dt.datetime) -> SeriesQuotes | None:
+        """One series' quotes in force at ``at`` (settlement's input); None when it is not listed today."""
+        rows = self.chain_rows(root, expiration)
+        if rows.size == 0:
+            return None
+        bid, ask = self.in_force(rows, ns(at))
+        return SeriesQuotes(self.strike[rows], self.is_call[rows], bid, ask)
 
     def rows_of_symbols(self, symbols: list[str]) -> NDArray[np.int64]:
         return np.array([self.row_of_symbol[s] for s in symbols if s in self.row_of_symbol], dtype=np.int64)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backtests.engine.daydata import DayData, LegSeries, ns
-from backtests.engine.settlement import Official, SeriesQuotes, settlement_chain_order, settlement_estimate
+from backtests.engine.settlement import Official, settlement_chain_order, settlement_estimate
 from backtests.engine.types import Candidate, EngineParams, Exit, Mark, Strategy
 from snapshots import market_calendar
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
@@ -277,17 +277,9 @@ class DayReplayer:
         c = p.candidate
         spread = c.evaluation.candidate
         assert spread is not None and c.root is not None and c.expiration is not None and c.settles_at is not None
-
-        def quotes_at(r: str, e: dt.date, at: dt.datetime) -> SeriesQuotes | None:
-            rows = data.chain_rows(r, e)
-            if rows.size == 0:
-                return None
-            bid, ask = data.in_force(rows, ns(at))
-            return SeriesQuotes(data.strike[rows], data.is_call[rows], bid, ask)
-
         key = (c.root, c.expiration)
         if key not in self._settlements:
-            self._settlements[key] = settlement_estimate(quotes_at, data.listed(), root=c.root,
+            self._settlements[key] = settlement_estimate(data.series_quotes, data.listed(), root=c.root,
                                                          expiration=c.expiration, official=self.official)
         value = self._settlements[key]
         if value is None:

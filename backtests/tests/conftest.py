@@ -60,15 +60,18 @@ COMPACT = dbn_generate.UniverseParams(horizon_days=10, core_sigmas=1.5, core_min
 COMPACT_DAYS = (dt.date(2026, 3, 16), dt.date(2026, 3, 17), dt.date(2026, 3, 18))
 
 
-@pytest.fixture(scope="session")
-def compact_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Three consecutive generated trading days (Mon–Wed) of the compact universe, plain .dbn."""
-    out = tmp_path_factory.mktemp("compact-dbn")
+def _compact_files(days: tuple[dt.date, ...], out: Path) -> list[Path]:
     files: list[Path] = []
-    for day in COMPACT_DAYS:
+    for day in days:
         g = dbn_generate.generate_day(day, out, params=COMPACT, compress=False)
         files += [g.definition_path, g.cbbo_path]
     return files
+
+
+@pytest.fixture(scope="session")
+def compact_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three consecutive generated trading days (Mon–Wed) of the compact universe, plain .dbn."""
+    return _compact_files(COMPACT_DAYS, tmp_path_factory.mktemp("compact-dbn"))
 
 
 # Thanksgiving week 2026: 3 and 5 DTE both resolve to Friday 11-27 (an early close: SPXW settles
@@ -79,12 +82,7 @@ HOLIDAY_DAYS = (dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.date(2026, 11, 
 @pytest.fixture(scope="session")
 def holiday_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The Thanksgiving-week trading days of the compact universe, plain .dbn."""
-    out = tmp_path_factory.mktemp("holiday-dbn")
-    files: list[Path] = []
-    for day in HOLIDAY_DAYS:
-        g = dbn_generate.generate_day(day, out, params=COMPACT, compress=False)
-        files += [g.definition_path, g.cbbo_path]
-    return files
+    return _compact_files(HOLIDAY_DAYS, tmp_path_factory.mktemp("holiday-dbn"))
 
 
 @pytest.fixture

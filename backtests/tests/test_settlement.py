@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from backtests.data import dbn_generate
 from backtests.data.dbn_import import import_files
-from backtests.engine.daydata import DayData, ns
+from backtests.engine.daydata import DayData
 from backtests.engine.settlement import SeriesQuotes, settlement_estimate
 from snapshots import market_calendar as mc
 from snapshots.models import SettlementValue
@@ -57,15 +57,7 @@ def _estimate(root_dir: Path, day: dt.date, root: str, official=None) -> tuple[f
     data = DayData(day, root_dir=root_dir)
     data.load({e for _, e in data.listed()})
     data.focus(np.arange(data.symbol.size))
-
-    def quotes_at(r: str, e: dt.date, at: dt.datetime) -> SeriesQuotes | None:
-        rows = data.chain_rows(r, e)
-        if rows.size == 0:
-            return None
-        bid, ask = data.in_force(rows, ns(at))
-        return SeriesQuotes(data.strike[rows], data.is_call[rows], bid, ask)
-
-    return settlement_estimate(quotes_at, data.listed(), root=root, expiration=day, official=official)
+    return settlement_estimate(data.series_quotes, data.listed(), root=root, expiration=day, official=official)
 
 
 def _true_value(day: dt.date, root: str) -> float:
