@@ -9,6 +9,7 @@ backtest reproduces live when it runs in ``shared`` risk scope (one budget, as l
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ DECISION_FIELDS = ("action", "reason_code", "expiration", "short_symbol", "long_
                    "width_points")
 TRADE_FIELDS = ("status", "entry_credit", "exit_reason", "closed_at", "exit_debit", "settlement_price",
                 "realized_pnl_usd")
+OUTCOME_FIELDS = ("exit_reason", "exit_at", "exit_debit", "pnl_usd", "label")
+FEATURE_TOLERANCE = 1e-9  # relative: the same quotes through the same code give the same floats
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ParityReport:
     decisions_compared: int
     trades_compared: int
     differences: list[Difference]
+    outcomes_compared: int = 0
 
     @property
     def identical(self) -> bool:
@@ -54,6 +58,28 @@ def _decision_view(d: TradeDecision) -> dict[str, Any]:
     }
 
 
+def _feature_differences(label: str, a: TradeDecision, b: TradeDecision) -> list[Difference]:
+    """Features equal within ``FEATURE_TOLERANCE`` (relative), missing (null) in the same places, same reasons."""
+    fa, fb = a.features or {}, b.features or {}
+    out = []
+    for name in sorted(set(fa) | set(fb)):
+        x, y = fa.get(name), fb.get(name)
+        same = (x is None and y is None) or (
+            x is not None and y is not None and math.isclose(float(x), float(y), rel_tol=FEATURE_TOLERANCE, abs_tol=1e-12))
+        if not same:
+            out.append(Difference(label, f"features.{name}", x, y))
+    if set(a.feature_missing or {}) != set(b.feature_missing or {}):
+        out.append(Difference(label, "feature_missing", sorted(a.feature_missing or {}), sorted(b.feature_missing or {})))
+    return out
+
+
+def _outcome_view(d: TradeDecision) -> dict[str, Any] | None:
+    o = getattr(d, "outcome", None)
+    if o is None or o.status != "resolved":
+        return None
+    return {f: getattr(o, f) for f in OUTCOME_FIELDS}
+
+
 def _trade_view(t: Trade | None) -> dict[str, Any]:
     if t is None:
         return dict.fromkeys(TRADE_FIELDS)
@@ -63,10 +89,10 @@ def _trade_view(t: Trade | None) -> dict[str, Any]:
 def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source: str | None = None) -> ParityReport:
     """Pair the run's decisions and trades with the live ones on the same days (``days`` or all the
     run's days that have live decisions) and list every field that differs."""
-    live = TradeDecision.objects.filter(backtest_run__isnull=True).select_related("strategy_config")
+    live = TradeDecision.objects.filter(backtest_run__isnull=True).select_related("strategy_config", "outcome")
     if live_source:
         live = live.filter(source=live_source)
-    mine = TradeDecision.objects.filter(backtest_run=run).select_related("strategy_config")
+    mine = TradeDecision.objects.filter(backtest_run=run).select_related("strategy_config", "outcome")
     if days is None:
         days = sorted(set(live.filter(trading_day__range=(run.start_date, run.end_date))
                           .values_list("trading_day", flat=True)))
@@ -80,7 +106,7 @@ def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source:
     mine_by = {key_of(d): d for d in mine}
     trades = {t.decision_id: t for t in Trade.objects.filter(decision__in=[*live_by.values(), *mine_by.values()])}
     diffs: list[Difference] = []
-    trades_compared = 0
+    trades_compared = outcomes_compared = 0
     for k in sorted(set(live_by) | set(mine_by), key=lambda k: (k[0], k[1], k[2])):
         a, b = live_by.get(k), mine_by.get(k)
         name = (a or b).strategy_config.name  # type: ignore[union-attr]
@@ -91,6 +117,11 @@ def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source:
             continue
         va, vb = _decision_view(a), _decision_view(b)
         diffs.extend(Difference(label, f, va[f], vb[f]) for f in DECISION_FIELDS if va[f] != vb[f])
+        diffs.extend(_feature_differences(label, a, b))
+        oa, ob = _outcome_view(a), _outcome_view(b)
+        if oa is not None and ob is not None:  # both resolved (live may still be walking at the range's end)
+            outcomes_compared += 1
+            diffs.extend(Difference(label, f"outcome.{f}", oa[f], ob[f]) for f in OUTCOME_FIELDS if oa[f] != ob[f])
         ta, tb = trades.get(a.pk), trades.get(b.pk)
         if ta is None and tb is None:
             continue
@@ -98,4 +129,4 @@ def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source:
         wa, wb = _trade_view(ta), _trade_view(tb)
         diffs.extend(Difference(label, f"trade.{f}", wa[f], wb[f]) for f in TRADE_FIELDS if wa[f] != wb[f])
     return ParityReport(days=list(days), decisions_compared=len(set(live_by) & set(mine_by)),
-                        trades_compared=trades_compared, differences=diffs)
+                        trades_compared=trades_compared, differences=diffs, outcomes_compared=outcomes_compared)

@@ -72,10 +72,10 @@ def _generate(year: int, data: Path) -> None:
         out = data / "generated"
         t0 = time.perf_counter()
         made = dbn_generate.generate_range(missing[0], missing[-1], out, workers=2)
-        dbn_import.import_files([p for g in made for p in (g.definition_path, g.cbbo_path)], workers=2)
+        dbn_import.import_files([p for g in made for p in g.paths], workers=2)
         for g in made:
-            g.definition_path.unlink(missing_ok=True)
-            g.cbbo_path.unlink(missing_ok=True)
+            for path in g.paths:
+                path.unlink(missing_ok=True)
         print(f"  generated + imported {first:%Y-%m}: {len(made)} days in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

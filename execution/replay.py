@@ -18,6 +18,7 @@ from execution.models import Order, Trade
 from snapshots import market_calendar
 from snapshots.services import settlement_value_get, snapshot_capture
 from execution.services import entry_window_trade
+from strategy import outcomes
 from strategy.services import ENTRY_WINDOWS, NEW_YORK
 
 
@@ -35,7 +36,8 @@ def session_slots(day: dt.date, *, every_minutes: int) -> list[dt.datetime]:
     if bounds is None:
         return []
     open_utc, close_utc = bounds
-    out, t = [], open_utc + dt.timedelta(minutes=every_minutes)
+    # From the open, as beat captures (09:30 included) and marks a minute after each slot.
+    out, t = [], open_utc
     while t < close_utc:
         out.append(t)
         t += dt.timedelta(minutes=every_minutes)
@@ -60,11 +62,13 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
             services.order_sync(order_id, broker=broker, now=slot)
             services.order_walk(order_id, broker=broker, now=slot)
         services.positions_mark(at=slot, broker=broker)
+        outcomes.shadow_outcomes_update(now=slot, settlement_value=settlement_value_get)
         if progress:
             progress(f"{slot.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET")
     close = market_calendar.session_bounds(day)
     if close:
         services.trades_settle(now=close[1], settlement_value=settlement_value_get)
+        outcomes.shadow_outcomes_update(now=close[1], settlement_value=settlement_value_get)
     return DayReport(
         day=day, slots=len(slots), decisions=decisions,
         trades_opened=Trade.objects.exclude(opened_at=None).count() - opened_before,

@@ -483,12 +483,12 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
     if short.symbol not in quotes or long_.symbol not in quotes:
         return None
     (sb, sa), (lb, la) = quotes[short.symbol], quotes[long_.symbol]
-    if not rules.mark_quotes_usable(sb, sa, lb, la):
-        return None  # a leg without a usable quote: no mark rather than a made-up one
-    debit_mid, debit_fill = rules.close_debit(sb, sa, lb, la, width_points=float(trade.width_points))
     credit = float(trade.entry_credit or 0)
-    signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
-                            take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
+    step = rules.mark_step(sb, sa, lb, la, entry_credit=credit, width_points=float(trade.width_points),
+                           take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
+    if step is None:
+        return None  # a leg without a usable quote: no mark rather than a made-up one
+    debit_mid, debit_fill, signal = step
     mark, _ = PositionMark.objects.update_or_create(
         trade=trade, ts=snap.ts,
         defaults={"snapshot": snap, "debit_mid": money(debit_mid), "debit_fill": money(debit_fill),

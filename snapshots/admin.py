@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument, SettlementValue
+from snapshots.models import CaptureFailure, ChainSnapshot, MarketEvent, OptionInstrument, SettlementValue
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
 
@@ -66,3 +66,13 @@ class SettlementValueAdmin(admin.ModelAdmin):
     list_filter = ("root", "style", "source")
     date_hierarchy = "expiration"
     search_fields = ("source",)
+
+
+@admin.register(MarketEvent)
+class MarketEventAdmin(admin.ModelAdmin):
+    """Scheduled events the decision features read (FOMC seeded; CPI/NFP via ``manage.py events_import``)."""
+
+    list_display = ("day", "kind", "time_et", "description", "source")
+    list_filter = ("kind",)
+    date_hierarchy = "day"
+    search_fields = ("description", "source")

@@ -15,10 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from snapshots import market_calendar
+from snapshots.expiry_selection import vix_terms
 from strategy.quant import analytics, timemodel
 from strategy.quant.analytics import ChainAnalytics
 
-__all__ = ["ChainAnalytics", "chain_analytics", "chain_analytics_arrays", "settlement_for", "snapshot_analytics"]
+__all__ = ["VIX_ROOT", "ChainAnalytics", "chain_analytics", "chain_analytics_arrays", "settlement_for",
+           "snapshot_analytics", "vix_term_expirations"]
+VIX_ROOT = "SPXW"  # PM-settled dailies: every term the VIX method needs exists in this one root
 
 
 def _num(value: Any) -> float:
@@ -65,3 +68,14 @@ def snapshot_analytics(snapshot: Any, *, root: str | None = None) -> ChainAnalyt
     return chain_analytics(
         snapshot.payload_options(), root=root or snapshot.root, expiration=snapshot.expiration, at=snapshot.ts
     )
+
+
+def vix_term_expirations(now: dt.datetime, listed: list[dt.date]) -> dict[int, tuple[dt.date, dt.date] | None]:
+    """(near, next) SPXW expirations bracketing 9 and 30 days from ``now``."""
+    settlements = []
+    for day in listed:
+        try:
+            settlements.append((day, settlement_for(day, VIX_ROOT)))
+        except ValueError:  # not a trading day: nothing settles there
+            continue
+    return {days: vix_terms(now, settlements, target_days=days) for days in (9, 30)}

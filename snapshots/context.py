@@ -9,54 +9,27 @@ import math
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 
-from snapshots.analytics import ChainAnalytics, settlement_for, snapshot_analytics
-from snapshots.expiry_selection import vix_terms
+from snapshots.analytics import VIX_ROOT, ChainAnalytics, snapshot_analytics, vix_term_expirations
 from snapshots.models import ChainSnapshot, ContextSnapshot
 from snapshots.providers.base import MarketDataProvider, ProviderError
-from strategy.quant import gex, term, timemodel, vix
+from strategy.quant import market, term, vix
+from strategy.quant.money import cents
 
 logger = logging.getLogger(__name__)
-VIX_ROOT = "SPXW"  # PM-settled dailies: every term the method needs exists in this one root
+
 INDEX_SYMBOLS = ("SPX", "VIX", "VIX9D")
-FALLBACK_RATE = 0.04  # used only when a term's forward fit fails (then the index says so)
 
 
-def _decimal(value: Any, places: str = "0.01") -> Decimal | None:
+def _decimal(value: Any) -> Decimal | None:
+    """A price or dollar figure as stored: half up to the cent (``strategy.quant.money``); None if unknown."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         return None
-    return Decimal(str(value)).quantize(Decimal(places))
+    return cents(value)
 
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
-
-
-def vix_term_expirations(now: dt.datetime, listed: list[dt.date]) -> dict[int, tuple[dt.date, dt.date] | None]:
-    """(near, next) SPXW expirations bracketing 9 and 30 days from ``now``."""
-    settlements = []
-    for day in listed:
-        try:
-            settlements.append((day, settlement_for(day, VIX_ROOT)))
-        except ValueError:  # not a trading day: nothing settles there
-            continue
-    return {days: vix_terms(now, settlements, target_days=days) for days in (9, 30)}
-
-
-def term_quotes(a: ChainAnalytics) -> vix.TermQuotes:
-    """The strike table the VIX method reads (one row per strike), at the calendar-minute count."""
-    strikes = np.unique(a.strikes[np.isfinite(a.strikes)])
-    table = {name: np.full(strikes.size, np.nan) for name in ("cb", "ca", "pb", "pa")}
-    pos = np.searchsorted(strikes, a.strikes)
-    for is_call, bid_key, ask_key in ((True, "cb", "ca"), (False, "pb", "pa")):
-        rows = (a.is_call == is_call) & np.isfinite(a.strikes)
-        table[bid_key][pos[rows]] = a.bid[rows]
-        table[ask_key][pos[rows]] = a.ask[rows]
-    minutes = timemodel.calendar_minutes_to_settlement(a.at, settlement_for(a.expiration, a.root))
-    t = minutes / timemodel.MINUTES_PER_YEAR
-    rate = -math.log(a.fit.discount) / t if a.fit.ok and t > 0 and a.fit.discount > 0 else FALLBACK_RATE
-    return vix.TermQuotes(strikes, table["cb"], table["ca"], table["pb"], table["pa"], minutes, rate)
 
 
 def _term_details(result: vix.VixResult, near: dt.date, next_: dt.date) -> dict[str, Any]:
@@ -147,8 +120,7 @@ def context_capture(
             results[days] = None
             details[f"vix{days}d"] = {"calculable": False, "reason": "term chains missing"}
             continue
-        near, next_ = (term_quotes(analytics[(e, VIX_ROOT)]) for e in pair)
-        result = vix.vix_index(near, next_, target_days=days)
+        result = market.vix_of(analytics[(pair[0], VIX_ROOT)], analytics[(pair[1], VIX_ROOT)], target_days=days)
         results[days] = result
         details[f"vix{days}d"] = _term_details(result, *pair)
 
@@ -162,15 +134,7 @@ def context_capture(
     vix9, vix9_reason = index(9)
     ts = term.term_structure(vix9 if vix9 is not None else math.nan, vix30 if vix30 is not None else math.nan)
 
-    gex_total = 0.0
-    gex_n = 0
-    for a in analytics.values():
-        if not a.fit.ok or a.t_years <= 0:
-            continue
-        g = gex.gex_black76(a.is_call, a.strikes, a.open_interest, a.fit.forward, a.t_years, a.fit.discount, a.iv)
-        if g.n_used:
-            gex_total += g.gex_usd_per_pct
-            gex_n += g.n_used
+    gex_total, gex_n = market.gex_of(analytics.values())
     details["gex_options_used"] = gex_n
     details["quote_problems"] = [f"{where}: {err}" for where, err in problems]
 

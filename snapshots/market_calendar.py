@@ -185,6 +185,14 @@ def is_monthly_expiration(day: dt.date) -> bool:
     return spx_monthly_expiration(day.year, day.month) == day
 
 
+def next_monthly_expiration(day: dt.date) -> dt.date:
+    """The first AM-settled SPX monthly expiration on or after ``day``."""
+    year, month = day.year, day.month
+    while (monthly := spx_monthly_expiration(year, month)) < day:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return monthly
+
+
 def listed_expirations(as_of: dt.date, horizon_days: int) -> list[tuple[dt.date, str]]:
     """(expiration, root) pairs a market lists on ``as_of`` up to ``as_of + horizon_days``, sorted.
 

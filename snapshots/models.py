@@ -193,3 +193,31 @@ class SettlementValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.root} {self.expiration} {self.style} {self.value}"
+
+
+class MarketEvent(models.Model):
+    """A scheduled market event on a day (FOMC statements seeded from ``shared/reference/events.md``;
+    CPI, NFP and unscheduled meetings loaded by the operator with ``manage.py events_import``).
+
+    The decision features read it: days to the next FOMC statement, and whether the entry day is one.
+    """
+
+    class Kind(models.TextChoices):
+        FOMC = "fomc", "FOMC statement"
+        CPI = "cpi", "CPI release"
+        NFP = "nfp", "employment report (NFP)"
+        OTHER = "other", "other"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    time_et = models.TimeField(null=True, blank=True, help_text="release time, New York (14:00 for FOMC)")
+    description = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=120, blank=True, help_text="where the date came from")
+
+    class Meta:
+        db_table = "market_events"
+        constraints = [models.UniqueConstraint(fields=["day", "kind"], name="market_event_day_kind_uniq")]
+        ordering = ["day", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}"

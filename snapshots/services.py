@@ -19,6 +19,7 @@ from snapshots.expiry_selection import choose_expiration
 from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
 from snapshots.providers import registry
 from snapshots.providers.base import ChainResult, MarketDataProvider, ProviderError
+from snapshots.providers.simulated_market import RegimeParams
 from strategy.quant.timemodel import NEW_YORK
 
 logger = logging.getLogger(__name__)
@@ -46,17 +47,23 @@ def simulated_provider(now: dt.datetime | None = None) -> MarketDataProvider:
     from snapshots.providers.simulated import SimulatedMarket
 
     market_now = simulated_market_time(now or timezone.now())
-    market = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: market_now)
+    market = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: market_now, regime=simulated_regime())
     if market_now != (now or market_now):
         market.name = "simulated-replay"
     return market
+
+
+def simulated_regime() -> RegimeParams:
+    """The simulated market's planted regime (``SIMULATED_REGIME``; off by default)."""
+    return RegimeParams(enabled=settings.SIMULATED_REGIME)
 
 
 def simulated_settlement(expiration: dt.date, root: str, now: dt.datetime) -> tuple[float, str] | None:
     """The simulated market's own settlement value: its SPX at the settlement instant."""
     from snapshots.providers.simulated import SimulatedMarket
 
-    value = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: now).settlement_value(expiration, root)
+    value = SimulatedMarket(seed=settings.SIMULATED_MARKET_SEED, now=lambda: now,
+                            regime=simulated_regime()).settlement_value(expiration, root)
     return (float(value), f"simulated SPX at the {root} settlement instant") if value is not None else None
 
 

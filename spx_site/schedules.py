@@ -65,6 +65,15 @@ def periodic_definitions() -> list[Periodic]:
             day_of_week="*" if every_hour else "mon-fri",
             expire_seconds=int(interval * 60 * 1.5),
         ),
+        Periodic(
+            name="shadow outcomes",
+            task="strategy.tasks.shadow_outcomes_update",
+            # With the marks: walks the slot's chains for candidates that did not trade.
+            minute=f"2-59/{interval}",
+            hour="*" if every_hour else "9-16",
+            day_of_week="*" if every_hour else "mon-fri",
+            expire_seconds=int(interval * 60 * 1.5),
+        ),
     ]
 
 

@@ -185,6 +185,9 @@ SIMULATED_MARKET_SEED = env.int("SIMULATED_MARKET_SEED", default=7)
 # Outside the session the simulated market replays the last session (the slot's position, modulo
 # the session length) so a demo at night still sees quotes move; rows say "simulated-replay".
 SIMULATED_REPLAY_OUTSIDE_RTH = env.bool("SIMULATED_REPLAY_OUTSIDE_RTH", default=True)
+# Plant the calm/stressed regime in the simulated market (a known signal for ML tests; the model's
+# RegimeParams defaults, simulated_market.py). Off = byte-identical to the market without it.
+SIMULATED_REGIME = env.bool("SIMULATED_REGIME", default=False)
 
 SNAPSHOT_INTERVAL_MINUTES = env.int("SNAPSHOT_INTERVAL_MINUTES", default=5)
 SNAPSHOT_UNDERLYING = env("SNAPSHOT_UNDERLYING", default="SPX")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("strategy.api_urls")),
     path("api/", include("execution.api_urls")),
     path("api/", include("backtests.api_urls")),
+    path("api/", include("mlmodels.api_urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

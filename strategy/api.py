@@ -22,7 +22,7 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
             "id", "trading_day", "entry_window", "strategy_config", "config_params", "source", "backtest_run_id",
             "decided_at", "action", "reason_code", "reason_message", "snapshot", "snapshot_checksum", "context",
             "expiration", "legs", "credit_mid", "credit_fill", "width_points", "max_profit_usd", "max_loss_usd",
-            "features", "model_version", "model_score",
+            "features", "feature_missing", "feature_schema", "model_version", "model_score",
         ]
 
 

@@ -115,7 +115,9 @@ class TradeDecision(models.Model):
                                          help_text="credit_fill × 100 × quantity (exact on the tick)")
     max_loss_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
                                        help_text="(width − credit_fill) × 100 × quantity (exact on the tick)")
-    features = models.JSONField(default=dict, help_text="everything known at decision time (ML features)")
+    features = models.JSONField(default=dict, help_text="decision-time features (strategy.quant.features); null = missing")
+    feature_missing = models.JSONField(default=dict, blank=True, help_text="why each missing feature is missing")
+    feature_schema = models.PositiveSmallIntegerField(null=True, blank=True, help_text="features schema version")
     model_version = models.CharField(max_length=60, blank=True)
     model_score = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -138,3 +140,47 @@ class TradeDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trading_day} {self.entry_window:%H:%M} {self.strategy_config_id} {self.action} {self.reason_code}"
+
+
+class DecisionOutcome(models.Model):
+    """What a candidate's spread did after its window, whether it traded or not: the exit the rules
+    find (take profit, stop, or cash settlement) with the fill model, and its meta-label.
+
+    Backtests write it from the minute walk of every candidate that passed selection (also those
+    the risk rules or the gate turned away); live, the shadow job walks the stored snapshots of the
+    candidate's expiration every capture slot (``strategy.outcomes``). ``label`` = 1 when the
+    spread reached its take-profit level before the stop (``rules.outcome_label``).
+    """
+
+    class Method(models.TextChoices):
+        BACKTEST = "backtest", "backtest minute walk"
+        SHADOW = "shadow", "live shadow walk over stored snapshots"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "still walking"
+        RESOLVED = "resolved"
+        UNRESOLVED = "unresolved", "the data ended before an exit"
+
+    decision = models.OneToOneField(TradeDecision, on_delete=models.CASCADE, related_name="outcome")
+    method = models.CharField(max_length=8, choices=Method.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    entry_credit = models.DecimalField(max_digits=8, decimal_places=2, help_text="the decision's fill-model credit")
+    exit_reason = models.CharField(max_length=12, blank=True)
+    exit_at = models.DateTimeField(null=True, blank=True)
+    exit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                     help_text="closing debit (fill model) or settlement value, points per share")
+    settlement_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    settlement_source = models.CharField(max_length=200, blank=True)
+    pnl_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                  help_text="(credit − exit) × 100 × quantity − fees, as a trade would book it")
+    holding_minutes = models.FloatField(null=True, blank=True)
+    label = models.SmallIntegerField(null=True, blank=True, help_text="1: take profit reached before the stop")
+    walked_until = models.DateTimeField(null=True, blank=True, help_text="shadow walk: the last slot marked")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "decision_outcomes"
+        indexes = [models.Index(fields=["method", "status"])]
+
+    def __str__(self) -> str:
+        return f"outcome of {self.decision_id}: {self.exit_reason or self.status}"

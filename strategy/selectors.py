@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from django.db.models import QuerySet
 
 from snapshots.models import ChainSnapshot, ContextSnapshot
 from strategy.models import TradeDecision
+from strategy.quant.features import FEATURE_GROUPS, FEATURE_SCHEMA_VERSION
 
 def latest_snapshot(*, underlying: str, target_dte: int, at: dt.datetime) -> ChainSnapshot | None:
     """The newest DTE-target snapshot serving the bucket at or before ``at`` (its age is checked by the caller).
@@ -53,3 +55,14 @@ def decision_list(
     if source:
         qs = qs.filter(source=source)
     return qs[:limit]
+
+
+def feature_groups(decision: TradeDecision) -> list[dict[str, Any]]:
+    """The decision's features by group (candidate, market, calendar) in schema order, each with its
+    value or the reason it is missing; features of an older schema are listed as stored."""
+    stored = decision.features or {}
+    missing = decision.feature_missing or {}
+    if decision.feature_schema != FEATURE_SCHEMA_VERSION:
+        return [{"name": "stored", "rows": [{"name": k, "value": v, "missing": ""} for k, v in sorted(stored.items())]}]
+    return [{"name": group, "rows": [{"name": n, "value": stored.get(n), "missing": missing.get(n, "")} for n in names]}
+            for group, names in FEATURE_GROUPS.items()]

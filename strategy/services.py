@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,13 +27,15 @@ from django.db import IntegrityError, transaction
 
 from snapshots import market_calendar
 from snapshots.analytics import ChainAnalytics, snapshot_analytics
-from snapshots.models import ChainSnapshot, ContextSnapshot
+from snapshots.events import event_days
+from snapshots.models import ChainSnapshot, ContextSnapshot, MarketEvent
 from snapshots.providers.base import ProviderError
-from snapshots.services import snapshot_capture
+from snapshots.services import slot_floor, snapshot_capture
 from strategy import gating, selectors
 from strategy.models import Source, StrategyConfig, TradeDecision
 from strategy.quant import decision
-from strategy.quant.decision import BookState, ChainRead, Evaluation, Gate, SessionFacts, StrategySpec, Verdict
+from strategy.quant.decision import BookState, ChainRead, Evaluation, Gate, StrategySpec, Verdict
+from strategy.quant.features import FEATURE_SCHEMA_VERSION, ForwardHistory, WindowContext, history_minutes
 from strategy.quant.money import cents_or_none, mid_or_none
 from strategy.quant.timemodel import NEW_YORK
 from strategy.quant.types import RiskLimits, SpreadRules, as_side
@@ -40,6 +43,7 @@ from strategy.quant.types import RiskLimits, SpreadRules, as_side
 logger = logging.getLogger(__name__)
 ENTRY_WINDOWS = (dt.time(10, 0), dt.time(11, 0), dt.time(12, 0))
 LIVE_BOOK = "live"  # every live config shares one risk budget
+FOMC_LOOKAHEAD_DAYS = 120  # FOMC statements are 5–8 weeks apart: the next one is always within this
 
 RiskStateFn = Callable[[str, dt.date], BookState]
 
@@ -82,23 +86,55 @@ def strategy_spec(config: StrategyConfig, *, key: str | None = None, book: str =
                         limits=risk_limits(config))
 
 
-def session_facts(day: dt.date) -> SessionFacts:
-    """The trading calendar's facts about ``day`` for the decision core."""
+def window_context(*, at: dt.datetime, underlying: str, context: ContextSnapshot | None) -> WindowContext:
+    """The window's market and calendar facts for the features, from stored rows only.
+
+    Market: the slot's ``ContextSnapshot`` (our VIX-style indexes, GEX) and the index level at the
+    previous session's settlement slot (that slot's context SPX quote). Calendar: the trading
+    calendar and the ``MarketEvent`` table.
+    """
+    day = at.astimezone(NEW_YORK).date()
     bounds = market_calendar.session_bounds(day)
-    return SessionFacts(open_utc=bounds[0] if bounds else None, close_utc=bounds[1] if bounds else None,
-                        early_close=market_calendar.is_early_close(day))
+    reasons: dict[str, str] = {}
+
+    def value(x: Any, name: str, why: str) -> float:
+        if x is None:
+            reasons[name] = why
+            return math.nan
+        return float(x)
+
+    no_context = "no market context stored for the slot"
+    vix30 = value(context.vix30_own if context else None, "vix30", (context.vix30_reason if context else "") or no_context)
+    vix9d = value(context.vix9d_own if context else None, "vix9d", (context.vix9d_reason if context else "") or no_context)
+    gex = value(context.gex_usd_per_pct if context else None, "gex_usd_per_pct",
+                "no open interest in the slot's chains" if context else no_context)
+    prev_day = market_calendar.previous_trading_day(day)
+    prev = ContextSnapshot.objects.filter(underlying=underlying, ts=market_calendar.expiring_series_close(prev_day)).first()
+    prev_close = value(prev.spx_price if prev else None, "prev_close",
+                       f"no index quote stored at the {prev_day} settlement slot")
+    fomc = event_days(MarketEvent.Kind.FOMC, day, day + dt.timedelta(days=FOMC_LOOKAHEAD_DAYS))
+    return WindowContext(at=at, close_utc=bounds[1] if bounds else None, early_close=market_calendar.is_early_close(day),
+                         vix30=vix30, vix9d=vix9d, gex_usd_per_pct=gex, prev_close=prev_close,
+                         monthly=market_calendar.next_monthly_expiration(day), fomc_days=fomc, reasons=reasons)
 
 
-def context_features(context: ContextSnapshot | None) -> dict[str, Any] | None:
-    """The slot's market context as decision features (live only until the features issue)."""
-    if context is None:
-        return None
-    return dict(
-        vix30_own=context.vix30_own, vix9d_own=context.vix9d_own, term_ratio_9d_30d=context.term_ratio_9d_30d,
-        gex_usd_per_pct=float(context.gex_usd_per_pct) if context.gex_usd_per_pct is not None else None,
-        vix_quote=float(context.vix_price) if context.vix_price is not None else None,
-        spx_quote=float(context.spx_price) if context.spx_price is not None else None,
-    )
+def forward_history(*, at: dt.datetime, underlying: str, expiration: dt.date, root: str) -> ForwardHistory:
+    """The expiration's implied forward at the session's first slot and every 5 minutes over the
+    last hour, from the slots' stored market context (``ContextSnapshot.forwards``)."""
+    day = at.astimezone(NEW_YORK).date()
+    bounds = market_calendar.session_bounds(day)
+    minutes = history_minutes(at)
+    wanted = [*minutes, *([bounds[0]] if bounds else [])]
+    rows = dict(ContextSnapshot.objects.filter(underlying=underlying, ts__in=wanted).values_list("ts", "forwards"))
+
+    def forward_at(ts: dt.datetime) -> float:
+        for f in rows.get(ts) or []:
+            if f.get("expiration") == expiration.isoformat() and f.get("root") == root and f.get("forward") is not None:
+                return float(f["forward"])
+        return math.nan
+
+    return ForwardHistory(at_open=forward_at(bounds[0]) if bounds else math.nan,
+                          samples=tuple(forward_at(m) for m in minutes))
 
 
 # ------------------------------------------------------------------------------------ decision rows
@@ -118,7 +154,9 @@ def decision_fields(verdict: Verdict, *, decided_at: dt.datetime, expiration: dt
         "width_points": cents_or_none(c.width_points) if c else None,
         "max_profit_usd": cents_or_none(c.max_profit_usd) if c else None,
         "max_loss_usd": cents_or_none(c.max_loss_usd) if c else None,
-        "features": dict(verdict.evaluation.features),
+        "features": verdict.evaluation.features.json_values(),
+        "feature_missing": dict(verdict.evaluation.features.missing),
+        "feature_schema": FEATURE_SCHEMA_VERSION,
         "model_version": verdict.model_version,
         "model_score": verdict.model_score,
     }
@@ -136,25 +174,27 @@ class Read:
     context: ContextSnapshot | None = None
 
 
-def config_read(config: StrategyConfig, *, at: dt.datetime, underlying: str, session: SessionFacts,
+def config_read(config: StrategyConfig, *, at: dt.datetime, underlying: str, window: WindowContext,
                 cache: dict[int, ChainAnalytics]) -> Read:
     """Snapshot → analytics → ``decision.evaluate`` for one config (no risk rules yet)."""
     spec = strategy_spec(config)
     snapshot = selectors.latest_snapshot(underlying=underlying, target_dte=config.target_dte, at=at)
     if snapshot is None:
-        return Read(config, decision.missing(spec, at=at, reason_code=decision.NO_SNAPSHOT,
+        return Read(config, decision.missing(spec, window=window, reason_code=decision.NO_SNAPSHOT,
                                              reason_message=f"no {config.target_dte}-DTE snapshot at or before {at:%H:%M}Z"))
     age_min = (at - snapshot.ts).total_seconds() / 60
     if age_min > config.max_snapshot_age_minutes:
         message = (f"latest {config.target_dte}-DTE snapshot is {age_min:.0f} min old "
                    f"(max {config.max_snapshot_age_minutes})")
-        return Read(config, decision.missing(spec, at=at, reason_code=decision.STALE_SNAPSHOT, reason_message=message),
-                    snapshot)
+        return Read(config, decision.missing(spec, window=window, reason_code=decision.STALE_SNAPSHOT,
+                                             reason_message=message, dte_calendar=snapshot.actual_dte_days), snapshot)
     context = selectors.context_at(underlying=underlying, ts=snapshot.ts)
     if snapshot.pk not in cache:
         cache[snapshot.pk] = snapshot_analytics(ChainSnapshot.objects.get(pk=snapshot.pk))
-    chain = ChainRead(cache[snapshot.pk], snapshot.actual_dte_days, age_minutes=age_min)
-    evaluation = decision.evaluate(spec, chain, at=at, session=session, context=context_features(context))
+    a = cache[snapshot.pk]
+    history = forward_history(at=at, underlying=underlying, expiration=a.expiration, root=a.root)
+    chain = ChainRead(a, snapshot.actual_dte_days, age_minutes=age_min)
+    evaluation = decision.evaluate(spec, chain, window=window, history=history)
     return Read(config, evaluation, snapshot, context)
 
 
@@ -210,14 +250,15 @@ def entry_window_run(
             logger.warning("capture at entry window %s failed: %s", at, exc)
 
     underlying = settings.SNAPSHOT_UNDERLYING
-    session = session_facts(day)
+    slot = slot_floor(at, minutes=settings.SNAPSHOT_INTERVAL_MINUTES)
+    ctx = window_context(at=at, underlying=underlying, context=selectors.context_at(underlying=underlying, ts=slot))
     with transaction.atomic():
         # Lock the configs: a second worker deciding the same window waits here, then finds the rows.
         configs = list(StrategyConfig.objects.select_for_update().filter(enabled=True).order_by("priority", "name"))
         done = {d.strategy_config_id: d for d in TradeDecision.objects.filter(**key).select_related("strategy_config")}
         result.existing = [done[c.pk] for c in configs if c.pk in done]
         cache: dict[int, ChainAnalytics] = {}
-        reads = [config_read(c, at=at, underlying=underlying, session=session, cache=cache)
+        reads = [config_read(c, at=at, underlying=underlying, window=ctx, cache=cache)
                  for c in configs if c.pk not in done]
         verdicts = decision.decide_window([r.evaluation for r in reads], {LIVE_BOOK: risk_state(source, day)},
                                           gate=gate or gating.gate_for())

@@ -65,4 +65,5 @@ def decision_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         center = (min(strikes) + max(strikes)) / 2 if strikes else None
         chain = chain_view(decision.snapshot, strikes_each_side=14, center=center)
         chain["chosen"] = strikes
-    return render(request, "strategy/decision_detail.html", {"decision": decision, "chain": chain})
+    return render(request, "strategy/decision_detail.html",
+                  {"decision": decision, "chain": chain, "feature_groups": selectors.feature_groups(decision)})

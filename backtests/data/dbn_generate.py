@@ -1,4 +1,4 @@
-"""Real DBN files (OPRA.PILLAR ``definition`` + ``cbbo-1m``) generated from the simulated market.
+"""Real DBN files (OPRA.PILLAR ``definition``, ``cbbo-1m``, ``statistics``) generated from the simulated market.
 
 For tests, benchmarks and demos: the files are byte-for-byte what the Databento client would hand
 us for a one-day parent request on ``SPX.OPT`` + ``SPXW.OPT`` (DBN v3, metadata with parent
@@ -34,6 +34,13 @@ What is simulated, and how (no Django; deterministic per seed and day):
   opening index value — the value an AM-settled monthly settles on that morning. Same-day SPXW stop at 16:00; others trade to 16:15
   (13:00 / 13:15 on early-close days). Last-trade fields are carried forward as OPRA does; an
   instrument with no trade yet has UNDEF price and ts_event. Sizes are redrawn on every record.
+* **Open interest (statistics, §5).** One ``OPEN_INTEREST`` record per instrument, repeated for
+  the four venue publishers of Databento's sample (``OI_PUBLISHERS``) with the same value, sent
+  with the definitions at 06:30 ET. The value is the simulated market's own prior-day figure,
+  ``option_book(...).open_interest`` of that contract at the session open (09:30 ET), what the
+  live simulated provider serves then. (That provider's figure drifts a little within the day
+  for series more than a day out, because its activity weight uses the time left at each minute;
+  OPRA publishes one figure a day, so the file carries the opening one.)
 """
 
 from __future__ import annotations
@@ -59,7 +66,11 @@ from snapshots.providers.simulated_market import (
     RATE,
     VOL_CEIL,
     VOL_FLOOR,
+    RegimeParams,
     atm_vol,
+    day_path,
+    market_moment,
+    option_book,
     quote_bid_ask,
     smile_vol,
     strike_grid,
@@ -78,6 +89,8 @@ MINUTES_PER_CHUNK = 45  # minutes priced per vectorised block (bounds memory at 
 _TAG = 0xDB0  # random-stream tag, distinct from the provider's
 _VIX_YEARS = 30.0 / 365.0
 _MIN_T_MINUTES = 0.5  # floor on time to settlement so the 16:00 stamp of a 0-DTE series prices
+# Venues that repeat each open-interest figure in Databento's OPRA sample: MXOP, MPRL, EMLD, EDGO (§5).
+OI_PUBLISHERS = (37, 31, 23, 24)
 
 
 @dataclass(frozen=True)
@@ -109,16 +122,22 @@ TINY = UniverseParams(horizon_days=2, core_sigmas=0.5, core_min=0.004, core_max=
 
 @dataclass(frozen=True)
 class GeneratedDay:
-    """One generated trading day: the two files written and their sizes."""
+    """One generated trading day: the three files written and their sizes."""
 
     date: dt.date
     definition_path: Path
     cbbo_path: Path
+    statistics_path: Path
     instrument_count: int
     record_count: int  # cbbo-1m records
-    dbn_bytes: int  # uncompressed DBN bytes of both files (what Databento bills, §7)
-    file_bytes: int  # bytes on disk of both files
+    dbn_bytes: int  # uncompressed DBN bytes of the three files (what Databento bills, §7)
+    file_bytes: int  # bytes on disk of the three files
     seconds: float
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path]:
+        """(definition, cbbo-1m, statistics): what ``dbn_import.import_files`` takes for the day."""
+        return self.definition_path, self.cbbo_path, self.statistics_path
 
 
 @dataclass(frozen=True)
@@ -233,9 +252,14 @@ def _universe(day: dt.date, reference: float, x30: float, open_ns: int, params: 
     )
 
 
+def _morning_ns(day: dt.date) -> int:
+    """06:30 ET of ``day``, when OPRA sends the day's definitions and open interest (§4, §5)."""
+    return dbn_io.instant_ns(dt.datetime.combine(day, dt.time(6, 30), tzinfo=mc.ET))
+
+
 def _definitions(universe: _Universe, day: dt.date) -> dbn_io.RecordArray:
     """One definition record per instrument, sent at 06:30 ET like OPRA's morning chain (§4)."""
-    sent = dbn_io.instant_ns(dt.datetime.combine(day, dt.time(6, 30), tzinfo=mc.ET))
+    sent = _morning_ns(day)
     n = universe.instrument_id.size
     recs = np.repeat(dbn_io.definition_template(), n)
     recs["instrument_id"] = universe.instrument_id
@@ -250,7 +274,49 @@ def _definitions(universe: _Universe, day: dt.date) -> dbn_io.RecordArray:
     return recs
 
 
-def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x30: FloatArray, rng: np.random.Generator) -> dbn_io.RecordArray:
+def _open_interest(universe: _Universe, seed: int, open_ns: int, regime: RegimeParams | None = None) -> NDArray[np.int64]:
+    """Each instrument's prior-day open interest as the simulated market serves it at the open:
+    ``option_book(...).open_interest``, one book per (root, expiration), matched by strike and type.
+
+    The generator's strikes are a subset of the book's grid (both are ``strike_grid`` of the
+    previous close), so every instrument is found; a mismatch is a bug and raises.
+    """
+    moment = market_moment(seed, dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=open_ns // 1_000),
+                           regime)
+    series: dict[tuple[str, dt.date], list[int]] = {}
+    for i, key in enumerate(zip(universe.root, universe.expiration)):
+        series.setdefault(key, []).append(i)
+    out = np.empty(universe.instrument_id.size, dtype=np.int64)
+    for (root, expiration), members in series.items():
+        idx = np.array(members, dtype=np.int64)
+        book = option_book(seed, moment, root, expiration)
+        grid = book.strikes[0::2]  # each strike twice in the book: call then put
+        pos = np.clip(np.searchsorted(grid, universe.strike[idx]), 0, grid.size - 1)
+        at = 2 * pos + (~universe.is_call[idx]).astype(np.int64)
+        if not (np.array_equal(book.strikes[at], universe.strike[idx]) and np.array_equal(book.is_call[at], universe.is_call[idx])):
+            raise RuntimeError(f"{root} {expiration}: generated strikes are not on the simulated market's strike grid")
+        out[idx] = book.open_interest[at]
+    return out
+
+
+def _statistics(universe: _Universe, day: dt.date, open_interest: NDArray[np.int64]) -> dbn_io.RecordArray:
+    """OPEN_INTEREST records as OPRA sends them (§5): at 06:30 ET with the definitions, each
+    instrument's figure once per venue in ``OI_PUBLISHERS``, consecutive sequence numbers."""
+    sent = _morning_ns(day)
+    venues = len(OI_PUBLISHERS)
+    n = universe.instrument_id.size
+    recs = np.repeat(dbn_io.statistics_template(), n * venues)
+    recs["instrument_id"] = np.repeat(universe.instrument_id, venues)
+    recs["publisher_id"] = np.tile(np.array(OI_PUBLISHERS, dtype=np.uint16), n)
+    recs["quantity"] = np.repeat(open_interest, venues)
+    recs["ts_event"] = sent
+    recs["ts_recv"] = sent
+    recs["sequence"] = np.arange(1, n * venues + 1, dtype=np.uint32)
+    return recs
+
+
+def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x30: FloatArray, rng: np.random.Generator,
+            *, front: float = 0.0) -> dbn_io.RecordArray:
     """The sparse CBBO-1m records of one day, minute-major, ids ascending within a minute."""
     n = universe.instrument_id.size
     strike, is_call, near = universe.strike, universe.is_call, universe.near
@@ -278,7 +344,7 @@ def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x3
         t_years = np.maximum(minutes_left, _MIN_T_MINUTES) / MINUTES_PER_YEAR
         forward = s * np.exp((RATE - DIVIDEND_YIELD) * t_years)
         discount = np.exp(-RATE * t_years)
-        sigma = smile_vol(x, t_years, np.log(strike[None, :] / forward))
+        sigma = smile_vol(x, t_years, np.log(strike[None, :] / forward), front)
         price = np.asarray(black76.price(is_call[None, :], forward, strike[None, :], t_years, discount, sigma))
         width = np.minimum(SPREAD_BASE + SPREAD_SLOPE * price, SPREAD_CAP) * np.sqrt(x / VOL_REFERENCE) * width_noise
         bid_c, ask_c = quote_bid_ask(price, width)
@@ -339,18 +405,22 @@ def _quotes(universe: _Universe, stamps: NDArray[np.int64], spot: FloatArray, x3
     return np.concatenate(out) if out else np.repeat(template, 0)
 
 
-def day_paths(out_dir: Path, day: dt.date, *, compress: bool = True) -> tuple[Path, Path]:
-    """(definition, cbbo-1m) file paths of ``day`` under ``out_dir``: ``2025-02-20.cbbo-1m.dbn.zst``."""
+def day_paths(out_dir: Path, day: dt.date, *, compress: bool = True) -> tuple[Path, Path, Path]:
+    """(definition, cbbo-1m, statistics) file paths of ``day`` under ``out_dir``:
+    ``2025-02-20.cbbo-1m.dbn.zst``."""
     return (
         out_dir / dbn_io.file_name(day, dbn_io.SCHEMA_DEFINITION, compressed=compress),
         out_dir / dbn_io.file_name(day, dbn_io.SCHEMA_CBBO_1M, compressed=compress),
+        out_dir / dbn_io.file_name(day, dbn_io.SCHEMA_STATISTICS, compressed=compress),
     )
 
 
 def generate_day(
-    day: dt.date, out_dir: Path, *, seed: int = 7, params: UniverseParams = REALISTIC, compress: bool = True
+    day: dt.date, out_dir: Path, *, seed: int = 7, params: UniverseParams = REALISTIC, compress: bool = True,
+    regime: RegimeParams | None = None,
 ) -> GeneratedDay:
-    """Write ``<day>.definition.dbn[.zst]`` and ``<day>.cbbo-1m.dbn[.zst]`` for one trading day.
+    """Write ``<day>.definition.dbn[.zst]``, ``<day>.cbbo-1m.dbn[.zst]`` and
+    ``<day>.statistics.dbn[.zst]`` (open interest) for one trading day.
 
     Deterministic per (seed, day, params). ``ValueError`` on a day without a session.
     """
@@ -358,19 +428,24 @@ def generate_day(
     stamps = _minute_stamps(day)
     open_ns = int(stamps[0])
     clock = _Clock()
-    market = SimulatedMarket(seed=seed, now=clock)
+    market = SimulatedMarket(seed=seed, now=clock, regime=regime)
     spot, x30 = _market_path(market, clock, stamps)
     previous_close = market.index_level(dt.datetime.fromtimestamp(open_ns / 1e9 - 60, tz=dt.UTC))
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _TAG, day.toordinal()])))
     universe = _universe(day, previous_close, float(x30[0]), open_ns, params, rng)
     definitions = _definitions(universe, day)
-    quotes = _quotes(universe, stamps, spot, x30, rng)
+    quotes = _quotes(universe, stamps, spot, x30, rng, front=day_path(seed, day, regime).front)
+    statistics = _statistics(universe, day, _open_interest(universe, seed, open_ns, regime))
 
     ids = [int(i) for i in universe.instrument_id]
-    def_path, cbbo_path = day_paths(out_dir, day, compress=compress)
+    def_path, cbbo_path, stat_path = day_paths(out_dir, day, compress=compress)
     written = 0
     dbn_bytes = 0
-    for path, schema, records in ((def_path, dbn_io.SCHEMA_DEFINITION, definitions), (cbbo_path, dbn_io.SCHEMA_CBBO_1M, quotes)):
+    for path, schema, records in (
+        (def_path, dbn_io.SCHEMA_DEFINITION, definitions),
+        (cbbo_path, dbn_io.SCHEMA_CBBO_1M, quotes),
+        (stat_path, dbn_io.SCHEMA_STATISTICS, statistics),
+    ):
         meta = dbn_io.parent_metadata(day, schema, universe.raw_symbol, ids)
         written += dbn_io.write_dbn(path, meta, records, compress=compress)
         dbn_bytes += len(meta.encode()) + records.nbytes
@@ -378,6 +453,7 @@ def generate_day(
         date=day,
         definition_path=def_path,
         cbbo_path=cbbo_path,
+        statistics_path=stat_path,
         instrument_count=len(ids),
         record_count=int(quotes.size),
         dbn_bytes=dbn_bytes,
@@ -396,6 +472,7 @@ def generate_range(
     compress: bool = True,
     workers: int = 1,
     progress: Callable[[GeneratedDay], None] | None = None,
+    regime: RegimeParams | None = None,
 ) -> list[GeneratedDay]:
     """``generate_day`` for every SPX options trading day from ``start`` to ``end`` (inclusive).
 
@@ -405,12 +482,12 @@ def generate_range(
     results: list[GeneratedDay] = []
     if workers <= 1 or len(days) <= 1:
         for day in days:
-            results.append(generate_day(day, out_dir, seed=seed, params=params, compress=compress))
+            results.append(generate_day(day, out_dir, seed=seed, params=params, compress=compress, regime=regime))
             if progress:
                 progress(results[-1])
         return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(generate_day, day, out_dir, seed=seed, params=params, compress=compress) for day in days]
+        futures = [pool.submit(generate_day, day, out_dir, seed=seed, params=params, compress=compress, regime=regime) for day in days]
         for future in futures:
             results.append(future.result())
             if progress:

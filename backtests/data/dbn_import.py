@@ -1,11 +1,23 @@
 """Import OPRA DBN files (``.dbn`` / ``.dbn.zst``) into the Parquet store, with a manifest.
 
-``import_files(paths)`` takes ``cbbo-1m`` and ``definition`` files (or folders of them), in any
-mix and order. Each quote is joined to its day's definition by (UTC date, instrument_id) —
-Databento's ids are only valid within one UTC mapping day (reference §2) — and written to
-``store.parquet_path("cbbo-1m", day)``; the definitions go to ``…/definition/…``. A day's quotes
-need that day's definitions: from a definition file in the same call, else the definitions
-already imported for that day.
+``import_files(paths)`` takes ``cbbo-1m``, ``definition`` and ``statistics`` files (or folders of
+them), in any mix and order. Each quote is joined to its day's definition by (UTC date,
+instrument_id) — Databento's ids are only valid within one UTC mapping day (reference §2) — and
+written to ``store.parquet_path("cbbo-1m", day)``; the definitions go to ``…/definition/…``. A
+day's quotes need that day's definitions: from a definition file in the same call, else the
+definitions already imported for that day.
+
+Statistics keep only the open interest (``stat_type`` OPEN_INTEREST, 9), joined to the day's
+definitions the same way (the same rule: no definitions, no import; an id missing from them is
+refused) and written one row per instrument to ``…/statistics/…`` (``store.open_interest``).
+OPRA repeats each figure once per venue publisher (reference §5), and a day may bring
+corrections, so the records of one instrument collapse to one — **the latest ``ts_recv`` wins;
+among records with the same ``ts_recv``, the one later in the input (a later file on the
+command line, or later in its file) wins**. Records with no quantity (UNDEF) are ignored; if the
+winning record is a DELETE the instrument has no open interest that day (no row). Each row keeps
+how many records reported a value (``report_count``) and whether they disagreed
+(``conflicting``). Several statistics files for one day are merged by that rule; the manifest
+names the last.
 
 All or nothing: every file is decoded and validated, and every day's Parquet written to a
 temporary file, before anything is renamed into place; the renames and the ``ImportedDay``
@@ -40,9 +52,18 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from backtests.data import dbn_io, store
-from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION, DbnHeader, DbnRefused, RecordArray
+from backtests.data.dbn_io import (
+    DATASET,
+    SCHEMA_CBBO_1M,
+    SCHEMA_DEFINITION,
+    SCHEMA_STATISTICS,
+    DbnHeader,
+    DbnRefused,
+    RecordArray,
+)
 
-IMPORTABLE_SCHEMAS = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)
+IMPORTABLE_SCHEMAS = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS)
+_RESULT_ORDER = {SCHEMA_DEFINITION: 0, SCHEMA_CBBO_1M: 1, SCHEMA_STATISTICS: 2}
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # Parquet codec (measured on a generated SPX day of 3.2 M records): LZ4 106 MB for ~15 % more
 # import CPU than no codec (207 MB); zstd 77 MB for ~40 % more. Leaving only the price columns
@@ -69,8 +90,8 @@ class DayImport:
     dataset: str
     source_file: Path
     file_sha256: str
-    record_count: int  # DBN records of this day read from source_file
-    instrument_count: int  # cbbo-1m: instruments quoted; definition: instruments defined
+    record_count: int  # DBN records of this day read (statistics: of every stat type, from every file of the day)
+    instrument_count: int  # cbbo-1m: instruments quoted; definition: instruments defined; statistics: with open interest
     parquet_path: Path
     parquet_bytes: int
 
@@ -343,6 +364,156 @@ class _QuoteDayWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+# ---- statistics (open interest) --------------------------------------------------------------
+
+# The open-interest records kept from a statistics file (any DBN version), in input order.
+_OI_DTYPE = np.dtype(
+    [
+        ("instrument_id", np.uint32),
+        ("ts_event", np.uint64),
+        ("ts_recv", np.uint64),
+        ("ts_ref", np.uint64),
+        ("quantity", np.int64),
+        ("undefined", np.bool_),
+        ("update_action", np.uint8),
+        ("publisher_id", np.uint16),
+    ]
+)
+
+
+@dataclass
+class _StatisticsDay:
+    """One UTC day's open-interest records gathered from the statistics files of an import."""
+
+    records: int  # statistics records of the day, every stat type
+    parts: list[RecordArray]  # ``_OI_DTYPE`` arrays, in input order
+    source_path: Path  # the last file that had records of the day (the manifest names it)
+    source_sha256: str
+
+
+def _open_interest_records(recs: RecordArray) -> RecordArray:
+    """The OPEN_INTEREST records of a chunk in ``_OI_DTYPE`` (v2's i32 quantity widened)."""
+    oi = recs[recs["stat_type"] == dbn_io.STAT_OPEN_INTEREST]
+    out = np.empty(oi.size, dtype=_OI_DTYPE)
+    for name in ("instrument_id", "ts_event", "ts_recv", "ts_ref", "update_action", "publisher_id"):
+        out[name] = oi[name]
+    out["quantity"], out["undefined"] = dbn_io.stat_quantity(oi)
+    return out
+
+
+def _statistics_by_day(files: Sequence[Path]) -> dict[dt.date, _StatisticsDay]:
+    """Every statistics file streamed once, its open-interest records split by UTC day of ts_recv."""
+    by_day: dict[dt.date, _StatisticsDay] = {}
+    for path in files:
+        with dbn_io.DbnReader(path, schemas=(SCHEMA_STATISTICS,)) as reader:
+            for recs in reader.chunks(CHUNK_RECORDS):
+                dbn_io.check_rtype(path, SCHEMA_STATISTICS, recs)
+                days = _utc_day_index(recs["ts_recv"])
+                for index in np.unique(days).tolist():
+                    part = recs if days.min() == days.max() else recs[days == index]
+                    day = by_day.setdefault(_day_of(index), _StatisticsDay(0, [], reader.path, reader.sha256))
+                    day.records += int(part.size)
+                    day.parts.append(_open_interest_records(part))
+                    day.source_path, day.source_sha256 = reader.path, reader.sha256
+    return by_day
+
+
+def _latest_open_interest(records: RecordArray) -> tuple[RecordArray, NDArray[np.uint16], NDArray[np.bool_]]:
+    """One record per instrument by the module's rule (latest ts_recv, then latest in the input),
+    with how many records reported a value and whether their values differed. Vectorised."""
+    usable = records[~records["undefined"] | (records["update_action"] == dbn_io.STAT_UPDATE_DELETE)]
+    if usable.size == 0:
+        return usable, np.empty(0, dtype=np.uint16), np.empty(0, dtype=bool)
+    order = np.lexsort((np.arange(usable.size), usable["ts_recv"], usable["instrument_id"]))
+    ordered = usable[order]
+    ids = ordered["instrument_id"]
+    last = np.flatnonzero(np.append(ids[1:] != ids[:-1], True))  # the winner closes each id's run
+    first = np.concatenate(([0], last[:-1] + 1))
+    valued = (ordered["update_action"] != dbn_io.STAT_UPDATE_DELETE) & ~ordered["undefined"]
+    quantity = ordered["quantity"]
+    reports = np.add.reduceat(valued.astype(np.int64), first)
+    low = np.minimum.reduceat(np.where(valued, quantity, np.iinfo(np.int64).max), first)
+    high = np.maximum.reduceat(np.where(valued, quantity, np.iinfo(np.int64).min), first)
+    winners = ordered[last]
+    keep = winners["update_action"] != dbn_io.STAT_UPDATE_DELETE
+    conflicting = (reports > 1) & (low != high)
+    return winners[keep], np.minimum(reports[keep], np.iinfo(np.uint16).max).astype(np.uint16), conflicting[keep]
+
+
+def _timestamps(values: NDArray[np.uint64]) -> pa.Array:
+    undefined = values == dbn_io.UNDEF_TIMESTAMP_INT
+    return pa.array(values.astype(np.int64), mask=undefined if undefined.any() else None, type=pa.int64()).view(_TIMESTAMP)
+
+
+def _open_interest_table(day: dt.date, gathered: _StatisticsDay, inst: _Instruments) -> pa.Table:
+    records = np.concatenate(gathered.parts) if len(gathered.parts) != 1 else gathered.parts[0]
+    path = gathered.source_path
+    rows = inst.lookup(records["instrument_id"])
+    if (rows < 0).any():
+        unknown = np.unique(records["instrument_id"][rows < 0])
+        examples = ", ".join(str(int(i)) for i in unknown[:5])
+        raise ImportRefused(
+            f"{path.name}: open-interest records on {day} reference instrument_ids missing from that day's "
+            f"definitions (e.g. {examples}); import the day's definition file with it"
+        )
+    valued = ~records["undefined"] & (records["update_action"] != dbn_io.STAT_UPDATE_DELETE)
+    negative = valued & (records["quantity"] < 0)
+    if negative.any():
+        bad = records[negative][0]
+        raise ImportRefused(
+            f"{path.name}: {int(negative.sum())} open-interest records on {day} are negative "
+            f"(e.g. instrument {int(bad['instrument_id'])}: {int(bad['quantity'])})"
+        )
+    winners, reports, conflicting = _latest_open_interest(records)
+    rows = inst.lookup(winners["instrument_id"])
+    order = np.argsort(rows, kind="stable")  # the definitions' (root, expiration, right, strike) order
+    rows, winners, reports, conflicting = rows[order], winners[order], reports[order], conflicting[order]
+    take = pa.array(rows, type=pa.int32())
+    return pa.table(
+        {
+            "instrument_id": pa.array(winners["instrument_id"], type=pa.uint32()),
+            "symbol": inst.symbol.take(take),
+            "root": inst.root.take(take),
+            "expiration": pa.array(inst.expiration_days[rows], type=pa.int32()).cast(pa.date32()),
+            "right": pa.array(np.where(inst.is_put[rows], "P", "C")).cast(pa.string()),
+            "strike": pa.array(inst.strike[rows], type=pa.float64()),
+            "open_interest": pa.array(winners["quantity"], type=pa.int64()),
+            "ts_event": _timestamps(winners["ts_event"]),
+            "ts_recv": _timestamps(winners["ts_recv"]),
+            "ts_ref": _timestamps(winners["ts_ref"]),
+            "publisher_id": pa.array(winners["publisher_id"], type=pa.uint16()),
+            "report_count": pa.array(reports, type=pa.uint16()),
+            "conflicting": pa.array(conflicting, type=pa.bool_()),
+        },
+        schema=store.OPEN_INTEREST_SCHEMA,
+    )
+
+
+def _stage_statistics(
+    day: dt.date, gathered: _StatisticsDay, inst: _Instruments, root_dir: Path, compression: str
+) -> _Staged:
+    table = _open_interest_table(day, gathered, inst)
+    final = store.parquet_path(SCHEMA_STATISTICS, day, root_dir=root_dir)
+    tmp = _tmp_path(final)
+    try:
+        pq.write_table(table, tmp, compression=compression)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result = DayImport(
+        date=day,
+        schema=SCHEMA_STATISTICS,
+        dataset=DATASET,
+        source_file=gathered.source_path,
+        file_sha256=gathered.source_sha256,
+        record_count=gathered.records,
+        instrument_count=table.num_rows,
+        parquet_path=final,
+        parquet_bytes=tmp.stat().st_size,
+    )
+    return _Staged(result=result, tmp_path=tmp)
+
+
 # ---- planning and staging -----------------------------------------------------------------
 
 
@@ -375,15 +546,18 @@ def _check_header(header: DbnHeader) -> None:
 class _Plan:
     definition_files: list[Path]
     cbbo_files: list[Path]
+    statistics_files: list[Path]
 
 
 def _plan(files: Sequence[Path]) -> _Plan:
     """Read every header first, so a wrong dataset/schema or an empty file fails before decoding."""
-    plan = _Plan(definition_files=[], cbbo_files=[])
+    plan = _Plan(definition_files=[], cbbo_files=[], statistics_files=[])
+    by_schema = {SCHEMA_DEFINITION: plan.definition_files, SCHEMA_CBBO_1M: plan.cbbo_files,
+                 SCHEMA_STATISTICS: plan.statistics_files}
     for path in files:
         header = dbn_io.read_header(path)
         _check_header(header)
-        (plan.cbbo_files if header.schema == SCHEMA_CBBO_1M else plan.definition_files).append(path)
+        by_schema[header.schema].append(path)
     return plan
 
 
@@ -445,6 +619,14 @@ class _Stager:
             inst, staged = _stage_definitions(day, parts, self.root_dir, self.compression)
             self.instruments[day] = inst
             self._keep(staged)
+        # Statistics next: small files, and a refusal comes before the long cbbo-1m work.
+        for day, gathered in sorted(_statistics_by_day(self.plan.statistics_files).items()):
+            defined = self._instruments_of(day)
+            if defined is None:
+                raise ImportRefused(
+                    f"{gathered.source_path.name}: no definitions for {day}; import that day's definition file with it"
+                )
+            self._keep(_stage_statistics(day, gathered, defined, self.root_dir, self.compression))
         if self.workers == 1 or len(self.plan.cbbo_files) <= 1:
             for path in self.plan.cbbo_files:
                 for staged in self._stage_cbbo_file(path):
@@ -466,6 +648,15 @@ class _Stager:
         if twice:
             raise ImportRefused(f"more than one cbbo-1m file has quotes for {', '.join(map(str, twice))}; pass one file per day")
         return self.staged
+
+    def _instruments_of(self, day: dt.date) -> _Instruments | None:
+        """The day's definitions from this import, else from the store (then remembered), else None."""
+        inst = self.instruments.get(day)
+        if inst is None:
+            inst = _instruments_from_store(day, self.root_dir)
+            if inst is not None:
+                self.instruments[day] = inst
+        return inst
 
     def _keep(self, staged: _Staged) -> None:
         self.staged.append(staged)
@@ -564,11 +755,12 @@ def import_files(
 ) -> list[DayImport]:
     """Import DBN files (or folders of them) into the Parquet store and the manifest.
 
-    Returns one ``DayImport`` per (day, schema) written: definitions first, then quotes, by date.
-    Re-importing a day replaces its files and manifest rows. Raises ``ImportRefused`` (nothing
-    written) for a bad file or a day whose quotes have no definitions. ``progress`` is called as
-    each day is staged, before the commit. ``workers`` cbbo-1m files are staged in parallel;
-    ``compression`` is the Parquet codec (one of ``COMPRESSIONS``).
+    Returns one ``DayImport`` per (day, schema) written: definitions first, then quotes, then
+    statistics, each by date. Re-importing a (day, schema) replaces its file and manifest row.
+    Raises ``ImportRefused`` (nothing written) for a bad file or a day whose quotes or statistics
+    have no definitions. ``progress`` is called as each day is staged, before the commit.
+    ``workers`` cbbo-1m files are staged in parallel; ``compression`` is the Parquet codec (one
+    of ``COMPRESSIONS``).
     """
     if compression not in COMPRESSIONS:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, not {compression!r}")
@@ -584,4 +776,4 @@ def import_files(
         if stager is not None:
             for item in stager.staged:
                 item.tmp_path.unlink(missing_ok=True)  # already renamed on success; leftovers on failure
-    return sorted((s.result for s in staged), key=lambda r: (r.schema != SCHEMA_DEFINITION, r.date))
+    return sorted((s.result for s in staged), key=lambda r: (_RESULT_ORDER[r.schema], r.date))

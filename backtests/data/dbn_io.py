@@ -36,11 +36,16 @@ from numpy.typing import NDArray
 DATASET = "OPRA.PILLAR"
 SCHEMA_CBBO_1M = "cbbo-1m"
 SCHEMA_DEFINITION = "definition"
+SCHEMA_STATISTICS = "statistics"
 SPX_PARENTS = ("SPX.OPT", "SPXW.OPT")
 PUBLISHER_OPRA = 30  # the consolidated OPRA record (reference §1)
 PUBLISHER_XCBO = 22  # Cboe Options, the only venue listing SPX/SPXW
 RTYPE_CBBO_1M = 193
 RTYPE_DEFINITION = 19
+RTYPE_STATISTICS = 24
+STAT_OPEN_INTEREST = int(databento_dbn.StatType.OPEN_INTEREST)  # 9: contracts, previous session (reference §5)
+STAT_UPDATE_NEW = int(databento_dbn.StatUpdateAction.NEW)  # 1
+STAT_UPDATE_DELETE = int(databento_dbn.StatUpdateAction.DELETE)  # 2
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
 NS_PER_DAY = 86_400 * NS_PER_SECOND
@@ -48,15 +53,17 @@ PRICE_SCALE = FIXED_PRICE_SCALE  # int price units per dollar (1e9)
 UNDEF_PRICE_INT = int(UNDEF_PRICE)
 UNDEF_TIMESTAMP_INT = int(UNDEF_TIMESTAMP)
 UNDEF_I32 = 2**31 - 1  # e.g. contract_multiplier in OPRA definitions (reference §4)
+UNDEF_STAT_QUANTITY_INT = int(databento_dbn.UNDEF_STAT_QUANTITY)  # i64 in DBN v3; v1/v2 ``quantity`` is i32 (UNDEF_I32)
 CBBO_FLAGS = int(databento_dbn.F_LAST | databento_dbn.F_TOB | databento_dbn.F_PUBLISHER_SPECIFIC)  # 194, as observed
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _DBN_MAGIC = b"DBN"
 _PREFIX_BYTES = 8  # b"DBN" + version byte + u32 metadata length
-_RTYPE_BY_SCHEMA = {SCHEMA_CBBO_1M: RTYPE_CBBO_1M, SCHEMA_DEFINITION: RTYPE_DEFINITION}
-# Record classes per DBN version: the definition record grew from 360 (v1) to 400 (v2) to 520 B (v3).
+_RTYPE_BY_SCHEMA = {SCHEMA_CBBO_1M: RTYPE_CBBO_1M, SCHEMA_DEFINITION: RTYPE_DEFINITION, SCHEMA_STATISTICS: RTYPE_STATISTICS}
+# Record classes per DBN version: the definition record grew from 360 (v1) to 400 (v2) to 520 B (v3),
+# the statistics record from 64 (v1/v2, i32 quantity) to 80 B (v3, i64 quantity).
 _RECORD_MODULES: dict[int, Any] = {1: databento_dbn.v1, 2: databento_dbn.v2, 3: databento_dbn}
-_RECORD_CLASS_BY_SCHEMA = {SCHEMA_CBBO_1M: "CBBOMsg", SCHEMA_DEFINITION: "InstrumentDefMsg"}
+_RECORD_CLASS_BY_SCHEMA = {SCHEMA_CBBO_1M: "CBBOMsg", SCHEMA_DEFINITION: "InstrumentDefMsg", SCHEMA_STATISTICS: "StatMsg"}
 
 RecordArray = NDArray[Any]  # numpy structured array in DBN wire layout
 
@@ -67,6 +74,8 @@ _INSTRUMENT_ID: Any = SType.INSTRUMENT_ID
 _SIDE_NONE: Any = databento_dbn.Side.NONE
 _CALL: Any = databento_dbn.InstrumentClass.CALL
 _ADD: Any = databento_dbn.SecurityUpdateAction.ADD
+_OPEN_INTEREST: Any = databento_dbn.StatType.OPEN_INTEREST
+_STAT_NEW: Any = databento_dbn.StatUpdateAction.NEW
 
 
 class DbnRefused(ValueError):
@@ -84,7 +93,7 @@ class DbnHeader:
 
     path: Path
     dataset: str
-    schema: str  # e.g. "cbbo-1m", "definition"; "" for mixed-schema (live) files
+    schema: str  # e.g. "cbbo-1m", "definition", "statistics"; "" for mixed-schema (live) files
     version: int
     start_ns: int  # request start, UNIX ns UTC
     end_ns: int | None  # request end (exclusive), UNIX ns UTC; None when the request had none
@@ -192,7 +201,7 @@ def read_header(path: Path | str) -> DbnHeader:
 
 
 def record_size(schema: str, version: int) -> int:
-    """Bytes per record of ``schema`` in DBN ``version`` (cbbo 80; definition 360/400/520)."""
+    """Bytes per record of ``schema`` in DBN ``version`` (cbbo 80; definition 360/400/520; statistics 64/64/80)."""
     module = _RECORD_MODULES.get(version)
     if module is None:
         raise ValueError(f"unsupported DBN version {version}")
@@ -375,7 +384,10 @@ def check_rtype(path: Path, schema: str, records: RecordArray) -> None:
 
 
 def read_records(
-    path: Path | str, *, schemas: Collection[str] = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION), dataset: str = DATASET
+    path: Path | str,
+    *,
+    schemas: Collection[str] = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS),
+    dataset: str = DATASET,
 ) -> DbnData:
     """Read and validate a whole DBN file into one array (for small files: definitions, tests).
 
@@ -474,6 +486,33 @@ def definition_template() -> RecordArray:
         strike_price_currency="USD",
     )
     return _decode_template(SCHEMA_DEFINITION, bytes(rec))
+
+
+@lru_cache(maxsize=1)
+def statistics_template() -> RecordArray:
+    """One OPRA open-interest record (v3 layout) as Databento's sample has them (reference §5):
+    ``stat_type`` OPEN_INTEREST, ``quantity`` 0 (contracts), price and ts_ref UNDEF, update NEW."""
+    rec = databento_dbn.StatMsg(
+        publisher_id=PUBLISHER_OPRA,
+        instrument_id=0,
+        ts_event=0,
+        ts_recv=0,
+        ts_ref=UNDEF_TIMESTAMP,
+        price=UNDEF_PRICE,
+        quantity=0,
+        stat_type=_OPEN_INTEREST,
+        channel_id=1,
+        update_action=_STAT_NEW,
+    )
+    return _decode_template(SCHEMA_STATISTICS, bytes(rec))
+
+
+def stat_quantity(records: RecordArray) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """(quantity as int64, undefined mask) of statistics records of any DBN version: v3 stores an
+    i64 with ``UNDEF_STAT_QUANTITY``, v1/v2 an i32 with ``i32::MAX`` for "none"."""
+    raw = records["quantity"]
+    undef = UNDEF_STAT_QUANTITY_INT if raw.dtype.itemsize == 8 else UNDEF_I32
+    return raw.astype(np.int64), raw == undef
 
 
 def _decode_template(schema: str, record: bytes) -> RecordArray:

@@ -16,6 +16,7 @@ import zstandard
 
 from backtests.engine.types import Candidate, Exit, Mark, Strategy
 from strategy.quant.decision import Evaluation
+from strategy.quant.features import FeatureRow
 from strategy.quant.types import Leg, SpreadCandidate
 
 def _leg(leg: Leg) -> dict[str, Any]:
@@ -55,7 +56,8 @@ def _candidate(c: Candidate) -> dict[str, Any]:
         "strategy": c.strategy, "day": c.day.isoformat(), "window": c.window.strftime("%H:%M"),
         "at": c.evaluation.at.isoformat(), "spread": _spread(c.evaluation.candidate),
         "reason_code": c.evaluation.reason_code, "reason_message": c.evaluation.reason_message,
-        "features": dict(c.evaluation.features), "expiration": _iso(c.expiration), "root": c.root,
+        "features": dict(c.evaluation.features.values), "missing": dict(c.evaluation.features.missing),
+        "expiration": _iso(c.expiration), "root": c.root,
         "settles_at": _iso(c.settles_at),
         "exit": None if e is None else {"at": e.at.isoformat(), "reason": e.reason, "debit": e.debit, "message": e.message,
                                         "settlement_price": e.settlement_price, "settlement_source": e.settlement_source},
@@ -68,7 +70,8 @@ def _uncandidate(d: Mapping[str, Any], strategies: Mapping[str, Strategy]) -> Ca
     return Candidate(
         strategy=d["strategy"], day=dt.date.fromisoformat(d["day"]), window=dt.time.fromisoformat(d["window"]),
         evaluation=Evaluation(strategies[d["strategy"]].spec, dt.datetime.fromisoformat(d["at"]),
-                              _unspread(d["spread"]), d["reason_code"], d["reason_message"], d["features"]),
+                              _unspread(d["spread"]), d["reason_code"], d["reason_message"],
+                              FeatureRow(d["features"], d["missing"])),
         expiration=dt.date.fromisoformat(d["expiration"]) if d["expiration"] else None, root=d["root"],
         settles_at=dt.datetime.fromisoformat(d["settles_at"]) if d["settles_at"] else None,
         exit=None if e is None else Exit(dt.datetime.fromisoformat(e["at"]), e["reason"], e["debit"], e["message"],

@@ -9,6 +9,9 @@ latest record at or before the minute (no record in a minute means no change). Q
 carry over from the previous day: each day's file starts with its own opening book.
 
 NULL bid (no bid) reads as 0.0, as Tradier shows it; NULL ask stays NaN (not tradable).
+
+Open interest (``open_interest``) comes from the day's ``statistics`` Parquet, read on the first
+call only: NaN where the day has no statistics imported or an instrument has no figure.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from backtests.data import store
-from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
 from backtests.engine.settlement import SeriesQuotes
 
 QUOTE_COLUMNS = ["ts_recv", "instrument_id", "bid_px", "ask_px"]
@@ -74,6 +77,9 @@ class DayData:
         self.row_of_symbol = {s: i for i, s in enumerate(self.symbol.tolist())}
 
         self._defs_ids = defs.column("instrument_id")
+        self._defs_symbols = defs.column("symbol")
+        self._statistics_path = store.parquet_path(SCHEMA_STATISTICS, day, root_dir=root_dir)
+        self._open_interest: NDArray[np.float64] | None = None  # per definition row, read on first use
         self._quotes_path = store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir)
         if not self._quotes_path.is_file():
             raise FileNotFoundError(f"no cbbo-1m data imported for {day} (expected {self._quotes_path})")
@@ -107,6 +113,22 @@ class DayData:
         self.bid = q.column("bid_px").to_numpy()  # NaN = no bid; read as 0.0 where used (``_bid``)
         self.ask = q.column("ask_px").to_numpy()
         self.records = int(self.ts.size)
+
+    def open_interest(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Open interest (contracts, OPRA's morning figure: the previous session's close) of
+        definition ``rows``; NaN where unknown — the day's statistics were not imported, or carry
+        no figure for that instrument. The statistics file is read on the first call."""
+        if self._open_interest is None:
+            per_row = np.full(self.symbol.size, np.nan)
+            if self._statistics_path.is_file():
+                oi = pq.read_table(self._statistics_path, columns=["symbol", "open_interest"])
+                # Definition row → statistics row by OSI symbol (the contract's identity, so a
+                # re-import of the definitions cannot misalign them); -1 = no figure.
+                at = pc.fill_null(pc.index_in(self._defs_symbols, value_set=oi.column("symbol")), -1).to_numpy()
+                known = at >= 0
+                per_row[known] = oi.column("open_interest").to_numpy().astype(np.float64)[at[known]]
+            self._open_interest = per_row
+        return self._open_interest[np.asarray(rows, dtype=np.int64)]
 
     def expirations_of(self, rows: NDArray[np.int64]) -> set[dt.date]:
         epoch = dt.date(1970, 1, 1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +33,14 @@ from backtests.engine.daydata import DayData, LegSeries, ns
 from backtests.engine.settlement import Official, settlement_chain_order, settlement_estimate
 from backtests.engine.types import Candidate, EngineParams, Exit, Mark, Strategy
 from snapshots import market_calendar
-from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
+from snapshots.analytics import VIX_ROOT, ChainAnalytics, chain_analytics_arrays, settlement_for, vix_term_expirations
 from snapshots.expiry_selection import ExpiryChoice, choose_expiration
-from strategy.quant import decision, rules
-from strategy.quant.decision import ChainRead, SessionFacts
+from strategy.quant import decision, market, rules
+from strategy.quant.analytics import chain_forward
+from strategy.quant.decision import ChainRead
+from strategy.quant.features import ForwardHistory, WindowContext, history_minutes
 from strategy.quant.fills import COMPLEX_ORDER_TICK
+from strategy.quant.money import cents
 from strategy.quant.timemodel import NEW_YORK
 from strategy.quant.types import ChainQuotes, Leg
 
@@ -74,14 +78,15 @@ def window_instant(day: dt.date, window: dt.time) -> dt.datetime:
 
 
 def check_stamps(day: dt.date, every_minutes: int) -> np.ndarray:
-    """Exit-check instants of a session (ns): open + k × step for k ≥ 1 while before the close —
-    with a 5-minute step exactly the live snapshot slots at which positions are marked."""
+    """Exit-check instants of a session (ns): open + k × step for k ≥ 0 while before the close —
+    with a 5-minute step exactly the live capture slots whose chains the marks read (09:30 included:
+    beat captures at the open and marks a minute later)."""
     bounds = market_calendar.session_bounds(day)
     if bounds is None:
         return np.empty(0, dtype=np.int64)
     open_ns, close_ns = ns(bounds[0]), ns(bounds[1])
     step = every_minutes * 60 * 1_000_000_000
-    return np.arange(open_ns + step, close_ns, step, dtype=np.int64)
+    return np.arange(open_ns, close_ns, step, dtype=np.int64)
 
 
 def _utc(stamp_ns: int) -> dt.datetime:
@@ -114,15 +119,19 @@ class DayReplayer:
     """Runs phase 1 over consecutive days; keeps the candidates still open between days."""
 
     def __init__(self, strategies: Sequence[Strategy], params: EngineParams,
-                 load_day: Callable[[dt.date], DayData | None], official: Official | None = None) -> None:
+                 load_day: Callable[[dt.date], DayData | None], official: Official | None = None,
+                 fomc_days: Sequence[dt.date] = ()) -> None:
         self.strategies = list(strategies)
         self.params = params
         self.load_day = load_day
         self.official = dict(official or {})
+        self.fomc_days = tuple(sorted(fomc_days))
+        self._closes: dict[dt.date, tuple[float, str]] = {}  # index level at each replayed day's settlement
         self.alive: list[_Open] = []
         self.out = ChunkOutput()
         self._analytics: dict[tuple[str, dt.date, int], ChainAnalytics] = {}
         self._quotes: dict[tuple[str, dt.date, int], ChainQuotes] = {}
+        self._forwards: dict[tuple[str, dt.date, int], float] = {}
         self._settlements: dict[tuple[str, dt.date], tuple[float, str] | None] = {}
 
     # ------------------------------------------------------------------------------ per day
@@ -134,17 +143,21 @@ class DayReplayer:
         if data is None:
             return False
         chosen = self._expirations(data) if entries else {}
-        rows = self._rows_needed(data, chosen)
+        context = self._context_series(data) if entries else {}
+        rows = self._rows_needed(data, chosen, context)
         data.load(data.expirations_of(rows))
         t1 = time.perf_counter()
         self.out.read_s += t1 - t0
         self.out.days_read.append(day.isoformat())
         self._analytics.clear()
         self._quotes.clear()
+        self._forwards.clear()
         data.focus(rows)
         if entries:
-            self._entries(data, chosen)
+            self._entries(data, chosen, context)
         self._exits(data)
+        if entries:
+            self._closes[day] = self._index_at_settlement(data)
         self.out.compute_s += time.perf_counter() - t1
         return True
 
@@ -159,10 +172,33 @@ class DayReplayer:
             out[dte] = (choice, root)
         return out
 
-    def _rows_needed(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> np.ndarray:
-        """Definition rows the day reads: the open legs, today's entry chains, and the chains that
-        price the settlement of anything that may expire today (open trades or today's entries)."""
+    def _context_series(self, data: DayData) -> dict[dt.time, set[tuple[str, dt.date]]]:
+        """Per entry window, the series the live capture stores in that slot and computes the market
+        context from: the platform's DTE targets' expirations and the SPXW chains bracketing 9 and 30
+        days (``snapshots.context``), every root listed for those dates."""
+        listed = data.listed()
+        dates = sorted({e for _, e in listed})
+        targets = set()
+        for dte in self.params.context_dte_targets:
+            choice = choose_expiration(data.day, dates, target_dte=dte, tolerance_days=self.params.dte_tolerance_days)
+            if choice.expiration is not None:
+                targets.add(choice.expiration)
+        out = {}
+        for window in sorted({w for s in self.strategies for w in s.windows}):
+            terms = vix_term_expirations(window_instant(data.day, window), dates)
+            expirations = targets | {e for pair in terms.values() if pair for e in pair}
+            out[window] = {(r, e) for r, e in listed if e in expirations}
+        return out
+
+    def _rows_needed(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
+                     context: dict[dt.time, set[tuple[str, dt.date]]]) -> np.ndarray:
+        """Definition rows the day reads: the open legs, today's entry chains, the chains of each
+        window's market context, the two nearest SPXW chains (the index level at the close), and the
+        chains that price the settlement of anything that may expire today."""
         parts = [data.rows_of_symbols(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))]
+        parts.extend(data.chain_rows(r, e) for series in context.values() for r, e in series)
+        if context:
+            parts.extend(data.chain_rows(r, e) for r, e in self._nearest_spxw(data))
         expiring = {(p.candidate.root, p.candidate.expiration) for p in self.alive}
         for choice, root in chosen.values():
             if choice.expiration is not None:
@@ -184,19 +220,95 @@ class DayReplayer:
             bid, ask = data.in_force(rows, ns(at))
             self._analytics[key] = chain_analytics_arrays(
                 symbols=data.symbol[rows].astype(str), strikes=data.strike[rows], is_call=data.is_call[rows],
-                bid=bid, ask=ask, root=root, expiration=expiration, at=at,
+                bid=bid, ask=ask, open_interest=data.open_interest(rows), root=root, expiration=expiration, at=at,
             )
         return self._analytics[key]
 
-    def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]]) -> None:
+    # ------------------------------------------------------------------------------ market context
+
+    def _nearest_spxw(self, data: DayData) -> list[tuple[str, dt.date]]:
+        return sorted((r, e) for r, e in data.listed() if r == VIX_ROOT and e >= data.day)[:2]
+
+    def _index_at_settlement(self, data: DayData) -> tuple[float, str]:
+        """The index level at the day's PM settlement instant, from its nearest SPXW chains — what the
+        OPRA replay quotes as SPX in that slot (``market.index_level``, to the cent)."""
+        bounds = market_calendar.session_bounds(data.day)
+        if bounds is None:
+            return math.nan, "no session"
+        at = market_calendar.expiring_series_close(data.day)
+        value, how = market.index_level([self._chain(data, r, e, at) for r, e in self._nearest_spxw(data)])
+        return (float(cents(value)), how) if math.isfinite(value) else (math.nan, how)
+
+    def _prev_close(self, day: dt.date) -> tuple[float, str]:
+        prev = market_calendar.previous_trading_day(day)
+        if prev not in self._closes:
+            data = self.load_day(prev)
+            if data is None:
+                return math.nan, f"the previous session ({prev}) is not imported"
+            rows = np.concatenate([data.chain_rows(r, e) for r, e in self._nearest_spxw(data)] or [np.empty(0, np.int64)])
+            data.load(data.expirations_of(rows))
+            data.focus(rows)
+            self._closes[prev] = self._index_at_settlement(data)
+        return self._closes[prev]
+
+    def _window_context(self, data: DayData, at: dt.datetime, series: set[tuple[str, dt.date]]) -> WindowContext:
+        """The window's market and calendar facts, as the live capture computes them for its slot."""
+        reasons: dict[str, str] = {}
+        chains = {key: self._chain(data, *key, at) for key in sorted(series)}
+        terms = vix_term_expirations(at, sorted({e for _, e in data.listed()}))
+
+        def vix_value(days: int) -> float:
+            name, pair = ("vix30" if days == 30 else "vix9d"), terms.get(days)
+            if pair is None or any((VIX_ROOT, e) not in chains for e in pair):
+                reasons[name] = "term chains missing"
+                return math.nan
+            result = market.vix_of(chains[(VIX_ROOT, pair[0])], chains[(VIX_ROOT, pair[1])], target_days=days)
+            if not result.calculable:
+                reasons[name] = result.reason
+                return math.nan
+            return float(result.index)
+
+        gex_total, used = market.gex_of(chains.values())
+        if not used:
+            reasons["gex_usd_per_pct"] = "no open interest in the slot's chains"
+        prev_close, why = self._prev_close(data.day)
+        if not math.isfinite(prev_close):
+            reasons["prev_close"] = why
+        bounds = market_calendar.session_bounds(data.day)
+        return WindowContext(
+            at=at, close_utc=bounds[1] if bounds else None, early_close=market_calendar.is_early_close(data.day),
+            vix30=vix_value(30), vix9d=vix_value(9), gex_usd_per_pct=float(cents(gex_total)) if used else math.nan,
+            prev_close=prev_close, monthly=market_calendar.next_monthly_expiration(data.day),
+            fomc_days=tuple(d for d in self.fomc_days if d >= data.day)[:3], reasons=reasons,
+        )
+
+    def _forward(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> float:
+        key = (root, expiration, ns(at))
+        if key not in self._forwards:
+            rows = data.chain_rows(root, expiration)
+            bid, ask = data.in_force(rows, ns(at))
+            fit = chain_forward(data.strike[rows], data.is_call[rows], bid, ask)
+            self._forwards[key] = fit.forward if fit.ok else math.nan
+        return self._forwards[key]
+
+    def _history(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ForwardHistory:
+        """The expiration's forward at the open and every 5 minutes over the last hour (NaN before the open)."""
+        bounds = market_calendar.session_bounds(data.day)
+        assert bounds is not None
+        samples = tuple(self._forward(data, root, expiration, m) if m >= bounds[0] else math.nan
+                        for m in history_minutes(at))
+        return ForwardHistory(at_open=self._forward(data, root, expiration, bounds[0]), samples=samples)
+
+    # ------------------------------------------------------------------------------ entries
+
+    def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
+                 context: dict[dt.time, set[tuple[str, dt.date]]]) -> None:
         day = data.day
-        bounds = market_calendar.session_bounds(day)
-        session = SessionFacts(open_utc=bounds[0] if bounds else None, close_utc=bounds[1] if bounds else None,
-                               early_close=market_calendar.is_early_close(day))
         for window in sorted({w for s in self.strategies for w in s.windows}):
             at = window_instant(day, window)
+            ctx = self._window_context(data, at, context[window])
             for s in (s for s in self.strategies if window in s.windows):
-                candidate = self._evaluate(s, data, chosen[s.spec.target_dte], at, window, session)
+                candidate = self._evaluate(s, data, chosen[s.spec.target_dte], at, window, ctx)
                 if candidate.passed:
                     entry = _Open(candidate)
                     self.alive.append(entry)
@@ -205,17 +317,18 @@ class DayReplayer:
                     self.out._entries.append(candidate)
 
     def _evaluate(self, s: Strategy, data: DayData, chosen: tuple[ExpiryChoice, str], at: dt.datetime,
-                  window: dt.time, session: SessionFacts) -> Candidate:
+                  window: dt.time, ctx: WindowContext) -> Candidate:
         choice, root = chosen
         if choice.expiration is None:
-            evaluation = decision.missing(s.spec, at=at, reason_code=decision.NO_SNAPSHOT,
+            evaluation = decision.missing(s.spec, window=ctx, reason_code=decision.NO_SNAPSHOT,
                                           reason_message=f"no {s.spec.target_dte}-DTE expiration: {choice.reason}")
             return Candidate(s.key, data.day, window, evaluation)
         a = self._chain(data, root, choice.expiration, at)
         key = (root, choice.expiration, ns(at))
         if a.fit.ok and a.t_years > 0 and key not in self._quotes:
             self._quotes[key] = decision.chain_quotes(a)  # one validated ChainQuotes per chain and minute
-        evaluation = decision.evaluate(s.spec, ChainRead(a, choice.actual_dte_days), at=at, session=session,
+        evaluation = decision.evaluate(s.spec, ChainRead(a, choice.actual_dte_days), window=ctx,
+                                       history=self._history(data, root, choice.expiration, at),
                                        quotes=self._quotes.get(key))
         return Candidate(s.key, data.day, window, evaluation, expiration=choice.expiration, root=root,
                          settles_at=settlement_for(choice.expiration, root) if evaluation.wants_to_trade else None)
@@ -256,10 +369,11 @@ class DayReplayer:
                                          take_profit_frac=prm.take_profit_frac, stop_loss_mult=prm.stop_loss_mult,
                                          fill_fraction=prm.fill_fraction)
         for i in np.flatnonzero(maybe_mask):
-            debit_mid, debit_fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
-                                                      width_points=width, fraction=prm.fill_fraction)
-            signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill,
-                                    take_profit_frac=prm.take_profit_frac, stop_loss_mult=prm.stop_loss_mult)
+            step = rules.mark_step(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]), entry_credit=credit,
+                                   width_points=width, take_profit_frac=prm.take_profit_frac,
+                                   stop_loss_mult=prm.stop_loss_mult, fraction=prm.fill_fraction)
+            assert step is not None  # the screen only passes usable stamps
+            debit_mid, debit_fill, signal = step
             if signal is not None:
                 at = _utc(int(stamps[i]))
                 p.marks.append(Mark(at, debit_mid, debit_fill, signal.reason))

@@ -41,6 +41,7 @@ class EngineParams:
     exit_check_minutes: int = 1
     dte_tolerance_days: int = 1
     fee_per_contract_usd: float = 0.0
+    context_dte_targets: tuple[int, ...] = (3, 5, 7)  # the live capture's targets: its market context's chains
 
 
 @dataclass(frozen=True)

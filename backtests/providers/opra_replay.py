@@ -9,8 +9,12 @@ test). The trading day is ``now()``'s New York date; it must have been imported.
 
 What OPRA does not carry, and what stands in for it:
 
-* no greeks or IV (``greeks`` is None; ``snapshots.analytics`` computes ours from bid/ask), no
-  open interest (None) and no volume (0);
+* no greeks or IV (``greeks`` is None; ``snapshots.analytics`` computes ours from bid/ask) and
+  no volume (0);
+* open interest only from the ``statistics`` schema: each option's ``open_interest`` is the
+  day's imported figure (``store.open_interest``: OPRA's morning OI, the previous session's
+  close), and None — never 0 — when the day's statistics were not imported or carry no figure
+  for that instrument;
 * no index prints: the ``SPX`` quote's ``last`` is the implied forward of the nearest SPXW
   expiration at ``now()`` (its ``description`` says so); VIX and VIX9D come back unmatched;
 * no carry-over between days: before the day's first record every instrument is listed with
@@ -24,6 +28,7 @@ A no-bid record becomes bid 0.0 and a no-ask record ask None, as Tradier spells 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +38,13 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from backtests.data import store
-from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
 from backtests.engine.settlement import Official, SeriesQuotes, settlement_estimate
 from snapshots import market_calendar as mc
 from snapshots.analytics import ChainAnalytics, chain_analytics_arrays, settlement_for
 from snapshots.providers import parsing
+from strategy.quant import market
+from strategy.quant.money import cents
 from snapshots.providers.base import (
     CalendarDay,
     ChainResult,
@@ -71,8 +78,9 @@ def _epoch_ms(moment: dt.datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
-def _option_row(inst: dict[str, Any], quote: dict[str, Any] | None) -> dict[str, Any]:
-    """One Tradier-shaped option dict from a definition row and its quote in force (None: no record yet)."""
+def _option_row(inst: dict[str, Any], quote: dict[str, Any] | None, open_interest: int | None = None) -> dict[str, Any]:
+    """One Tradier-shaped option dict from a definition row, its quote in force (None: no record
+    yet) and its open interest in contracts (None: not known)."""
     root, expiration, strike = inst["root"], inst["expiration"], float(inst["strike"])
     call = inst["right"] == "C"
     q = quote or {}
@@ -94,7 +102,7 @@ def _option_row(inst: dict[str, Any], quote: dict[str, Any] | None) -> dict[str,
         "bid_date": stamp,
         "asksize": q.get("ask_sz", 0),
         "ask_date": stamp,
-        "open_interest": None,
+        "open_interest": open_interest,
         "contract_size": 100,
         "expiration_date": expiration.isoformat(),
         "expiration_type": _expiration_type(root),
@@ -162,7 +170,18 @@ class OpraReplayMarket:
             day, at, roots=roots, expirations=expirations, symbols=symbols, root_dir=self.root_dir
         ).to_pylist()
         by_id = {q["instrument_id"]: q for q in quoted}
-        return [_option_row(i, by_id.get(i["instrument_id"])) for i in listed if i["expiration"] >= day]
+        oi = self._open_interest(day, roots=roots, expirations=expirations)
+        return [_option_row(i, by_id.get(i["instrument_id"]), oi.get(i["symbol"]))
+                for i in listed if i["expiration"] >= day]
+
+    def _open_interest(
+        self, day: dt.date, *, roots: Sequence[str], expirations: Sequence[dt.date] | None = None
+    ) -> dict[str, int]:
+        """OSI symbol → open interest (contracts) of ``day``; empty when its statistics were not imported."""
+        if not store.parquet_path(SCHEMA_STATISTICS, day, root_dir=self.root_dir).is_file():
+            return {}
+        table = store.open_interest(day, roots=roots, expirations=expirations, root_dir=self.root_dir)
+        return dict(zip(table["symbol"].to_pylist(), table["open_interest"].to_pylist()))
 
     def _analytics(self, day: dt.date, at: dt.datetime, root: str, expiration: dt.date) -> ChainAnalytics:
         """Forward fit and IVs of one series from the quotes in force at ``at`` — the backtester's input."""
@@ -177,24 +196,23 @@ class OpraReplayMarket:
         )
 
     def _index_quote(self, day: dt.date, at: dt.datetime) -> dict[str, Any] | None:
-        """SPX as the implied forward of the nearest SPXW expiration that fits (OPRA has no index)."""
+        """SPX implied by the nearest SPXW chains (OPRA has no index): ``market.index_level`` — the
+        backtester's index level at the same minute — to the cent."""
         nearest = [e for _, e in self._listed(day, roots=(mc.ROOT_PM,))][:_INDEX_CHAINS]
-        for expiration in nearest:
-            fit = self._analytics(day, at, mc.ROOT_PM, expiration).fit
-            if not fit.ok:
-                continue
-            return {
-                "symbol": INDEX_SYMBOL,
-                "description": f"S&P 500 Index (implied: forward of SPXW {expiration.isoformat()} from OPRA quotes)",
-                "type": "index",
-                "last": round(float(fit.forward), 2),
-                "bid": None,
-                "ask": None,
-                "volume": 0,
-                "trade_date": _epoch_ms(at),
-                "root_symbols": "SPX,SPXW",
-            }
-        return None
+        value, how = market.index_level([self._analytics(day, at, mc.ROOT_PM, e) for e in nearest])
+        if not math.isfinite(value):
+            return None
+        return {
+            "symbol": INDEX_SYMBOL,
+            "description": f"S&P 500 Index (implied from OPRA quotes: {how})",
+            "type": "index",
+            "last": float(cents(value)),
+            "bid": None,
+            "ask": None,
+            "volume": 0,
+            "trade_date": _epoch_ms(at),
+            "root_symbols": "SPX,SPXW",
+        }
 
     # ---- MarketDataProvider -------------------------------------------------------------------
 

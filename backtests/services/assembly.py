@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, models as m, transaction
 from django.utils import timezone
 
-from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
 from backtests.engine import codec
 from backtests.engine.books import books_walk
 from backtests.engine.types import Candidate, Strategy
@@ -24,7 +24,8 @@ from execution.models import PositionMark, Trade, TradeLeg
 from execution.services import trade_build, trade_close_set, trade_entry_set
 from snapshots.payloads import sha256_of
 from strategy import gating
-from strategy.models import Source, TradeDecision
+from strategy.models import DecisionOutcome, Source, TradeDecision
+from strategy.outcomes import outcome_fields
 from strategy.quant import rules
 from strategy.quant.decision import TRADE, Verdict
 from strategy.quant.money import cents
@@ -53,7 +54,8 @@ def run_assemble(run_id: int) -> BacktestRun:
         manifest = imported_days(dt.date.fromisoformat(d) for d in read)  # the decision days are among them
         trades = _rows_write(run, by_key, verdicts, manifest)
         run.data_days = [{"date": d.isoformat(), "cbbo_sha256": manifest.get(d, {}).get(SCHEMA_CBBO_1M, ""),
-                          "definition_sha256": manifest.get(d, {}).get(SCHEMA_DEFINITION, "")}
+                          "definition_sha256": manifest.get(d, {}).get(SCHEMA_DEFINITION, ""),
+                          "statistics_sha256": manifest.get(d, {}).get(SCHEMA_STATISTICS, "")}
                          for d in map(dt.date.fromisoformat, read)]
         run.data_sha256 = sha256_of(run.data_days)
         run.metrics = run_metrics(run, trades)
@@ -77,6 +79,7 @@ def _rows_delete(run: BacktestRun) -> None:
     PositionMark.objects.filter(trade__in=trades).delete()
     TradeLeg.objects.filter(trade__in=trades).delete()
     trades.delete()
+    DecisionOutcome.objects.filter(decision__backtest_run=run).delete()
     TradeDecision.objects.filter(backtest_run=run).delete()
 
 
@@ -106,6 +109,22 @@ def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
         cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
 
 
+def _outcome(d: TradeDecision, c: Candidate, params: dict[str, Any]) -> DecisionOutcome:
+    """The candidate's walked fate, traded or not: every candidate that passed selection gets one."""
+    spread = c.evaluation.candidate
+    assert spread is not None and d.credit_fill is not None
+    e = c.exit
+    if e is None:
+        return DecisionOutcome(decision=d, method=DecisionOutcome.Method.BACKTEST, entry_credit=d.credit_fill,
+                               status=DecisionOutcome.Status.UNRESOLVED)
+    return DecisionOutcome(decision=d, method=DecisionOutcome.Method.BACKTEST, **outcome_fields(
+        entry_credit=d.credit_fill, quantity=spread.quantity, entry_at=c.decided_at, exit_reason=e.reason,
+        exit_debit=cents(e.debit), exit_at=e.at, fee_per_contract_usd=params["fees_per_contract_usd"],
+        take_profit_frac=params["take_profit_fraction"],
+        settlement_price=cents(e.settlement_price) if e.settlement_price is not None else None,
+        settlement_source=e.settlement_source))
+
+
 def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequence[tuple[Candidate, Verdict]],
                 manifest: dict[dt.date, dict[str, str]]) -> list[Trade]:
     """The run's rows, built and rounded by the live services' own functions (parity is field-exact)."""
@@ -120,6 +139,8 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
         ))
     TradeDecision.objects.bulk_create(decisions, batch_size=500)
     params = run.params
+    DecisionOutcome.objects.bulk_create(
+        [_outcome(d, c, params) for d, (c, _) in zip(decisions, verdicts) if c.passed], batch_size=500)
     trades, legs, marks_of = [], [], []
     for d, (c, v) in zip(decisions, verdicts):
         if v.action != TRADE:

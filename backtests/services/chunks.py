@@ -48,7 +48,8 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
     started = time.perf_counter()
     params = run.params
     replayer = DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day,
-                           official=settlement_values.from_rows(params.get("official_settlements", [])))
+                           official=settlement_values.from_rows(params.get("official_settlements", [])),
+                           fomc_days=[dt.date.fromisoformat(d) for d in params.get("fomc_days", [])])
     days = trading_days(chunk.first_day, chunk.last_day)
     try:
         for i, day in enumerate(days, start=1):

@@ -12,14 +12,16 @@ from typing import Any
 from django.conf import settings
 
 from backtests.data import store
-from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
 from backtests.engine.types import EngineParams, Strategy
 from backtests.models import ImportedDay
 from snapshots import market_calendar, settlement_values
+from snapshots.events import event_days
+from snapshots.models import MarketEvent
 from snapshots.payloads import sha256_of
 from strategy.models import StrategyConfig
 from strategy.quant.fills import DEFAULT_FILL_FRACTION
-from strategy.services import ENTRY_WINDOWS, strategy_spec
+from strategy.services import ENTRY_WINDOWS, FOMC_LOOKAHEAD_DAYS, strategy_spec
 
 RISK_SCOPES = ("per_strategy", "shared")
 DEFAULT_CHUNK_DAYS = 21
@@ -92,6 +94,10 @@ def params_build(
         # rerun of these params settles alike whatever the table holds later).
         "official_settlements": settlement_values.as_rows(settlement_values.official_settlements(
             start, end + dt.timedelta(days=EXTENSION_CALENDAR_DAYS))),
+        # What the features read besides the quotes, frozen with the run: the live capture's DTE
+        # targets (the chains its market context covers) and the FOMC statement days.
+        "context_dte_targets": sorted(int(t) for t in settings.SNAPSHOT_DTE_TARGETS),
+        "fomc_days": [d.isoformat() for d in event_days(MarketEvent.Kind.FOMC, start, end + dt.timedelta(days=FOMC_LOOKAHEAD_DAYS))],
     }
 
 
@@ -116,17 +122,20 @@ def engine_params(params: dict[str, Any]) -> EngineParams:
     return EngineParams(take_profit_frac=params["take_profit_fraction"], stop_loss_mult=params["stop_loss_multiple"],
                         fill_fraction=params["fill_fraction"],
                         exit_check_minutes=params["exit_check_minutes"], dte_tolerance_days=params["dte_tolerance_days"],
-                        fee_per_contract_usd=params["fees_per_contract_usd"])
+                        fee_per_contract_usd=params["fees_per_contract_usd"],
+                        context_dte_targets=tuple(params.get("context_dte_targets", (3, 5, 7))))
 
 
 def imported_days(days: Iterable[dt.date]) -> dict[dt.date, dict[str, str]]:
-    """{day: {schema: file_sha256}} for days with both schemas in the manifest and on disk."""
+    """{day: {schema: file_sha256}} for days with quotes and definitions in the manifest and on disk
+    (and open interest, ``statistics``, when it was imported too: the GEX feature reads it)."""
     wanted = set(days)
     found: dict[dt.date, dict[str, str]] = {}
-    for row in ImportedDay.objects.filter(date__in=wanted, schema__in=[SCHEMA_CBBO_1M, SCHEMA_DEFINITION]):
-        found.setdefault(row.date, {})[row.schema] = row.file_sha256
-    return {d: v for d, v in found.items()
-            if len(v) == 2 and all(store.parquet_path(s, d).is_file() for s in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION))}
+    for row in ImportedDay.objects.filter(date__in=wanted,
+                                          schema__in=[SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS]):
+        if store.parquet_path(row.schema, row.date).is_file():
+            found.setdefault(row.date, {})[row.schema] = row.file_sha256
+    return {d: v for d, v in found.items() if SCHEMA_CBBO_1M in v and SCHEMA_DEFINITION in v}
 
 
 def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -64,7 +64,7 @@ def _compact_files(days: tuple[dt.date, ...], out: Path) -> list[Path]:
     files: list[Path] = []
     for day in days:
         g = dbn_generate.generate_day(day, out, params=COMPACT, compress=False)
-        files += [g.definition_path, g.cbbo_path]
+        files += list(g.paths)  # definitions, quotes and open interest
     return files
 
 

@@ -55,7 +55,7 @@ class FakeHistorical:
         return [c.method for c in self.calls]
 
     def day_file(self, day: dt.date, schema: str) -> Path:
-        definition, cbbo = dbn_generate.day_paths(self._cache, day)
+        definition, cbbo, _ = dbn_generate.day_paths(self._cache, day)
         if not cbbo.exists():
             dbn_generate.generate_day(day, self._cache, params=dbn_generate.TINY)
         return definition if schema == dbn_io.SCHEMA_DEFINITION else cbbo

@@ -21,15 +21,19 @@ def test_generate_then_import_tiny_days(market_dir: Path) -> None:
     out = io.StringIO()
     call_command("dbn_generate", "--start", "2026-03-18", "--end", "2026-03-20", "--tiny", "--import", stdout=out)
     text = out.getvalue()
-    assert "wrote 6 files" in text and "imported 3 day(s)" in text and "records/s" in text
+    assert "wrote 9 files" in text and "imported 3 day(s)" in text and "records/s" in text
     generated = sorted(p.name for p in (market_dir / "generated/OPRA.PILLAR").iterdir())
-    assert generated[:2] == ["2026-03-18.cbbo-1m.dbn.zst", "2026-03-18.definition.dbn.zst"] and len(generated) == 6
+    assert generated[:3] == ["2026-03-18.cbbo-1m.dbn.zst", "2026-03-18.definition.dbn.zst", "2026-03-18.statistics.dbn.zst"]
+    assert len(generated) == 9
     assert ImportedDay.objects.filter(schema="cbbo-1m").count() == 3
+    assert ImportedDay.objects.filter(schema="statistics").count() == 3  # --import takes the open interest too
 
 
 def test_generate_plain_files_elsewhere(tmp_path: Path) -> None:
     call_command("dbn_generate", "--start", "2026-03-18", "--tiny", "--no-compress", "--out", str(tmp_path), stdout=io.StringIO())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-03-18.cbbo-1m.dbn", "2026-03-18.definition.dbn"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "2026-03-18.cbbo-1m.dbn", "2026-03-18.definition.dbn", "2026-03-18.statistics.dbn"
+    ]
     with pytest.raises(CommandError, match="no SPX options trading days"):
         call_command("dbn_generate", "--start", "2026-03-21", "--end", "2026-03-22", "--tiny", "--out", str(tmp_path))
 

@@ -15,6 +15,7 @@ from backtests.data.dbn_generate import GeneratedDay
 from backtests.tests.conftest import DAY, NEXT_DAY
 from snapshots import market_calendar as mc
 from snapshots.providers.simulated import DIVIDEND_YIELD, MINUTES_PER_YEAR, RATE, SimulatedMarket
+from snapshots.providers.simulated_market import market_moment, option_book
 
 ET = mc.ET
 
@@ -25,7 +26,7 @@ def _decode(day: GeneratedDay) -> tuple[np.ndarray, np.ndarray]:
 
 def test_files_are_what_a_parent_request_returns(tiny_days: dict[dt.date, GeneratedDay]) -> None:
     day = tiny_days[DAY]
-    for path, schema in ((day.definition_path, "definition"), (day.cbbo_path, "cbbo-1m")):
+    for path, schema in ((day.definition_path, "definition"), (day.cbbo_path, "cbbo-1m"), (day.statistics_path, "statistics")):
         store = db.DBNStore.from_bytes(path.read_bytes())  # from_file would leave the file open
         assert (store.dataset, str(store.schema), store.stype_in, str(store.stype_out)) == (
             "OPRA.PILLAR", schema, "parent", "instrument_id"
@@ -80,8 +81,37 @@ def test_ids_are_per_day_and_generation_is_deterministic(tiny_days: dict[dt.date
     b, _ = _decode(tiny_days[NEXT_DAY])
     assert not set(a["instrument_id"]) & set(b["instrument_id"])
     again = dbn_generate.generate_day(DAY, tmp_path, params=dbn_generate.TINY)
-    for mine, theirs in ((again.cbbo_path, tiny_days[DAY].cbbo_path), (again.definition_path, tiny_days[DAY].definition_path)):
+    assert again.paths == dbn_generate.day_paths(tmp_path, DAY)
+    for mine, theirs in zip(again.paths, tiny_days[DAY].paths, strict=True):
         assert hashlib.sha256(mine.read_bytes()).digest() == hashlib.sha256(theirs.read_bytes()).digest()
+
+
+def test_open_interest_is_the_simulated_markets_own_repeated_per_venue(tiny_days: dict[dt.date, GeneratedDay]) -> None:
+    """One OPEN_INTEREST record per instrument and venue (four, as in Databento's sample), sent at
+    06:30 ET with the definitions, valued at what the simulated market serves at the open."""
+    day = tiny_days[DAY]
+    definitions = dbn_io.read_records(day.definition_path).records
+    stats = dbn_io.read_records(day.statistics_path).records
+    venues = len(dbn_generate.OI_PUBLISHERS)
+    assert stats.size == venues * day.instrument_count and (stats["rtype"] == 24).all()
+    assert (stats["stat_type"] == dbn_io.STAT_OPEN_INTEREST).all() and (stats["update_action"] == dbn_io.STAT_UPDATE_NEW).all()
+    assert (stats["price"] == dbn_io.UNDEF_PRICE_INT).all() and (stats["ts_ref"] == dbn_io.UNDEF_TIMESTAMP_INT).all()
+    assert (stats["ts_recv"] == dbn_io.instant_ns(dt.datetime(2026, 3, 18, 6, 30, tzinfo=ET))).all()
+    grouped = stats.reshape(-1, venues)
+    assert (grouped["publisher_id"] == np.array(dbn_generate.OI_PUBLISHERS)).all()
+    assert (grouped["quantity"] == grouped["quantity"][:, :1]).all() and (grouped["instrument_id"] == grouped["instrument_id"][:, :1]).all()
+    assert sorted(grouped["instrument_id"][:, 0].tolist()) == sorted(definitions["instrument_id"].tolist())
+    oi = dict(zip(grouped["instrument_id"][:, 0].tolist(), grouped["quantity"][:, 0].tolist()))
+    moment = market_moment(7, dt.datetime(2026, 3, 18, 9, 30, tzinfo=ET))
+    books: dict[tuple[str, int], dict[tuple[float, bool], int]] = {}
+    for d in definitions:
+        root, expiration = d["asset"].decode(), int(d["expiration"])
+        if (root, expiration) not in books:
+            book = option_book(7, moment, root, dt.date(1970, 1, 1) + dt.timedelta(days=expiration // dbn_io.NS_PER_DAY))
+            books[root, expiration] = {(k, c): q for k, c, q in zip(book.strikes.tolist(), book.is_call.tolist(), book.open_interest.tolist())}
+        expected = books[root, expiration][d["strike_price"] / 1e9, d["instrument_class"] == b"C"]
+        assert oi[int(d["instrument_id"])] == expected
+    assert min(oi.values()) >= 0 and len(set(oi.values())) > day.instrument_count // 2  # per-contract figures
 
 
 def test_put_call_parity_recovers_the_simulated_index(tiny_days: dict[dt.date, GeneratedDay]) -> None:
@@ -124,5 +154,6 @@ def test_realistic_density_day(realistic_day: GeneratedDay) -> None:
     assert 10_000 < day.instrument_count < 16_000
     assert len(set(definitions["expiration"].tolist())) >= 40  # dailies for two months + monthlies
     assert 0.3 < day.record_count / (day.instrument_count * stamps) < 0.9
-    assert day.dbn_bytes == pytest.approx(day.record_count * 80 + day.instrument_count * 520, rel=0.05)
+    # cbbo-1m 80 B a record, definitions 520 B, four 80-byte open-interest records an instrument.
+    assert day.dbn_bytes == pytest.approx(day.record_count * 80 + day.instrument_count * (520 + 4 * 80), rel=0.05)
     assert quotes.size == day.record_count

@@ -57,6 +57,99 @@ def test_real_opra_samples_import(opra_samples: Path, market_dir: Path, folder: 
     assert rows["definition"].record_count == 1
 
 
+@pytest.mark.parametrize("folder", ["", "dbn-v2"])
+def test_real_opra_statistics_sample_imports_one_open_interest(opra_samples: Path, market_dir: Path, folder: str) -> None:
+    """Databento's sample repeats the AAPL call's 57924 once per venue (publishers 37, 31, 23, 24):
+    one row, mapped to the symbol through the day's definition."""
+    source = opra_samples / folder
+    results = import_files([source / "test_data.statistics.dbn.zst", source / "test_data.definition.dbn.zst"])
+    assert [(r.schema, r.date, r.record_count, r.instrument_count) for r in results] == [
+        ("definition", SAMPLE_DAY, 1, 1),
+        ("statistics", SAMPLE_DAY, 4, 1),
+    ]
+    table = store.open_interest(SAMPLE_DAY)
+    [row] = table.to_pylist()
+    assert (row["instrument_id"], row["symbol"], row["root"], row["expiration"], row["right"], row["strike"]) == (
+        16783963, "AAPL250221C00250000", "AAPL", dt.date(2025, 2, 21), "C", 250.0
+    )
+    assert (row["open_interest"], row["report_count"], row["conflicting"]) == (57924, 4, False)
+    assert table["ts_recv"].cast("int64").to_pylist() == [1740051008943854625]  # 06:30 ET, with the definitions
+    assert row["ts_ref"] is None  # UNDEF in OPRA's records
+    assert row["publisher_id"] == 24  # all four tie on ts_recv: the last in the file is kept
+    manifest = ImportedDay.objects.get(schema="statistics")
+    assert manifest.file_sha256 == hashlib.sha256((source / "test_data.statistics.dbn.zst").read_bytes()).hexdigest()
+    assert (manifest.record_count, manifest.instrument_count, manifest.date) == (4, 1, SAMPLE_DAY)
+    assert Path(manifest.parquet_path) == store.parquet_path("statistics", SAMPLE_DAY) == (
+        market_dir / "parquet/OPRA.PILLAR/statistics/date=2025-02-20/data.parquet"
+    )
+
+
+def _stat_records(rows: list[tuple[int, int, int | None, int, int, int]]) -> np.ndarray:
+    """Statistics records from (instrument_id, seconds after 06:30 ET, quantity or None for UNDEF,
+    publisher_id, update_action, stat_type), in file order."""
+    base = dbn_io.instant_ns(dt.datetime.combine(DAY, dt.time(6, 30), tzinfo=ET))
+    recs = np.repeat(dbn_io.statistics_template(), len(rows))
+    for rec, (iid, seconds, quantity, publisher, action, stat_type) in zip(recs, rows):
+        rec["instrument_id"], rec["publisher_id"] = iid, publisher
+        rec["ts_event"] = rec["ts_recv"] = base + seconds * dbn_io.NS_PER_SECOND
+        rec["quantity"] = dbn_io.UNDEF_STAT_QUANTITY_INT if quantity is None else quantity
+        rec["update_action"], rec["stat_type"] = action, stat_type
+    return recs
+
+
+def test_duplicate_and_conflicting_open_interest_resolve_to_the_latest(
+    tiny_days: dict[dt.date, GeneratedDay], market_dir: Path, tmp_path: Path
+) -> None:
+    """Per instrument the latest ts_recv wins; at the same ts_recv the record later in the input
+    (later file, later in its file) wins; UNDEF quantities are ignored, a winning DELETE leaves no
+    figure, other stat types are skipped."""
+    ids = [int(i) for i in dbn_io.read_records(tiny_days[DAY].definition_path).records["instrument_id"][:7]]
+    a, b, c, d, e, f, g = ids
+    new, delete, oi, close_price = dbn_io.STAT_UPDATE_NEW, dbn_io.STAT_UPDATE_DELETE, dbn_io.STAT_OPEN_INTEREST, 11
+    first = _stat_records([
+        *((a, 0, 100, p, new, oi) for p in (37, 31, 23, 24)),  # OPRA's repeat per venue
+        (b, 0, 200, 37, new, oi), (b, 0, 250, 31, new, oi),  # same instant: the later record
+        (c, 60, 300, 37, new, oi), (c, 0, 350, 31, new, oi),  # a later ts_recv beats file order
+        (d, 0, 400, 37, new, oi), (d, 60, None, 37, delete, oi),  # deleted afterwards: no figure
+        (e, 0, 999, 37, new, close_price),  # not open interest
+        (f, 0, 500, 37, new, oi), (f, 60, None, 31, new, oi),  # a record without a value is ignored
+        (g, 0, 0, 37, new, oi),  # zero is a figure, not a missing one
+    ])
+    second = _stat_records([(a, 0, 120, 23, new, oi)])  # same instant as a's first four, a later file
+    paths = [tmp_path / "one.statistics.dbn", tmp_path / "two.statistics.dbn.zst"]
+    for path, recs in zip(paths, (first, second)):
+        dbn_io.write_dbn(path, dbn_io.parent_metadata(DAY, "statistics", [], []), recs, compress=path.suffix == ".zst")
+    results = import_files([tiny_days[DAY].definition_path, *paths])
+    got = {r["instrument_id"]: r for r in store.open_interest(DAY).to_pylist()}
+    assert {i: (r["open_interest"], r["report_count"], r["conflicting"], r["publisher_id"]) for i, r in got.items()} == {
+        a: (120, 5, True, 23),
+        b: (250, 2, True, 31),
+        c: (300, 2, True, 37),
+        f: (500, 1, False, 37),
+        g: (0, 1, False, 37),
+    }
+    assert got[c]["ts_recv"] == dt.datetime.combine(DAY, dt.time(6, 31), tzinfo=ET)
+    statistics = [r for r in results if r.schema == "statistics"]
+    assert [(r.record_count, r.instrument_count, r.source_file) for r in statistics] == [(len(first) + 1, 5, paths[1].resolve())]
+    keys = [(r["root"], r["expiration"], r["right"], r["strike"]) for r in got.values()]
+    assert keys == sorted(keys)  # the definitions' order
+
+
+def test_statistics_can_use_definitions_imported_earlier_and_replace_the_day(
+    tiny_days: dict[dt.date, GeneratedDay], market_dir: Path
+) -> None:
+    import_files([tiny_days[DAY].definition_path])
+    results = import_files([tiny_days[DAY].statistics_path])
+    assert [(r.schema, r.record_count, r.instrument_count) for r in results] == [
+        ("statistics", 4 * tiny_days[DAY].instrument_count, tiny_days[DAY].instrument_count)
+    ]
+    before = store.open_interest(DAY)
+    import_files([tiny_days[DAY].statistics_path])  # a re-import replaces the file and the row
+    assert store.open_interest(DAY).equals(before)
+    assert ImportedDay.objects.filter(date=DAY, schema="statistics").count() == 1
+    assert not store.parquet_path("cbbo-1m", DAY).exists()  # statistics do not need the quotes
+
+
 def test_generated_days_import_and_join(tiny_days: dict[dt.date, GeneratedDay], market_dir: Path) -> None:
     results = import_files([*_pair(tiny_days, DAY), *_pair(tiny_days, NEXT_DAY)], workers=2)
     assert [(r.schema, r.date) for r in results] == [
@@ -141,6 +234,9 @@ def _truncated(source: Path, target: Path) -> Path:
         ("wrong dataset", "dataset is 'XNAS.ITCH'"),
         ("no definitions", "no definitions for 2026-03-19"),
         ("unknown ids", "missing from that day's definitions"),
+        ("statistics without definitions", "2026-03-19.statistics.dbn.zst: no definitions for 2026-03-19"),
+        ("statistics with unknown ids", "open-interest records on 2026-03-18 reference instrument_ids missing"),
+        ("negative open interest", "open-interest records on 2026-03-19 are negative"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(
@@ -169,6 +265,19 @@ def test_bad_input_is_refused_and_nothing_is_written(
         extra = [tmp_path / "shifted.cbbo-1m.dbn"]
         dbn_io.write_dbn(extra[0], dbn_io.parent_metadata(DAY, "cbbo-1m", [], []), recs, compress=False)
         good = [tiny_days[DAY].definition_path]
+    elif bad == "statistics without definitions":
+        extra = [tiny_days[NEXT_DAY].statistics_path]
+    elif bad == "statistics with unknown ids":
+        recs = dbn_io.read_records(tiny_days[NEXT_DAY].statistics_path).records.copy()
+        recs["ts_recv"] -= dbn_io.NS_PER_DAY
+        extra = [tmp_path / "shifted.statistics.dbn"]
+        dbn_io.write_dbn(extra[0], dbn_io.parent_metadata(DAY, "statistics", [], []), recs, compress=False)
+        good = [tiny_days[DAY].definition_path]
+    elif bad == "negative open interest":
+        recs = dbn_io.read_records(tiny_days[NEXT_DAY].statistics_path).records.copy()
+        recs["quantity"][5] = -3
+        extra.append(tmp_path / "negative.statistics.dbn")
+        dbn_io.write_dbn(extra[-1], dbn_io.parent_metadata(NEXT_DAY, "statistics", [], []), recs, compress=False)
     with pytest.raises(ImportRefused, match=message):
         import_files([*good, *extra], workers=2)
     assert _files(market_dir) == []  # no file at all, not even a temporary one
@@ -223,7 +332,7 @@ def test_definitions_that_are_not_options_are_refused(market_dir: Path, tmp_path
 
 def test_a_folder_imports_everything_in_it(tiny_days: dict[dt.date, GeneratedDay], market_dir: Path) -> None:
     results = import_files([tiny_days[DAY].cbbo_path.parent])
-    assert {(r.schema, r.date) for r in results} == {(s, d) for s in ("definition", "cbbo-1m") for d in (DAY, NEXT_DAY)}
+    assert {(r.schema, r.date) for r in results} == {(s, d) for s in ("definition", "cbbo-1m", "statistics") for d in (DAY, NEXT_DAY)}
 
 
 def test_a_realistic_day_imports(realistic_day: GeneratedDay, market_dir: Path) -> None:

@@ -49,6 +49,27 @@ def test_real_definition_sample_decodes_in_v2_and_v3(opra_samples: Path, folder:
     assert rec["expiration"] == dbn_io.utc_day_bounds_ns(dt.date(2025, 2, 21))[0]
 
 
+@pytest.mark.parametrize("folder", ["", "dbn-v2"])
+def test_real_statistics_sample_decodes_in_v2_and_v3(opra_samples: Path, folder: str) -> None:
+    """Four OPEN_INTEREST records of 57924 contracts, one per venue publisher (reference §5);
+    v2 stores the quantity as i32 in a 64-byte record, v3 as i64 in 80 bytes."""
+    data = read_records(opra_samples / folder / "test_data.statistics.dbn.zst")
+    recs = data.records
+    assert (data.header.schema, data.header.version, recs.itemsize) == ("statistics", 2 if folder else 3, 64 if folder else 80)
+    assert recs["publisher_id"].tolist() == [37, 31, 23, 24] and set(recs["instrument_id"]) == {16783963}
+    assert (recs["stat_type"] == dbn_io.STAT_OPEN_INTEREST).all() and (recs["update_action"] == dbn_io.STAT_UPDATE_NEW).all()
+    quantity, undefined = dbn_io.stat_quantity(recs)
+    assert quantity.tolist() == [57924] * 4 and not undefined.any()
+    assert (recs["price"] == dbn_io.UNDEF_PRICE_INT).all() and (recs["ts_ref"] == dbn_io.UNDEF_TIMESTAMP_INT).all()
+
+
+def test_statistics_template_reads_back_with_the_official_client() -> None:
+    meta = dbn_io.parent_metadata(dt.date(2025, 2, 20), "statistics", [], [])
+    rec = next(iter(db.DBNStore.from_bytes(meta.encode() + dbn_io.statistics_template().tobytes())))
+    assert (rec.rtype, rec.stat_type, rec.update_action, rec.quantity) == (24, 9, 1, 0)
+    assert rec.price == dbn_io.UNDEF_PRICE_INT and rec.ts_ref == dbn_io.UNDEF_TIMESTAMP_INT
+
+
 def test_plain_and_compressed_give_the_same_records(opra_samples: Path, tmp_path: Path) -> None:
     plain = _write(tmp_path / "x.cbbo-1m.dbn", _plain(opra_samples, "test_data.cbbo-1m.dbn.zst"))
     a = read_records(plain).records

@@ -388,3 +388,24 @@ def test_demo_backtest_generates_missing_days_and_runs_once(market_dir: Path, db
     out = StringIO()
     call_command("demo_backtest", "--if-empty", stdout=out)
     assert "nothing to do" in out.getvalue() and BacktestRun.objects.count() == 1
+
+
+def test_every_candidate_gets_an_outcome_traded_or_not(compact_market: Path) -> None:
+    from strategy.models import DecisionOutcome
+    from strategy.quant.rules import outcome_label
+
+    run = services.run_execute_inline(services.run_create(_params(risk_scope="shared"), name="outcomes")[0])
+    candidates = TradeDecision.objects.filter(backtest_run=run).filter(action="TRADE") | TradeDecision.objects.filter(
+        backtest_run=run, reason_code="risk_limit")
+    assert candidates.filter(reason_code="risk_limit").exists()  # one budget: most candidates are turned away
+    outcomes = DecisionOutcome.objects.filter(decision__backtest_run=run)
+    assert outcomes.count() == candidates.count() and outcomes.filter(status="resolved").exists()
+    for o in outcomes.filter(status="resolved").select_related("decision"):
+        assert o.method == "backtest" and o.entry_credit == o.decision.credit_fill
+        assert o.label == outcome_label(o.exit_reason, float(o.exit_debit), entry_credit=float(o.entry_credit))
+        assert o.holding_minutes == (o.exit_at - o.decision.decided_at).total_seconds() / 60
+    # A traded candidate's outcome is its trade's exit.
+    for t in Trade.objects.filter(backtest_run=run, status=Trade.Status.CLOSED).select_related("decision__outcome"):
+        o = t.decision.outcome
+        assert (o.exit_reason, o.exit_at, o.exit_debit, o.pnl_usd) == (t.exit_reason, t.closed_at, t.exit_debit,
+                                                                       t.realized_pnl_usd)

@@ -17,6 +17,7 @@ from backtests.tests.conftest import COMPACT_DAYS, HOLIDAY_DAYS
 from execution.models import Trade
 from execution.replay import day_replay
 from strategy.models import StrategyConfig, TradeDecision
+from strategy.quant.features import FEATURE_SCHEMA_VERSION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,9 +40,9 @@ def holiday_market(tmp_path: Path, settings, holiday_files: list[Path], seeded_g
     return _replay_market(tmp_path / "market-data", settings, holiday_files)
 
 
-def _live_then_backtest(days: tuple, **params) -> tuple:  # type: ignore[no-untyped-def]
+def _live_then_backtest(days: tuple, *, context: bool = False, **params) -> tuple:  # type: ignore[no-untyped-def]
     for day in days:
-        day_replay(day, every_minutes=5)
+        day_replay(day, every_minutes=5, context=context)
     run, _ = services.run_create(services.params_build(
         start=days[0], end=days[-1], configs=StrategyConfig.objects.filter(enabled=True), risk_scope="shared",
         exit_check_minutes=5, **params), name="parity")
@@ -53,7 +54,7 @@ def _live_then_backtest(days: tuple, **params) -> tuple:  # type: ignore[no-unty
 def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: Path) -> None:
     assert StrategyConfig.objects.filter(enabled=True).count() == 12, list(StrategyConfig.objects.values_list("name", "enabled"))
     for day in COMPACT_DAYS:
-        day_replay(day, every_minutes=5)
+        day_replay(day, every_minutes=5, context=True)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
     assert live.count() == 12 * 3 * len(COMPACT_DAYS)  # 12 configs × 3 windows × 3 days
     live_trades = Trade.objects.filter(backtest_run__isnull=True)
@@ -71,6 +72,16 @@ def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: 
     assert report.decisions_compared == live.count()
     assert report.trades_compared == live_trades.count()
     assert report.differences == []
+    # The feature vectors compared above are full ones: the market context and the calendar too.
+    traded = live.filter(action="TRADE").first()
+    assert traded is not None and traded.feature_schema == FEATURE_SCHEMA_VERSION
+    # (The compact universe lists no expiration 30 days out, so vix30 is missing on both sides, for the same reason.)
+    for name in ("vix9d", "rv_30m", "move_since_open_pct", "gex_usd_per_pct", "days_to_monthly"):
+        assert live.exclude(action="SKIP", features__forward=None).filter(**{f"features__{name}__isnull": False}).exists(), name
+    assert traded.feature_missing.get("vix30") == "term chains missing"
+    # Candidates the risk rules turned away have outcomes on both sides, and they agree (compared above).
+    skipped = live.filter(reason_code="risk_limit", outcome__status="resolved")
+    assert skipped.exists() and report.outcomes_compared >= skipped.count()
 
     # The command says the same for any of those days (reusing the run).
     out = StringIO()
@@ -94,7 +105,7 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
     Monday's trade expires inside the replayed days.)"""
     settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE = 1.0, 20.0
     StrategyConfig.objects.filter(target_dte=3).update(priority=1)
-    run, report = _live_then_backtest(HOLIDAY_DAYS)
+    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
     monday = live.filter(trading_day=HOLIDAY_DAYS[0], entry_window="10:00")
     assert {d.expiration for d in monday if d.config_params["target_dte"] in (3, 5)} == {dt.date(2026, 11, 27)}

@@ -83,11 +83,29 @@ def test_instruments_and_the_all_days_views(imported: dict[dt.date, GeneratedDay
         assert per_day == (imported[NEXT_DAY].instrument_count,)
 
 
+def test_open_interest_filters_and_the_all_days_view(tiny_days: dict[dt.date, GeneratedDay], market_dir: Path) -> None:
+    import_files([p for d in tiny_days.values() for p in d.paths])
+    table = store.open_interest(DAY)
+    assert table.schema.equals(store.OPEN_INTEREST_SCHEMA) and table.num_rows == tiny_days[DAY].instrument_count
+    assert table["instrument_id"].to_pylist() == store.instruments(DAY)["instrument_id"].to_pylist()  # same order
+    spx = store.open_interest(DAY, roots=["SPX"], expirations=[dt.date(2026, 3, 20)])
+    assert 0 < spx.num_rows < table.num_rows and set(spx["root"].to_pylist()) == {"SPX"}
+    assert store.open_interest(DAY, expirations=[]).num_rows == 0
+    assert store.available_days("statistics") == [DAY, NEXT_DAY]
+    with store.connect() as con:
+        counts = con.sql("SELECT date, count(*), sum(open_interest) FROM open_interest GROUP BY date ORDER BY date").fetchall()
+    assert [c[:2] for c in counts] == [(DAY, tiny_days[DAY].instrument_count), (NEXT_DAY, tiny_days[NEXT_DAY].instrument_count)]
+    assert counts[0][2] == sum(table["open_interest"].to_pylist())
+
+
 def test_missing_days_and_naive_times_are_errors(market_dir: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no cbbo-1m data imported for 2026-03-18"):
         store.quotes(DAY)
+    with pytest.raises(FileNotFoundError, match="no statistics data imported for 2026-03-18"):
+        store.open_interest(DAY)
     with store.connect() as con:  # an empty store still has the views
         assert con.sql("SELECT count(*) FROM quotes").fetchall() == [(0,)]
+        assert con.sql("SELECT count(*) FROM open_interest").fetchall() == [(0,)]
     with pytest.raises(ValueError, match="timezone-aware"):
         store._aware(dt.datetime(2026, 3, 18, 10, 0))
 

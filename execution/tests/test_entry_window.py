@@ -51,7 +51,10 @@ def test_window_decides_every_config_once_with_one_trade(sim) -> None:  # type: 
     assert [leg["side"] for leg in trade.legs] == ["sell", "buy"]
     assert trade.credit_fill <= trade.credit_mid and trade.credit_fill % Decimal("0.05") == 0
     assert trade.max_loss_usd + trade.max_profit_usd == trade.width_points * 100
-    assert trade.features["dte_bucket"] == trade.strategy_config.target_dte and "vix30_own" in trade.features
+    assert trade.features["dte_target"] == trade.strategy_config.target_dte and trade.feature_schema == 1
+    # The slot's market context reaches the features (the simulated market lists 30-day terms).
+    assert trade.features["vix30"] is not None and trade.features["vix9d"] is not None
+    assert trade.features["credit_fill"] == float(trade.credit_fill)
     others = decisions.exclude(pk=trade.pk)
     assert set(others.values_list("reason_code", flat=True)) <= {"risk_limit", "credit_below_min",
                                                                 "combo_spread_too_wide", "no_long_leg"}
@@ -119,7 +122,7 @@ def test_holidays_and_weekends_decide_nothing(sim, day) -> None:  # type: ignore
 def test_early_close_day_still_decides(sim) -> None:  # type: ignore[no-untyped-def]
     result = entry_window_run(at=dt.datetime(2026, 11, 27, 12, 0, tzinfo=NY))  # day after Thanksgiving, 13:15 close
     assert len(result.created) == 12
-    assert result.created[0].features["early_close_day"] is True
+    assert result.created[0].features["early_close_day"] == 1.0
 
 
 def test_window_must_be_an_entry_window() -> None:

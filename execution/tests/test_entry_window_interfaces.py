@@ -89,6 +89,13 @@ def test_decision_pages_filter_and_detail(sim, trader: Client) -> None:  # type:
     detail = trader.get(f"/decisions/{trade.pk}/").content.decode()
     assert trade.snapshot_checksum in detail and 'class="atm"' in detail
     assert trade.legs[0]["symbol"] in detail
+    # Features grouped as the schema groups them, each missing one with its reason.
+    import re
+
+    groups = re.findall(r'<table class="features" id="features-(\w+)"', detail)
+    assert groups == ["candidate", "market", "calendar"]
+    assert "<code>credit_to_width</code>" in detail and "<code>days_to_fomc</code>" in detail
+    assert "missing: no forward at every 5-minute sample of the last 60 minutes" in detail  # 10:00: under an hour old
 
 
 def test_decision_api_list_filters_and_detail(sim) -> None:  # type: ignore[no-untyped-def]

@@ -37,7 +37,8 @@ def sim(settings):  # type: ignore[no-untyped-def]
 
 def play(day: dt.date) -> None:
     report = day_replay(day, every_minutes=30)
-    assert report.slots == (12 if market_calendar.is_early_close(day) else 13)
+    # Every 30 minutes from the open (09:30 included, as beat captures it) until the close.
+    assert report.slots == (8 if market_calendar.is_early_close(day) else 14)
 
 
 def test_a_simulated_trade_plays_through_to_pnl(sim) -> None:  # type: ignore[no-untyped-def]

@@ -32,16 +32,21 @@ from snapshots.providers.simulated_market import (
     VOL_CEIL,
     VOL_FLOOR,
     MarketMoment,
+    RegimeJump,
+    RegimeParams,
     atm_vol,
     check_seed,
     index_level as model_index_level,
     index_levels,
+    jump_schedule,
     listed_series,
     market_moment,
     option_book,
     option_greeks,
     quote_bid_ask,
     quote_implied_vols,
+    regime_state,
+    regime_states,
     settlement_value as model_settlement_value,
     smile_vol,
     strike_grid,
@@ -63,9 +68,14 @@ __all__ = [
     "UTC",
     "VOL_CEIL",
     "VOL_FLOOR",
+    "RegimeJump",
+    "RegimeParams",
     "SimulatedMarket",
     "atm_vol",
+    "jump_schedule",
     "quote_bid_ask",
+    "regime_state",
+    "regime_states",
     "smile_vol",
     "strike_grid",
     "variance_swap_vol",
@@ -110,16 +120,20 @@ class SimulatedMarket:
     """Deterministic SPX market data shaped like Tradier's (the model: ``simulated_market``).
 
     ``seed`` selects the market history; ``now`` returns the current aware time (injectable for
-    tests and for demos that run a virtual clock). Same seed and same ``now()`` → byte-identical
-    payloads.
+    tests and for demos that run a virtual clock); ``regime`` plants the optional calm/stressed
+    regime (off when None or not enabled: then every payload is what it is without one). Same
+    seed, regime and ``now()`` → byte-identical payloads.
     """
 
     name = "simulated"
 
-    def __init__(self, seed: int = 7, now: Callable[[], dt.datetime] = _utc_now) -> None:
+    def __init__(
+        self, seed: int = 7, now: Callable[[], dt.datetime] = _utc_now, regime: RegimeParams | None = None
+    ) -> None:
         check_seed(seed)
         self.seed = seed
         self._now = now
+        self.regime = regime
 
     def _current(self) -> dt.datetime:
         now = self._now()
@@ -128,18 +142,18 @@ class SimulatedMarket:
         return now.astimezone(UTC)
 
     def _moment(self) -> MarketMoment:
-        return market_moment(self.seed, self._current())
+        return market_moment(self.seed, self._current(), self.regime)
 
     # Public extras, not part of the provider protocol.
 
     def index_level(self, at: dt.datetime) -> float:
         """SPX at instant ``at`` (aware) under the frozen-outside-the-session rule, 2 decimals."""
-        return model_index_level(self.seed, at)
+        return model_index_level(self.seed, at, self.regime)
 
     def settlement_value(self, expiration: dt.date, root: str) -> float | None:
         """The exercise-settlement value of a series (SPX: the 09:30 ET open; SPXW: the 16:00/13:00 ET
         close of ``expiration``), or None while ``now()`` is before the settlement instant."""
-        return model_settlement_value(self.seed, expiration, root, self._current())
+        return model_settlement_value(self.seed, expiration, root, self._current(), self.regime)
 
     # MarketDataProvider.
 

@@ -41,12 +41,43 @@ The model, in brief (all numbers are annualised decimals unless said otherwise):
 * **Per-contract attributes** (open interest, volume, sizes, spread noise) come from a counter-
   based hash of (seed, day, expiration, root, strike, type), so a contract keeps its numbers
   whatever the rest of the grid looks like.
+* **Regime (optional, off by default).** ``RegimeParams(enabled=True)`` plants a signal a
+  meta-labeler can find; with it off (the default, or ``regime=None``) every output is
+  byte-identical to the model without it. A latent two-state Markov chain, calm/stressed, runs on
+  the same weekday grid as the daily path, drawn from its own ``SeedSequence([seed, tag, year])``
+  stream (so the existing streams are not reshuffled) and chained across years from a calm
+  1999-01-01. Transitions per weekday: calm → stressed 3 %, stressed → calm 20 % (stationary
+  share stressed 3/23 ≈ 13 %; mean spells 33 calm and 5 stressed weekdays). Day d's state holds
+  from d's 09:30 open to its close and is what a 10:00–12:00 ET decision on d lives in:
+
+  - *term structure*: stressed days add a front-end premium ``f·(e^{−T/τ_f} − e^{−30 d/τ_f})``
+    to the ATM vol (f = 5 vol points, τ_f = 10 days): zero at 30 days, so VIX is unchanged,
+    +1.8 points at 9 days (VIX9D/VIX up ≈ 0.1 at a 16 % VIX), +4.3 points at 1 day. It enters
+    ``atm_vol``/``smile_vol``/``variance_swap_vol`` (argument ``front``), so VIX9D and the
+    chain's IVs agree; the previous close is priced with the previous day's premium.
+  - *realised volatility*: a stressed day's return volatility (overnight gap and the intraday
+    bridge included) is 1.5× the calm one (its log drift unchanged), so the hours before the
+    entry windows move more.
+  - *jumps*: each weekday draws at most one jump, landing 1–5 weekdays later (uniform): down with
+    probability 10 % when stressed vs 0.2 % when calm, log size −3 % … −5 % (uniform); up with
+    probability 2 % stressed vs 0.2 % calm, +2 % … +4 %. The jump is part of the day's
+    close-to-close return, so closes, the intraday path, the index, the chains and the
+    settlement values all carry it: it happens at a uniform minute of the landing session
+    (minute 0 = a gap at the 09:30 open; a jump landing on a holiday gaps the next open), and
+    it moves the vol state by −12·J (a −4 % jump lifts the 30-day vol ≈ 2 points). A
+    compensating drift on every weekday, minus the expected jump return at the stationary mix
+    (+0.046 % a weekday, ≈ 12 % a year, with the defaults), keeps the index from trending down:
+    calm stretches drift up, stressed ones fall in jumps.
+
+  ``regime_state``/``regime_states`` and ``jump_schedule`` expose the latent chain and the
+  drawn jumps; they are defined whatever ``enabled`` says (the market ignores them when it is
+  off), so a control experiment can label days by a regime that has no effect.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -91,6 +122,7 @@ _TERM_DECAY_YEARS = 45.0 / 365.0
 _VIX_YEARS = 30.0 / 365.0
 _VIX9D_YEARS = 9.0 / 365.0
 _VOL_INDEX_YEARS = {"VIX": _VIX_YEARS, "VIX9D": _VIX9D_YEARS}  # variance-swap tenor of each volatility index
+_FRONT_DECAY_YEARS = 10.0 / 365.0  # e-folding maturity of the regime's front-end vol premium
 # SVI-shaped smile in standardised moneyness z (tuned to SPX-like 25/10-delta vols).
 _SMILE_B, _SMILE_RHO, _SMILE_M, _SMILE_S = 0.45, -0.85, 0.6, 1.0
 _SMILE_MIN_FACTOR = 0.4  # floor on σ/atm, never reached with the parameters above
@@ -105,6 +137,7 @@ _SPREAD_CAP = 5.0
 # Distinct stream tags so no two random streams share a seed sequence.
 _TAG_DAILY = 0x5D1
 _TAG_INTRADAY = 0x1D4
+_TAG_REGIME = 0x5E6
 _TAG_SPREAD, _TAG_OI, _TAG_VOLUME, _TAG_SIZE, _TAG_TRADE = 11, 12, 13, 14, 15
 _ROOT_CODE = {mc.ROOT_AM: 1, mc.ROOT_PM: 2}
 
@@ -139,6 +172,197 @@ def vol_level(u: FloatArray | float) -> FloatArray:
 
 
 @dataclass(frozen=True)
+class RegimeParams:
+    """The planted calm/stressed regime (module docstring, "Regime"); it acts only when ``enabled``.
+
+    Probabilities are per weekday; jump sizes are (low, high) magnitudes of the log return.
+    """
+
+    enabled: bool = False
+    p_calm_to_stressed: float = 0.03
+    p_stressed_to_calm: float = 0.20
+    stressed_vol_multiplier: float = 1.5  # return vol of a stressed day vs a calm one
+    front_premium: float = 0.05  # stressed: extra ATM vol (decimal) as T → 0, zero at 30 days
+    p_down_calm: float = 0.002
+    p_down_stressed: float = 0.10
+    p_up_calm: float = 0.002
+    p_up_stressed: float = 0.02
+    down_jump: tuple[float, float] = (0.03, 0.05)
+    up_jump: tuple[float, float] = (0.02, 0.04)
+    max_lag_days: int = 5  # a jump lands 1 … max_lag_days weekdays after the day that drew it
+    jump_vol_leverage: float = 12.0  # vol state u moves by −leverage × the jump's log return
+
+    def __post_init__(self) -> None:
+        probabilities = (self.p_calm_to_stressed, self.p_stressed_to_calm, self.p_down_calm, self.p_down_stressed)
+        if not all(0.0 <= p <= 1.0 for p in (*probabilities, self.p_up_calm, self.p_up_stressed)):
+            raise ValueError("regime probabilities must lie in [0, 1]")
+        if self.p_down_calm + self.p_up_calm > 1.0 or self.p_down_stressed + self.p_up_stressed > 1.0:
+            raise ValueError("a day draws at most one jump: p_down + p_up must not exceed 1")
+        for low, high in (self.down_jump, self.up_jump):
+            if not 0.0 <= low <= high:
+                raise ValueError("jump sizes are (low, high) magnitudes with 0 <= low <= high")
+        if self.max_lag_days < 1 or self.stressed_vol_multiplier <= 0.0:
+            raise ValueError("max_lag_days must be >= 1 and stressed_vol_multiplier > 0")
+
+    @property
+    def stressed_share(self) -> float:
+        """Stationary probability of the stressed state."""
+        rate = self.p_calm_to_stressed + self.p_stressed_to_calm
+        return self.p_calm_to_stressed / rate if rate > 0.0 else 0.0
+
+    @property
+    def jump_compensator(self) -> float:
+        """Drift per weekday (log return) that cancels the expected jump return at the stationary mix."""
+        down, up = 0.5 * sum(self.down_jump), 0.5 * sum(self.up_jump)
+        share = self.stressed_share
+        calm = self.p_up_calm * up - self.p_down_calm * down
+        stressed = self.p_up_stressed * up - self.p_down_stressed * down
+        return -((1.0 - share) * calm + share * stressed)
+
+
+def _active(regime: RegimeParams | None) -> RegimeParams | None:
+    """The regime that acts on the market: None when absent or disabled (one cache key for "off")."""
+    return regime if regime is not None and regime.enabled else None
+
+
+@dataclass(frozen=True)
+class _RegimeBlock:
+    """One calendar year of the regime chain and of the jumps drawn on each weekday."""
+
+    days: NDArray[np.datetime64]
+    stressed: NDArray[np.bool_]
+    lag: NDArray[np.int64]  # weekdays until the drawn jump lands; 0 = no jump drawn that day
+    log_jump: FloatArray  # signed log return of the drawn jump (0.0 where none)
+    fraction: FloatArray  # where in the landing session it happens, [0, 1)
+    landing_log: FloatArray  # sum of the jumps landing on each weekday (drawn this year or last)
+
+
+@lru_cache(maxsize=512)
+def _regime_block(seed: int, year: int, params: RegimeParams) -> _RegimeBlock:
+    """The regime of ``year``'s weekdays, chained from the last state of ``year - 1`` (calm in 1999).
+
+    Cached per (seed, year, params) with ``enabled`` normalised away by the callers; five uniforms
+    per weekday (transition, jump, lag, size, minute) from the regime's own stream.
+    """
+    if not _PROCESS_START_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"the simulated market covers {FIRST_YEAR}–{LAST_YEAR}, not {year}")
+    prev: _RegimeBlock | None = None
+    if year > _PROCESS_START_YEAR:
+        for earlier in range(_PROCESS_START_YEAR, year - 1):
+            _regime_block(seed, earlier, params)
+        prev = _regime_block(seed, year - 1, params)
+    all_days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
+    days = all_days[np.is_busday(all_days)]
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _TAG_REGIME, year])))
+    draws = rng.random((days.size, 5))
+    stressed = np.empty(days.size, dtype=np.bool_)
+    state = bool(prev.stressed[-1]) if prev is not None else False
+    for i, flip in enumerate(draws[:, 0].tolist()):  # a 261-step chain: a loop is cheaper than tricks
+        if flip < (params.p_stressed_to_calm if state else params.p_calm_to_stressed):
+            state = not state
+        stressed[i] = state
+    p_down = np.where(stressed, params.p_down_stressed, params.p_down_calm)
+    p_up = np.where(stressed, params.p_up_stressed, params.p_up_calm)
+    down = draws[:, 1] < p_down
+    up = ~down & (draws[:, 1] < p_down + p_up)
+    size_u = draws[:, 3]
+    down_size = params.down_jump[0] + (params.down_jump[1] - params.down_jump[0]) * size_u
+    up_size = params.up_jump[0] + (params.up_jump[1] - params.up_jump[0]) * size_u
+    log_jump = np.where(down, -down_size, np.where(up, up_size, 0.0))
+    lag = np.where(down | up, 1 + np.floor(draws[:, 2] * params.max_lag_days).astype(np.int64), 0)
+    # Land this year's and last year's draws on this year's weekdays.
+    sources = [(days, lag, log_jump)] + ([(prev.days, prev.lag, prev.log_jump)] if prev is not None else [])
+    landing_log = np.zeros(days.size)
+    for src_days, src_lag, src_log in sources:
+        drawn = src_lag > 0
+        lands = np.busday_offset(src_days[drawn], src_lag[drawn])
+        inside = (lands >= days[0]) & (lands <= days[-1])
+        np.add.at(landing_log, np.searchsorted(days, lands[inside]), src_log[drawn][inside])
+    block = _RegimeBlock(
+        days=days, stressed=stressed, lag=lag, log_jump=log_jump, fraction=draws[:, 4], landing_log=landing_log
+    )
+    for array in (block.days, block.stressed, block.lag, block.log_jump, block.fraction, block.landing_log):
+        array.flags.writeable = False
+    return block
+
+
+def _chain_key(params: RegimeParams) -> RegimeParams:
+    # The chain and its draws do not depend on whether the market uses them.
+    return params if params.enabled else replace(params, enabled=True)
+
+
+def regime_states(
+    seed: int, start: dt.date, end: dt.date, params: RegimeParams
+) -> tuple[NDArray[np.datetime64], NDArray[np.bool_]]:
+    """(weekdays, stressed) for every weekday in [start, end]: the latent regime chain, vectorised.
+
+    Defined whatever ``params.enabled`` says (the market ignores it when off).
+    """
+    check_seed(seed)
+    key = _chain_key(params)
+    days: list[NDArray[np.datetime64]] = []
+    states: list[NDArray[np.bool_]] = []
+    for year in range(start.year, end.year + 1):
+        block = _regime_block(seed, year, key)
+        mask = (block.days >= np.datetime64(start)) & (block.days <= np.datetime64(end))
+        days.append(block.days[mask])
+        states.append(block.stressed[mask])
+    if not days:
+        return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.bool_)
+    return np.concatenate(days), np.concatenate(states)
+
+
+def regime_state(seed: int, day: dt.date, params: RegimeParams) -> bool:
+    """True when weekday ``day`` is in the stressed regime (the latent chain; see ``regime_states``)."""
+    days, states = regime_states(seed, day, day, params)
+    if days.size != 1:
+        raise ValueError(f"{day} is not a weekday")
+    return bool(states[0])
+
+
+@dataclass(frozen=True)
+class RegimeJump:
+    """A jump of the regime: drawn on one weekday, landing ``lag`` weekdays later.
+
+    ``session_fraction`` places it in the landing session: minute ``floor(fraction·(n + 1))``
+    after 09:30 ET of an n-minute session (0 = a gap at the open). A jump landing on a weekday
+    without a session (a holiday) gaps the next session's open.
+    """
+
+    drawn_on: dt.date
+    lands_on: dt.date
+    log_return: float  # ln(S after / S before); negative = down
+    session_fraction: float
+
+
+def jump_schedule(seed: int, start: dt.date, end: dt.date, params: RegimeParams) -> list[RegimeJump]:
+    """The regime's jumps landing on weekdays in [start, end], by landing day then drawing day.
+
+    Defined whatever ``params.enabled`` says (the market carries them only when it is on).
+    """
+    check_seed(seed)
+    key = _chain_key(params)
+    jumps: list[RegimeJump] = []
+    first = max(start.year - 1, _PROCESS_START_YEAR)
+    for year in range(first, min(end.year, LAST_YEAR) + 1):
+        block = _regime_block(seed, year, key)
+        drawn = np.flatnonzero(block.lag > 0)
+        lands = np.busday_offset(block.days[drawn], block.lag[drawn])
+        for i, landing in zip(drawn.tolist(), lands.tolist(), strict=True):
+            if start <= landing <= end:
+                jumps.append(
+                    RegimeJump(
+                        drawn_on=block.days[i].item(),
+                        lands_on=landing,
+                        log_return=float(block.log_jump[i]),
+                        session_fraction=float(block.fraction[i]),
+                    )
+                )
+    jumps.sort(key=lambda jump: (jump.lands_on, jump.drawn_on))
+    return jumps
+
+
+@dataclass(frozen=True)
 class _YearBlock:
     """One calendar year of the weekday process: dates, cumulative log level, vol state at close."""
 
@@ -153,11 +377,14 @@ def check_seed(seed: int) -> None:
 
 
 @lru_cache(maxsize=512)
-def _year_block(seed: int, year: int) -> _YearBlock:
+def _year_block(seed: int, year: int, regime: RegimeParams | None = None) -> _YearBlock:
     """The weekday closes of ``year``, continuing from the last close of ``year - 1``.
 
-    Cached per (seed, year); earlier years are built first (ascending) so the recursion stays one
-    level deep. Vectorised: the OU recursion runs through ``lfilter``, the level through ``cumsum``.
+    Cached per (seed, year, active regime or None); earlier years are built first (ascending) so
+    the recursion stays one level deep. Vectorised: the OU recursion runs through ``lfilter``, the
+    level through ``cumsum``. The regime (when given) scales stressed days' return vol, adds the
+    landing jumps (and their vol shock) and the compensating drift; its draws never touch the
+    daily stream, so the shocks below are the same with it on or off.
     """
     if not _PROCESS_START_YEAR <= year <= LAST_YEAR:
         raise ValueError(f"the simulated market covers {FIRST_YEAR}–{LAST_YEAR}, not {year}")
@@ -165,8 +392,8 @@ def _year_block(seed: int, year: int) -> _YearBlock:
         prev_log, prev_u = 0.0, _U_MEAN
     else:
         for earlier in range(_PROCESS_START_YEAR, year - 1):
-            _year_block(seed, earlier)
-        prev = _year_block(seed, year - 1)
+            _year_block(seed, earlier, regime)
+        prev = _year_block(seed, year - 1, regime)
         prev_log, prev_u = float(prev.log_level[-1]), float(prev.u[-1])
     all_days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
     days = all_days[np.is_busday(all_days)]
@@ -176,21 +403,29 @@ def _year_block(seed: int, year: int) -> _YearBlock:
     z_vol = _U_RETURN_CORR * z_ret + np.sqrt(1.0 - _U_RETURN_CORR**2) * shocks[:, 1]
     decay = 1.0 - _U_KAPPA * _STEP_YEARS
     innovations = _U_ETA * np.sqrt(_STEP_YEARS) * z_vol
+    if regime is not None:
+        chain = _regime_block(seed, year, regime)
+        innovations = innovations - regime.jump_vol_leverage * chain.landing_log
     # y_i = decay·y_{i−1} + innovation_i with y = u − mean; zi carries the previous year's state in.
     dev, _ = lfilter([1.0], [1.0, -decay], innovations, zi=[decay * (prev_u - _U_MEAN)])
     u = _U_MEAN + dev
     u_before = np.concatenate(([prev_u], u[:-1]))
     sigma = _REALISED_TO_IMPLIED * vol_level(u_before)
     returns = sigma * np.sqrt(_STEP_YEARS) * z_ret - 0.5 * sigma**2 * _STEP_YEARS
+    if regime is not None:
+        # Stressed days scale the shock only (their log drift stays the calm one's).
+        multiplier = np.where(chain.stressed, regime.stressed_vol_multiplier, 1.0)
+        returns = returns + (multiplier - 1.0) * sigma * np.sqrt(_STEP_YEARS) * z_ret
+        returns = returns + chain.landing_log + regime.jump_compensator
     log_level = prev_log + np.cumsum(returns)
     for array in (days, log_level, u):
         array.flags.writeable = False
     return _YearBlock(days=days, log_level=log_level, u=u)
 
 
-def _weekday_state(seed: int, day: dt.date) -> tuple[float, float]:
+def _weekday_state(seed: int, day: dt.date, regime: RegimeParams | None = None) -> tuple[float, float]:
     """(log level, u) of the latent process at the close of weekday ``day``."""
-    block = _year_block(seed, day.year)
+    block = _year_block(seed, day.year, regime)
     index = int(np.searchsorted(block.days, np.datetime64(day)))
     if index >= block.days.size or block.days[index] != np.datetime64(day):
         raise ValueError(f"{day} is not a weekday")
@@ -198,14 +433,14 @@ def _weekday_state(seed: int, day: dt.date) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=64)
-def _anchor_log(seed: int) -> float:
-    return _weekday_state(seed, ANCHOR_DATE)[0]
+def _anchor_log(seed: int, regime: RegimeParams | None = None) -> float:
+    return _weekday_state(seed, ANCHOR_DATE, regime)[0]
 
 
-def _close_state(seed: int, day: dt.date) -> tuple[float, float]:
+def _close_state(seed: int, day: dt.date, regime: RegimeParams | None = None) -> tuple[float, float]:
     """(SPX close, u) of trading day ``day``, rescaled so the anchor date closes at ANCHOR_LEVEL."""
-    log_level, u = _weekday_state(seed, day)
-    return ANCHOR_LEVEL * float(np.exp(log_level - _anchor_log(seed))), u
+    log_level, u = _weekday_state(seed, day, regime)
+    return ANCHOR_LEVEL * float(np.exp(log_level - _anchor_log(seed, regime))), u
 
 
 @dataclass(frozen=True)
@@ -221,23 +456,35 @@ class DayPath:
     prev_u: float
     spot: FloatArray  # SPX by minute (2 decimals)
     u: FloatArray
+    regime: RegimeParams | None = None  # the active regime, None when off
+    stressed: bool = False  # the day's regime state (False when off)
+    front: float = 0.0  # front-end vol premium of the day (decimal; 0.0 unless stressed)
+    prev_front: float = 0.0  # the same for prev_day, which prices the previous close
 
     @property
     def minutes(self) -> int:
         return self.spot.size - 1
 
 
+def day_path(seed: int, day: dt.date, regime: RegimeParams | None = None) -> DayPath:
+    """Brownian bridge between two closes on a variance clock (overnight share, then even minutes).
+
+    With an enabled ``regime`` the bridge is scaled by the stressed-day vol multiplier and the
+    jumps landing since the previous trading day are placed at their minutes (module docstring).
+    """
+    return _day_path(seed, day, _active(regime))
+
+
 @lru_cache(maxsize=128)
-def day_path(seed: int, day: dt.date) -> DayPath:
-    """Brownian bridge between two closes on a variance clock (overnight share, then even minutes)."""
+def _day_path(seed: int, day: dt.date, regime: RegimeParams | None) -> DayPath:
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise ValueError(f"the simulated market covers {FIRST_YEAR}–{LAST_YEAR}, not {day}")
     bounds = mc.session_bounds(day)
     if bounds is None:
         raise ValueError(f"{day} is not a trading day")
     prev_day = mc.previous_trading_day(day)
-    s0, u0 = _close_state(seed, prev_day)
-    s1, u1 = _close_state(seed, day)
+    s0, u0 = _close_state(seed, prev_day, regime)
+    s1, u1 = _close_state(seed, day, regime)
     settle = mc.expiring_series_close(day)
     n = int((settle - bounds[0]).total_seconds() // 60)
     # Variance clock: τ = 0 at the previous close, τ = share at 09:30, τ = 1 at the close.
@@ -248,9 +495,28 @@ def day_path(seed: int, day: dt.date) -> DayPath:
     bridge = walk - tau * walk[-1]  # pinned to 0 at both ends
     # The bridge carries the variance of every weekday step since the previous trading day.
     gap_steps = max(1, int(np.busday_count(np.datetime64(prev_day), np.datetime64(day))))
-    day_sd = _REALISED_TO_IMPLIED * float(vol_level(u0)) * np.sqrt(gap_steps * _STEP_YEARS)
-    log_path = np.log(s0) + tau * (np.log(s1) - np.log(s0)) + day_sd * bridge
-    u_path = u0 + tau * (u1 - u0) - _INTRADAY_LEVERAGE * day_sd * bridge
+    if regime is None:
+        day_sd = _REALISED_TO_IMPLIED * float(vol_level(u0)) * np.sqrt(gap_steps * _STEP_YEARS)
+        log_path = np.log(s0) + tau * (np.log(s1) - np.log(s0)) + day_sd * bridge
+        u_path = u0 + tau * (u1 - u0) - _INTRADAY_LEVERAGE * day_sd * bridge
+        stressed, front, prev_front = False, 0.0, 0.0
+    else:
+        gap_start = prev_day + dt.timedelta(days=1)
+        _, gap_stressed = regime_states(seed, gap_start, day, regime)
+        multiplier = np.where(gap_stressed, regime.stressed_vol_multiplier, 1.0)
+        day_sd = _REALISED_TO_IMPLIED * float(vol_level(u0)) * float(np.sqrt(np.sum(multiplier**2) * _STEP_YEARS))
+        # Jumps since the previous close: a step at their minute (the open for one landing on a holiday).
+        jump_steps = np.zeros(tau.size)
+        for jump in jump_schedule(seed, gap_start, day, regime):
+            minute = min(int(jump.session_fraction * (n + 1)), n) if jump.lands_on == day else 0
+            jump_steps[minute + 1 :] += jump.log_return
+        total_jump = float(jump_steps[-1])
+        log_path = np.log(s0) + tau * (np.log(s1) - np.log(s0) - total_jump) + jump_steps + day_sd * bridge
+        vol_steps = regime.jump_vol_leverage * jump_steps
+        u_path = u0 + tau * (u1 - u0 + vol_steps[-1]) - vol_steps - _INTRADAY_LEVERAGE * day_sd * bridge
+        stressed = bool(gap_stressed[-1])
+        front = regime.front_premium if stressed else 0.0
+        prev_front = regime.front_premium if regime_state(seed, prev_day, regime) else 0.0
     spot = np.round(np.exp(log_path[1:]), 2)
     # Pin the close exactly (exp∘log can be an ulp off), so it equals the next day's prevclose.
     spot[-1] = round(s1, 2)
@@ -267,6 +533,10 @@ def day_path(seed: int, day: dt.date) -> DayPath:
         prev_u=u0,
         spot=spot,
         u=u_minutes,
+        regime=regime,
+        stressed=stressed,
+        front=front,
+        prev_front=prev_front,
     )
 
 
@@ -275,15 +545,33 @@ def _phi(t_years: FloatArray | float) -> FloatArray:
     return -np.expm1(-x) / x
 
 
-def atm_vol(x30: FloatArray | float, t_years: FloatArray | float) -> FloatArray:
-    """ATM implied vol (decimal) at maturity ``t_years`` given the 30-day level ``x30``."""
+def front_shape(t_years: FloatArray | float) -> FloatArray:
+    """Maturity profile of the regime's front-end premium: e^{−T/10 d} − e^{−30 d/10 d} (0 at 30 days)."""
+    t = np.maximum(np.asarray(t_years, dtype=np.float64), 0.0)
+    return np.asarray(np.exp(-t / _FRONT_DECAY_YEARS) - np.exp(-_VIX_YEARS / _FRONT_DECAY_YEARS), dtype=np.float64)
+
+
+def atm_vol(x30: FloatArray | float, t_years: FloatArray | float, front: FloatArray | float = 0.0) -> FloatArray:
+    """ATM implied vol (decimal) at maturity ``t_years`` given the 30-day level ``x30``.
+
+    ``front`` is the regime's front-end premium (decimal, 0.0 when calm or off), added as
+    ``front·front_shape(T)`` so the 30-day vol stays ``x30``.
+    """
     level = _LONG_RUN_VOL + (np.asarray(x30) - _LONG_RUN_VOL) * _phi(t_years) / _phi(_VIX_YEARS)
+    if np.any(front):  # skipped when off, so those outputs stay bit-for-bit what they were
+        level = level + np.asarray(front) * front_shape(t_years)
     return np.maximum(level, 0.03)
 
 
-def smile_vol(x30: FloatArray | float, t_years: FloatArray | float, log_moneyness: FloatArray | float) -> FloatArray:
-    """Implied vol (decimal) at log-moneyness ln(K/F), maturity ``t_years`` (years), 30-day level ``x30``."""
-    atm = atm_vol(x30, t_years)
+def smile_vol(
+    x30: FloatArray | float,
+    t_years: FloatArray | float,
+    log_moneyness: FloatArray | float,
+    front: FloatArray | float = 0.0,
+) -> FloatArray:
+    """Implied vol (decimal) at log-moneyness ln(K/F), maturity ``t_years`` (years), 30-day level ``x30``
+    and front-end premium ``front`` (see ``atm_vol``)."""
+    atm = atm_vol(x30, t_years, front)
     z = np.asarray(log_moneyness) / (atm * np.sqrt(np.maximum(np.asarray(t_years, dtype=np.float64), 1e-12)))
 
     def g(v: FloatArray | float) -> FloatArray:
@@ -293,16 +581,18 @@ def smile_vol(x30: FloatArray | float, t_years: FloatArray | float, log_moneynes
     return atm * np.sqrt(np.maximum(w, _SMILE_MIN_FACTOR**2))
 
 
-def variance_swap_vol(x30: FloatArray | float, t_years: float) -> FloatArray:
+def variance_swap_vol(x30: FloatArray | float, t_years: float, front: FloatArray | float = 0.0) -> FloatArray:
     """√(fair variance) of the smile at ``t_years``: (2/T)·∫ OTM(K)/K² dK with F = 1, undiscounted.
 
     The continuous form of the Cboe VIX formula; used for the simulated VIX (30 d) and VIX9D (9 d).
+    ``front`` (scalar or one per ``x30``) is the regime's front-end premium, see ``atm_vol``.
     """
     x = np.atleast_1d(np.asarray(x30, dtype=np.float64))[:, None]
-    scale = atm_vol(x, t_years) * np.sqrt(t_years)
+    f = np.atleast_1d(np.asarray(front, dtype=np.float64))[:, None]
+    scale = atm_vol(x, t_years, f) * np.sqrt(t_years)
     # Integrate over k = ln K from deep in the put wing (the skew fattens it) to past the call wing.
     k = np.linspace(-40.0, 12.0, 2001)[None, :] * scale
-    sigma = smile_vol(x, t_years, k)
+    sigma = smile_vol(x, t_years, k, f)
     strike = np.exp(k)
     otm = black76.price(k >= 0.0, 1.0, strike, t_years, 1.0, sigma)
     integral = np.trapezoid(np.asarray(otm) / strike, k, axis=1)  # ∫ OTM/K² dK = ∫ OTM/K dk
@@ -369,8 +659,13 @@ class MarketMoment:
     def u(self) -> float:
         return float(self.path.u[self.minute])
 
+    @property
+    def front(self) -> float:
+        """The session's front-end vol premium (decimal; 0.0 unless the regime is on and stressed)."""
+        return self.path.front
 
-def market_moment(seed: int, now: dt.datetime) -> MarketMoment:
+
+def market_moment(seed: int, now: dt.datetime, regime: RegimeParams | None = None) -> MarketMoment:
     """Map the aware instant ``now`` onto the market: in RTH its minute, otherwise the last close."""
     real = now.astimezone(UTC)
     minute = real.replace(second=0, microsecond=0)
@@ -382,7 +677,7 @@ def market_moment(seed: int, now: dt.datetime) -> MarketMoment:
     else:
         session_day = mc.previous_trading_day(day)
         instant = mc.session_bounds(session_day)[1]  # type: ignore[index]
-    path = day_path(seed, session_day)
+    path = day_path(seed, session_day, regime)
     index = min(int((instant - path.open_utc).total_seconds() // 60), path.minutes)
     return MarketMoment(now=real, instant=instant, path=path, minute=index, session_over=instant >= path.close_utc)
 
@@ -393,20 +688,22 @@ def listed_series(moment: MarketMoment) -> list[tuple[dt.date, str]]:
     return [(day, root) for day, root in pairs if mc.settlement_instant(day, root) > moment.instant]
 
 
-def index_level(seed: int, at: dt.datetime) -> float:
+def index_level(seed: int, at: dt.datetime, regime: RegimeParams | None = None) -> float:
     """SPX at instant ``at`` (aware) under the frozen-outside-the-session rule, 2 decimals."""
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
-    return market_moment(seed, at).spot
+    return market_moment(seed, at, regime).spot
 
 
-def settlement_value(seed: int, expiration: dt.date, root: str, now: dt.datetime) -> float | None:
+def settlement_value(
+    seed: int, expiration: dt.date, root: str, now: dt.datetime, regime: RegimeParams | None = None
+) -> float | None:
     """The exercise-settlement value of a series (SPX: the 09:30 ET open; SPXW: the 16:00/13:00 ET
     close of ``expiration``), or None while ``now`` (aware) is before the settlement instant."""
     instant = mc.settlement_instant(expiration, root)
     if now < instant:
         return None
-    path = day_path(seed, expiration)
+    path = day_path(seed, expiration, regime)
     return float(path.spot[0] if root.upper() == mc.ROOT_AM else path.spot[-1])
 
 
@@ -439,7 +736,9 @@ def index_levels(seed: int, moment: MarketMoment, symbol: str) -> IndexLevels:
     else:
         # The index is increasing in the vol state, so the day's high/low come from u's extremes.
         u_points = np.array([moment.u, path.u[0], path.prev_u, path.u[so_far].max(), path.u[so_far].min()])
-        level = np.round(100.0 * variance_swap_vol(vol_level(u_points), _VOL_INDEX_YEARS[symbol]), 2).tolist()
+        fronts = np.array([path.front, path.front, path.prev_front, path.front, path.front])
+        vols = variance_swap_vol(vol_level(u_points), _VOL_INDEX_YEARS[symbol], fronts)
+        level = np.round(100.0 * vols, 2).tolist()
         last, open_, prev, high, low = level
         half_spread = 0.01
         week52 = (0.0, 0.0)  # not modelled for the volatility indices
@@ -461,22 +760,30 @@ def _spx_52_week_range(seed: int, moment: MarketMoment) -> tuple[float, float]:
     end = moment.path.prev_day
     start = end - dt.timedelta(days=364)
     logs: list[FloatArray] = []
+    regime = moment.path.regime
     for year in range(max(start.year, _PROCESS_START_YEAR), end.year + 1):
-        block = _year_block(seed, year)
+        block = _year_block(seed, year, regime)
         mask = (block.days >= np.datetime64(start)) & (block.days <= np.datetime64(end))
         logs.append(block.log_level[mask])
-    levels = ANCHOR_LEVEL * np.exp(np.concatenate(logs) - _anchor_log(seed))
+    levels = ANCHOR_LEVEL * np.exp(np.concatenate(logs) - _anchor_log(seed, regime))
     return round(float(levels.max()), 2), round(float(levels.min()), 2)
 
 
 def model_prices(
-    spot: float, u: float, instant: dt.datetime, settle: dt.datetime, is_call: NDArray[np.bool_], strikes: FloatArray
+    spot: float,
+    u: float,
+    instant: dt.datetime,
+    settle: dt.datetime,
+    is_call: NDArray[np.bool_],
+    strikes: FloatArray,
+    front: float = 0.0,
 ) -> tuple[FloatArray, FloatArray, float, float, float]:
-    """(model price per share, smile vol, forward, discount, T in years) at ``instant`` for the given contracts."""
+    """(model price per share, smile vol, forward, discount, T in years) at ``instant`` for the given
+    contracts; ``front`` is the regime's front-end vol premium (decimal, see ``atm_vol``)."""
     t_years = (settle - instant).total_seconds() / 60.0 / MINUTES_PER_YEAR
     forward = spot * float(np.exp((RATE - DIVIDEND_YIELD) * t_years))
     discount = float(np.exp(-RATE * t_years))
-    sigma = smile_vol(float(vol_level(u)), t_years, np.log(strikes / forward))
+    sigma = smile_vol(float(vol_level(u)), t_years, np.log(strikes / forward), front)
     prices = np.asarray(black76.price(is_call, forward, strikes, t_years, discount, sigma))
     return prices, sigma, forward, discount, t_years
 
@@ -513,6 +820,12 @@ class OptionBook:
     last_trade_age_minutes: NDArray[np.int64]
 
 
+def _near_weight(strikes: FloatArray, reference: float, t_days: float) -> FloatArray:
+    """Activity weight, 1 at the money: a Gaussian in standard deviations of log-moneyness."""
+    moneyness_sd = np.log(strikes / reference) / (_VOL_MEAN * np.sqrt(max(t_days, 1.0) / 365.0))
+    return np.asarray(np.exp(-0.5 * (moneyness_sd / 2.0) ** 2))
+
+
 def option_book(seed: int, moment: MarketMoment, root: str, expiration: dt.date) -> OptionBook:
     """The book of one root and expiration at ``moment``, vectorised over the strike grid."""
     path = moment.path
@@ -522,7 +835,9 @@ def option_book(seed: int, moment: MarketMoment, root: str, expiration: dt.date)
     is_call = np.tile(np.array([True, False]), grid.size)
     shape = strikes.shape
     x30 = float(vol_level(moment.u))
-    price, sigma, forward, discount, t_years = model_prices(moment.spot, moment.u, moment.instant, settle, is_call, strikes)
+    price, sigma, forward, discount, t_years = model_prices(
+        moment.spot, moment.u, moment.instant, settle, is_call, strikes, path.front
+    )
 
     # Keys that identify a contract for its hashed attributes.
     strike_key = np.round(strikes * 1000.0).astype(np.int64)
@@ -536,15 +851,17 @@ def option_book(seed: int, moment: MarketMoment, root: str, expiration: dt.date)
     width = np.minimum(_SPREAD_BASE + _SPREAD_SLOPE * price, _SPREAD_CAP) * np.sqrt(x30 / _VOL_MEAN) * noise
     bid_c, ask_c = quote_bid_ask(price, width)
 
-    # Activity: open interest (prior-day figure) and volume concentrate near the money.
+    # Activity: open interest (prior-day figure) and volume concentrate near the money. Open interest
+    # is measured from the session's open, so it stays one figure all day, as OPRA's morning OI does.
     t_days = t_years * 365.0
-    moneyness_sd = np.log(strikes / path.prev_close) / (_VOL_MEAN * np.sqrt(max(t_days, 1.0) / 365.0))
-    near = np.exp(-0.5 * (moneyness_sd / 2.0) ** 2)
+    open_days = max((settle - path.open_utc).total_seconds() / 86_400.0, 1.0)
+    near = _near_weight(strikes, path.prev_close, t_days)
+    near_open = _near_weight(strikes, path.prev_close, open_days)
     round_strike = np.where(strike_key % 100_000 == 0, 2.0, np.where(strike_key % 25_000 == 0, 1.4, 1.0))
     side = np.where(is_call, 1.0, 1.4)  # SPX open interest is put-heavy
     root_mult = 2.5 if root == mc.ROOT_AM else 1.0
     oi_u = _hash_uniform(shape, seed, _TAG_OI, day_key, *contract)
-    open_interest = np.floor(near * (300.0 + 6000.0 * oi_u) * round_strike * side * root_mult + 40.0 * oi_u**3)
+    open_interest = np.floor(near_open * (300.0 + 6000.0 * oi_u) * round_strike * side * root_mult + 40.0 * oi_u**3)
     vol_u = _hash_uniform(shape, seed, _TAG_VOLUME, day_key, *contract)
     day_volume = near**2 * (100.0 + 4000.0 * vol_u) * (1.0 + 4.0 * np.exp(-t_days / 3.0)) * side
     elapsed = min(moment.minute / path.minutes, 1.0)
@@ -557,9 +874,11 @@ def option_book(seed: int, moment: MarketMoment, root: str, expiration: dt.date)
     # Trades: a last price inside today's market, the open and the previous close from the model.
     price_u, age_u, lot_u = (_hash_uniform(shape, seed, _TAG_TRADE, part, minute_key, *contract) for part in range(3))
     last_c = np.maximum(np.clip(_on_tick_cents((bid_c + (ask_c - bid_c) * price_u) / 100.0), bid_c, ask_c), 5)
-    open_price = model_prices(float(path.spot[0]), float(path.u[0]), path.open_utc, settle, is_call, strikes)[0]
-    prev_bounds = mc.session_bounds(path.prev_day)
-    prev_price = model_prices(path.prev_close, path.prev_u, prev_bounds[1], settle, is_call, strikes)[0]  # type: ignore[index]
+    open_price = model_prices(
+        float(path.spot[0]), float(path.u[0]), path.open_utc, settle, is_call, strikes, path.front
+    )[0]
+    prev_at = mc.session_bounds(path.prev_day)[1]  # type: ignore[index]
+    prev_price = model_prices(path.prev_close, path.prev_u, prev_at, settle, is_call, strikes, path.prev_front)[0]
     open_c, prev_c = _on_tick_cents(open_price), _on_tick_cents(prev_price)
     # The last trade happened up to 20 minutes ago, never before today's open.
     trade_age = np.floor(age_u * min(moment.minute, 20)).astype(np.int64)

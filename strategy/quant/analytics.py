@@ -28,6 +28,7 @@ class ChainAnalytics:
     root: str
     expiration: dt.date
     at: dt.datetime
+    settles_at: dt.datetime
     minutes_to_settlement: float
     t_years: float
     fit: forward.ForwardFit
@@ -48,6 +49,36 @@ class ChainAnalytics:
         return int(self.strikes.size)
 
 
+def _mid_and_fit(strikes: NDArray[np.float64], is_call: NDArray[np.bool_], bid: NDArray[np.float64],
+                 ask: NDArray[np.float64]) -> tuple[NDArray[np.float64], forward.ForwardFit]:
+    """Mids of the two-sided quotes, and the implied forward fit over the strikes with both legs."""
+    with np.errstate(invalid="ignore"):
+        two_sided = (bid > 0) & (ask >= bid)
+    mid = np.where(two_sided, (bid + ask) / 2.0, np.nan)
+    spread = np.where(two_sided, ask - bid, np.nan)
+    # Put–call parity wants one row per strike with both legs: pivot calls and puts by strike.
+    unique_k = np.unique(strikes[np.isfinite(strikes)])
+    call_mid = np.full(unique_k.size, np.nan)
+    put_mid = np.full(unique_k.size, np.nan)
+    call_spread = np.full(unique_k.size, np.nan)
+    put_spread = np.full(unique_k.size, np.nan)
+    pos = np.searchsorted(unique_k, strikes)
+    valid = np.isfinite(strikes)
+    call_mid[pos[valid & is_call]] = mid[valid & is_call]
+    put_mid[pos[valid & ~is_call]] = mid[valid & ~is_call]
+    call_spread[pos[valid & is_call]] = spread[valid & is_call]
+    put_spread[pos[valid & ~is_call]] = spread[valid & ~is_call]
+    return mid, forward.implied_forward(unique_k, call_mid, put_mid, call_spread=call_spread, put_spread=put_spread)
+
+
+def chain_forward(strikes: NDArray[np.float64], is_call: NDArray[np.bool_], bid: NDArray[np.float64],
+                  ask: NDArray[np.float64]) -> forward.ForwardFit:
+    """Just the implied forward fit of one series (what ``chain_analytics_arrays`` fits, without
+    the IVs): the forward series of an expiration through the day costs a fraction of the analytics."""
+    order = np.lexsort((is_call, strikes))
+    return _mid_and_fit(strikes[order], is_call[order], bid[order], ask[order])[1]
+
+
 def chain_analytics_arrays(
     *, symbols: NDArray[np.str_], strikes: NDArray[np.float64], is_call: NDArray[np.bool_],
     bid: NDArray[np.float64], ask: NDArray[np.float64], open_interest: NDArray[np.float64] | None = None,
@@ -64,27 +95,9 @@ def chain_analytics_arrays(
     symbols, strikes, is_call = symbols[order], strikes[order], is_call[order]
     bid, ask = bid[order], ask[order]
     oi = open_interest[order] if open_interest is not None else np.full(strikes.size, np.nan)
-    with np.errstate(invalid="ignore"):
-        two_sided = (bid > 0) & (ask >= bid)
-    mid = np.where(two_sided, (bid + ask) / 2.0, np.nan)
-    spread = np.where(two_sided, ask - bid, np.nan)
-
+    mid, fit = _mid_and_fit(strikes, is_call, bid, ask)
     minutes = timemodel.minutes_to_settlement(at, settles_at)
     t = max(minutes, 0.0) / timemodel.MINUTES_PER_YEAR
-
-    # Put–call parity wants one row per strike with both legs: pivot calls and puts by strike.
-    unique_k = np.unique(strikes[np.isfinite(strikes)])
-    call_mid = np.full(unique_k.size, np.nan)
-    put_mid = np.full(unique_k.size, np.nan)
-    call_spread = np.full(unique_k.size, np.nan)
-    put_spread = np.full(unique_k.size, np.nan)
-    pos = np.searchsorted(unique_k, strikes)
-    valid = np.isfinite(strikes)
-    call_mid[pos[valid & is_call]] = mid[valid & is_call]
-    put_mid[pos[valid & ~is_call]] = mid[valid & ~is_call]
-    call_spread[pos[valid & is_call]] = spread[valid & is_call]
-    put_spread[pos[valid & ~is_call]] = spread[valid & ~is_call]
-    fit = forward.implied_forward(unique_k, call_mid, put_mid, call_spread=call_spread, put_spread=put_spread)
 
     if fit.ok and t > 0:
         solved = black76.implied_vol_with_reason(mid, is_call, fit.forward, strikes, t, fit.discount)
@@ -97,7 +110,7 @@ def chain_analytics_arrays(
         delta = np.full(strikes.size, np.nan)
         gamma = np.full(strikes.size, np.nan)
     return ChainAnalytics(
-        root=root, expiration=expiration, at=at, minutes_to_settlement=minutes, t_years=t, fit=fit,
+        root=root, expiration=expiration, at=at, settles_at=settles_at, minutes_to_settlement=minutes, t_years=t, fit=fit,
         symbols=symbols, strikes=strikes, is_call=is_call, bid=bid, ask=ask, mid=mid, open_interest=oi,
         iv=np.asarray(iv, dtype=float), iv_reason=np.asarray(reason).astype(str), delta=delta, gamma=gamma,
     )

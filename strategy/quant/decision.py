@@ -11,8 +11,9 @@ same functions and only do I/O around them:
    state (``rules.risk_check``, each TRADE counting against the next), then the ML gate; the rest
    keep their selection reason. Returns a ``Verdict`` per evaluation.
 
-Pure: stdlib and numpy only, no Django, no clock, no I/O. The trading calendar's facts (session
-bounds, early close) and the ML gate (a plain ``features → GateScore`` callable) are passed in.
+Pure: stdlib and numpy only, no Django, no clock, no I/O. The window's market and calendar facts
+(``features.WindowContext``, ``features.ForwardHistory``) and the ML gate (a plain
+``features → GateScore`` callable) are passed in.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Final, Literal
 
 from strategy.quant import rules
 from strategy.quant.analytics import ChainAnalytics
-from strategy.quant.timemodel import NEW_YORK
+from strategy.quant.features import FeatureRow, ForwardHistory, WindowContext, candidate_features
 from strategy.quant.types import REASONS, ChainQuotes, Leg, NoCandidate, RiskLimits, SpreadCandidate, SpreadRules
 
 Action = Literal["TRADE", "SKIP"]
@@ -68,15 +69,6 @@ class StrategySpec:
 
 
 @dataclass(frozen=True)
-class SessionFacts:
-    """What the trading calendar says about the window's day (open/close aware UTC; None = no session)."""
-
-    open_utc: dt.datetime | None
-    close_utc: dt.datetime | None
-    early_close: bool
-
-
-@dataclass(frozen=True)
 class ChainRead:
     """The chain a strategy read at the window: our analytics of it, and how old and how far out it is."""
 
@@ -91,7 +83,7 @@ class Evaluation:
 
     ``reason_code`` is empty when the candidate passed its filters (``wants_to_trade``); else the
     selection or data reason, and ``candidate`` is the rejected spread when one was built.
-    ``features`` is everything known at decision time (JSON-ready numbers and strings).
+    ``features`` is everything known at decision time (``strategy.quant.features``).
     """
 
     spec: StrategySpec
@@ -99,7 +91,7 @@ class Evaluation:
     candidate: SpreadCandidate | None
     reason_code: str
     reason_message: str
-    features: Mapping[str, Any] = field(default_factory=dict)
+    features: FeatureRow = field(default_factory=lambda: FeatureRow({}, {}))
 
     @property
     def wants_to_trade(self) -> bool:
@@ -116,7 +108,7 @@ class GateScore:
     score: float | None = None
 
 
-Gate = Callable[[Mapping[str, Any]], GateScore]
+Gate = Callable[[Mapping[str, float]], GateScore]  # feature values (NaN = missing) → score
 
 
 @dataclass(frozen=True)
@@ -170,66 +162,44 @@ def leg_record(leg: Leg) -> dict[str, Any]:
             "delta": _finite(leg.delta)}
 
 
-def features(
-    spec: StrategySpec, *, at: dt.datetime, session: SessionFacts, chain: ChainRead,
-    candidate: SpreadCandidate | None, context: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Everything known at decision time, all plain JSON numbers (the ML features)."""
-    at_et = at.astimezone(NEW_YORK)
-    a = chain.analytics
-    feats: dict[str, Any] = {
-        "dte_bucket": spec.target_dte,
-        "actual_dte_days": chain.actual_dte_days,
-        "delta_target": spec.rules.short_delta_target,
-        "side": spec.rules.side,
-        "width_requested": spec.rules.width_points,
-        "entry_window_hour": at_et.hour,
-        "day_of_week": at_et.weekday(),
-        "early_close_day": session.early_close,
-        "minutes_since_open": (at - session.open_utc).total_seconds() / 60 if session.open_utc else None,
-        "snapshot_age_minutes": chain.age_minutes,
-        "forward": _finite(a.fit.forward),
-        "discount": _finite(a.fit.discount),
-        "minutes_to_settlement": a.minutes_to_settlement,
-    }
-    if context is not None:
-        feats.update(context)
-    if candidate is not None:
-        c = candidate
-        feats.update(
-            credit_mid=c.credit_mid, credit_fill=c.credit_fill, combo_spread=c.combo_spread,
-            combo_spread_to_credit=c.combo_spread / c.credit_mid if c.credit_mid > 0 else None,
-            width_points=c.width_points, credit_to_width=c.credit_to_width,
-            short_strike=c.short_leg.strike, long_strike=c.long_leg.strike,
-            short_iv=_finite(c.short_leg.iv), long_iv=_finite(c.long_leg.iv),
-            short_delta=_finite(c.short_leg.delta), long_delta=_finite(c.long_leg.delta),
-            short_otm_pct=abs(c.short_leg.strike / a.fit.forward - 1.0) * 100 if a.fit.ok else None,
-        )
-    return feats
+def _features(spec: StrategySpec, chain: ChainRead | None, candidate: SpreadCandidate | None, *,
+              window: WindowContext, history: ForwardHistory) -> FeatureRow:
+    return candidate_features(
+        target_dte=spec.target_dte, delta_target=spec.rules.short_delta_target, side_is_call=spec.rules.is_call,
+        chain=chain.analytics if chain is not None else None, dte_calendar=chain.actual_dte_days if chain else None,
+        candidate=candidate, history=history, window=window,
+    )
 
 
-def missing(spec: StrategySpec, *, at: dt.datetime, reason_code: str, reason_message: str) -> Evaluation:
-    """The evaluation of a strategy that read no usable chain (``no_snapshot``, ``stale_snapshot``)."""
-    return Evaluation(spec, at, None, reason_code, reason_message)
+def missing(spec: StrategySpec, *, window: WindowContext, reason_code: str, reason_message: str,
+            dte_calendar: int | None = None) -> Evaluation:
+    """The evaluation of a strategy that read no usable chain (``no_snapshot``, ``stale_snapshot``);
+    its window's market and calendar features are still known."""
+    row = candidate_features(target_dte=spec.target_dte, delta_target=spec.rules.short_delta_target,
+                             side_is_call=spec.rules.is_call, chain=None, dte_calendar=dte_calendar, candidate=None,
+                             history=ForwardHistory(), window=window)
+    return Evaluation(spec, window.at, None, reason_code, reason_message, row)
 
 
 def evaluate(
-    spec: StrategySpec, chain: ChainRead, *, at: dt.datetime, session: SessionFacts,
-    quotes: ChainQuotes | None = None, context: Mapping[str, Any] | None = None,
+    spec: StrategySpec, chain: ChainRead, *, window: WindowContext, history: ForwardHistory,
+    quotes: ChainQuotes | None = None,
 ) -> Evaluation:
     """Chain → candidate spread → features for one strategy (no risk rules yet).
 
     ``quotes`` is ``chain_quotes(chain.analytics)`` when the caller already built it (strategies
     reading the same chain share one). A chain without a fitted forward, or at/after its
-    settlement, is SKIP ``no_forward``.
+    settlement, is SKIP ``no_forward``. ``window`` and ``history`` carry the market and calendar
+    facts of the window and the expiration's forward earlier in the session (``features``).
     """
     a = chain.analytics
+    at = window.at
     if not a.fit.ok or a.t_years <= 0:
-        feats = features(spec, at=at, session=session, chain=chain, candidate=None, context=context)
+        feats = _features(spec, chain, None, window=window, history=history)
         return Evaluation(spec, at, None, NO_FORWARD, f"no implied forward for the chain: {a.fit.reason}", feats)
     result = rules.select_spread(quotes if quotes is not None else chain_quotes(a), spec.rules)
     candidate = result.candidate if isinstance(result, NoCandidate) else result
-    feats = features(spec, at=at, session=session, chain=chain, candidate=candidate, context=context)
+    feats = _features(spec, chain, candidate, window=window, history=history)
     if isinstance(result, NoCandidate):
         return Evaluation(spec, at, candidate, result.reason, result.message, feats)
     return Evaluation(spec, at, candidate, "", "", feats)
@@ -267,7 +237,7 @@ def decide_window(
             if not risk.allowed:
                 out[id(ev)] = Verdict(ev, SKIP, RISK_LIMIT, f"{risk.reason}: {risk.message}")
                 continue
-            g = gate(ev.features) if gate is not None else None
+            g = gate(ev.features.values) if gate is not None else None
             if g is not None and not g.allowed:
                 out[id(ev)] = Verdict(ev, SKIP, ML_GATE, f"model {g.model_version} score {g.score}: {g.reason}",
                                       g.model_version, g.score)

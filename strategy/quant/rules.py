@@ -69,6 +69,8 @@ __all__ = [
     "exit_due",
     "fees_usd",
     "mark_quotes_usable",
+    "mark_step",
+    "outcome_label",
     "pnl_usd",
     "rank_candidates",
     "risk_check",
@@ -390,6 +392,34 @@ def close_debit(
     spread = combo_spread_of([short_bid, long_bid], [short_ask, long_ask])
     debit_fill = max(exit_debit(max(debit_mid, 0.0), spread, fraction), COMPLEX_ORDER_TICK)
     return debit_mid, min(debit_fill, float(width_points))
+
+
+def mark_step(
+    short_bid: float, short_ask: float, long_bid: float, long_ask: float, *, entry_credit: float, width_points: float,
+    take_profit_frac: float = 0.5, stop_loss_mult: float = 2.0, fraction: float = 0.30,
+) -> tuple[float, float, ExitSignal | None] | None:
+    """One mark of an open credit spread: (debit_mid, debit_fill, exit signal or None), or None when
+    the quotes cannot value it (``mark_quotes_usable``). Live marks, the live shadow outcomes and
+    the backtester's exact check all take this one step."""
+    if not mark_quotes_usable(short_bid, short_ask, long_bid, long_ask):
+        return None
+    debit_mid, debit_fill = close_debit(short_bid, short_ask, long_bid, long_ask, width_points=width_points,
+                                        fraction=fraction)
+    signal = exit_due(entry_credit=entry_credit, debit_to_close=debit_fill, take_profit_frac=take_profit_frac,
+                      stop_loss_mult=stop_loss_mult)
+    return debit_mid, debit_fill, signal
+
+
+def outcome_label(reason: str, exit_debit: float, *, entry_credit: float, take_profit_frac: float = 0.5) -> int:
+    """The meta-label of an outcome: 1 if the spread reached its take-profit level before the stop —
+    a take-profit exit, or a cash settlement at or below the take-profit debit (it expired in the
+    money of the rule); 0 for a stop, and for a settlement that kept less than the take profit."""
+    if reason == TAKE_PROFIT:
+        return 1
+    if reason == SETTLEMENT:
+        take_at = as_decimal(entry_credit) * (1 - as_decimal(take_profit_frac))
+        return int(as_decimal(exit_debit) <= take_at)
+    return 0
 
 
 def fees_usd(fee_per_contract_usd: float, quantity: int, *, settled: bool) -> Decimal:

@@ -8,8 +8,9 @@ from backtests.data.dbn_import import COMPRESSIONS, DEFAULT_WORKERS, PARQUET_COM
 
 class Command(BaseCommand):
     help = (
-        "Import OPRA.PILLAR cbbo-1m and definition DBN files (.dbn / .dbn.zst, or folders of them) into the "
-        "Parquet store; a day's quotes need that day's definitions. All or nothing; re-importing a day replaces it."
+        "Import OPRA.PILLAR cbbo-1m, definition and statistics (open interest) DBN files (.dbn / .dbn.zst, or "
+        "folders of them) into the Parquet store; a day's quotes and statistics need that day's definitions. "
+        "All or nothing; re-importing a day replaces it."
     )
 
     def add_arguments(self, parser):

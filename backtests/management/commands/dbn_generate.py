@@ -1,16 +1,19 @@
 import datetime as dt
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backtests.data import dbn_generate, store
 from backtests.data.dbn_generate import GeneratedDay
+from snapshots.providers.simulated_market import RegimeParams
 
 
 class Command(BaseCommand):
     help = (
-        "Write real OPRA.PILLAR DBN files (definition + cbbo-1m, one pair per trading day) from the simulated "
-        "market, at realistic density (~13,000 SPX/SPXW instruments, sparse minute records), for tests and demos."
+        "Write real OPRA.PILLAR DBN files (definition + cbbo-1m + statistics with open interest, three per trading "
+        "day) from the simulated market, at realistic density (~13,000 SPX/SPXW instruments, sparse minute records), "
+        "for tests and demos."
     )
 
     def add_arguments(self, parser):
@@ -22,9 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-compress", action="store_true", help="write plain .dbn instead of .dbn.zst")
         parser.add_argument("--workers", type=int, default=1, help="days generated in parallel processes")
         parser.add_argument("--import", dest="run_import", action="store_true", help="import the files afterwards")
+        parser.add_argument("--regime", action="store_true",
+                            help="plant the simulated market's calm/stressed regime (default: SIMULATED_REGIME)")
 
     def handle(
-        self, *args, start, end, out, seed, tiny, no_compress, workers, run_import, **options
+        self, *args, start, end, out, seed, tiny, no_compress, workers, run_import, regime, **options
     ):
         end = end or start
         if end < start:
@@ -40,15 +45,16 @@ class Command(BaseCommand):
 
         try:
             days = dbn_generate.generate_range(
-                start, end, out_dir, seed=seed, params=params, compress=not no_compress, workers=workers, progress=progress
+                start, end, out_dir, seed=seed, params=params, compress=not no_compress, workers=workers, progress=progress,
+                regime=RegimeParams(enabled=regime or settings.SIMULATED_REGIME),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if not days:
             raise CommandError(f"no SPX options trading days from {start} to {end}")
-        self.stdout.write(self.style.SUCCESS(f"wrote {2 * len(days)} files to {out_dir}"))
+        self.stdout.write(self.style.SUCCESS(f"wrote {sum(len(day.paths) for day in days)} files to {out_dir}"))
         if run_import:
             from django.core.management import call_command
 
-            paths = [p for day in days for p in (day.definition_path, day.cbbo_path)]
+            paths = [p for day in days for p in day.paths]
             call_command("databento_import", *map(str, paths), stdout=self.stdout, stderr=self.stderr)

@@ -34,10 +34,10 @@ class Command(BaseCommand):
         if missing:
             out = store.data_dir() / "generated" / "demo"
             made = [dbn_generate.generate_day(d, out) for d in missing]
-            dbn_import.import_files([p for g in made for p in (g.definition_path, g.cbbo_path)])
+            dbn_import.import_files([p for g in made for p in g.paths])
             for g in made:
-                g.definition_path.unlink(missing_ok=True)
-                g.cbbo_path.unlink(missing_ok=True)
+                for path in g.paths:
+                    path.unlink(missing_ok=True)
             self.stdout.write(f"generated and imported {len(made)} simulated OPRA day(s)")
         params = services.params_build(start=wanted[0], end=wanted[-1], configs=StrategyConfig.objects.all(),
                                        chunk_days=max(1, (len(wanted) + 1) // 2))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from strategy.quant import black76
 from strategy.quant.fills import COMPLEX_ORDER_TICK, entry_credit, is_on_tick, round_to_tick
 from strategy.quant.osi import format_symbol
-from strategy.quant.rules import DELTA_TIE_TOLERANCE, select_spread
+from strategy.quant.rules import DELTA_TIE_TOLERANCE, close_debit, select_spread
 from strategy.quant.types import (
     FILTER_ORDER,
     QUALITY_FLAGS,
@@ -620,3 +620,18 @@ def test_rules_import_only_numpy_and_scipy() -> None:
     # A fresh interpreter: this process may already hold Django from other apps' tests.
     out = subprocess.run([sys.executable, "-c", _PROBE], cwd=REPO, capture_output=True, text=True, check=True, timeout=120)
     assert set(json.loads(out.stdout.strip().splitlines()[-1])) <= {"numpy", "scipy"}
+
+
+def test_outcome_labels_and_the_mark_step() -> None:
+    from strategy.quant.rules import mark_step, outcome_label
+
+    assert outcome_label("take_profit", 0.5, entry_credit=1.0) == 1
+    assert outcome_label("stop_loss", 2.0, entry_credit=1.0) == 0
+    # A settlement counts only when it kept at least the take-profit share of the credit.
+    assert outcome_label("settlement", 0.0, entry_credit=1.0) == 1
+    assert outcome_label("settlement", 0.50, entry_credit=1.0) == 1
+    assert outcome_label("settlement", 0.55, entry_credit=1.0) == 0
+    assert mark_step(1.0, float("nan"), 0.1, 0.2, entry_credit=1.0, width_points=25.0) is None
+    mid, fill, signal = mark_step(0.30, 0.40, 0.05, 0.10, entry_credit=1.0, width_points=25.0)  # type: ignore[misc]
+    assert (mid, fill) == close_debit(0.30, 0.40, 0.05, 0.10, width_points=25.0)
+    assert signal is not None and signal.reason == "take_profit"
