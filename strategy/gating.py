@@ -24,11 +24,16 @@ def pass_all(features: Mapping[str, Any]) -> GateScore:
     return GateScore(allowed=True, reason=NO_ACTIVE_MODEL)
 
 
-def register(factory: GateFactory) -> None:
+def register(factory: GateFactory | None) -> None:
     """Install the gate factory: ``factory(None)`` is the active model's gate, ``factory(version)`` a
     named model's; either may return None (no such model)."""
     global _factory
     _factory = factory
+
+
+def registered() -> GateFactory | None:
+    """The factory installed now (None before any app registered one)."""
+    return _factory
 
 
 def gate_for(model_version: str | None = None) -> Gate:

@@ -5,6 +5,7 @@ the same decisions and the same exits, field by field."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from io import StringIO
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from backtests.data.dbn_import import import_files
 from backtests.tests.conftest import COMPACT_DAYS, HOLIDAY_DAYS
 from execution.models import Trade
 from execution.replay import day_replay
-from strategy.models import StrategyConfig, TradeDecision
+from strategy import gating
+from strategy.models import DecisionOutcome, StrategyConfig, TradeDecision
+from strategy.quant.decision import GateScore
 from strategy.quant.features import FEATURE_SCHEMA_VERSION
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,7 +54,21 @@ def _live_then_backtest(days: tuple, *, context: bool = False, **params) -> tupl
     return run, parity.compare(run)
 
 
-def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: Path) -> None:
+@pytest.fixture
+def seven_dte_gated_out() -> Iterator[None]:
+    """A stand-in meta-labeler that turns away every 7-DTE candidate (live and backtest read the same gate)."""
+
+    def gate(features: Mapping[str, float]) -> GateScore:
+        out = features.get("dte_target") == 7.0
+        return GateScore(allowed=not out, reason="test gate: no 7 DTE", model_version="test-1", score=0.0 if out else 1.0)
+
+    previous = gating.registered()
+    gating.register(lambda version: gate)
+    yield
+    gating.register(previous)
+
+
+def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: Path, seven_dte_gated_out: None) -> None:
     assert StrategyConfig.objects.filter(enabled=True).count() == 12, list(StrategyConfig.objects.values_list("name", "enabled"))
     for day in COMPACT_DAYS:
         day_replay(day, every_minutes=5, context=True)
@@ -79,9 +96,12 @@ def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: 
     for name in ("vix9d", "rv_30m", "move_since_open_pct", "gex_usd_per_pct", "days_to_monthly"):
         assert live.exclude(action="SKIP", features__forward=None).filter(**{f"features__{name}__isnull": False}).exists(), name
     assert traded.feature_missing.get("vix30") == "term chains missing"
-    # Candidates the risk rules turned away have outcomes on both sides, and they agree (compared above).
-    skipped = live.filter(reason_code="risk_limit", outcome__status="resolved")
-    assert skipped.exists() and report.outcomes_compared >= skipped.count()
+    # Candidates the risk rules or the gate turned away have outcomes on both sides, and they agree
+    # (compared above): the live ones from the shadow walk over the stored snapshots.
+    skipped = live.filter(reason_code__in=["risk_limit", "ml_gate"], outcome__status="resolved")
+    assert skipped.filter(reason_code="ml_gate").exists() and skipped.filter(reason_code="risk_limit").exists()
+    assert report.outcomes_compared >= skipped.count()
+    assert {o.method for o in DecisionOutcome.objects.filter(decision__in=skipped)} == {"shadow"}
 
     # The command says the same for any of those days (reusing the run).
     out = StringIO()
