@@ -33,10 +33,10 @@ from backtests.engine.daydata import DayData, LegSeries, ns
 from backtests.engine.settlement import Official, settlement_chain_order, settlement_estimate
 from backtests.engine.types import Candidate, EngineParams, Exit, Mark, Strategy
 from snapshots import market_calendar
-from snapshots.analytics import VIX_ROOT, ChainAnalytics, chain_analytics_arrays, settlement_for, vix_term_expirations
+from snapshots.analytics import VIX_ROOT, ChainAnalytics, settlement_for, vix_term_expirations
 from snapshots.expiry_selection import ExpiryChoice, choose_expiration
 from strategy.quant import decision, market, rules
-from strategy.quant.analytics import chain_forward
+from strategy.quant.analytics import ChainLayout, chain_analytics_batch, chain_forward, chain_layout
 from strategy.quant.decision import ChainRead
 from strategy.quant.features import ForwardHistory, WindowContext, history_minutes
 from strategy.quant.fills import COMPLEX_ORDER_TICK
@@ -132,6 +132,7 @@ class DayReplayer:
         self._analytics: dict[tuple[str, dt.date, int], ChainAnalytics] = {}
         self._quotes: dict[tuple[str, dt.date, int], ChainQuotes] = {}
         self._forwards: dict[tuple[str, dt.date, int], float] = {}
+        self._layouts: dict[tuple[dt.date, str, dt.date], ChainLayout] = {}
         self._settlements: dict[tuple[str, dt.date], tuple[float, str] | None] = {}
 
     # ------------------------------------------------------------------------------ per day
@@ -152,6 +153,7 @@ class DayReplayer:
         self._analytics.clear()
         self._quotes.clear()
         self._forwards.clear()
+        self._layouts.clear()
         data.focus(rows)
         if entries:
             self._entries(data, chosen, context)
@@ -213,16 +215,32 @@ class DayReplayer:
                              for r, e in settlement_chain_order(data.listed(), root=series_root, expiration=expiration))
         return np.concatenate(parts)
 
-    def _chain(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ChainAnalytics:
-        key = (root, expiration, ns(at))
-        if key not in self._analytics:
+    def _layout(self, data: DayData, root: str, expiration: dt.date) -> ChainLayout:
+        """The series' sort and strike pivot, once per day (the listing does not change intraday)."""
+        key = (data.day, root, expiration)  # the previous session's close reads another day
+        if key not in self._layouts:
             rows = data.chain_rows(root, expiration)
-            bid, ask = data.in_force(rows, ns(at))
-            self._analytics[key] = chain_analytics_arrays(
-                symbols=data.symbol[rows].astype(str), strikes=data.strike[rows], is_call=data.is_call[rows],
-                bid=bid, ask=ask, open_interest=data.open_interest(rows), root=root, expiration=expiration, at=at,
-            )
-        return self._analytics[key]
+            self._layouts[key] = chain_layout(data.strike[rows], data.is_call[rows])
+        return self._layouts[key]
+
+    def _chain(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ChainAnalytics:
+        return self._chains(data, [(root, expiration)], at)[0]
+
+    def _chains(self, data: DayData, series: Sequence[tuple[str, dt.date]], at: dt.datetime) -> list[ChainAnalytics]:
+        """The analytics of ``series`` at ``at``, the ones not cached yet solved in one batch."""
+        stamp = ns(at)
+        todo = [s for s in dict.fromkeys(series) if (s[0], s[1], stamp) not in self._analytics]
+        inputs = []
+        for root, expiration in todo:
+            rows = data.chain_rows(root, expiration)
+            bid, ask = data.in_force(rows, stamp)
+            inputs.append(dict(symbols=data.symbol[rows].astype(str), strikes=data.strike[rows],
+                               is_call=data.is_call[rows], bid=bid, ask=ask, open_interest=data.open_interest(rows),
+                               root=root, expiration=expiration, at=at, settles_at=settlement_for(expiration, root),
+                               layout=self._layout(data, root, expiration)))
+        for (root, expiration), a in zip(todo, chain_analytics_batch(inputs)):
+            self._analytics[(root, expiration, stamp)] = a
+        return [self._analytics[(r, e, stamp)] for r, e in series]
 
     # ------------------------------------------------------------------------------ market context
 
@@ -254,7 +272,8 @@ class DayReplayer:
     def _window_context(self, data: DayData, at: dt.datetime, series: set[tuple[str, dt.date]]) -> WindowContext:
         """The window's market and calendar facts, as the live capture computes them for its slot."""
         reasons: dict[str, str] = {}
-        chains = {key: self._chain(data, *key, at) for key in sorted(series)}
+        keys = sorted(series)
+        chains = dict(zip(keys, self._chains(data, keys, at)))
         terms = vix_term_expirations(at, sorted({e for _, e in data.listed()}))
 
         def vix_value(days: int) -> float:
@@ -287,7 +306,8 @@ class DayReplayer:
         if key not in self._forwards:
             rows = data.chain_rows(root, expiration)
             bid, ask = data.in_force(rows, ns(at))
-            fit = chain_forward(data.strike[rows], data.is_call[rows], bid, ask)
+            fit = chain_forward(data.strike[rows], data.is_call[rows], bid, ask,
+                                layout=self._layout(data, root, expiration))
             self._forwards[key] = fit.forward if fit.ok else math.nan
         return self._forwards[key]
 
