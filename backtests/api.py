@@ -145,6 +145,8 @@ class BacktestRunListCreateApi(APIView):
         exit_check_minutes = serializers.IntegerField(min_value=1, max_value=60, default=1)
         chunk_days = serializers.IntegerField(min_value=1, max_value=366, default=services.DEFAULT_CHUNK_DAYS)
         name = serializers.CharField(max_length=120, allow_blank=True, default="")
+        ml_model = serializers.CharField(max_length=20, required=False, allow_null=True, default=None,
+                                         help_text="gate the entries with this meta-labeler version; default ungated")
         idempotency_key = serializers.CharField(max_length=80, required=False,
                                                 help_text=f"or the {IDEMPOTENCY_HEADER} header")
 
@@ -215,7 +217,7 @@ class BacktestRunListCreateApi(APIView):
         try:
             params = services.params_build(
                 start=p["start"], end=p["end"], configs=configs, windows=p["windows"], risk_scope=p["risk_scope"],
-                exit_check_minutes=p["exit_check_minutes"], chunk_days=p["chunk_days"],
+                exit_check_minutes=p["exit_check_minutes"], chunk_days=p["chunk_days"], ml_model=p["ml_model"],
             )
             run, created = services.run_create(params, name=p["name"], idempotency_key=key)
         except services.BacktestError as exc:

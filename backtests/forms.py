@@ -34,6 +34,8 @@ class RunLaunchForm(forms.Form):
     exit_check_minutes = forms.IntegerField(min_value=1, max_value=60, help_text="minutes between TP/SL checks")
     chunk_days = forms.IntegerField(min_value=1, max_value=366, required=False,
                                     help_text=f"trading days per worker task (default {DEFAULT_CHUNK_DAYS})")
+    ml_model = forms.CharField(max_length=20, required=False, label="gated by model",
+                               help_text="a meta-labeler version id (models page); empty: the rules alone")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {

@@ -37,6 +37,7 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
             start=data["start"], end=data["end"], configs=data["configs"], windows=data["windows"],
             risk_scope=data["risk_scope"], exit_check_minutes=data["exit_check_minutes"],
             chunk_days=data.get("chunk_days") or services.DEFAULT_CHUNK_DAYS,
+            ml_model=(data.get("ml_model") or "").strip() or None,
         )
         run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
     except services.BacktestError as exc:

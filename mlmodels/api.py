@@ -1,19 +1,25 @@
-"""The meta-labeler's API: its dataset (metadata as JSON, or the rows as Parquet)."""
+"""The meta-labeler's API: its dataset (metadata as JSON, or the rows as Parquet), model versions,
+training requests (admin key), activation and retirement (admin key)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mlmodels import services
 from mlmodels.dataset import COLUMNS, DatasetError, dataset_build
+from mlmodels.models import ModelVersion, TrainingRequest
+from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
 from strategy.models import Source
+from strategy.quant.decision import DEFAULT_ML_GROUP
 
 
 class DatasetApi(APIView):
@@ -59,3 +65,152 @@ class DatasetApi(APIView):
         n = len(data.rows)
         return Response({"rows": n, "sha256": data.sha256, "columns": list(COLUMNS),
                          "label_share": (sum(r["label"] for r in data.rows) / n) if n else None, "skipped": data.skipped})
+
+
+# ------------------------------------------------------------------------------ model versions
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+ErrorSerializer = inline_serializer("MlError", {"error": serializers.CharField(), "fields": serializers.DictField(required=False)})
+
+
+def _error(message: str, code: int = status.HTTP_400_BAD_REQUEST, fields: dict[str, Any] | None = None) -> Response:
+    return Response({"error": message, "fields": fields or {}}, status=code)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
+    auc = serializers.SerializerMethodField()
+    page = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "group", "status", "created_at", "model_sha256", "dataset_sha256", "dataset_spec", "dataset_rows",
+                  "feature_schema", "threshold", "calibrator", "auc", "gain_expectancy_usd", "gain_low_usd", "gain_high_usd",
+                  "status_changed_at", "status_reason", "forced", "code_version", "library_versions", "page"]
+
+    def get_auc(self, mv: ModelVersion) -> float | None:
+        return (mv.report or {}).get("oos", {}).get("auc")
+
+    def get_page(self, mv: ModelVersion) -> str:
+        return f"/models/{mv.pk}/"
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    class Meta(ModelVersionSerializer.Meta):
+        fields = ModelVersionSerializer.Meta.fields + ["feature_names", "params", "report", "importances"]
+
+
+class TrainingRequestSerializer(serializers.ModelSerializer[TrainingRequest]):
+    class Meta:
+        model = TrainingRequest
+        fields = ["id", "idempotency_key", "group", "dataset_spec", "params", "status", "progress", "stage", "error",
+                  "model", "created_at", "finished_at"]
+
+
+class _AdminPost(APIView):
+    """POSTs need the admin API key (as backtest launches); GETs on the same path stay open."""
+
+    def _posting(self) -> bool:
+        return getattr(getattr(self, "request", None), "method", None) == "POST"
+
+    def get_authenticators(self) -> list[Any]:
+        return [ApiKeyAuthentication()] if self._posting() else super().get_authenticators()
+
+    def get_permissions(self) -> Sequence[Any]:
+        return [HasAdminApiKey()] if self._posting() else super().get_permissions()
+
+
+class ModelListApi(APIView):
+    @extend_schema(operation_id="ml_models_list", summary="Meta-labeler model versions, newest first",
+                   responses={200: ModelVersionSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(ModelVersionSerializer(ModelVersion.objects.all()[:200], many=True).data)
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(operation_id="ml_models_retrieve", summary="One model version: its report, importances, parameters",
+                   responses={200: ModelVersionDetailSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        mv = ModelVersion.objects.filter(pk=pk).first()
+        if mv is None:
+            return _error("not found", status.HTTP_404_NOT_FOUND)
+        return Response(ModelVersionDetailSerializer(mv).data)
+
+
+class TrainApi(_AdminPost):
+    class InputSerializer(serializers.Serializer[Any]):
+        source = serializers.ChoiceField(choices=Source.values, default=Source.BACKTEST)  # type: ignore[assignment]
+        run = serializers.IntegerField(required=False, min_value=1)
+        start = serializers.DateField(required=False)
+        end = serializers.DateField(required=False)
+        group = serializers.CharField(max_length=40, default=DEFAULT_ML_GROUP)
+        params = serializers.DictField(required=False, default=dict, help_text="LearnParams fields to change")
+        idempotency_key = serializers.CharField(max_length=80, required=False,
+                                                help_text=f"or the {IDEMPOTENCY_HEADER} header")
+
+    @extend_schema(operation_id="ml_models_train", summary="Train a model on a dataset (admin API key; idempotent on its key)",
+                   request=InputSerializer,
+                   parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+                   responses={202: TrainingRequestSerializer, 200: TrainingRequestSerializer, 400: ErrorSerializer,
+                              401: ErrorSerializer})
+    def post(self, request: Request) -> Response:
+        body = self.InputSerializer(data=request.data)
+        if not body.is_valid():
+            return _error("invalid body", fields=body.errors)
+        p = body.validated_data
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or p.get("idempotency_key") or ""
+        try:
+            req, created = services.request_training(
+                dataset_spec={"source": p["source"], "run": p.get("run"), "start": p.get("start"), "end": p.get("end")},
+                group=p["group"], params=p["params"], idempotency_key=key)
+        except services.ModelError as exc:
+            return _error(str(exc))
+        if created:
+            services.training_launch(req)
+        return Response(TrainingRequestSerializer(req).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class TrainingDetailApi(APIView):
+    @extend_schema(operation_id="ml_trainings_retrieve", summary="A training request: status, progress, its model",
+                   responses={200: TrainingRequestSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        req = TrainingRequest.objects.filter(pk=pk).first()
+        if req is None:
+            return _error("not found", status.HTTP_404_NOT_FOUND)
+        return Response(TrainingRequestSerializer(req).data)
+
+
+class ActivateApi(_AdminPost):
+    class InputSerializer(serializers.Serializer[Any]):
+        force = serializers.BooleanField(default=False)
+        reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    @extend_schema(operation_id="ml_models_activate", summary="Activate a model for its group (admin API key)",
+                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = self.InputSerializer(data=request.data)
+        if not body.is_valid():
+            return _error("invalid body", fields=body.errors)
+        mv = ModelVersion.objects.filter(pk=pk).first()
+        if mv is None:
+            return _error("not found", status.HTTP_404_NOT_FOUND)
+        try:
+            mv = services.activate(mv, force=body.validated_data["force"], reason=body.validated_data["reason"])
+        except services.ModelError as exc:
+            return _error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(ModelVersionSerializer(mv).data)
+
+
+class RetireApi(_AdminPost):
+    class InputSerializer(serializers.Serializer[Any]):
+        reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    @extend_schema(operation_id="ml_models_retire", summary="Retire a model (admin API key)",
+                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = self.InputSerializer(data=request.data)
+        if not body.is_valid():
+            return _error("invalid body", fields=body.errors)
+        mv = ModelVersion.objects.filter(pk=pk).first()
+        if mv is None:
+            return _error("not found", status.HTTP_404_NOT_FOUND)
+        return Response(ModelVersionSerializer(services.retire(mv, reason=body.validated_data["reason"])).data)

@@ -9,7 +9,7 @@ class MlmodelsConfig(AppConfig):
     def ready(self) -> None:
         # The entry windows and backtests get their gate through strategy.gating, which must not
         # import this app: register it here instead.
-        from mlmodels.gate import gate_factory
+        from mlmodels.gate import gate_factory, model_known
         from strategy import gating
 
-        gating.register(gate_factory)
+        gating.register(gate_factory, known=model_known)

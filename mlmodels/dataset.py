@@ -102,7 +102,7 @@ def uniqueness(intervals: Sequence[tuple[float, float]]) -> list[float]:
 
 
 def candidates(*, source: str, run_id: int | None = None, start: dt.date | None = None,
-               end: dt.date | None = None) -> QuerySet[TradeDecision]:
+               end: dt.date | None = None, group: str | None = None) -> QuerySet[TradeDecision]:
     """The decisions a dataset is built from (before the outcome and schema checks)."""
     if source not in Source.values:
         raise DatasetError(f"source must be one of {', '.join(Source.values)}")
@@ -115,15 +115,18 @@ def candidates(*, source: str, run_id: int | None = None, start: dt.date | None 
         qs = qs.filter(trading_day__gte=start)
     if end:
         qs = qs.filter(trading_day__lte=end)
+    if group:
+        qs = qs.filter(strategy_config__ml_group=group)
     return qs.select_related("strategy_config", "outcome")
 
 
 def dataset_build(*, source: str, run_id: int | None = None, start: dt.date | None = None,
-                  end: dt.date | None = None) -> Dataset:
-    """The dataset of one source (and run, or date range), rows sorted by entry time then id."""
+                  end: dt.date | None = None, group: str | None = None) -> Dataset:
+    """The dataset of one source (and run, or date range; of one strategy group's configs when
+    ``group`` is given), rows sorted by entry time then id."""
     skipped = {"no outcome yet": 0, "outcome unresolved (data ended)": 0, "other feature schema": 0}
     picked = []
-    for d in candidates(source=source, run_id=run_id, start=start, end=end).order_by("decided_at", "pk"):
+    for d in candidates(source=source, run_id=run_id, start=start, end=end, group=group).order_by("decided_at", "pk"):
         outcome = getattr(d, "outcome", None)
         if outcome is None or outcome.status == DecisionOutcome.Status.PENDING:
             skipped["no outcome yet"] += 1

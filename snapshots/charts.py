@@ -155,3 +155,32 @@ def smile_chart(a: ChainAnalytics, *, width: int = 720, height: int = 260, band:
         "k_min": float(k[0]), "k_max": float(k[-1]), "iv_min": lo, "iv_max": hi, "n": int(keep.sum()),
         "pad": pad, "bottom": height - pad,
     }
+
+
+def xy_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, width: int = 480, height: int = 240,
+             x_range: tuple[float, float] | None = None, y_range: tuple[float, float] | None = None,
+             diagonal: bool = False) -> dict[str, Any] | None:
+    """SVG geometry of several (x, y) curves on one linear scale — a reliability curve (``diagonal``:
+    the perfect-calibration line), a threshold sweep. Ranges default to the data's."""
+    points = [(float(px), float(py)) for _, pts in series for px, py in pts]
+    if not points:
+        return None
+    left, right, top, bottom = 56, width - 16, 14, height - 28
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_lo, x_hi = x_range or (min(xs), max(xs))
+    y_lo, y_hi = y_range or (min(ys), max(ys))
+    x_hi, y_hi = (x_hi if x_hi != x_lo else x_lo + 1.0), (y_hi if y_hi != y_lo else y_lo + 1.0)
+    x = linear_scale(x_lo, x_hi, left, right)
+    y = linear_scale(y_lo, y_hi, bottom, top)
+    lines = [{"label": label, "index": i, "points": " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in pts),
+              "dots": [{"x": round(x(px), 1), "y": round(y(py), 1), "title": f"{label}: {px:.4g}, {py:.4g}"}
+                       for px, py in pts]}
+             for i, (label, pts) in enumerate(series) if pts]
+    return {
+        "width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom, "lines": lines,
+        "x_labels": [{"text": f"{v:.3g}", "x": round(x(v), 1)} for v in (x_lo, (x_lo + x_hi) / 2, x_hi)],
+        "y_labels": [{"text": f"{v:.3g}", "y": round(y(v), 1)} for v in (y_lo, (y_lo + y_hi) / 2, y_hi)],
+        "diagonal": (f"{x(max(x_lo, y_lo)):.1f},{y(max(x_lo, y_lo)):.1f} {x(min(x_hi, y_hi)):.1f},{y(min(x_hi, y_hi)):.1f}"
+                     if diagonal else ""),
+        "zero_y": round(y(0.0), 1) if y_lo < 0 < y_hi else None,
+    }

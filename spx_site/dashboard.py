@@ -1,5 +1,5 @@
-"""The dashboard (``/``): market status, next entry window, open positions with their latest mark,
-today's decisions, the equity curve and PnL stats. One page, refreshed as one HTMX partial."""
+"""The dashboard (``/``): market status, next entry window, the active meta-labelers and their drift
+flags, open positions with their latest mark, today's decisions, the equity curve and PnL stats. One page, refreshed as one HTMX partial."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET
 from snapshots.http import HtmxHttpRequest
 from execution import selectors as execution_selectors
 from execution.models import Source
+from mlmodels.models import ModelVersion
+from mlmodels.monitoring import PSI_FLAG, monitoring
 from snapshots import charts, market_calendar, selectors as snapshot_selectors
 from strategy import selectors as strategy_selectors
 from strategy.quant.timemodel import NEW_YORK
@@ -59,5 +61,13 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "source_label": Source(source).label,
         "stats": [execution_selectors.stats_row(stats, label=Source(source).label)],
         "equity": charts.equity_chart(stats.equity_curve),
+        "models": _active_models(),
+        "psi_flag": PSI_FLAG,
         "query": request.GET,
     })
+
+
+def _active_models() -> list[dict[str, object]]:
+    """Each active meta-labeler with its drift flags (PSI ≥ 0.25 of a feature or the score)."""
+    return [{"model": mv, "flags": monitoring(mv)["flags"]}
+            for mv in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)]

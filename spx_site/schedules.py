@@ -74,6 +74,15 @@ def periodic_definitions() -> list[Periodic]:
             day_of_week="*" if every_hour else "mon-fri",
             expire_seconds=int(interval * 60 * 1.5),
         ),
+        Periodic(
+            name="ml monitoring",
+            task="mlmodels.tasks.monitoring_check",
+            # After the close: logs each active model's feature/score drift (PSI ≥ 0.25).
+            minute="30",
+            hour="16",
+            day_of_week="mon-fri",
+            expire_seconds=3600,
+        ),
     ]
 
 

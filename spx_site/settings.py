@@ -216,6 +216,10 @@ MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default
 MARKET_DATA_DIR = Path(env("MARKET_DATA_DIR", default=str(VAR_DIR / "market-data")))
 DATABENTO_API_KEY = env("DATABENTO_API_KEY", default="")
 
+# --- Meta-labeler -----------------------------------------------------------------------------
+ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ model files + JSON sidecars
+CODE_VERSION = env("CODE_VERSION", default="")  # stored with each model; empty = read from .git
+
 # --- API ----------------------------------------------------------------------------------------
 ADMIN_API_KEY = env("ADMIN_API_KEY", default="")
 API_MAX_LIMIT = 500

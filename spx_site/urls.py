@@ -16,6 +16,7 @@ urlpatterns = [
     path("decisions/", include("strategy.urls")),
     path("trades/", include("execution.urls")),
     path("backtests/", include("backtests.urls")),
+    path("models/", include("mlmodels.urls")),
     path("api/", include("snapshots.api_urls")),
     path("api/", include("strategy.api_urls")),
     path("api/", include("execution.api_urls")),

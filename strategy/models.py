@@ -7,6 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from strategy.quant.decision import DEFAULT_ML_GROUP
+
 
 class Source(models.TextChoices):
     """Where a decision or trade comes from (one definition; ``execution`` uses it too)."""
@@ -50,6 +52,9 @@ class StrategyConfig(models.Model):
     max_new_trades_per_day = models.PositiveSmallIntegerField(default=1)
     no_new_after_stop = models.BooleanField(default=True, help_text="no new trade after a stop-loss that day")
     priority = models.PositiveSmallIntegerField(default=100, help_text="lower goes first when limits allow fewer trades")
+    ml_group = models.CharField(
+        max_length=40, default=DEFAULT_ML_GROUP,
+        help_text="strategy group of the meta-labeler: the group's one active model gates this config's entries")
 
     class Meta:
         db_table = "strategy_configs"

@@ -83,7 +83,7 @@ def strategy_spec(config: StrategyConfig, *, key: str | None = None, book: str =
     """The decision core's view of a config (live: keyed by its name, in the one live book)."""
     return StrategySpec(key=key or config.name, priority=int(config.priority), book=book,
                         target_dte=int(config.target_dte), rules=spread_rules(config, fill_fraction=fill_fraction),
-                        limits=risk_limits(config))
+                        limits=risk_limits(config), ml_group=config.ml_group)
 
 
 def window_context(*, at: dt.datetime, underlying: str, context: ContextSnapshot | None) -> WindowContext:

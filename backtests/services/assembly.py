@@ -48,7 +48,8 @@ def run_assemble(run_id: int) -> BacktestRun:
             found, read = codec.decode(bytes(chunk.result), by_key)
             candidates.extend(found)
             days_read.update(read)
-        verdicts = books_walk(candidates, strategies, gate=gating.gate_for())
+        model = run.params.get("ml_model")  # "gated by model N", or the rules alone
+        verdicts = books_walk(candidates, strategies, gate=gating.gate_for(model) if model else gating.pass_all)
         _rows_delete(run)
         read = sorted(days_read)
         manifest = imported_days(dt.date.fromisoformat(d) for d in read)  # the decision days are among them

@@ -19,6 +19,7 @@ from snapshots import market_calendar, settlement_values
 from snapshots.events import event_days
 from snapshots.models import MarketEvent
 from snapshots.payloads import sha256_of
+from strategy import gating
 from strategy.models import StrategyConfig
 from strategy.quant.fills import DEFAULT_FILL_FRACTION
 from strategy.services import ENTRY_WINDOWS, FOMC_LOOKAHEAD_DAYS, strategy_spec
@@ -47,13 +48,18 @@ def params_build(
     risk_scope: str = "per_strategy", exit_check_minutes: int = 1, chunk_days: int = DEFAULT_CHUNK_DAYS,
     take_profit_fraction: float | None = None, stop_loss_multiple: float | None = None,
     fees_per_contract_usd: float | None = None, dte_tolerance_days: int | None = None,
+    ml_model: str | None = None,
 ) -> dict[str, Any]:
     """The full, canonical configuration of a run (stored on it and hashed).
 
     ``per_strategy``: every (config, window) pair is its own strategy with its own risk budget — the
     research grid (12 seeded configs × 3 windows = 36). ``shared``: the configs decide at each of
     the windows and share one budget, ranked as live does — the mode that reproduces live trading.
+    ``ml_model``: gate the entries with that meta-labeler version (None: ungated, the rules alone —
+    never "whatever is active", so a rerun decides alike).
     """
+    if ml_model is not None and not gating.known(str(ml_model)):
+        raise BacktestError(f"model {ml_model} does not exist")
     if end < start:
         raise BacktestError(f"end {end} is before start {start}")
     if risk_scope not in RISK_SCOPES:
@@ -98,6 +104,7 @@ def params_build(
         # targets (the chains its market context covers) and the FOMC statement days.
         "context_dte_targets": sorted(int(t) for t in settings.SNAPSHOT_DTE_TARGETS),
         "fomc_days": [d.isoformat() for d in event_days(MarketEvent.Kind.FOMC, start, end + dt.timedelta(days=FOMC_LOOKAHEAD_DAYS))],
+        "ml_model": str(ml_model) if ml_model is not None else None,
     }
 
 

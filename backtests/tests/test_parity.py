@@ -58,7 +58,7 @@ def _live_then_backtest(days: tuple, *, context: bool = False, **params) -> tupl
 def seven_dte_gated_out() -> Iterator[None]:
     """A stand-in meta-labeler that turns away every 7-DTE candidate (live and backtest read the same gate)."""
 
-    def gate(features: Mapping[str, float]) -> GateScore:
+    def gate(group: str, features: Mapping[str, float]) -> GateScore:
         out = features.get("dte_target") == 7.0
         return GateScore(allowed=not out, reason="test gate: no 7 DTE", model_version="test-1", score=0.0 if out else 1.0)
 
@@ -80,7 +80,7 @@ def test_live_style_days_and_their_backtest_agree_field_by_field(replay_market: 
 
     params = services.params_build(start=COMPACT_DAYS[0], end=COMPACT_DAYS[-1],
                                    configs=StrategyConfig.objects.filter(enabled=True),
-                                   risk_scope="shared", exit_check_minutes=5)
+                                   risk_scope="shared", exit_check_minutes=5, ml_model="test-1")
     run, _ = services.run_create(params, name="parity")
     run = services.run_execute_inline(run)
     assert run.status == "done"

@@ -40,7 +40,9 @@ STALE_SNAPSHOT: Final = "stale_snapshot"
 NO_FORWARD: Final = "no_forward"
 RISK_LIMIT: Final = "risk_limit"
 ML_GATE: Final = "ml_gate"
+ML_ERROR: Final = "ml_error"
 TRADE_OK: Final = "ok"
+DEFAULT_ML_GROUP: Final = "spx-verticals"  # the strategy group of a config that names none
 DECISION_REASONS: Final[Mapping[str, str]] = MappingProxyType({
     **REASONS,
     NO_SNAPSHOT: "no chain of the DTE bucket's expiration was read at the window",
@@ -48,6 +50,7 @@ DECISION_REASONS: Final[Mapping[str, str]] = MappingProxyType({
     NO_FORWARD: "our implied forward could not be fitted from the chain (or it has settled)",
     RISK_LIMIT: "a risk limit refused the trade (the message says which)",
     ML_GATE: "the meta-labeler scored the candidate below its threshold",
+    ML_ERROR: "the meta-labeler could not score the candidate, so it was not traded (the message says why)",
     TRADE_OK: "selected: the spread passed its filters, the risk limits and the gate",
 })
 
@@ -66,6 +69,7 @@ class StrategySpec:
     target_dte: int
     rules: SpreadRules
     limits: RiskLimits
+    ml_group: str = DEFAULT_ML_GROUP  # whose meta-labeler gates it (``StrategyConfig.ml_group``)
 
 
 @dataclass(frozen=True)
@@ -100,15 +104,20 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class GateScore:
-    """What the ML gate says about one candidate's features (``score`` None = not scored)."""
+    """What the ML gate says about one candidate's features (``score`` None = not scored).
+
+    ``error``: the model could not score it (a broken file, a feature schema it was not trained
+    on, ...): the candidate is SKIPped with ``ml_error`` — never traded unscored while a gate is on.
+    """
 
     allowed: bool
     reason: str
     model_version: str = ""
     score: float | None = None
+    error: bool = False
 
 
-Gate = Callable[[Mapping[str, float]], GateScore]  # feature values (NaN = missing) → score
+Gate = Callable[[str, Mapping[str, float]], GateScore]  # (strategy group, feature values; NaN = missing) → score
 
 
 @dataclass(frozen=True)
@@ -214,9 +223,11 @@ def decide_window(
 
     Per book: the evaluations that want to trade are ranked — priority ascending, then
     credit / width descending (exactly), then key — and walked in that order against the book's
-    state (``books[book]``, empty if absent): a risk limit → SKIP ``risk_limit`` with the rule's
-    code and message; then ``gate(features)`` when given → SKIP ``ml_gate`` below its threshold;
-    else TRADE, which counts as one more open trade and one more entry for the next in line.
+    state (``books[book]``, empty if absent). Each is scored first by ``gate(group, features)`` when
+    a gate is given (so the score is stored on risk-limited candidates too); then a risk limit →
+    SKIP ``risk_limit`` with the rule's code and message; a gate error → SKIP ``ml_error``; a score
+    below the threshold → SKIP ``ml_gate``; else TRADE, which counts as one more open trade and one
+    more entry for the next in line.
     Every other evaluation keeps its own reason as a SKIP.
     """
     out: dict[int, Verdict] = {}
@@ -232,15 +243,19 @@ def decide_window(
         open_now, entries = state.open_trades, state.entries_today
         for _, _, key in ranked:
             ev = by_key[key]
+            g = gate(ev.spec.ml_group, ev.features.values) if gate is not None else None
+            version, score = (g.model_version, g.score) if g is not None else ("", None)
             risk = rules.risk_check(open_trades=open_now, entries_today=entries, stops_today=state.stops_today,
                                     limits=ev.spec.limits)
             if not risk.allowed:
-                out[id(ev)] = Verdict(ev, SKIP, RISK_LIMIT, f"{risk.reason}: {risk.message}")
+                out[id(ev)] = Verdict(ev, SKIP, RISK_LIMIT, f"{risk.reason}: {risk.message}", version, score)
                 continue
-            g = gate(ev.features.values) if gate is not None else None
+            if g is not None and g.error:
+                out[id(ev)] = Verdict(ev, SKIP, ML_ERROR, f"model {g.model_version}: {g.reason}", version, score)
+                continue
             if g is not None and not g.allowed:
                 out[id(ev)] = Verdict(ev, SKIP, ML_GATE, f"model {g.model_version} score {g.score}: {g.reason}",
-                                      g.model_version, g.score)
+                                      version, score)
                 continue
             out[id(ev)] = Verdict(ev, TRADE, TRADE_OK, f"selected ({g.reason if g is not None else 'no gate'})",
                                   g.model_version if g is not None else "", g.score if g is not None else None)

@@ -26,6 +26,8 @@ class Command(BaseCommand):
                             help="minutes between TP/SL checks (1 = every minute; 5 = the live marking slots)")
         parser.add_argument("--chunk-days", type=int, default=services.DEFAULT_CHUNK_DAYS)
         parser.add_argument("--name", default="")
+        parser.add_argument("--ml-model", default=None,
+                            help="gate the entries with this meta-labeler version (id); default: ungated")
         parser.add_argument("--queue", action="store_true", help="queue the chunks on the Celery workers and return")
 
     def handle(self, *args, **opts) -> None:
@@ -41,6 +43,7 @@ class Command(BaseCommand):
                 start=opts["start"], end=opts["end"] or opts["start"], configs=configs,
                 windows=[w.strip() for w in opts["windows"].split(",") if w.strip()], risk_scope=opts["risk_scope"],
                 exit_check_minutes=opts["exit_check_minutes"], chunk_days=opts["chunk_days"],
+                ml_model=opts["ml_model"],
             )
             run, _ = services.run_create(params, name=opts["name"])
         except services.BacktestError as exc:

@@ -1,0 +1,56 @@
+"""Walk-forward folds: time order only, labels reaching the test block purged, an embargo that covers holding."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from mlmodels.walkforward import walk_forward
+
+NS_MIN = 60 * 10**9
+START = dt.date(2025, 1, 6)
+
+
+def _rows(n_days: int, per_day: int = 4, hold_days: float = 3.0) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:
+    days = [START + dt.timedelta(days=i) for i in range(n_days) for _ in range(per_day)]
+    entry = np.array([(dt.datetime.combine(d, dt.time(15), tzinfo=dt.UTC).timestamp() * 1e9) + k * NS_MIN
+                      for k, d in enumerate(days)], dtype=np.int64)
+    exit_ = entry + int(hold_days * 1440 * NS_MIN)
+    return entry, exit_, days
+
+
+def test_training_rows_ended_before_the_block_minus_the_embargo() -> None:
+    entry, exit_, days = _rows(100)
+    embargo = 4 * 1440 * NS_MIN
+    folds = walk_forward(entry, exit_, days, n_blocks=4, embargo_ns=embargo, min_train=10)
+    assert len(folds) == 4
+    for f in folds:
+        block_start = entry[f.test].min()
+        assert exit_[f.train].max() < block_start - embargo  # nothing known only later leaks in
+        assert entry[f.train].max() < block_start
+        assert set(f.train).isdisjoint(f.test)
+        # every row that entered before the block but is not trained on was purged for its label
+        before = np.flatnonzero(entry < block_start)
+        assert f.purged == before.size - f.train.size > 0
+    tested = np.concatenate([f.test for f in folds])
+    assert np.all(np.diff(tested) > 0)  # blocks follow each other in time, each row tested once
+
+
+def test_expanding_and_rolling_windows() -> None:
+    entry, exit_, days = _rows(100)
+    embargo = 4 * 1440 * NS_MIN
+    expanding = walk_forward(entry, exit_, days, n_blocks=4, embargo_ns=embargo, min_train=10)
+    rolling = walk_forward(entry, exit_, days, n_blocks=4, embargo_ns=embargo, rolling_days=20, min_train=10)
+    assert [f.train.size for f in expanding] == sorted(f.train.size for f in expanding)
+    assert all(r.train.size < e.train.size for r, e in zip(rolling[1:], expanding[1:]))
+    assert all(len({days[i] for i in r.train}) <= 20 for r in rolling)
+
+
+def test_an_embargo_shorter_than_the_holding_period_is_refused() -> None:
+    entry, exit_, days = _rows(60, hold_days=7.0)
+    with pytest.raises(ValueError, match="shorter than the longest holding period"):
+        walk_forward(entry, exit_, days, n_blocks=3, embargo_ns=3 * 1440 * NS_MIN)
+    with pytest.raises(ValueError, match="sorted by entry"):
+        walk_forward(entry[::-1], exit_[::-1], days[::-1], n_blocks=3, embargo_ns=8 * 1440 * NS_MIN)
