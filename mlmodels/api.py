@@ -106,6 +106,30 @@ class TrainingRequestSerializer(serializers.ModelSerializer[TrainingRequest]):
                   "model", "created_at", "finished_at"]
 
 
+class _ModelAction(APIView):
+    """POST /api/ml/models/<pk>/<action> (admin API key): validate the body, find the model, act."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasAdminApiKey]
+    InputSerializer: type[serializers.Serializer[Any]]
+
+    def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
+        raise NotImplementedError
+
+    def post(self, request: Request, pk: int) -> Response:
+        body = self.InputSerializer(data=request.data)
+        if not body.is_valid():
+            return _error("invalid body", fields=body.errors)
+        mv = ModelVersion.objects.filter(pk=pk).first()
+        if mv is None:
+            return _error("not found", status.HTTP_404_NOT_FOUND)
+        try:
+            mv = self.act(mv, body.validated_data)
+        except services.ModelError as exc:
+            return _error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(ModelVersionSerializer(mv).data)
+
+
 class _AdminPost(APIView):
     """POSTs need the admin API key (as backtest launches); GETs on the same path stay open."""
 
@@ -179,38 +203,28 @@ class TrainingDetailApi(APIView):
         return Response(TrainingRequestSerializer(req).data)
 
 
-class ActivateApi(_AdminPost):
+class ActivateApi(_ModelAction):
     class InputSerializer(serializers.Serializer[Any]):
         force = serializers.BooleanField(default=False)
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
 
+    def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
+        return services.activate(mv, force=data["force"], reason=data["reason"])
+
     @extend_schema(operation_id="ml_models_activate", summary="Activate a model for its group (admin API key)",
                    request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        body = self.InputSerializer(data=request.data)
-        if not body.is_valid():
-            return _error("invalid body", fields=body.errors)
-        mv = ModelVersion.objects.filter(pk=pk).first()
-        if mv is None:
-            return _error("not found", status.HTTP_404_NOT_FOUND)
-        try:
-            mv = services.activate(mv, force=body.validated_data["force"], reason=body.validated_data["reason"])
-        except services.ModelError as exc:
-            return _error(str(exc), status.HTTP_409_CONFLICT)
-        return Response(ModelVersionSerializer(mv).data)
+        return super().post(request, pk)
 
 
-class RetireApi(_AdminPost):
+class RetireApi(_ModelAction):
     class InputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
+        return services.retire(mv, reason=data["reason"])
 
     @extend_schema(operation_id="ml_models_retire", summary="Retire a model (admin API key)",
                    request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        body = self.InputSerializer(data=request.data)
-        if not body.is_valid():
-            return _error("invalid body", fields=body.errors)
-        mv = ModelVersion.objects.filter(pk=pk).first()
-        if mv is None:
-            return _error("not found", status.HTTP_404_NOT_FOUND)
-        return Response(ModelVersionSerializer(services.retire(mv, reason=body.validated_data["reason"])).data)
+        return super().post(request, pk)

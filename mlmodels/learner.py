@@ -216,8 +216,25 @@ class WindowFit:
         return self.calibrator(_raw(self.model, X))
 
 
+class ConstantModel:
+    """What a training window with one outcome only can say: that outcome's share, for every row.
+    (A stretch of days where every candidate lost — or won — teaches no ranking.)"""
+
+    def __init__(self, share: float) -> None:
+        self.share = float(share)
+
+    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+        n = np.asarray(X).shape[0]
+        return np.column_stack([np.full(n, 1.0 - self.share), np.full(n, self.share)])
+
+
 def fit_window(rows: Rows, params: LearnParams, *, kind: str = "xgboost") -> WindowFit:
-    """Model, calibrator and threshold from one training window (module docstring, steps 1–4)."""
+    """Model, calibrator and threshold from one training window (module docstring, steps 1–4).
+
+    A window whose rows all have one label gets a ``ConstantModel`` and keeps every candidate
+    (threshold 0): with nothing to rank by, the gate stays out of the way."""
+    if len(set(rows.y.tolist())) < 2:
+        return WindowFit(ConstantModel(float(rows.y.mean()) if rows.y.size else 0.0), Calibrator("none"), 0.0)
     fit = fit_xgb if kind == "xgboost" else fit_logistic
     inner = walk_forward(rows.entry_ns, rows.exit_ns, rows.days, n_blocks=params.inner_blocks,
                          embargo_ns=int(params.embargo_days * NS_PER_DAY), min_train=max(params.min_train // 4, 20))

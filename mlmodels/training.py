@@ -77,6 +77,8 @@ def train(dataset_rows: Sequence[Mapping[str, Any]], feature_names: Sequence[str
     rows = rows_from(dataset_rows, feature_names)
     if rows.y.size == 0:
         raise ValueError("the dataset has no rows")
+    if len(set(rows.y.tolist())) < 2:
+        raise ValueError(f"every candidate of the dataset has label {int(rows.y[0])}: nothing to learn")
     embargo = int(params.embargo_days * learner.NS_PER_DAY)
     folds = walk_forward(rows.entry_ns, rows.exit_ns, rows.days, n_blocks=params.n_blocks, embargo_ns=embargo,
                          rolling_days=params.rolling_days, min_train=params.min_train)

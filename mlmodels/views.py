@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -111,21 +112,24 @@ def _result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             for key, label in FIGURE_LABELS]
 
 
-@require_POST
-@login_required
-def model_activate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def _model_for_change(request: HtmxHttpRequest, pk: int) -> ModelVersion:
     _require_staff(request)
     mv = ModelVersion.objects.filter(pk=pk).first()
     if mv is None:
         raise Http404("no such model version")
+    return mv
+
+
+@require_POST
+@login_required
+def model_activate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    mv = _model_for_change(request, pk)
     form = ActivateForm(request.POST)
     form.is_valid()
     try:
         services.activate(mv, user=request.user, force=bool(form.cleaned_data.get("force")),
                           reason=form.cleaned_data.get("reason", ""))
     except services.ModelError as exc:
-        from urllib.parse import urlencode
-
         return redirect(f"/models/{mv.pk}/?{urlencode({'error': str(exc)})}")
     return redirect("mlmodels:model-detail", pk=mv.pk)
 
@@ -133,9 +137,6 @@ def model_activate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def model_retire(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    _require_staff(request)
-    mv = ModelVersion.objects.filter(pk=pk).first()
-    if mv is None:
-        raise Http404("no such model version")
+    mv = _model_for_change(request, pk)
     services.retire(mv, user=request.user, reason=(request.POST.get("reason") or "").strip())
     return redirect("mlmodels:model-detail", pk=mv.pk)

@@ -109,7 +109,8 @@ def window_context(*, at: dt.datetime, underlying: str, context: ContextSnapshot
     gex = value(context.gex_usd_per_pct if context else None, "gex_usd_per_pct",
                 "no open interest in the slot's chains" if context else no_context)
     prev_day = market_calendar.previous_trading_day(day)
-    prev = ContextSnapshot.objects.filter(underlying=underlying, ts=market_calendar.expiring_series_close(prev_day)).first()
+    prev = (ContextSnapshot.objects.filter(underlying=underlying, ts=market_calendar.expiring_series_close(prev_day))
+            .only("spx_price").first())
     prev_close = value(prev.spx_price if prev else None, "prev_close",
                        f"no index quote stored at the {prev_day} settlement slot")
     fomc = event_days(MarketEvent.Kind.FOMC, day, day + dt.timedelta(days=FOMC_LOOKAHEAD_DAYS))
@@ -175,8 +176,12 @@ class Read:
 
 
 def config_read(config: StrategyConfig, *, at: dt.datetime, underlying: str, window: WindowContext,
-                cache: dict[int, ChainAnalytics]) -> Read:
-    """Snapshot → analytics → ``decision.evaluate`` for one config (no risk rules yet)."""
+                cache: dict[int, ChainAnalytics],
+                histories: dict[tuple[dt.date, str], ForwardHistory] | None = None) -> Read:
+    """Snapshot → analytics → ``decision.evaluate`` for one config (no risk rules yet).
+
+    ``cache`` and ``histories`` are the window's: configs reading the same snapshot share its
+    analytics, and those of one expiration share its forward history."""
     spec = strategy_spec(config)
     snapshot = selectors.latest_snapshot(underlying=underlying, target_dte=config.target_dte, at=at)
     if snapshot is None:
@@ -192,7 +197,11 @@ def config_read(config: StrategyConfig, *, at: dt.datetime, underlying: str, win
     if snapshot.pk not in cache:
         cache[snapshot.pk] = snapshot_analytics(ChainSnapshot.objects.get(pk=snapshot.pk))
     a = cache[snapshot.pk]
-    history = forward_history(at=at, underlying=underlying, expiration=a.expiration, root=a.root)
+    histories = {} if histories is None else histories
+    if (a.expiration, a.root) not in histories:
+        histories[(a.expiration, a.root)] = forward_history(at=at, underlying=underlying, expiration=a.expiration,
+                                                            root=a.root)
+    history = histories[(a.expiration, a.root)]
     chain = ChainRead(a, snapshot.actual_dte_days, age_minutes=age_min)
     evaluation = decision.evaluate(spec, chain, window=window, history=history)
     return Read(config, evaluation, snapshot, context)
@@ -258,7 +267,8 @@ def entry_window_run(
         done = {d.strategy_config_id: d for d in TradeDecision.objects.filter(**key).select_related("strategy_config")}
         result.existing = [done[c.pk] for c in configs if c.pk in done]
         cache: dict[int, ChainAnalytics] = {}
-        reads = [config_read(c, at=at, underlying=underlying, window=ctx, cache=cache)
+        histories: dict[tuple[dt.date, str], ForwardHistory] = {}
+        reads = [config_read(c, at=at, underlying=underlying, window=ctx, cache=cache, histories=histories)
                  for c in configs if c.pk not in done]
         verdicts = decision.decide_window([r.evaluation for r in reads], {LIVE_BOOK: risk_state(source, day)},
                                           gate=gate or gating.gate_for())

@@ -54,3 +54,20 @@ def test_an_embargo_shorter_than_the_holding_period_is_refused() -> None:
         walk_forward(entry, exit_, days, n_blocks=3, embargo_ns=3 * 1440 * NS_MIN)
     with pytest.raises(ValueError, match="sorted by entry"):
         walk_forward(entry[::-1], exit_[::-1], days[::-1], n_blocks=3, embargo_ns=8 * 1440 * NS_MIN)
+
+
+def test_a_window_with_one_outcome_keeps_every_candidate_and_a_dataset_with_one_is_refused() -> None:
+    from mlmodels import learner, training
+    from mlmodels.learner import LearnParams, Rows
+
+    entry, exit_, days = _rows(40)
+    rows = Rows(X=np.random.default_rng(1).normal(size=(entry.size, 3)), y=np.zeros(entry.size, dtype=np.int64),
+                pnl=np.full(entry.size, -100.0), weight=np.ones(entry.size), entry_ns=entry, exit_ns=exit_, days=days)
+    for kind in ("xgboost", "logistic"):
+        fit = learner.fit_window(rows, LearnParams(), kind=kind)
+        assert fit.threshold == 0.0 and np.all(fit.probability(rows.X[:5]) == 0.0)
+    dataset = [{"label": 0, "pnl_usd": -1.0, "uniqueness": 1.0, "entry_at": dt.datetime.fromtimestamp(e / 1e9, dt.UTC),
+                "exit_at": dt.datetime.fromtimestamp(x / 1e9, dt.UTC), "trading_day": d, "f": 0.0}
+               for e, x, d in zip(entry, exit_, days)]
+    with pytest.raises(ValueError, match="nothing to learn"):
+        training.train(dataset, ["f"], LearnParams())
