@@ -46,11 +46,10 @@ def main() -> None:
     from mlmodels import synthetic, training
     from mlmodels.gate import Scorer
     from mlmodels.learner import LearnParams
-    from snapshots.providers.simulated_market import RegimeParams
+    from snapshots.providers.simulated_market import regime_preset
     from strategy.quant.features import FEATURE_NAMES
 
-    planted = RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_down_stressed=0.6,
-                           p_up_stressed=0.0, front_premium=0.08, max_lag_days=2, down_jump=(0.04, 0.07))
+    planted = regime_preset("strong")
     print(f"meta-labeler benchmark: {os.cpu_count()} cores, xgboost {xgb.__version__}, n_jobs={LearnParams().n_jobs}")
     rows: list[dict] = []
     # Years with SPXW expirations every weekday (2022 on) give ~9,000 candidates each; beyond three

@@ -19,7 +19,7 @@ from snapshots.expiry_selection import choose_expiration
 from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
 from snapshots.providers import registry
 from snapshots.providers.base import ChainResult, MarketDataProvider, ProviderError
-from snapshots.providers.simulated_market import RegimeParams
+from snapshots.providers.simulated_market import RegimeParams, regime_preset
 from strategy.quant.timemodel import NEW_YORK
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ def simulated_provider(now: dt.datetime | None = None) -> MarketDataProvider:
 
 
 def simulated_regime() -> RegimeParams:
-    """The simulated market's planted regime (``SIMULATED_REGIME``; off by default)."""
-    return RegimeParams(enabled=settings.SIMULATED_REGIME)
+    """The simulated market's planted regime (``SIMULATED_REGIME``: off (default), on, strong)."""
+    return regime_preset(settings.SIMULATED_REGIME)
 
 
 def simulated_settlement(expiration: dt.date, root: str, now: dt.datetime) -> tuple[float, str] | None:

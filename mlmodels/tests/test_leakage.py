@@ -28,14 +28,13 @@ import pytest
 
 from mlmodels import synthetic, training
 from mlmodels.learner import LearnParams
-from snapshots.providers.simulated_market import RegimeParams
+from snapshots.providers.simulated_market import regime_preset
 from strategy.quant.features import FEATURE_NAMES
 
 NULL_SEEDS = tuple(range(101, 111))
 PARAMS = LearnParams()
-# A planted regime strong enough for three years of the grid to show it (the default regime is milder).
-PLANTED = RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_down_stressed=0.6,
-                       p_up_stressed=0.0, front_premium=0.08, max_lag_days=2, down_jump=(0.04, 0.07))
+# The planted regime strong enough for a year of the grid to show it (the default "on" is milder).
+PLANTED = regime_preset("strong")
 
 
 @pytest.fixture(scope="module")

@@ -220,6 +220,27 @@ class RegimeParams:
         return -((1.0 - share) * calm + share * stressed)
 
 
+REGIME_PRESETS = ("off", "on", "strong")
+
+
+def regime_preset(name: str) -> RegimeParams:
+    """The regime by name: ``off`` (the default market), ``on`` (the defaults above) or ``strong``
+    — stressed spells twice as likely and twice as long-lived in proportion, a 60 % chance of a −4 %
+    … −7 % jump within two weekdays of a stressed day, no upside jumps, an 8-point front premium:
+    enough for a year of the 36-strategy grid to show a gated gain with its bootstrap interval above
+    zero (measured on seeds 1 and 7, 2024; the meta-labeler's planted-signal test uses it). ``true``/``false`` stand for on/off."""
+    key = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off", "": "off"}.get(
+        name.strip().lower(), name.strip().lower())
+    if key == "off":
+        return RegimeParams()
+    if key == "on":
+        return RegimeParams(enabled=True)
+    if key == "strong":
+        return RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_down_stressed=0.6,
+                            p_up_stressed=0.0, front_premium=0.08, max_lag_days=2, down_jump=(0.04, 0.07))
+    raise ValueError(f"unknown regime {name!r}: one of {', '.join(REGIME_PRESETS)}")
+
+
 def _active(regime: RegimeParams | None) -> RegimeParams | None:
     """The regime that acts on the market: None when absent or disabled (one cache key for "off")."""
     return regime if regime is not None and regime.enabled else None

@@ -337,3 +337,14 @@ def test_vix9d_and_the_chain_carry_the_front_premium_on_a_stressed_day() -> None
 def test_regime_params_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RegimeParams(enabled=True, **kwargs)
+
+
+def test_regime_presets_by_name() -> None:
+    from snapshots.providers.simulated_market import regime_preset
+
+    assert regime_preset("off") == RegimeParams() == regime_preset("false") == regime_preset("")
+    assert regime_preset("on") == ON == regime_preset("TRUE")
+    strong = regime_preset("strong")
+    assert strong.enabled and strong.p_down_stressed > ON.p_down_stressed and strong.p_up_stressed == 0.0
+    with pytest.raises(ValueError, match="unknown regime"):
+        regime_preset("wild")

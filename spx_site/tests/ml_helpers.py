@@ -11,13 +11,12 @@ from typing import Any
 from backtests.models import BacktestRun
 from backtests.tests.factories import BacktestRunFactory
 from mlmodels import synthetic
-from snapshots.providers.simulated_market import RegimeParams
+from snapshots.providers.simulated_market import regime_preset
 from strategy.models import DecisionOutcome, Source, TradeDecision
 from strategy.quant.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from strategy.tests.factories import StrategyConfigFactory
 
-PLANTED = RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_down_stressed=0.6,
-                       p_up_stressed=0.0, front_premium=0.08, max_lag_days=2, down_jump=(0.04, 0.07))
+PLANTED = regime_preset("strong")
 
 
 def stored_run(rows: list[dict[str, Any]], *, source: str = Source.BACKTEST) -> BacktestRun | None:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backtests.data import dbn_generate, store
 from backtests.data.dbn_generate import GeneratedDay
-from snapshots.providers.simulated_market import RegimeParams
+from snapshots.providers.simulated_market import REGIME_PRESETS, regime_preset
 
 
 class Command(BaseCommand):
@@ -25,8 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-compress", action="store_true", help="write plain .dbn instead of .dbn.zst")
         parser.add_argument("--workers", type=int, default=1, help="days generated in parallel processes")
         parser.add_argument("--import", dest="run_import", action="store_true", help="import the files afterwards")
-        parser.add_argument("--regime", action="store_true",
-                            help="plant the simulated market's calm/stressed regime (default: SIMULATED_REGIME)")
+        parser.add_argument("--regime", nargs="?", const="on", default=None, choices=REGIME_PRESETS,
+                            help="plant the simulated market's calm/stressed regime: on, or strong "
+                                 "(default: SIMULATED_REGIME)")
 
     def handle(
         self, *args, start, end, out, seed, tiny, no_compress, workers, run_import, regime, **options
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         try:
             days = dbn_generate.generate_range(
                 start, end, out_dir, seed=seed, params=params, compress=not no_compress, workers=workers, progress=progress,
-                regime=RegimeParams(enabled=regime or settings.SIMULATED_REGIME),
+                regime=regime_preset(regime or settings.SIMULATED_REGIME),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
