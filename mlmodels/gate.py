@@ -17,7 +17,6 @@ why — and logs a warning naming the model.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ import numpy as np
 import xgboost as xgb
 
 from mlmodels.learner import Calibrator
+from mlmodels.services import ModelError, model_bytes
 from mlmodels.models import ModelVersion
 from strategy.gating import NO_ACTIVE_MODEL
 from strategy.quant.decision import Gate, GateScore
@@ -77,8 +77,6 @@ _lock = Lock()
 
 def load_scorer(mv: ModelVersion) -> Scorer:
     """The scorer of ``mv`` (cached by id and file SHA-256); ``ModelError`` when it cannot be loaded."""
-    from mlmodels.services import ModelError, model_bytes
-
     key = (mv.pk, mv.model_sha256)
     with _lock:
         if key in _cache:
@@ -94,7 +92,7 @@ def load_scorer(mv: ModelVersion) -> Scorer:
     best = booster.attr("best_iteration")
     scorer = Scorer(version=mv.version, booster=booster,
                     iteration_range=(0, int(best) + 1) if best is not None else (0, 0),
-                    calibrator=Calibrator.from_dict(json.loads(json.dumps(mv.calibrator))),
+                    calibrator=Calibrator.from_dict(dict(mv.calibrator)),
                     threshold=float(mv.threshold), feature_names=tuple(mv.feature_names))
     with _lock:
         _cache[key] = scorer
@@ -110,8 +108,6 @@ def _broken(version: str, why: str) -> Gate:
 
 
 def _scorer_or_broken(mv: ModelVersion) -> Gate:
-    from mlmodels.services import ModelError
-
     try:
         return load_scorer(mv)
     except ModelError as exc:

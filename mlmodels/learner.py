@@ -23,7 +23,7 @@ the logistic-regression baseline imputes the window's medians. Pure: no Django.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -252,12 +252,6 @@ def fit_window(rows: Rows, params: LearnParams, *, kind: str = "xgboost") -> Win
     calibrator = calibrate(raw, rows.y[idx], isotonic_min_rows=params.isotonic_min_rows)
     threshold, sweep = choose_threshold(calibrator(raw), rows.pnl[idx], min_kept=params.min_kept)
     return WindowFit(model, calibrator, threshold, sweep, int(idx.size))
-
-
-def shuffled(rows: Rows, seed: int) -> Rows:
-    """The same rows with outcomes no decision-time feature can explain (``null_permutation``)."""
-    take = null_permutation(rows.days, seed)
-    return replace(rows, y=rows.y[take], pnl=rows.pnl[take])
 
 
 def null_permutation(days: list[Any], seed: int) -> NDArray[np.int64]:

@@ -12,6 +12,8 @@ group's previous active model in the same transaction. ``retire`` takes a model 
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -29,11 +31,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from mlmodels import training
-from mlmodels.dataset import DatasetError, dataset_build
+from mlmodels.dataset import DatasetError, candidates, dataset_build
 from mlmodels.learner import LearnParams
 from mlmodels.models import ModelVersion, TrainingRequest
 from snapshots.payloads import sha256_of
-from strategy.models import Source
+from strategy.models import DecisionOutcome, Source
 from strategy.quant.decision import DEFAULT_ML_GROUP
 from strategy.quant.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
@@ -113,8 +115,6 @@ def model_bytes(mv: ModelVersion) -> bytes:
 
 
 def sha256_bytes(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
@@ -175,8 +175,6 @@ def _best_iteration(model: xgb.XGBClassifier) -> int | None:
 
 
 def _date(value: Any) -> Any:
-    import datetime as dt
-
     if value is None or isinstance(value, dt.date):
         return value
     try:
@@ -260,7 +258,7 @@ def request_training(*, dataset_spec: Mapping[str, Any], group: str = DEFAULT_ML
     """Record an ask to train (``(request, created)``); the same key returns the first request.
 
     Checked now, so a bad ask fails at once and never reaches a worker: the parameters, and that
-    the dataset has rows.
+    the dataset has resolved candidates (one query; the worker builds the dataset itself).
     """
     key = (idempotency_key or "").strip()[:80] or uuid.uuid4().hex
     existing = TrainingRequest.objects.filter(idempotency_key=key).first()
@@ -270,11 +268,11 @@ def request_training(*, dataset_spec: Mapping[str, Any], group: str = DEFAULT_ML
     spec = {"source": dataset_spec.get("source", Source.BACKTEST), "run": dataset_spec.get("run"),
             "start": _iso(dataset_spec.get("start")), "end": _iso(dataset_spec.get("end"))}
     try:
-        data = dataset_build(source=spec["source"], run_id=spec["run"], start=_date(spec["start"]),
-                             end=_date(spec["end"]), group=group)
+        found = candidates(source=spec["source"], run_id=spec["run"], start=_date(spec["start"]), end=_date(spec["end"]),
+                           group=group).filter(outcome__status=DecisionOutcome.Status.RESOLVED).exists()
     except DatasetError as exc:
         raise ModelError(str(exc)) from None
-    if not data.rows:
+    if not found:
         raise ModelError(f"the dataset ({_describe(spec)}, group {group}) has no labelled rows")
     try:
         with transaction.atomic():
@@ -288,8 +286,9 @@ def _iso(value: Any) -> str | None:
     return None if value in (None, "") else _date(value).isoformat()
 
 
-def training_run(request_id: int) -> TrainingRequest:
-    """Carry out one training request (the Celery task's body); a done request is left as it is."""
+def training_run(request_id: int, *, progress: Progress | None = None) -> TrainingRequest:
+    """Carry out one training request (the Celery task's and the command's body); a done request is
+    left as it is. Progress goes on the request row (and to ``progress`` when given)."""
     with transaction.atomic():
         req = TrainingRequest.objects.select_for_update().get(pk=request_id)
         if req.status == TrainingRequest.Status.DONE:
@@ -297,12 +296,14 @@ def training_run(request_id: int) -> TrainingRequest:
         req.status, req.stage, req.progress, req.error = TrainingRequest.Status.RUNNING, "reading the dataset", 0.0, ""
         req.save(update_fields=["status", "stage", "progress", "error"])
 
-    def progress(stage: str, fraction: float) -> None:
+    def report(stage: str, fraction: float) -> None:
         TrainingRequest.objects.filter(pk=request_id).update(stage=stage[:80], progress=round(float(fraction), 3))
+        if progress is not None:
+            progress(stage, fraction)
 
     try:
         mv = train_model(dataset_spec=req.dataset_spec, group=req.group, params=learn_params(req.params),
-                         progress=progress)
+                         progress=report)
     except ModelError as exc:
         TrainingRequest.objects.filter(pk=request_id).update(status=TrainingRequest.Status.FAILED, error=str(exc),
                                                              finished_at=timezone.now())

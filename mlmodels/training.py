@@ -144,7 +144,7 @@ def train(dataset_rows: Sequence[Mapping[str, Any]], feature_names: Sequence[str
 
 
 def shuffled_rows(dataset_rows: Sequence[Mapping[str, Any]], seed: int) -> list[dict[str, Any]]:
-    """The dataset with its outcomes moved by ``learner.shuffled``'s day permutation (the no-signal control)."""
+    """The dataset with its outcomes moved by ``learner.null_permutation`` (the no-signal control)."""
     take = learner.null_permutation([r["trading_day"] for r in dataset_rows], seed)
     moved = ("label", "pnl_usd", "exit_reason")
     return [{**r, **{k: dataset_rows[int(j)][k] for k in moved}} for r, j in zip(dataset_rows, take)]

@@ -47,16 +47,11 @@ class Command(BaseCommand):
             self.stderr.write(f"\r[{'#' * int(30 * fraction):.<30}] {stage:<40}", ending="")
             self.stderr.flush()
 
-        try:
-            mv = services.train_model(dataset_spec=req.dataset_spec, group=req.group,
-                                      params=services.learn_params(req.params), progress=tick)
-        except services.ModelError as exc:
-            raise CommandError(str(exc)) from None
-        finally:
-            self.stderr.write("")
-        req.model, req.status, req.progress, req.stage = mv, req.Status.DONE, 1.0, "done"
-        req.save(update_fields=["model", "status", "progress", "stage"])
-        self.stdout.write(report_text(mv))
+        req = services.training_run(req.pk, progress=tick)
+        self.stderr.write("")
+        if req.model is None:
+            raise CommandError(req.error or f"training request {req.pk} ended {req.status}")
+        self.stdout.write(report_text(req.model))
 
 
 def report_text(mv: Any) -> str:
