@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_backtest.py [--data DIR] [--year 2025] [--month 2025-03]
-                                             [--workers 1 2] [--generate]
+                                             [--workers 1 2] [--generate [--regime strong]]
 
 The data is a year of the simulated market as real DBN files (``dbn_generate``: ~13,000
 SPX/SPXW instruments a day, ~3.4 M CBBO-1m records a day), imported into the Parquet store under
@@ -58,9 +58,10 @@ def _load() -> str:
     return f"load average {one:.2f} / {five:.2f} on {os.cpu_count()} cores"
 
 
-def _generate(year: int, data: Path) -> None:
+def _generate(year: int, data: Path, regime: str) -> None:
     from backtests import services
     from backtests.data import dbn_generate, dbn_import
+    from snapshots.providers.simulated_market import regime_preset
 
     for month in range(1, 13):
         first = dt.date(year, month, 1)
@@ -71,7 +72,7 @@ def _generate(year: int, data: Path) -> None:
             continue
         out = data / "generated"
         t0 = time.perf_counter()
-        made = dbn_generate.generate_range(missing[0], missing[-1], out, workers=2)
+        made = dbn_generate.generate_range(missing[0], missing[-1], out, workers=2, regime=regime_preset(regime))
         dbn_import.import_files([p for g in made for p in g.paths], workers=2)
         for g in made:
             for path in g.paths:
@@ -90,11 +91,11 @@ def _params(start: dt.date, end: dt.date, chunk_days: int) -> dict:
 def _warm(start: dt.date, end: dt.date) -> None:
     from backtests import services
     from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
-    from backtests.data import store
+    from backtests.data import slots, store
 
     for day in services.trading_days(start, end + dt.timedelta(days=14)):
-        for schema in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION):
-            path = store.parquet_path(schema, day)
+        paths = [store.parquet_path(schema, day) for schema in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)]
+        for path in [*paths, slots.book_dir(day) / slots.BOOK_NAME]:
             if path.is_file():
                 with path.open("rb") as fh:
                     while fh.read(1 << 24):
@@ -168,13 +169,15 @@ def main() -> None:
     parser.add_argument("--month", default=None, help="YYYY-MM (default: March of --year)")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--generate", action="store_true", help="generate and import the missing days first")
+    parser.add_argument("--regime", default="off", choices=("off", "on", "strong"),
+                        help="the simulated market's planted regime for --generate (default off)")
     parser.add_argument("--skip-year", action="store_true")
     args = parser.parse_args()
     _setup(args.data)
     from backtests import services
 
     if args.generate:
-        _generate(args.year, args.data)
+        _generate(args.year, args.data, args.regime)
     start, end = dt.date(args.year, 1, 1), dt.date(args.year, 12, 31)
     days = services.trading_days(start, end)
     have = services.imported_days(days)

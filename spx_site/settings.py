@@ -162,6 +162,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),  # exchange tables; default is ./control
         "store_processed": False,
+        "polling_interval": 0.2,  # seconds between looks at the queue folder (kombu's default: 1)
     }
 CELERY_TASK_IGNORE_RESULT = True  # jobs write their outcome to the database, not a result backend
 CELERY_TASK_ACKS_LATE = True  # safe because every job is idempotent on its business key

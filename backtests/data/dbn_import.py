@@ -22,7 +22,8 @@ names the last.
 All or nothing: every file is decoded and validated, and every day's Parquet written to a
 temporary file, before anything is renamed into place; the renames and the ``ImportedDay``
 manifest rows then commit together in one transaction (a failed rename restores the files it
-replaced). A bad file — empty, not DBN, truncated, another dataset or schema, quotes without a
+replaced). After the commit, every day whose quotes or definitions were written gets its slot book
+(``slots``: the quotes in force at each 5-minute capture slot, derived from those files). A bad file — empty, not DBN, truncated, another dataset or schema, quotes without a
 definition — raises ``ImportRefused`` naming the file, and leaves the store as it was.
 
 Speed: records are never touched one by one. A file is streamed in chunks of ``CHUNK_RECORDS``
@@ -51,7 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
-from backtests.data import dbn_io, store
+from backtests.data import dbn_io, slots, store
 from backtests.data.dbn_io import (
     DATASET,
     SCHEMA_CBBO_1M,
@@ -745,6 +746,13 @@ def _commit(staged: Sequence[_Staged]) -> None:
         backup.unlink(missing_ok=True)
 
 
+def _build_slot_books(days: set[dt.date], root_dir: Path) -> None:
+    """The slot book (``slots``) of each day written whose quotes and definitions are both stored."""
+    for day in sorted(days):
+        if all(store.parquet_path(schema, day, root_dir=root_dir).is_file() for schema in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)):
+            slots.build(day, root_dir=root_dir)
+
+
 def import_files(
     paths: Iterable[Path | str],
     *,
@@ -770,6 +778,7 @@ def import_files(
         stager = _Stager(_plan(_expand(paths)), base, workers, progress, compression)
         staged = stager.run()
         _commit(staged)
+        _build_slot_books({s.result.date for s in staged if s.result.schema in (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)}, base)
     except DbnRefused as exc:
         raise ImportRefused(str(exc)) from exc
     finally:

@@ -12,11 +12,18 @@ NULL bid (no bid) reads as 0.0, as Tradier shows it; NULL ask stays NaN (not tra
 
 Open interest (``open_interest``) comes from the day's ``statistics`` Parquet, read on the first
 call only: NaN where the day has no statistics imported or an instrument has no figure.
+
+Quotes at the 5-minute capture slots (``quotes_at``) come from the day's slot book
+(``backtests.data.slots``, derived from the same files) when it is there and current: no minute
+records are read or indexed for them. Other instants, and every lookup on a day without a book,
+read the minute records (``need`` loads and indexes the rows asked for, once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
@@ -26,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from backtests.data import store
+from backtests.data import slots, store
 from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
 from backtests.engine.settlement import SeriesQuotes
 
@@ -74,7 +81,6 @@ class DayData:
         self._exp_days = defs.column("expiration").cast("int32").to_numpy().astype(np.int64)
         self.is_call = np.asarray(defs.column("right").to_numpy(zero_copy_only=False) == "C", dtype=bool)
         self.strike = defs.column("strike").to_numpy().astype(np.float64)
-        self.row_of_symbol = {s: i for i, s in enumerate(self.symbol.tolist())}
 
         self._defs_ids = defs.column("instrument_id")
         self._defs_symbols = defs.column("symbol")
@@ -93,10 +99,19 @@ class DayData:
         self._listed: set[tuple[str, dt.date]] | None = None
         self._chains: dict[tuple[str, dt.date], NDArray[np.int64]] | None = None
         self._local: NDArray[np.int64] | None = None
+        self._focused = np.empty(0, dtype=np.int64)
+        self.read_s = 0.0  # seconds spent reading quote columns (``load``)
+        self.book, self.book_missing = slots.open_book(day, rows=self.symbol.size, root_dir=root_dir)
+
+    @functools.cached_property
+    def row_of_symbol(self) -> dict[str, int]:
+        """OSI symbol → definition row (built on first use: a day without open legs never needs it)."""
+        return {s: i for i, s in enumerate(self.symbol.tolist())}
 
     def load(self, expirations: set[dt.date]) -> None:
         """Read the quote columns of ``expirations`` only (their row groups; the whole file when it
         was written without the expiration mapping)."""
+        t0 = time.perf_counter()
         f = pq.ParquetFile(self._quotes_path)
         groups = store.expiration_row_groups(f.metadata)
         if groups is None:
@@ -113,6 +128,9 @@ class DayData:
         self.bid = q.column("bid_px").to_numpy()  # NaN = no bid; read as 0.0 where used (``_bid``)
         self.ask = q.column("ask_px").to_numpy()
         self.records = int(self.ts.size)
+        self._focused = np.empty(0, dtype=np.int64)
+        self._local = None
+        self.read_s += time.perf_counter() - t0
 
     def open_interest(self, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Open interest (contracts, OPRA's morning figure: the previous session's close) of
@@ -168,6 +186,7 @@ class DayData:
         are indexed: a radix sort of their records, a few tens of milliseconds.
         """
         rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self._focused = rows
         local = np.full(self.symbol.size + 1, -1, dtype=np.int64)  # the extra slot catches row -1
         local[rows] = np.arange(rows.size)
         sel = local[self.row]
@@ -179,6 +198,34 @@ class DayData:
         self._local = local
         self._bounds = np.searchsorted(group, np.arange(rows.size + 1))
         self._key = (group << _ROW_SHIFT) | (self.ts[self._idx] - self._base_ns)
+
+    def need(self, rows: NDArray[np.int64]) -> None:
+        """Make the minute records of definition ``rows`` answerable, keeping those already indexed:
+        reads the expirations not loaded yet, then re-indexes (nothing when they already are)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0 or np.isin(rows, self._focused).all():
+            return
+        wanted = np.union1d(self._focused, rows)
+        expirations = self.expirations_of(wanted)
+        if self.expirations_loaded is not None and not expirations <= self.expirations_loaded:
+            self.load(expirations)
+        self.focus(wanted)
+
+    def covers(self, stamps_ns: list[int]) -> bool:
+        """True when the slot book answers every one of these instants (ns)."""
+        return self.book is not None and all(self.book.slot(s) is not None for s in stamps_ns)
+
+    def quotes_at(self, rows: NDArray[np.int64], at_ns: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(bid, ask) of definition ``rows`` in force at ``at_ns``, as ``in_force`` gives them: from the
+        slot book at a slot instant, else from the minute records (indexed on first use)."""
+        book = self.book
+        slot = book.slot(at_ns) if book is not None else None
+        if book is not None and slot is not None:
+            if len(rows) == 0:
+                return np.empty(0), np.empty(0)
+            return book.quotes(rows, slot)
+        self.need(rows)
+        return self.in_force(rows, at_ns)
 
     def _locals(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
         local = self._local[np.asarray(rows, dtype=np.int64)] if self._local is not None else np.array([-1])
@@ -216,7 +263,7 @@ class DayData:
         rows = self.chain_rows(root, expiration)
         if rows.size == 0:
             return None
-        bid, ask = self.in_force(rows, ns(at))
+        bid, ask = self.quotes_at(rows, ns(at))
         return SeriesQuotes(self.strike[rows], self.is_call[rows], bid, ask)
 
     def rows_of_symbols(self, symbols: list[str]) -> NDArray[np.int64]:

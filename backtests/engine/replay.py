@@ -143,24 +143,24 @@ class DayReplayer:
         data = self.load_day(day)
         if data is None:
             return False
-        chosen = self._expirations(data) if entries else {}
-        context = self._context_series(data) if entries else {}
-        rows = self._rows_needed(data, chosen, context)
-        data.load(data.expirations_of(rows))
-        t1 = time.perf_counter()
-        self.out.read_s += t1 - t0
+        opened = time.perf_counter() - t0
         self.out.days_read.append(day.isoformat())
         self._analytics.clear()
         self._quotes.clear()
         self._forwards.clear()
         self._layouts.clear()
-        data.focus(rows)
         if entries:
+            chosen, context = self._expirations(data), self._context_series(data)
+            if not data.covers(self._entry_instants(data, context)):
+                data.need(self._rows_needed(data, chosen, context))  # one read for the day's minute lookups
             self._entries(data, chosen, context)
+        data.need(self._exit_rows(data))
         self._exits(data)
         if entries:
             self._closes[day] = self._index_at_settlement(data)
-        self.out.compute_s += time.perf_counter() - t1
+        read = opened + data.read_s
+        self.out.read_s += read
+        self.out.compute_s += time.perf_counter() - t0 - read
         return True
 
     def _expirations(self, data: DayData) -> dict[int, tuple[ExpiryChoice, str]]:
@@ -192,28 +192,54 @@ class DayReplayer:
             out[window] = {(r, e) for r, e in listed if e in expirations}
         return out
 
+    def _entry_instants(self, data: DayData, context: dict[dt.time, set[tuple[str, dt.date]]]) -> list[int]:
+        """Every instant (ns) the entries read quotes at: each window, its forward history, the open,
+        and the settlement instant (the index level at the close)."""
+        bounds = market_calendar.session_bounds(data.day)
+        if bounds is None:
+            return []
+        out = [ns(bounds[0]), ns(market_calendar.expiring_series_close(data.day))]
+        for window in context:
+            at = window_instant(data.day, window)
+            out.append(ns(at))
+            out.extend(ns(m) for m in history_minutes(at) if m >= bounds[0])
+        return out
+
     def _rows_needed(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
                      context: dict[dt.time, set[tuple[str, dt.date]]]) -> np.ndarray:
-        """Definition rows the day reads: the open legs, today's entry chains, the chains of each
-        window's market context, the two nearest SPXW chains (the index level at the close), and the
-        chains that price the settlement of anything that may expire today."""
-        parts = [data.rows_of_symbols(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))]
+        """Definition rows a day without a slot book reads by minute: the open legs, today's entry
+        chains, the chains of each window's market context, the two nearest SPXW chains (the index
+        level at the close), and the chains that price the settlement of anything that may expire
+        today."""
+        parts = [self._exit_rows(data, settlement=True)]
         parts.extend(data.chain_rows(r, e) for series in context.values() for r, e in series)
         if context:
             parts.extend(data.chain_rows(r, e) for r, e in self._nearest_spxw(data))
-        expiring = {(p.candidate.root, p.candidate.expiration) for p in self.alive}
-        for choice, root in chosen.values():
-            if choice.expiration is not None:
-                parts.append(data.chain_rows(root, choice.expiration))
-                expiring.add((root, choice.expiration))
-        bounds = market_calendar.session_bounds(data.day)
-        for series_root, expiration in expiring:
-            assert series_root is not None and expiration is not None
-            if (bounds and settlement_for(expiration, series_root) <= bounds[1]
-                    and (series_root, expiration) not in self.official):
-                parts.extend(data.chain_rows(r, e)
-                             for r, e in settlement_chain_order(data.listed(), root=series_root, expiration=expiration))
+        parts.extend(data.chain_rows(root, choice.expiration) for choice, root in chosen.values()
+                     if choice.expiration is not None)
+        parts.extend(self._settlement_rows(data, {(root, choice.expiration) for choice, root in chosen.values()
+                                                  if choice.expiration is not None}))
         return np.concatenate(parts)
+
+    def _exit_rows(self, data: DayData, *, settlement: bool = False) -> np.ndarray:
+        """The open legs' rows (their minute records are the exit walk), and the chains that price
+        the settlement of those expiring today when the slot book does not have that instant."""
+        legs = data.rows_of_symbols(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))
+        expiring = {(p.candidate.root, p.candidate.expiration) for p in self.alive}
+        return np.concatenate([legs, *self._settlement_rows(data, expiring, force=settlement)])
+
+    def _settlement_rows(self, data: DayData, series: set[tuple[str | None, dt.date | None]], *,
+                         force: bool = True) -> list[np.ndarray]:
+        bounds = market_calendar.session_bounds(data.day)
+        out: list[np.ndarray] = []
+        for root, expiration in series:
+            assert root is not None and expiration is not None
+            at = settlement_for(expiration, root)
+            if (bounds and at <= bounds[1] and (root, expiration) not in self.official
+                    and (force or not data.covers([ns(at)]))):
+                out.extend(data.chain_rows(r, e)
+                           for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
+        return out
 
     def _layout(self, data: DayData, root: str, expiration: dt.date) -> ChainLayout:
         """The series' sort and strike pivot, once per day (the listing does not change intraday)."""
@@ -233,7 +259,7 @@ class DayReplayer:
         inputs = []
         for root, expiration in todo:
             rows = data.chain_rows(root, expiration)
-            bid, ask = data.in_force(rows, stamp)
+            bid, ask = data.quotes_at(rows, stamp)
             inputs.append(dict(symbols=data.symbol[rows].astype(str), strikes=data.strike[rows],
                                is_call=data.is_call[rows], bid=bid, ask=ask, open_interest=data.open_interest(rows),
                                root=root, expiration=expiration, at=at, settles_at=settlement_for(expiration, root),
@@ -264,8 +290,8 @@ class DayReplayer:
             if data is None:
                 return math.nan, f"the previous session ({prev}) is not imported"
             rows = np.concatenate([data.chain_rows(r, e) for r, e in self._nearest_spxw(data)] or [np.empty(0, np.int64)])
-            data.load(data.expirations_of(rows))
-            data.focus(rows)
+            if not data.covers([ns(market_calendar.expiring_series_close(prev))]):
+                data.need(rows)
             self._closes[prev] = self._index_at_settlement(data)
         return self._closes[prev]
 
@@ -305,7 +331,7 @@ class DayReplayer:
         key = (root, expiration, ns(at))
         if key not in self._forwards:
             rows = data.chain_rows(root, expiration)
-            bid, ask = data.in_force(rows, ns(at))
+            bid, ask = data.quotes_at(rows, ns(at))
             fit = chain_forward(data.strike[rows], data.is_call[rows], bid, ask,
                                 layout=self._layout(data, root, expiration))
             self._forwards[key] = fit.forward if fit.ok else math.nan

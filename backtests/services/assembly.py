@@ -87,7 +87,7 @@ def _rows_delete(run: BacktestRun) -> None:
 def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
     """INSERT ``rows`` (column → value; foreign keys by ``*_id``) with one ``executemany``, each value
     adapted by the database backend exactly as the ORM would (``bulk_create`` spends most of its
-    time preparing fields, and legs and marks are most of a run's rows)."""
+    time preparing fields, and a run's rows number tens of thousands)."""
     if not rows:
         return
     ops = connection.ops
@@ -95,12 +95,18 @@ def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0])
 
     def adapt(field: Any, value: Any) -> Any:
+        if isinstance(field, m.JSONField):
+            return field.get_db_prep_save(value, connection)
         if value is None:
             return None
         if isinstance(field, m.DecimalField):
             return ops.adapt_decimalfield_value(value, field.max_digits, field.decimal_places)
         if isinstance(field, m.DateTimeField):
             return ops.adapt_datetimefield_value(value)
+        if isinstance(field, m.DateField):
+            return ops.adapt_datefield_value(value)
+        if isinstance(field, m.TimeField):
+            return ops.adapt_timefield_value(value)
         return value
 
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
@@ -108,6 +114,31 @@ def _insert_many(model: type[m.Model], rows: list[dict[str, Any]]) -> None:
         ", ".join(["%s"] * len(columns)))
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[adapt(fields[c], row[c]) for c in columns] for row in rows])
+
+
+def _insert_objects(model: type[m.Model], objs: Sequence[m.Model], **owner: Any) -> None:
+    """INSERT unsaved model instances through ``_insert_many`` (``auto_now`` fields stamped as
+    ``save`` would). With ``owner`` — a filter matching exactly these new rows — each instance then
+    gets its primary key: ids grow with insertion order within one transaction, so the owner's rows
+    in id order are ``objs`` in order."""
+    if not objs:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    for obj in objs:
+        for name in stamped:
+            setattr(obj, name, now)
+    _insert_many(model, [{f.attname: getattr(obj, f.attname) for f in fields} for obj in objs])
+    if not owner:
+        return
+    pks = list(model._default_manager.filter(**owner).order_by("pk").values_list("pk", flat=True))
+    if len(pks) != len(objs):
+        raise RuntimeError(f"{model.__name__}: {len(objs)} rows inserted, {len(pks)} found for {owner}")
+    for obj, pk in zip(objs, pks):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def _outcome(d: TradeDecision, c: Candidate, params: dict[str, Any]) -> DecisionOutcome:
@@ -138,10 +169,9 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
             source=Source.BACKTEST, backtest_run=run, snapshot_checksum=sha_by_day.get(c.day, ""),
             **decision_fields(v, decided_at=c.decided_at, expiration=c.expiration),
         ))
-    TradeDecision.objects.bulk_create(decisions, batch_size=500)
+    _insert_objects(TradeDecision, decisions, backtest_run=run)
     params = run.params
-    DecisionOutcome.objects.bulk_create(
-        [_outcome(d, c, params) for d, (c, _) in zip(decisions, verdicts) if c.passed], batch_size=500)
+    _insert_objects(DecisionOutcome, [_outcome(d, c, params) for d, (c, _) in zip(decisions, verdicts) if c.passed])
     trades, legs, marks_of = [], [], []
     for d, (c, v) in zip(decisions, verdicts):
         if v.action != TRADE:
@@ -164,7 +194,7 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
         trades.append(trade)
         legs.append(trade_legs)
         marks_of.append(c.marks)
-    Trade.objects.bulk_create(trades, batch_size=500)
+    _insert_objects(Trade, trades, backtest_run=run)
     leg_rows: list[dict[str, Any]] = []
     mark_rows: list[dict[str, Any]] = []
     for trade, trade_legs, marks in zip(trades, legs, marks_of):

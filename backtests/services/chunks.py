@@ -4,6 +4,7 @@ the chunk that finishes last assembles the run."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,9 @@ from backtests.services.params import (
     trading_days,
 )
 from snapshots import settlement_values
+
+
+PROGRESS_EVERY_S = 0.5
 
 
 def _is_cancelled(run_id: int) -> bool:
@@ -52,13 +56,19 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
                            fomc_days=[dt.date.fromisoformat(d) for d in params.get("fomc_days", [])])
     days = trading_days(chunk.first_day, chunk.last_day)
     try:
+        reported_at = -math.inf
         for i, day in enumerate(days, start=1):
-            if _is_cancelled(run.pk):
-                return None
+            # Cancellation and the progress rows at most every PROGRESS_EVERY_S (and before the first
+            # day): a database round trip per replayed day costs more than some days take.
+            if time.perf_counter() - reported_at >= PROGRESS_EVERY_S:
+                if _is_cancelled(run.pk):
+                    return None
+                if i > 1:
+                    BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=i - 1)
+                    _progress_update(run.pk)
+                reported_at = time.perf_counter()
             if not replayer.run_day(day, entries=True):
                 raise BacktestError(f"{day}: the imported data disappeared while the run was going")
-            BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=i)
-            _progress_update(run.pk)
             if progress:
                 progress(1)
         # Finish the trades still open at the chunk's end with the days that follow (exits only).

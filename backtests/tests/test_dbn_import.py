@@ -15,6 +15,7 @@ import pytest
 from backtests.data import dbn_generate, dbn_import, dbn_io, store
 from backtests.data.dbn_generate import GeneratedDay
 from backtests.data.dbn_import import ImportRefused, import_files
+from backtests.engine.daydata import DayData
 from backtests.models import ImportedDay
 from backtests.tests.conftest import DAY, NEXT_DAY
 from snapshots.market_calendar import ET
@@ -198,7 +199,9 @@ def test_reimport_replaces_the_day(tiny_days: dict[dt.date, GeneratedDay], marke
     assert row.file_sha256 == hashlib.sha256(other.cbbo_path.read_bytes()).hexdigest()
     assert row.record_count == other.record_count != tiny_days[DAY].record_count
     assert pq.read_metadata(store.parquet_path("cbbo-1m", DAY)).num_rows == other.record_count
-    assert [p.name for p in _files(market_dir)] == ["data.parquet", "data.parquet"]  # no backups, no temporaries
+    # No backups, no temporaries: the two files and the day's slot book, rebuilt from the new files.
+    assert sorted(p.name for p in _files(market_dir)) == ["book.json", "book.npy", "data.parquet", "data.parquet"]
+    assert DayData(DAY).book is not None
 
 
 def test_quotes_can_use_definitions_imported_earlier(tiny_days: dict[dt.date, GeneratedDay], market_dir: Path) -> None:
