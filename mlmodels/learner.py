@@ -7,7 +7,11 @@ Per training window (``fit_window``):
    model has seen.
 2. **Calibration** on those out-of-fold scores only: sigmoid (Platt) by default, isotonic when the
    calibration slice has at least ``isotonic_min_rows`` (1,000) rows — scikit-learn's
-   ``CalibratedClassifierCV`` over a ``FrozenEstimator`` that passes the raw score through.
+   ``CalibratedClassifierCV`` over a ``FrozenEstimator`` that passes the raw score through. A
+   calibration map must not fall: a Platt fit whose probability decreases with the score (the
+   out-of-fold scores rank worse than chance in this window) becomes the constant base rate — the
+   window has shown no ranking to trust, so the gate keeps every candidate or none rather than
+   invert the model.
 3. **Threshold**, chosen on the calibrated out-of-fold probabilities to maximise the *expected PnL
    per trade* of the candidates kept (p ≥ threshold), with at least ``min_kept`` of them: the
    payoff is asymmetric (take profit at +50 % of the credit, stop at −100 %, so a win rate below 2/3
@@ -49,7 +53,7 @@ class LearnParams:
 
     n_blocks: int = 4  # out-of-sample test blocks of the outer walk-forward
     inner_blocks: int = 3  # folds inside a training window for the out-of-fold scores
-    embargo_days: float = 8.0  # ≥ the longest holding period (7 DTE + a weekend); checked
+    embargo_days: float | None = None  # None: the dataset's longest holding period, whole days up; checked
     rolling_days: int | None = None  # None: expanding training windows
     validation_frac: float = 0.2
     isotonic_min_rows: int = 1000
@@ -66,6 +70,15 @@ class LearnParams:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def embargo_days_for(params: LearnParams, entry_ns: NDArray[np.int64], exit_ns: NDArray[np.int64]) -> float:
+    """The embargo in days: ``params.embargo_days`` when set (``walk_forward`` refuses one shorter than
+    the longest holding period), else that longest holding period rounded up to whole days."""
+    if params.embargo_days is not None:
+        return float(params.embargo_days)
+    longest = int((exit_ns - entry_ns).max()) if exit_ns.size else 0
+    return float(max(1, math.ceil(longest / NS_PER_DAY)))
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,8 @@ class Calibrator:
     """A fitted map raw score → probability, as plain numbers (stored with the model as JSON).
 
     ``method``: "sigmoid" (``a``, ``b``: p = expit(−(a·s + b)), Platt), "isotonic" (``x``, ``y``: the
-    step thresholds, linear between, clipped at the ends) or "none" (the raw score; one class only).
+    step thresholds, linear between, clipped at the ends), "constant" (``p``: the out-of-fold base
+    rate, when a Platt fit came out decreasing) or "none" (the raw score; one class only).
     Applied by numpy exactly as scikit-learn's fitted calibrator applies it.
     """
 
@@ -117,6 +131,8 @@ class Calibrator:
         s = np.clip(np.asarray(raw, dtype=float), 0.0, 1.0)  # what ScoreColumn hands the calibrator
         if self.method == "sigmoid":
             p = expit(-(self.params["a"] * s + self.params["b"]))
+        elif self.method == "constant":
+            p = np.full(s.shape, float(self.params["p"]))
         elif self.method == "isotonic":
             x, y = np.asarray(self.params["x"], dtype=float), np.asarray(self.params["y"], dtype=float)
             p = np.interp(np.clip(s, x[0], x[-1]), x, y)
@@ -141,6 +157,8 @@ def calibrate(raw: NDArray[np.float64], y: NDArray[np.int_], *, isotonic_min_row
     model.fit(np.asarray(raw, dtype=float).reshape(-1, 1), np.asarray(y))
     fitted = model.calibrated_classifiers_[0].calibrators[0]  # one (ensemble=False with a FrozenEstimator)
     if method == "sigmoid":
+        if float(fitted.a_) >= 0.0:  # p = expit(−(a·s + b)) would not rise with the score
+            return Calibrator("constant", {"p": float(np.mean(y))})
         return Calibrator(method, {"a": float(fitted.a_), "b": float(fitted.b_)})
     return Calibrator(method, {"x": [float(v) for v in fitted.X_thresholds_],
                                "y": [float(v) for v in fitted.y_thresholds_]})
@@ -237,7 +255,8 @@ def fit_window(rows: Rows, params: LearnParams, *, kind: str = "xgboost") -> Win
         return WindowFit(ConstantModel(float(rows.y.mean()) if rows.y.size else 0.0), Calibrator("none"), 0.0)
     fit = fit_xgb if kind == "xgboost" else fit_logistic
     inner = walk_forward(rows.entry_ns, rows.exit_ns, rows.days, n_blocks=params.inner_blocks,
-                         embargo_ns=int(params.embargo_days * NS_PER_DAY), min_train=max(params.min_train // 4, 20))
+                         embargo_ns=int(embargo_days_for(params, rows.entry_ns, rows.exit_ns) * NS_PER_DAY),
+                         min_train=max(params.min_train // 4, 20))
     oof_idx, oof_raw = [], []
     for f in inner:
         train = rows.take(f.train)

@@ -46,6 +46,9 @@ class ModelError(ValueError):
     """A training, activation or retirement that cannot be done as asked; the message says why."""
 
 
+_OPTIONAL_KINDS = {"rolling_days": int, "embargo_days": float}  # the fields whose default is None
+
+
 def learn_params(overrides: Mapping[str, Any] | None = None) -> LearnParams:
     """``LearnParams`` with the given fields changed; unknown names or bad types are a ``ModelError``."""
     base = LearnParams()
@@ -54,7 +57,7 @@ def learn_params(overrides: Mapping[str, Any] | None = None) -> LearnParams:
         raise ModelError(f"unknown training parameter(s): {', '.join(sorted(unknown))}")
     values = base.as_dict()
     for name, value in (overrides or {}).items():
-        kind = type(values[name]) if values[name] is not None else int
+        kind = _OPTIONAL_KINDS.get(name) or type(values[name])
         try:
             values[name] = None if value is None else kind(value)
         except (TypeError, ValueError):

@@ -13,6 +13,7 @@ Pure (numpy, scikit-learn, xgboost); ``mlmodels.services`` stores what it return
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -79,6 +80,9 @@ def train(dataset_rows: Sequence[Mapping[str, Any]], feature_names: Sequence[str
         raise ValueError("the dataset has no rows")
     if len(set(rows.y.tolist())) < 2:
         raise ValueError(f"every candidate of the dataset has label {int(rows.y[0])}: nothing to learn")
+    # One embargo for the outer and the inner folds: resolved once from the whole dataset.
+    params = dataclasses.replace(params, embargo_days=learner.embargo_days_for(params, rows.entry_ns, rows.exit_ns))
+    assert params.embargo_days is not None
     embargo = int(params.embargo_days * learner.NS_PER_DAY)
     folds = walk_forward(rows.entry_ns, rows.exit_ns, rows.days, n_blocks=params.n_blocks, embargo_ns=embargo,
                          rolling_days=params.rolling_days, min_train=params.min_train)
@@ -123,7 +127,7 @@ def train(dataset_rows: Sequence[Mapping[str, Any]], feature_names: Sequence[str
         per_bucket.append({"bucket": name, "candidates": int(b.size), "gated": g, "ungated": u})
     final = learner.fit_window(rows, params, kind="xgboost")
     report = {
-        "rows": int(rows.y.size), "tested_rows": int(idx.size), "folds": fold_rows,
+        "rows": int(rows.y.size), "tested_rows": int(idx.size), "folds": fold_rows, "embargo_days": params.embargo_days,
         "oos": evaluation.score_metrics(y, px),
         "oos_logistic": evaluation.score_metrics(y, pl),
         "result": evaluation.day_block_bootstrap(pnl, days, kx, draws=bootstrap_draws, seed=params.seed),

@@ -100,16 +100,16 @@ def model_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     })
 
 
-FIGURE_LABELS = [("trades", "trades kept"), ("win_rate", "win rate"), ("expectancy_usd", "expectancy (USD/trade)"),
-                 ("profit_factor", "profit factor"), ("total_pnl_usd", "total PnL (USD)"),
-                 ("max_drawdown_usd", "max drawdown (USD)")]
+FIGURE_LABELS = [("trades", "trades kept", "0g"), ("win_rate", "win rate", "3"),
+                 ("expectancy_usd", "expectancy (USD/trade)", "2g"), ("profit_factor", "profit factor", "2"),
+                 ("total_pnl_usd", "total PnL (USD)", "0g"), ("max_drawdown_usd", "max drawdown (USD)", "0g")]
 
 
 def _result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     if not result:
         return []
-    return [{"label": label, **{side: result.get(side, {}).get(key, {}) for side in ("gated", "ungated", "gain")}}
-            for key, label in FIGURE_LABELS]
+    return [{"label": label, "fmt": fmt, **{side: result.get(side, {}).get(key, {}) for side in ("gated", "ungated", "gain")}}
+            for key, label, fmt in FIGURE_LABELS]
 
 
 def _model_for_change(request: HtmxHttpRequest, pk: int) -> ModelVersion:

@@ -230,6 +230,9 @@ class DayReplayer:
 
     def _settlement_rows(self, data: DayData, series: set[tuple[str | None, dt.date | None]], *,
                          force: bool = True) -> list[np.ndarray]:
+        """The chains that price the settlement of those ``series`` settling today without an
+        official value; unless ``force`` (a day read by minute), only when the slot book does not
+        have the settlement instant."""
         bounds = market_calendar.session_bounds(data.day)
         out: list[np.ndarray] = []
         for root, expiration in series:

@@ -71,3 +71,33 @@ def test_a_window_with_one_outcome_keeps_every_candidate_and_a_dataset_with_one_
                for e, x, d in zip(entry, exit_, days)]
     with pytest.raises(ValueError, match="nothing to learn"):
         training.train(dataset, ["f"], LearnParams())
+
+
+def test_the_default_embargo_is_the_longest_holding_period_in_whole_days_and_a_set_one_is_checked() -> None:
+    from mlmodels import learner
+    from mlmodels.learner import LearnParams
+
+    entry, exit_, _ = _rows(30, hold_days=3.0)
+    exit_[7] = entry[7] + int(8.25 * 1440 * NS_MIN)  # a 7-DTE trade over a holiday weekend
+    assert learner.embargo_days_for(LearnParams(), entry, exit_) == 9.0
+    assert learner.embargo_days_for(LearnParams(embargo_days=12), entry, exit_) == 12.0
+    days = [START + dt.timedelta(days=int(i // 4)) for i in range(entry.size)]
+    with pytest.raises(ValueError, match="shorter than the longest holding period"):
+        walk_forward(entry, exit_, days, n_blocks=3,
+                     embargo_ns=int(learner.embargo_days_for(LearnParams(embargo_days=8), entry, exit_) * 1440 * NS_MIN))
+
+
+def test_a_calibration_that_would_invert_the_scores_becomes_the_base_rate() -> None:
+    from mlmodels import learner
+
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0.2, 0.8, 600)
+    y = (rng.uniform(size=raw.size) > raw).astype(np.int64)  # higher score, fewer wins: worse than chance
+    flat = learner.calibrate(raw, y, isotonic_min_rows=1000)
+    assert flat.method == "constant" and flat.params["p"] == pytest.approx(y.mean())
+    assert np.all(flat(np.array([0.1, 0.5, 0.9])) == y.mean())
+    threshold, _ = learner.choose_threshold(flat(raw), np.where(y == 1, 50.0, -100.0), min_kept=30)
+    assert (flat(raw) >= threshold).all()  # one probability: keep all (or, at its level, none) — never invert
+    rising = learner.calibrate(raw, 1 - y, isotonic_min_rows=1000)  # the same scores where they do rank
+    assert rising.method == "sigmoid" and rising(np.array([0.9]))[0] > rising(np.array([0.1]))[0]
+    assert learner.Calibrator.from_dict(flat.as_dict())(np.array([0.3]))[0] == flat.params["p"]

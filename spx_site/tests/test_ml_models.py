@@ -143,10 +143,15 @@ def test_monitoring_compares_live_outcomes_with_training_and_flags_drift(client,
         r["vix30"] = r["vix30"] + 40.0  # a regime the training data never saw
     stored_run(live_rows, source="simulated")
     scorer = gate_module.load_scorer(mv)
-    for d in TradeDecision.objects.filter(backtest_run__isnull=True):
-        g = scorer(DEFAULT_ML_GROUP, {k: (v if v is not None else float("nan")) for k, v in d.features.items()})
+    live = list(TradeDecision.objects.filter(backtest_run__isnull=True))
+    scores = [scorer(DEFAULT_ML_GROUP, {k: (v if v is not None else float("nan")) for k, v in d.features.items()})
+              for d in live]
+    # Turn away the lower half by score (whatever this model's threshold does to these rows), so
+    # both the gated trades and the turned-away candidates have outcomes to compare.
+    cut = float(np.median([g.score for g in scores]))
+    for d, g in zip(live, scores):
         d.model_version, d.model_score = g.model_version, g.score
-        if not g.allowed:
+        if g.score < cut:
             d.action, d.reason_code = "SKIP", "ml_gate"
         d.save(update_fields=["model_version", "model_score", "action", "reason_code"])
     m = monitoring(mv)
