@@ -211,7 +211,7 @@ class DayReplayer:
         chains, the chains of each window's market context, the two nearest SPXW chains (the index
         level at the close), and the chains that price the settlement of anything that may expire
         today."""
-        parts = [self._exit_rows(data, settlement=True)]
+        parts = [self._exit_rows(data, ignore_book=True)]
         parts.extend(data.chain_rows(r, e) for series in context.values() for r, e in series)
         if context:
             parts.extend(data.chain_rows(r, e) for r, e in self._nearest_spxw(data))
@@ -221,17 +221,17 @@ class DayReplayer:
                                                   if choice.expiration is not None}))
         return np.concatenate(parts)
 
-    def _exit_rows(self, data: DayData, *, settlement: bool = False) -> np.ndarray:
+    def _exit_rows(self, data: DayData, *, ignore_book: bool = False) -> np.ndarray:
         """The open legs' rows (their minute records are the exit walk), and the chains that price
         the settlement of those expiring today when the slot book does not have that instant."""
         legs = data.rows_of_symbols(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))
         expiring = {(p.candidate.root, p.candidate.expiration) for p in self.alive}
-        return np.concatenate([legs, *self._settlement_rows(data, expiring, force=settlement)])
+        return np.concatenate([legs, *self._settlement_rows(data, expiring, ignore_book=ignore_book)])
 
     def _settlement_rows(self, data: DayData, series: set[tuple[str | None, dt.date | None]], *,
-                         force: bool = True) -> list[np.ndarray]:
+                         ignore_book: bool = True) -> list[np.ndarray]:
         """The chains that price the settlement of those ``series`` settling today without an
-        official value; unless ``force`` (a day read by minute), only when the slot book does not
+        official value; unless ``ignore_book`` (a day read by minute), only when the slot book does not
         have the settlement instant."""
         bounds = market_calendar.session_bounds(data.day)
         out: list[np.ndarray] = []
@@ -239,7 +239,7 @@ class DayReplayer:
             assert root is not None and expiration is not None
             at = settlement_for(expiration, root)
             if (bounds and at <= bounds[1] and (root, expiration) not in self.official
-                    and (force or not data.covers([ns(at)]))):
+                    and (ignore_book or not data.covers([ns(at)]))):
                 out.extend(data.chain_rows(r, e)
                            for r, e in settlement_chain_order(data.listed(), root=root, expiration=expiration))
         return out

@@ -6,10 +6,11 @@ import datetime as dt
 import time
 
 import numpy as np
+import pyarrow.parquet as pq
 from django.core.management.base import BaseCommand, CommandError
 
 from backtests.data import slots, store
-from backtests.data.dbn_io import SCHEMA_CBBO_1M
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
 from backtests.engine.daydata import DayData
 
 
@@ -32,9 +33,10 @@ class Command(BaseCommand):
         built = 0
         t0 = time.perf_counter()
         for i, day in enumerate(days, 1):
-            data = DayData(day)
-            if rebuild or data.book is None:
-                why = data.book_missing or "rebuild"
+            rows = pq.read_metadata(store.parquet_path(SCHEMA_DEFINITION, day)).num_rows
+            book, missing = slots.open_book(day, rows=rows)
+            if rebuild or book is None:
+                why = missing or "rebuild"
                 if slots.build(day) is not None:
                     built += 1
                     self.stdout.write(f"{day}: built ({why})  [{i}/{len(days)}]")
