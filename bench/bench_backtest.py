@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_backtest.py [--data DIR] [--year 2025] [--month 2025-03]
-                                             [--workers 1 2] [--generate [--regime strong]]
+                                             [--workers 1 2] [--generate [--regime stressed-vol]]
 
 The data is a year of the simulated market as real DBN files (``dbn_generate``: ~13,000
 SPX/SPXW instruments a day, ~3.4 M CBBO-1m records a day), imported into the Parquet store under
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--month", default=None, help="YYYY-MM (default: March of --year)")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--generate", action="store_true", help="generate and import the missing days first")
-    parser.add_argument("--regime", default="off", choices=("off", "on", "strong"),
+    parser.add_argument("--regime", default="off", choices=("off", "on", "strong", "stressed-vol"),
                         help="the simulated market's planted regime for --generate (default off)")
     parser.add_argument("--skip-year", action="store_true")
     args = parser.parse_args()

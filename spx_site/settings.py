@@ -188,7 +188,7 @@ SIMULATED_MARKET_SEED = env.int("SIMULATED_MARKET_SEED", default=7)
 SIMULATED_REPLAY_OUTSIDE_RTH = env.bool("SIMULATED_REPLAY_OUTSIDE_RTH", default=True)
 # Plant the calm/stressed regime in the simulated market (a known signal for ML tests; the model's
 # RegimeParams defaults, simulated_market.py). Off = byte-identical to the market without it.
-SIMULATED_REGIME = env("SIMULATED_REGIME", default="off")  # off | on | strong (true/false = on/off)
+SIMULATED_REGIME = env("SIMULATED_REGIME", default="off")  # off | on | strong | stressed-vol (true/false = on/off)
 
 SNAPSHOT_INTERVAL_MINUTES = env.int("SNAPSHOT_INTERVAL_MINUTES", default=5)
 SNAPSHOT_UNDERLYING = env("SNAPSHOT_UNDERLYING", default="SPX")

@@ -220,24 +220,37 @@ class RegimeParams:
         return -((1.0 - share) * calm + share * stressed)
 
 
-REGIME_PRESETS = ("off", "on", "strong")
+REGIME_PRESETS = ("off", "on", "strong", "stressed-vol")
 
 
 def regime_preset(name: str) -> RegimeParams:
-    """The regime by name: ``off`` (the default market), ``on`` (the defaults above) or ``strong``
-    — stressed spells twice as likely and twice as long-lived in proportion, a 60 % chance of a −4 %
-    … −7 % jump within two weekdays of a stressed day, no upside jumps, an 8-point front premium:
-    enough for a year of the 36-strategy grid to show a gated gain with its bootstrap interval above
-    zero (measured on seeds 1 and 7, 2024; the meta-labeler's planted-signal test uses it). ``true``/``false`` stand for on/off."""
+    """The regime by name (``true``/``false`` stand for on/off):
+
+    * ``off`` — the default market; ``on`` — the defaults above;
+    * ``strong`` — stressed spells twice as likely and twice as long-lived in proportion, a 60 %
+      chance of a −4 % … −7 % jump within two weekdays of a stressed day, no upside jumps, an
+      8-point front premium. Its signal is easy to rank (the planted-signal tests use it: three
+      years, out-of-sample AUC ≥ 0.60), but the drift that compensates its jumps is +0.8 % a calm
+      weekday, so the index wanders (2025, seed 7: 4,200 → 8,200 → 4,000) and a one-year walk-forward
+      often shows no gain (synthetic 2025: gain interval above zero on seeds 1, 2, 3; not 4, 7);
+    * ``stressed-vol`` — the same spells, but a stressed day's returns three times as volatile and a
+      30 % chance of a −2 % … −4 % jump (drift +0.22 % a weekday): the credit-spread seller's real
+      risk (realised vol far above the implied premium) with a steadier index. The end-to-end
+      one-year demonstration uses it (synthetic 2025: gain interval above zero on seeds 1, 2, 7,
+      not 4; see bench/README.md).
+    """
     key = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off", "": "off"}.get(
         name.strip().lower(), name.strip().lower())
     if key == "off":
         return RegimeParams()
     if key == "on":
         return RegimeParams(enabled=True)
+    spells = {"enabled": True, "p_calm_to_stressed": 0.08, "p_stressed_to_calm": 0.25, "p_up_stressed": 0.0,
+              "front_premium": 0.08, "max_lag_days": 2}
     if key == "strong":
-        return RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_down_stressed=0.6,
-                            p_up_stressed=0.0, front_premium=0.08, max_lag_days=2, down_jump=(0.04, 0.07))
+        return RegimeParams(**spells, p_down_stressed=0.6, down_jump=(0.04, 0.07))
+    if key == "stressed-vol":
+        return RegimeParams(**spells, stressed_vol_multiplier=3.0, p_down_stressed=0.3, down_jump=(0.02, 0.04))
     raise ValueError(f"unknown regime {name!r}: one of {', '.join(REGIME_PRESETS)}")
 
 

@@ -348,3 +348,27 @@ def test_regime_presets_by_name() -> None:
     assert strong.enabled and strong.p_down_stressed > ON.p_down_stressed and strong.p_up_stressed == 0.0
     with pytest.raises(ValueError, match="unknown regime"):
         regime_preset("wild")
+
+
+def test_stressed_vol_preset_makes_stressed_days_volatile_with_a_steadier_drift() -> None:
+    """``stressed-vol``: the same spells as ``strong``, stressed closes about three times as volatile,
+    and a compensating drift under a third of ``strong``'s (so a year's index stays in range)."""
+    from snapshots.providers.simulated_market import regime_preset
+
+    strong, vol = regime_preset("strong"), regime_preset("stressed-vol")
+    assert vol.jump_compensator < 0.3 * strong.jump_compensator
+    assert sm.regime_states(SEED, dt.date(2021, 1, 1), dt.date(2025, 12, 31), vol)[1].tolist() == \
+        sm.regime_states(SEED, dt.date(2021, 1, 1), dt.date(2025, 12, 31), strong)[1].tolist()
+    calm_sd, stressed_sd, levels = [], [], []
+    for year in range(2021, 2026):
+        block = sm._year_block(SEED, year, vol)
+        _, stressed = sm.regime_states(SEED, dt.date(year, 1, 1), dt.date(year, 12, 31), vol)
+        returns = np.diff(block.log_level, prepend=block.log_level[0])[1:]
+        landed = sm._regime_block(SEED, year, vol).landing_log[1:] != 0.0
+        calm_sd.append(returns[~stressed[1:] & ~landed])
+        stressed_sd.append(returns[stressed[1:] & ~landed])
+        levels.append(np.exp(block.log_level))
+    ratio = float(np.std(np.concatenate(stressed_sd)) / np.std(np.concatenate(calm_sd)))
+    assert 2.3 < ratio < 3.7, ratio
+    year_2025 = levels[-1]
+    assert year_2025.max() / year_2025.min() < 1.8  # strong, seed 7: 8,200 / 4,000 ≈ 2.05

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1, help="days generated in parallel processes")
         parser.add_argument("--import", dest="run_import", action="store_true", help="import the files afterwards")
         parser.add_argument("--regime", nargs="?", const="on", default=None, choices=REGIME_PRESETS,
-                            help="plant the simulated market's calm/stressed regime: on, or strong "
+                            help="plant the simulated market's calm/stressed regime: on, strong or stressed-vol "
                                  "(default: SIMULATED_REGIME)")
 
     def handle(
