@@ -245,12 +245,12 @@ def regime_preset(name: str) -> RegimeParams:
         return RegimeParams()
     if key == "on":
         return RegimeParams(enabled=True)
-    spells = {"enabled": True, "p_calm_to_stressed": 0.08, "p_stressed_to_calm": 0.25, "p_up_stressed": 0.0,
-              "front_premium": 0.08, "max_lag_days": 2}
+    spells = RegimeParams(enabled=True, p_calm_to_stressed=0.08, p_stressed_to_calm=0.25, p_up_stressed=0.0,
+                          front_premium=0.08, max_lag_days=2)
     if key == "strong":
-        return RegimeParams(**spells, p_down_stressed=0.6, down_jump=(0.04, 0.07))
+        return replace(spells, p_down_stressed=0.6, down_jump=(0.04, 0.07))
     if key == "stressed-vol":
-        return RegimeParams(**spells, stressed_vol_multiplier=3.0, p_down_stressed=0.3, down_jump=(0.02, 0.04))
+        return replace(spells, stressed_vol_multiplier=3.0, p_down_stressed=0.3, down_jump=(0.02, 0.04))
     raise ValueError(f"unknown regime {name!r}: one of {', '.join(REGIME_PRESETS)}")
 
 
