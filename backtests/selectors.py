@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from backtests.models import BacktestChunk, BacktestRun
+from snapshots.formatting import usd_text
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
 
@@ -129,7 +130,7 @@ def metric_text(value: Any, kind: str) -> str:
     if kind == "pct":
         return f"{value * 100:.1f}%"
     if kind == "usd":
-        return f"{value:,.2f}"
+        return usd_text(value)
     return f"{value:.2f}"
 
 
@@ -190,7 +191,8 @@ def _difference(a: Any, b: Any, kind: str) -> tuple[str, str]:
     if kind == "int":
         return f"{int(round(diff)):+,}", ""
     if kind == "usd":
-        return f"{diff:+,.2f}", ""
+        text = usd_text(diff)
+        return text if text.startswith("-") else f"+{text}", ""
     return f"{diff:+.2f}", ""
 
 
