@@ -49,12 +49,14 @@ def run_queryset() -> QuerySet[BacktestRun]:
     return BacktestRun.objects.annotate(live_days_done=Coalesce(Sum("chunks__days_done"), 0))
 
 
-def run_list(*, status: str | None = None, limit: int = 100, offset: int = 0) -> QuerySet[BacktestRun]:
-    """Newest first, with ``live_days_done``; the per-day data manifest is left unread."""
+def run_list(*, status: str | None = None, limit: int | None = 100, offset: int = 0) -> QuerySet[BacktestRun]:
+    """Newest first, with ``live_days_done``; the per-day data manifest is left unread.
+    ``limit=None`` leaves the queryset unsliced (for a paginator)."""
     qs = run_queryset().defer("data_days")
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("-created_at", "-pk")[offset:offset + limit]
+    qs = qs.order_by("-created_at", "-pk")
+    return qs if limit is None else qs[offset:offset + limit]
 
 
 def run_count(*, status: str | None = None) -> int:

@@ -12,12 +12,16 @@ from snapshots.analytics import snapshot_analytics
 from snapshots.models import CaptureFailure, ChainSnapshot, ContextSnapshot
 
 
-def snapshot_list(*, limit: int = 50, target_dte: int | None = None) -> QuerySet[ChainSnapshot]:
-    """Newest first, without the payload column (it is large and list views never need it)."""
+def snapshot_list(*, limit: int | None = 50, target_dte: int | None = None,
+                  purpose: str | None = None) -> QuerySet[ChainSnapshot]:
+    """Newest first, without the payload column (it is large and list views never need it);
+    ``limit=None`` leaves the queryset unsliced (for a paginator)."""
     qs = ChainSnapshot.objects.defer("payload_zstd").order_by("-ts", "target_dte")
     if target_dte is not None:
         qs = qs.filter(target_dte=target_dte)
-    return qs[:limit]
+    if purpose:
+        qs = qs.filter(purpose=purpose)
+    return qs if limit is None else qs[:limit]
 
 
 def failure_list(*, limit: int = 20) -> QuerySet[CaptureFailure]:

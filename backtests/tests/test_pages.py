@@ -314,3 +314,12 @@ def test_admin_lists_runs_and_its_actions_call_the_services(
     html = admin_client.post(url, {"action": "cancel_runs", "_selected_action": [stuck.pk]}, follow=True).content.decode()
     stuck.refresh_from_db()
     assert stuck.status == BacktestRun.Status.CANCELLED and f"Run {stuck.pk} is cancelled" in html
+
+
+def test_run_list_paginates(viewer: Client) -> None:
+    runs = [BacktestRunFactory(done=True) for _ in range(27)]
+    first = viewer.get("/backtests/").content.decode()
+    assert rows(first, "run") == [r.pk for r in reversed(runs[2:])] and "page 1 of 2" in first
+    assert 'href="/backtests/?page=2"' in first
+    second = viewer.get("/backtests/?page=2", headers={"HX-Request": "true"})
+    assert rows(second.content.decode(), "run") == [runs[1].pk, runs[0].pk]

@@ -78,3 +78,36 @@ def test_detail_page_flags_a_tampered_payload(trader: Client) -> None:
 
 def test_missing_snapshot_is_404(trader: Client) -> None:
     assert trader.get("/snapshots/999999/").status_code == 404
+
+
+def _rows(html: str) -> list[int]:
+    import re
+    return [int(pk) for pk in re.findall(r'<tr id="snapshot-(\d+)"', html)]
+
+
+def test_list_shows_target_chains_by_default_and_filters_by_purpose(trader: Client) -> None:
+    from snapshots.models import ChainSnapshot
+    target = ChainSnapshotFactory()
+    vix = ChainSnapshotFactory(purpose=ChainSnapshot.Purpose.VIX, target_dte=30)
+    html = trader.get("/snapshots/").content.decode()
+    assert _rows(html) == [target.pk] and "DTE target" in html  # the purpose column
+    vix_html = trader.get("/snapshots/?purpose=vix").content.decode()
+    assert _rows(vix_html) == [vix.pk] and "VIX-style index term" in vix_html
+    assert sorted(_rows(trader.get("/snapshots/?purpose=all").content.decode())) == sorted([target.pk, vix.pk])
+    assert _rows(trader.get("/snapshots/?purpose=all&dte=30").content.decode()) == [vix.pk]
+    bad = trader.get("/snapshots/?purpose=spot&dte=x")
+    assert bad.status_code == 200 and _rows(bad.content.decode()) == []
+    assert b"purpose must be one of target, vix, position, all" in bad.content
+    assert b"dte must be a whole number of days" in bad.content
+
+
+def test_list_paginates_and_page_links_keep_the_filters(trader: Client) -> None:
+    from snapshots.models import ChainSnapshot
+    made = [ChainSnapshotFactory(purpose=ChainSnapshot.Purpose.VIX, target_dte=30) for _ in range(52)]
+    ChainSnapshotFactory()
+    first = trader.get("/snapshots/?purpose=vix").content.decode()
+    assert len(_rows(first)) == 50 and "page 1 of 2" in first
+    assert 'href="/snapshots/?purpose=vix&amp;page=2"' in first
+    second = trader.get("/snapshots/?purpose=vix&page=2", headers={"HX-Request": "true"}).content.decode()
+    assert second.lstrip().startswith('<div id="snapshot-table" hx-get="/snapshots/?purpose=vix&amp;page=2"')
+    assert _rows(second) == [made[1].pk, made[0].pk]
