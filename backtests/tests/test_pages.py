@@ -200,7 +200,7 @@ def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Cl
     bucket_rows = re.findall(r"<tr><td class=\"l\">(\d+d [\d.]+Δ \d\d:\d\d \w+)</td>", html)
     assert bucket_rows == ["3d 0.10Δ 10:00 put", "5d 0.10Δ 11:00 call"]
     assert rows(html, "trade") == [lost.pk, won.pk]  # newest first
-    assert f'href="/trades/{won.pk}/"' in html and "-132.60" in html
+    assert f'href="/trades/{won.pk}/"' in html and "-$132.60" in html
     reasons = re.search(r'<table id="reason-table".*?</table>', html, re.S).group(0)
     assert "TRADE" in reasons and "ok" in reasons and "<td>2</td>" in reasons
     assert "hx-trigger" not in html and 'id="run-cancel"' not in html and run.data_sha256 in html

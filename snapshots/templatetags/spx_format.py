@@ -23,7 +23,7 @@ CODE_LABELS = {
     "take_profit": "take profit", "stop_loss": "stop loss", "settlement": "settlement",
     "risk_limit": "risk limit", "ok": "ok", "not_filled": "not filled", "open_at_end": "open at end of data",
     "live_paper": "live paper", "sell": "sell", "buy": "buy", "open": "open", "close": "close",
-    "vix": "VIX", "target": "DTE target",
+    "vix": "VIX", "target": "DTE target", "manual": "closed by the operator",
 }
 
 
