@@ -40,10 +40,16 @@ def _f(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15, center: float | None = None) -> dict[str, Any]:
+def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15, center: float | None = None,
+               min_abs_delta: float | None = None) -> dict[str, Any]:
     """The snapshot's chain around the forward (or ``center``) with our IV and delta (and the
     vendor's beside them), plus the points of an IV smile chart. One root only (the snapshot's),
-    so AM and PM never mix."""
+    so AM and PM never mix.
+
+    ``strikes_each_side`` strikes either side of the middle at least; with ``min_abs_delta`` the
+    window also reaches every strike whose put |Δ| (below the middle) or call Δ (above) is still at
+    least that, so the 0.10–0.20 delta strikes the strategy sells are always on screen whatever
+    the expiry's spread of strikes in points."""
     a = snapshot_analytics(snapshot)
     vendor = {
         str(o.get("symbol")): (o.get("greeks") or {}) for o in snapshot.payload_options() if o.get("root_symbol") == a.root
@@ -72,9 +78,21 @@ def chain_view(snapshot: ChainSnapshot, *, strikes_each_side: int = 15, center: 
     if center is not None and strikes:
         mid_index = min(range(len(strikes)), key=lambda i: abs(strikes[i] - center))
     lo = max(0, mid_index - strikes_each_side)
+    hi = mid_index + strikes_each_side + 1
+    if min_abs_delta is not None:
+        def reaches(side: str, i: int) -> bool:
+            delta = (rows[i].get(side) or {}).get("delta")
+            return delta is not None and abs(delta) >= min_abs_delta
+        wide = [i for i in range(mid_index + 1) if reaches("put", i)]
+        if wide:
+            lo = min(lo, wide[0])
+        wide = [i for i in range(mid_index, len(rows)) if reaches("call", i)]
+        if wide:
+            hi = max(hi, wide[-1] + 1)
     return {
         "analytics": a,
-        "rows": rows[lo : mid_index + strikes_each_side + 1],
+        "min_abs_delta": min_abs_delta,
+        "rows": rows[lo:hi],
         "atm_strike": strikes[atm_index] if strikes else None,
         "strike_count": len(strikes),
         "smile": charts.smile_chart(a),

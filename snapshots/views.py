@@ -19,6 +19,8 @@ from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
 
 ALL = "all"
+# The snapshot page's chain reaches out to these deltas on both sides (the strategy sells 0.10–0.20).
+CHAIN_MIN_ABS_DELTA = 0.05
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
@@ -92,7 +94,7 @@ def snapshot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "snapshots/snapshot_detail.html",
         {
             "snapshot": snapshot,
-            "chain": selectors.chain_view(snapshot),
+            "chain": selectors.chain_view(snapshot, strikes_each_side=10, min_abs_delta=CHAIN_MIN_ABS_DELTA),
             "context": selectors.context_for(snapshot),
             "checksum_ok": snapshot.verify_checksum(),
         },

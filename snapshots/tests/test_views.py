@@ -111,3 +111,39 @@ def test_list_paginates_and_page_links_keep_the_filters(trader: Client) -> None:
     second = trader.get("/snapshots/?purpose=vix&page=2", headers={"HX-Request": "true"}).content.decode()
     assert second.lstrip().startswith('<div id="snapshot-table" hx-get="/snapshots/?purpose=vix&amp;page=2"')
     assert _rows(second) == [made[1].pk, made[0].pk]
+
+
+def test_chain_table_reaches_the_five_delta_strikes_on_both_sides(sim, trader: Client) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+    import re
+    from zoneinfo import ZoneInfo
+
+    from snapshots import selectors
+    from snapshots.models import ChainSnapshot
+    from snapshots.services import snapshot_capture
+
+    sim.SNAPSHOT_CONTEXT_ENABLED = False
+    sim.SNAPSHOT_DTE_TARGETS = [7]
+    snapshot_capture(now=dt.datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("America/New_York")))
+    snap = ChainSnapshot.objects.get(target_dte=7)
+    html = trader.get(f"/snapshots/{snap.pk}/").content.decode()
+    shown = [float(k) for k in re.findall(r'<tr id="strike-([\d.]+)"', html)]
+    full = selectors.chain_view(snap, strikes_each_side=10_000)["rows"]  # every strike
+    wanted = [r["strike"] for r in full
+              if (r.get("put") or {}).get("delta") is not None and abs(r["put"]["delta"]) >= 0.05
+              and r["strike"] <= snap_atm(full)
+              or (r.get("call") or {}).get("delta") is not None and r["call"]["delta"] >= 0.05 and r["strike"] >= snap_atm(full)]
+    assert set(wanted) <= set(shown)
+    assert max(shown) - min(shown) > 150  # wider than the old ±75 points
+    # The 0.10 and 0.20 delta puts and calls are on the page.
+    for side, target in (("put", -0.10), ("put", -0.20), ("call", 0.10), ("call", 0.20)):
+        nearest = min((r for r in full if (r.get(side) or {}).get("delta") is not None),
+                      key=lambda r: abs(r[side]["delta"] - target))
+        assert nearest["strike"] in shown, (side, target)
+    assert "0.05" in html and "Δ" in html  # the page says how far the table reaches
+
+
+def snap_atm(rows: list[dict]) -> float:  # type: ignore[type-arg]
+    """The strike where the call delta crosses 0.5 (the middle of the table)."""
+    return min((r for r in rows if (r.get("call") or {}).get("delta") is not None),
+               key=lambda r: abs(r["call"]["delta"] - 0.5))["strike"]
