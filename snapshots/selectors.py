@@ -32,6 +32,20 @@ def context_for(snapshot: ChainSnapshot) -> ContextSnapshot | None:
     return ContextSnapshot.objects.filter(underlying=snapshot.underlying, ts=snapshot.ts).first()
 
 
+def latest_levels() -> dict[str, Any] | None:
+    """The newest context with an index level: SPX spot and the VIX-style indexes (the vendor's VIX
+    when captured, our own 30-day index beside it), its slot and a chain snapshot it was computed
+    from (to link to). None before the first context capture."""
+    context = (ContextSnapshot.objects.exclude(spx_price=None, vix_price=None, vix30_own=None)
+               .order_by("-ts").first())
+    if context is None:
+        return None
+    chains = ChainSnapshot.objects.defer("payload_zstd").filter(underlying=context.underlying, ts=context.ts)
+    snapshot = (chains.filter(pk__in=context.chain_snapshots.values("pk")).order_by("target_dte").first()
+                or chains.order_by("target_dte").first())
+    return {"context": context, "snapshot": snapshot}
+
+
 def context_list(*, limit: int = 50) -> QuerySet[ContextSnapshot]:
     return ContextSnapshot.objects.order_by("-ts")[:limit]
 

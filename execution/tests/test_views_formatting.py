@@ -66,3 +66,22 @@ def test_decision_page_shows_money_and_labels(trader: Client) -> None:
     html = trader.get(f"/decisions/{trade.decision_id}/").content.decode()
     assert "max profit $120.00 · max loss $1,980.00" in html
     assert 'title="2026-11-20 15:00:00 UTC">10:00:00</time> ET' in html
+
+
+def test_dashboard_shows_spx_and_vix_with_time_and_snapshot_link(trader: Client) -> None:
+    from snapshots.models import ContextSnapshot
+    from snapshots.tests.factories import ChainSnapshotFactory
+
+    assert b"No SPX or VIX level yet" in trader.get("/").content
+    ts = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
+    older = ContextSnapshot.objects.create(ts=ts - dt.timedelta(minutes=5), underlying="SPX", provider="simulated",
+                                           spx_price=Decimal("5990.00"), vix_price=Decimal("17.00"))
+    chain = ChainSnapshotFactory(ts=ts)
+    latest = ContextSnapshot.objects.create(ts=ts, underlying="SPX", provider="simulated", spx_price=Decimal("6012.34"),
+                                            vix_price=Decimal("16.20"), vix30_own=16.43)
+    latest.chain_snapshots.add(chain)
+    html = trader.get("/").content.decode()
+    levels = re.search(r'<span id="market-levels">(.*?)</span>\s*</div>', html, re.S).group(1)
+    assert '<b id="spx-level">6012.34</b>' in levels and '<b id="vix-level">16.20</b>' in levels
+    assert '<b id="vix-own">16.43</b>' in levels and str(older.spx_price) not in levels
+    assert f'href="/snapshots/{chain.pk}/"' in levels and 'title="2026-11-20 15:00:00 UTC">11-20 10:00</time> ET' in levels
