@@ -25,3 +25,17 @@ def usd_text(value: Any) -> str:
         return str(value)
     sign = "-" if d < 0 else ""
     return f"{sign}${abs(d):,.2f}"
+
+
+def usd_billions_text(value: Any) -> str:
+    """A large dollar figure in billions: ``-8_214_000_000`` → "-$8.21 bn"; None/empty → "".
+    (Analytics such as GEX; money of the books uses ``usd_text``.)"""
+    if value is None or value == "":
+        return ""
+    try:
+        d = (value if isinstance(value, Decimal) else Decimal(str(value))) / Decimal(10**9)
+        d = d.quantize(CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return str(value)
+    sign = "-" if d < 0 else ""
+    return f"{sign}${abs(d):,.2f} bn"

@@ -11,7 +11,7 @@ from django.utils import dateformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from snapshots.formatting import usd_text
+from snapshots.formatting import usd_billions_text, usd_text
 
 register = template.Library()
 
@@ -38,6 +38,11 @@ def pct(value: float | None, digits: int = 1) -> str:
 @register.filter
 def usd(value: Any) -> str:
     return usd_text(value)
+
+
+@register.filter
+def usd_bn(value: Any) -> str:
+    return usd_billions_text(value)
 
 
 @register.filter
