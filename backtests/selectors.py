@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from backtests.models import BacktestChunk, BacktestRun
+from snapshots.formatting import usd_text
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
 
@@ -48,12 +49,14 @@ def run_queryset() -> QuerySet[BacktestRun]:
     return BacktestRun.objects.annotate(live_days_done=Coalesce(Sum("chunks__days_done"), 0))
 
 
-def run_list(*, status: str | None = None, limit: int = 100, offset: int = 0) -> QuerySet[BacktestRun]:
-    """Newest first, with ``live_days_done``; the per-day data manifest is left unread."""
+def run_list(*, status: str | None = None, limit: int | None = 100, offset: int = 0) -> QuerySet[BacktestRun]:
+    """Newest first, with ``live_days_done``; the per-day data manifest is left unread.
+    ``limit=None`` leaves the queryset unsliced (for a paginator)."""
     qs = run_queryset().defer("data_days")
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("-created_at", "-pk")[offset:offset + limit]
+    qs = qs.order_by("-created_at", "-pk")
+    return qs if limit is None else qs[offset:offset + limit]
 
 
 def run_count(*, status: str | None = None) -> int:
@@ -129,7 +132,7 @@ def metric_text(value: Any, kind: str) -> str:
     if kind == "pct":
         return f"{value * 100:.1f}%"
     if kind == "usd":
-        return f"{value:,.2f}"
+        return usd_text(value)
     return f"{value:.2f}"
 
 
@@ -190,7 +193,8 @@ def _difference(a: Any, b: Any, kind: str) -> tuple[str, str]:
     if kind == "int":
         return f"{int(round(diff)):+,}", ""
     if kind == "usd":
-        return f"{diff:+,.2f}", ""
+        text = usd_text(diff)
+        return text if text.startswith("-") else f"+{text}", ""
     return f"{diff:+.2f}", ""
 
 

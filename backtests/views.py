@@ -18,8 +18,10 @@ from backtests import selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
 from snapshots.charts import curves_chart, equity_chart
+from snapshots.paging import page_get
 
 LIST_LIMIT = 100
+RUNS_PER_PAGE = 25
 
 
 def _require_staff(request: HtmxHttpRequest) -> None:
@@ -57,10 +59,13 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         form = RunLaunchForm(request.POST)
         if form.is_valid() and (run := _launch(request, form)) is not None:
             return redirect("backtests:run-detail", pk=run.pk)
-    runs = list(selectors.run_list(limit=LIST_LIMIT))
+    paging = page_get(request, selectors.run_list(limit=None), per_page=RUNS_PER_PAGE)
+    runs = list(paging["page"])
     active = any(not r.finished for r in runs)
     template = "backtests/run_list.html" + ("#run-table" if request.htmx else "")
     response = render(request, template, {
+        **paging,
+        "query": request.GET,
         "runs": [_row(r) for r in runs],
         "active": active,
         "form": form,

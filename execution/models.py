@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from execution.order_states import OrderState
 from strategy.models import Source  # one definition of where a row comes from
@@ -124,7 +125,8 @@ class Order(models.Model):
     not_found_checks = models.PositiveSmallIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Not auto_now_add: a replayed day (the demo) stamps its orders with the slot's simulated time.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

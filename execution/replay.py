@@ -79,7 +79,7 @@ def day_replay(day: dt.date, *, every_minutes: int = 30, context: bool = False,
 def _open(decision_id: int, at: dt.datetime) -> None:
     from strategy.models import TradeDecision
 
-    trade = services.trade_open(decision=TradeDecision.objects.get(pk=decision_id))
+    trade = services.trade_open(decision=TradeDecision.objects.get(pk=decision_id), now=at)
     broker = services.broker_get(now=at)
     for order in trade.orders.filter(state="new"):
         services.order_submit(order.pk, broker=broker, now=at)

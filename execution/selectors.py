@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from execution.models import Order, PositionMark, Source, Trade, TradeLeg
@@ -44,10 +45,24 @@ def open_trade_expirations() -> list[dt.date]:
     ))
 
 
+# The page's source filter: "live" (the default: live paper and simulated, no backtest run), one
+# source, or "all" (backtests included).
+LIVE = "live"
+ALL = "all"
+SOURCE_FILTERS = (LIVE, *Source.values, ALL)
+
+
 def trade_list(*, source: str | None = None, status: str | None = None, backtest_run_id: int | None = None,
-               config_id: int | None = None, limit: int = 200) -> QuerySet[Trade]:
-    qs = Trade.objects.select_related("strategy_config", "decision")
-    if source:
+               config_id: int | None = None, limit: int | None = 200) -> QuerySet[Trade]:
+    """Trades newest entry first (opened, or decided for an entry that never filled).
+
+    ``source``: a ``Source`` value, ``"live"`` (live paper + simulated, without a backtest run) or
+    None/``"all"`` for every row. ``limit=None`` leaves the queryset unsliced (for a paginator).
+    """
+    qs = Trade.objects.select_related("strategy_config", "decision", "backtest_run")
+    if source == LIVE:
+        qs = qs.filter(backtest_run__isnull=True).exclude(source=Source.BACKTEST)
+    elif source and source != ALL:
         qs = qs.filter(source=source)
     if config_id is not None:
         qs = qs.filter(strategy_config_id=config_id)
@@ -57,7 +72,8 @@ def trade_list(*, source: str | None = None, status: str | None = None, backtest
         qs = qs.filter(status=status)
     if backtest_run_id is not None:
         qs = qs.filter(backtest_run_id=backtest_run_id)
-    return qs.order_by("-created_at")[:limit]
+    qs = qs.annotate(entry_at=Coalesce("opened_at", "decision__decided_at")).order_by(F("entry_at").desc(), "-pk")
+    return qs if limit is None else qs[:limit]
 
 
 def bucket_of(trade: Trade) -> str:
@@ -84,12 +100,14 @@ def pnl_summary(*, source: str | None = None) -> tuple[PnlStats, dict[str, PnlSt
 
 # The status filters of ``trade_list`` offered to pages and the API: "open" means not closed yet.
 STATUS_FILTERS = ("open", "closed", "not_filled")
+# The page adds the backtest-only state (a run's trade still open when the data ended).
+PAGE_STATUS_FILTERS = (*STATUS_FILTERS, "open_at_end")
 
 
 def trade_get(pk: int) -> Trade | None:
     """One trade with its legs (short first), orders (oldest first) with their fills, and marks by slot."""
     return (
-        Trade.objects.select_related("strategy_config", "decision")
+        Trade.objects.select_related("strategy_config", "decision", "backtest_run")
         .prefetch_related(
             # "-side": "sell" sorts after "buy", so the short leg comes first
             Prefetch("legs", queryset=TradeLeg.objects.order_by("-side", "strike")),

@@ -140,8 +140,10 @@ def trade_close_set(trade: Trade, *, exit_debit: Decimal, reason: str, source: s
     trade.realized_pnl_usd = money(Decimal(str(gross)) - fees)
 
 
-def trade_open(*, decision: TradeDecision) -> Trade:
+def trade_open(*, decision: TradeDecision, now: dt.datetime | None = None) -> Trade:
     """Trade (status ``opening``), its legs and the entry order row for a TRADE decision; idempotent.
+
+    ``now`` stamps the order's ``created_at`` (a replayed day passes its slot; live: the clock).
 
     The order row is committed here with its client tag; submission happens afterwards
     (``order_submit``), so a crash in between leaves a ``new`` order that reconciliation submits.
@@ -165,6 +167,7 @@ def trade_open(*, decision: TradeDecision) -> Trade:
                 limit_price=decision.credit_fill, initial_limit_price=decision.credit_fill, quantity=quantity,
                 legs=[{"option_symbol": short["symbol"], "side": "sell_to_open", "quantity": quantity},
                       {"option_symbol": long_["symbol"], "side": "buy_to_open", "quantity": quantity}],
+                created_at=now or timezone.now(),
             )
     except IntegrityError:  # another worker opened it first
         return Trade.objects.get(decision=decision)
@@ -496,14 +499,17 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
                   "signal": signal.reason if signal else ""},
     )
     if signal is not None and trade.status == Trade.Status.OPEN:
-        order = close_order_create(trade, limit_price=Decimal(str(debit_fill)), reason=f"{signal.reason}: {signal.message}")
+        order = close_order_create(trade, limit_price=Decimal(str(debit_fill)), reason=f"{signal.reason}: {signal.message}",
+                                   now=at)
         if order is not None:
             order_submit(order.pk, broker=broker, now=at)
     return mark
 
 
-def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str) -> Order | None:
-    """One closing order per attempt (unique on trade + attempt); None if one is already working."""
+def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str,
+                       now: dt.datetime | None = None) -> Order | None:
+    """One closing order per attempt (unique on trade + attempt); None if one is already working.
+    ``now`` stamps its ``created_at`` (the mark's slot; the clock when not given)."""
     with transaction.atomic():
         trade = Trade.objects.select_for_update().get(pk=trade.pk)
         if trade.status != Trade.Status.OPEN:
@@ -517,6 +523,7 @@ def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str) -> Or
             client_tag=new_client_tag("close"), trade=trade, purpose=Order.Purpose.CLOSE, attempt=attempt,
             source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=money(limit_price),
             initial_limit_price=money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
+            created_at=now or timezone.now(),
         )
         trade.status = Trade.Status.CLOSING
         trade.save(update_fields=["status"])

@@ -14,28 +14,40 @@ from snapshots.http import HtmxHttpRequest
 from execution import selectors
 from execution.models import Source, Trade
 from snapshots import charts
+from snapshots.paging import page_get
 from strategy.models import StrategyConfig
 
 # The books summarised side by side. Backtest trades belong to their run (``closed_trades`` reads
 # only trades without a run), so a backtest row here would always be empty.
 STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
-FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED)
+FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED, Trade.Status.OPEN_AT_END)
+SOURCE_CHOICES = [(selectors.LIVE, "live (paper + simulated)"), *Source.choices, (selectors.ALL, "all, backtests included")]
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
-    """Query-string filters; bad values are reported on the page, never a traceback."""
+    """Query-string filters; bad values are reported on the page, never a traceback.
+
+    The source defaults to the live books (live paper + simulated); ``source=backtest``, ``all`` or a
+    ``run`` id brings backtest trades in.
+    """
     errors: list[str] = []
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"source": selectors.LIVE}
     if status := request.GET.get("status"):
-        if status in selectors.STATUS_FILTERS:
+        if status in selectors.PAGE_STATUS_FILTERS:
             out["status"] = status
         else:
-            errors.append(f"status must be one of {', '.join(selectors.STATUS_FILTERS)}")
+            errors.append(f"status must be one of {', '.join(selectors.PAGE_STATUS_FILTERS)}")
+    if run := request.GET.get("run", "").strip():
+        if run.isdigit():
+            out["backtest_run_id"] = int(run)
+            out["source"] = Source.BACKTEST
+        else:
+            errors.append("run must be a backtest run id")
     if source := request.GET.get("source"):
-        if source in Source.values:
+        if source in selectors.SOURCE_FILTERS:
             out["source"] = source
         else:
-            errors.append(f"source must be one of {', '.join(Source.values)}")
+            errors.append(f"source must be one of {', '.join(selectors.SOURCE_FILTERS)}")
     if config := request.GET.get("config"):
         if config.isdigit():
             out["config_id"] = int(config)
@@ -49,17 +61,19 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
 def trade_list(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = _filters(request)
     template = "execution/trade_list.html" + ("#trade-panel" if request.htmx else "")
-    source = filters.get("source")
+    source = filters["source"] if filters["source"] in Source.values else None
     _, buckets = selectors.pnl_summary(source=source)
+    trades = selectors.trade_list(**filters, limit=None) if not errors else Trade.objects.none()
     return render(request, template, {
-        "trades": selectors.trade_list(**filters) if not errors else [],
+        **page_get(request, trades),
         "errors": errors,
         "stats": [selectors.stats_row(selectors.pnl_summary(source=s)[0], label=s.label) for s in STATS_SOURCES],
         "buckets": [selectors.stats_row(b, label=name) for name, b in buckets.items()],
-        "bucket_source": Source(source).label if source else "all sources",
+        "bucket_source": Source(source).label if source else "live sources",
         "configs": StrategyConfig.objects.all(),
-        "statuses": selectors.STATUS_FILTERS,
-        "sources": Source.choices,
+        "statuses": selectors.PAGE_STATUS_FILTERS,
+        "sources": SOURCE_CHOICES,
+        "source": filters["source"],
         "query": request.GET,
     })
 
@@ -71,12 +85,14 @@ def trade_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if trade is None:
         raise Http404("no such trade")
     marks = list(trade.marks.all())
+    legs = list(trade.legs.all())
     orders = list(trade.orders.all())
     final = trade.status in FINAL_STATUSES
     template = "execution/trade_detail.html" + ("#trade-live" if request.htmx else "")
     response = render(request, template, {
         "trade": trade,
-        "legs": trade.legs.all(),
+        "legs": legs,
+        "has_exit_prices": any(leg.exit_price is not None for leg in legs),
         "orders": orders,
         "fills": sorted((f for o in orders for f in o.fills.all()), key=lambda f: f.filled_at),
         "marks": marks,

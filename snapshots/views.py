@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -10,10 +12,36 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from snapshots.http import HtmxHttpRequest
+from snapshots.paging import page_get
 from snapshots import market_calendar, selectors
 from snapshots.models import ChainSnapshot
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
+
+ALL = "all"
+# The snapshot page's chain reaches out to these deltas on both sides (the strategy sells 0.10–0.20).
+CHAIN_MIN_ABS_DELTA = 0.05
+
+
+def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
+    """Query-string filters; bad values are reported on the page, never a traceback. The purpose
+    defaults to the DTE-target chains (the VIX terms and open-position chains are a choice away)."""
+    errors: list[str] = []
+    out: dict[str, Any] = {"purpose": ChainSnapshot.Purpose.TARGET}
+    purpose = request.GET.get("purpose")
+    if purpose == ALL:
+        out["purpose"] = None
+    elif purpose:
+        if purpose in ChainSnapshot.Purpose.values:
+            out["purpose"] = purpose
+        else:
+            errors.append(f"purpose must be one of {', '.join([*ChainSnapshot.Purpose.values, ALL])}")
+    if dte := request.GET.get("dte", "").strip():
+        if dte.isdigit():
+            out["target_dte"] = int(dte)
+        else:
+            errors.append("dte must be a whole number of days")
+    return out, errors
 
 
 @require_GET
@@ -21,11 +49,17 @@ from snapshots.services import snapshot_capture
 def snapshot_list(request: HtmxHttpRequest) -> HttpResponse:
     template = "snapshots/snapshot_list.html" + ("#snapshot-table" if request.htmx else "")
     now = timezone.now()
+    filters, errors = _filters(request)
+    snapshots = selectors.snapshot_list(**filters, limit=None) if not errors else ChainSnapshot.objects.none()
     return render(
         request,
         template,
         {
-            "snapshots": selectors.snapshot_list(limit=60),
+            **page_get(request, snapshots),
+            "errors": errors,
+            "purposes": [*ChainSnapshot.Purpose.choices, (ALL, "all")],
+            "purpose": filters["purpose"] or ALL,
+            "query": request.GET,
             "failures": selectors.failure_list(limit=10),
             "market_open": market_calendar.is_session_open(now),
             "now": now,
@@ -60,7 +94,7 @@ def snapshot_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "snapshots/snapshot_detail.html",
         {
             "snapshot": snapshot,
-            "chain": selectors.chain_view(snapshot),
+            "chain": selectors.chain_view(snapshot, strikes_each_side=10, min_abs_delta=CHAIN_MIN_ABS_DELTA),
             "context": selectors.context_for(snapshot),
             "checksum_ok": snapshot.verify_checksum(),
         },

@@ -56,6 +56,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "early_close": market_calendar.is_early_close(today),
         "next_window": next_entry_window(now),
         "latest_snapshot": snapshot_selectors.snapshot_list(limit=1).first(),
+        "levels": snapshot_selectors.latest_levels(),
         "positions": execution_selectors.open_positions(),
         "decisions": strategy_selectors.decision_list(day=today, source=source),
         "source_label": Source(source).label,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
-from django.db.models import QuerySet
+
+from django.db.models import Q, QuerySet
 
 from snapshots.models import ChainSnapshot, ContextSnapshot
-from strategy.models import TradeDecision
+from strategy.models import Source, TradeDecision
 from strategy.quant.features import FEATURE_GROUPS, FEATURE_SCHEMA_VERSION
 
 def latest_snapshot(*, underlying: str, target_dte: int, at: dt.datetime) -> ChainSnapshot | None:
@@ -34,6 +37,12 @@ def context_at(*, underlying: str, ts: dt.datetime) -> ContextSnapshot | None:
     return ContextSnapshot.objects.filter(underlying=underlying, ts=ts).first()
 
 
+# The page's source filter, as on the trades page: "live" (default) is live paper + simulated without a run.
+LIVE = "live"
+ALL = "all"
+SOURCE_FILTERS = (LIVE, *Source.values, ALL)
+
+
 def decision_list(
     *,
     day: dt.date | None = None,
@@ -41,8 +50,11 @@ def decision_list(
     action: str | None = None,
     reason: str | None = None,
     source: str | None = None,
-    limit: int = 200,
+    backtest_run_id: int | None = None,
+    limit: int | None = 200,
 ) -> QuerySet[TradeDecision]:
+    """Decisions, the latest decided first. ``source``: a ``Source`` value, ``"live"`` (no backtest
+    run) or None/``"all"``; ``limit=None`` leaves the queryset unsliced (for a paginator)."""
     qs = TradeDecision.objects.select_related("strategy_config", "snapshot").defer("snapshot__payload_zstd")
     if day:
         qs = qs.filter(trading_day=day)
@@ -52,9 +64,76 @@ def decision_list(
         qs = qs.filter(action=action)
     if reason:
         qs = qs.filter(reason_code=reason)
-    if source:
+    if source == LIVE:
+        qs = qs.filter(backtest_run__isnull=True).exclude(source=Source.BACKTEST)
+    elif source and source != ALL:
         qs = qs.filter(source=source)
-    return qs[:limit]
+    if backtest_run_id is not None:
+        qs = qs.filter(backtest_run_id=backtest_run_id)
+    qs = qs.order_by("-decided_at", "strategy_config__priority", "strategy_config__name", "-pk")
+    return qs if limit is None else qs[:limit]
+
+
+@dataclass(frozen=True)
+class SkipGroup:
+    """SKIP decisions of one entry window (day × window × source × run) with one reason, counted."""
+
+    trading_day: dt.date
+    entry_window: dt.time
+    source: str
+    backtest_run_id: int | None
+    reason_code: str
+    decisions: tuple[TradeDecision, ...]
+
+    is_group = True  # templates tell a group from a decision row by this
+
+    @property
+    def count(self) -> int:
+        return len(self.decisions)
+
+    @property
+    def example_message(self) -> str:
+        return self.decisions[0].reason_message
+
+
+def decision_windows(decisions: QuerySet[TradeDecision]) -> QuerySet[Any]:
+    """The distinct (trading day, entry window) pairs of ``decisions``, latest first: the unit the
+    decisions page paginates by, so a window's SKIP counts are never split across pages."""
+    return decisions.order_by().values_list("trading_day", "entry_window").distinct().order_by(
+        "-trading_day", "-entry_window")
+
+
+def decisions_in_windows(decisions: QuerySet[TradeDecision],
+                         windows: Iterable[tuple[dt.date, dt.time]]) -> list[TradeDecision]:
+    """The rows of ``decisions`` that fall in the given (day, window) pairs, in the queryset's order."""
+    match = Q(pk__in=[])
+    for day, window in windows:
+        match |= Q(trading_day=day, entry_window=window)
+    return list(decisions.filter(match))
+
+
+def decision_rows(decisions: list[TradeDecision], *, group_skips: bool = True) -> list[TradeDecision | SkipGroup]:
+    """The page's rows in the given order: TRADE decisions one by one; the SKIPs of one entry window
+    that share a reason collapse into a ``SkipGroup`` (where the first of them stood), so 35
+    ``risk_limit`` SKIPs read as one counted line. A lone SKIP stays a plain row."""
+    if not group_skips:
+        return list(decisions)
+    groups: dict[tuple[Any, ...], list[TradeDecision]] = {}
+    for d in decisions:
+        if d.action == TradeDecision.Action.SKIP:
+            groups.setdefault((d.trading_day, d.entry_window, d.source, d.backtest_run_id, d.reason_code), []).append(d)
+    rows: list[TradeDecision | SkipGroup] = []
+    seen: set[tuple[Any, ...]] = set()
+    for d in decisions:
+        key = (d.trading_day, d.entry_window, d.source, d.backtest_run_id, d.reason_code)
+        if d.action != TradeDecision.Action.SKIP or len(groups[key]) == 1:
+            rows.append(d)
+        elif key not in seen:
+            seen.add(key)
+            members = groups[key]
+            rows.append(SkipGroup(d.trading_day, d.entry_window, d.source, d.backtest_run_id, d.reason_code,
+                                  tuple(members)))
+    return rows
 
 
 def feature_groups(decision: TradeDecision) -> list[dict[str, Any]]:

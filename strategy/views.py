@@ -11,15 +11,23 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from snapshots.http import HtmxHttpRequest
+from snapshots.paging import page_get
 from snapshots.selectors import chain_view
 from strategy import selectors
-from strategy.models import StrategyConfig, TradeDecision
+from strategy.models import Source, StrategyConfig, TradeDecision
+
+WINDOWS_PER_PAGE = 9  # entry windows per page: three trading days of 10:00, 11:00 and 12:00
+SOURCE_CHOICES = [(selectors.LIVE, "live (paper + simulated)"), *Source.choices, (selectors.ALL, "all, backtests included")]
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
-    """Query-string filters; bad values are reported on the page, never a traceback."""
+    """Query-string filters; bad values are reported on the page, never a traceback.
+
+    The source defaults to the live books (live paper + simulated); ``source=backtest``, ``all`` or a
+    ``run`` id brings a backtest's decisions in.
+    """
     errors: list[str] = []
-    out: dict[str, object] = {}
+    out: dict[str, object] = {"source": selectors.LIVE}
     if day := request.GET.get("day"):
         try:
             out["day"] = dt.date.fromisoformat(day)
@@ -37,6 +45,17 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
             errors.append("action must be TRADE or SKIP")
     if reason := request.GET.get("reason"):
         out["reason"] = reason
+    if run := request.GET.get("run", "").strip():
+        if run.isdigit():
+            out["backtest_run_id"] = int(run)
+            out["source"] = Source.BACKTEST
+        else:
+            errors.append("run must be a backtest run id")
+    if source := request.GET.get("source"):
+        if source in selectors.SOURCE_FILTERS:
+            out["source"] = source
+        else:
+            errors.append(f"source must be one of {', '.join(selectors.SOURCE_FILTERS)}")
     return out, errors
 
 
@@ -45,11 +64,18 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
 def decision_list(request: HtmxHttpRequest) -> HttpResponse:
     filters, errors = _filters(request)
     template = "strategy/decision_list.html" + ("#decision-table" if request.htmx else "")
+    decisions = selectors.decision_list(**filters, limit=None) if not errors else TradeDecision.objects.none()
+    # One page is a few whole entry windows, so a window's grouped SKIP counts are complete.
+    paging = page_get(request, selectors.decision_windows(decisions), per_page=WINDOWS_PER_PAGE)
+    rows = selectors.decision_rows(selectors.decisions_in_windows(decisions, paging["page"]))
     return render(request, template, {
-        "decisions": selectors.decision_list(**filters) if not errors else [],
+        **paging,
+        "rows": rows,
         "errors": errors,
         "configs": StrategyConfig.objects.all(),
         "reasons": TradeDecision.objects.values_list("reason_code", flat=True).distinct().order_by("reason_code"),
+        "sources": SOURCE_CHOICES,
+        "source": filters["source"],
         "query": request.GET,
     })
 

@@ -21,6 +21,7 @@ from backtests.models import BacktestChunk, BacktestRun
 from backtests.tests.conftest import DAY, NEXT_DAY
 from backtests.tests.factories import SAMPLE_TRADES, BacktestRunFactory, backtest_trade, metrics_for
 from execution.models import Trade
+from snapshots.formatting import usd_text
 from strategy.models import StrategyConfig, TradeDecision
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_run_list_shows_runs_and_the_launch_form(operator: Client) -> None:
     done_row = re.search(rf'<tr id="run-{done.pk}">(.*?)</tr>', html, re.S).group(1)
     assert "done" in done_row and "2026-03-16 → 2026-03-20" in done_row and "100%" in done_row
     assert ">4</td>" in done_row  # two configs × two windows
-    assert ">5</td>" in done_row and "80.0%" in done_row and 'class="good">177.00' in done_row
+    assert ">5</td>" in done_row and "80.0%" in done_row and 'class="good">$177.00' in done_row
     running_row = re.search(rf'<tr id="run-{running.pk}">(.*?)</tr>', html, re.S).group(1)
     assert "running" in running_row and "40%" in running_row
     # The launch form, every config selected and every window ticked by default.
@@ -142,7 +143,7 @@ def test_launch_runs_the_backtest_and_redirects_to_its_page(
     trades = list(Trade.objects.filter(backtest_run=run))
     summary = run.metrics["summary"]
     assert summary["trades"] == len([t for t in trades if t.status == Trade.Status.CLOSED])
-    assert f"{summary['total_pnl_usd']:,.2f}" in html
+    assert usd_text(summary["total_pnl_usd"]) in html
     assert sorted(rows(html, "trade")) == sorted(t.pk for t in trades)
     for t in trades:
         assert f'href="/trades/{t.pk}/"' in html
@@ -190,8 +191,8 @@ def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Cl
                           realized_pnl_usd="-132.60")
     html = operator.get(f"/backtests/{run.pk}/").content.decode()
     summary = re.search(r'<table id="run-summary".*?</table>', html, re.S).group(0)
-    for label, text in (("Closed trades", "5"), ("Win rate", "80.0%"), ("Total PnL (USD)", "177.00"), ("Losses", "1"),
-                        ("Max drawdown (USD)", "132.60"), ("Exits: take profit", "3"), ("Exits: settlement", "1")):
+    for label, text in (("Closed trades", "5"), ("Win rate", "80.0%"), ("Total PnL (USD)", "$177.00"), ("Losses", "1"),
+                        ("Max drawdown (USD)", "$132.60"), ("Exits: take profit", "3"), ("Exits: settlement", "1")):
         assert re.search(rf'<td class="l">{re.escape(label)}</td><td class="[a-z]*">{re.escape(text)}</td>', summary), label
     assert re.search(r'<svg id="equity-curve"[^>]*>.*?<polyline[^>]*points="[\d., ]+"', html, re.S)
     assert re.search(r'<svg id="drawdown-curve"[^>]*>.*?<polyline', html, re.S)
@@ -199,7 +200,7 @@ def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Cl
     bucket_rows = re.findall(r"<tr><td class=\"l\">(\d+d [\d.]+Δ \d\d:\d\d \w+)</td>", html)
     assert bucket_rows == ["3d 0.10Δ 10:00 put", "5d 0.10Δ 11:00 call"]
     assert rows(html, "trade") == [lost.pk, won.pk]  # newest first
-    assert f'href="/trades/{won.pk}/"' in html and "-132.60" in html
+    assert f'href="/trades/{won.pk}/"' in html and "-$132.60" in html
     reasons = re.search(r'<table id="reason-table".*?</table>', html, re.S).group(0)
     assert "TRADE" in reasons and "ok" in reasons and "<td>2</td>" in reasons
     assert "hx-trigger" not in html and 'id="run-cancel"' not in html and run.data_sha256 in html
@@ -249,7 +250,7 @@ def test_compare_two_runs_side_by_side(operator: Client) -> None:
     html = operator.get(f"/backtests/compare/?a={a.pk}&b={b.pk}").content.decode()
     assert "compare-error" not in html
     pnl = re.search(r'<tr id="compare-total_pnl_usd">(.*?)</tr>', html, re.S).group(1)
-    assert re.findall(r"<td[^>]*>([^<]*)</td>", pnl) == ["Total PnL (USD)", "177.00", "237.20", "+60.20"]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", pnl) == ["Total PnL (USD)", "$177.00", "$237.20", "+$60.20"]
     win = re.search(r'<tr id="compare-win_rate">(.*?)</tr>', html, re.S).group(1)
     assert re.findall(r"<td[^>]*>([^<]*)</td>", win) == ["Win rate", "80.0%", "100.0%", "+20.0 pp"]
     pf = re.search(r'<tr id="compare-profit_factor">(.*?)</tr>', html, re.S).group(1)
@@ -262,8 +263,8 @@ def test_compare_two_runs_side_by_side(operator: Client) -> None:
         return re.findall(r"<td[^>]*>([^<]*)</td>", row)
 
     # Only A traded the call bucket (−132.60 + 72.40): B's side is blank and B − A counts B as 0.
-    assert cells("5d 0.10Δ 11:00 call") == ["2", "50.0%", "-60.20", "-30.10", "—", "+60.20"]
-    assert cells("3d 0.10Δ 10:00 put") == ["3", "100.0%", "237.20", "79.07", "3", "100.0%", "237.20", "79.07", "0"]
+    assert cells("5d 0.10Δ 11:00 call") == ["2", "50.0%", "-$60.20", "-$30.10", "—", "+$60.20"]
+    assert cells("3d 0.10Δ 10:00 put") == ["3", "100.0%", "$237.20", "$79.07", "3", "100.0%", "$237.20", "$79.07", "0"]
 
 
 @pytest.mark.parametrize(
@@ -298,7 +299,7 @@ def test_admin_lists_runs_and_its_actions_call_the_services(
     done = BacktestRunFactory(done=True)
     stuck = BacktestRunFactory(running=True, chunks__days_done=[3, 1])  # chunk 0 done, chunk 1 half-way
     listing = admin_client.get(reverse("admin:backtests_backtestrun_changelist")).content.decode()
-    assert "177.00" in listing and "2026-03-16 → 2026-03-20" in listing and "80% (4/5 days)" in listing
+    assert "$177.00" in listing and "2026-03-16 → 2026-03-20" in listing and "80% (4/5 days)" in listing
     page = admin_client.get(reverse("admin:backtests_backtestrun_change", args=[stuck.pk]))
     assert page.status_code == 200 and f"/backtests/{stuck.pk}/" in page.content.decode()
     assert admin_client.get(reverse("admin:backtests_backtestchunk_changelist")).status_code == 200
@@ -313,3 +314,12 @@ def test_admin_lists_runs_and_its_actions_call_the_services(
     html = admin_client.post(url, {"action": "cancel_runs", "_selected_action": [stuck.pk]}, follow=True).content.decode()
     stuck.refresh_from_db()
     assert stuck.status == BacktestRun.Status.CANCELLED and f"Run {stuck.pk} is cancelled" in html
+
+
+def test_run_list_paginates(viewer: Client) -> None:
+    runs = [BacktestRunFactory(done=True) for _ in range(27)]
+    first = viewer.get("/backtests/").content.decode()
+    assert rows(first, "run") == [r.pk for r in reversed(runs[2:])] and "page 1 of 2" in first
+    assert 'href="/backtests/?page=2"' in first
+    second = viewer.get("/backtests/?page=2", headers={"HX-Request": "true"})
+    assert rows(second.content.decode(), "run") == [runs[1].pk, runs[0].pk]

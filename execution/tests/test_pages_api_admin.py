@@ -26,6 +26,7 @@ from execution.models import Fill, Order, PositionMark, SimulatedBrokerOrder, Tr
 from execution.order_states import OrderState
 from execution.tasks import orders_sync
 from execution.tests.factories import FillFactory, OrderFactory, PositionMarkFactory, TradeFactory
+from snapshots.formatting import usd_text
 from snapshots.services import snapshot_capture
 from spx_site.dashboard import next_entry_window
 from strategy.models import StrategyConfig
@@ -97,10 +98,10 @@ def test_trade_list_filters_stats_buckets_and_partial(sim, trader: Client) -> No
     html = trader.get("/trades/").content.decode()
     assert "<html" in html and 'id="trade-panel"' in html
     assert sorted(rows(html, "trade")) == sorted(t.pk for t in (open_, win, loss, unfilled))
-    assert f"/trades/{win.pk}/" in html and "-122.60" in html and "5900/5875" in html
+    assert f"/trades/{win.pk}/" in html and "-$122.60" in html and "5900/5875" in html
     # Stats per source (the simulated book has the two closed trades), and the per-bucket table.
     simulated_row = re.search(r"<td class=\"l\">simulated market and broker</td>(.*?)</tr>", html, re.S).group(1)
-    assert re.findall(r"<td[^>]*>([^<]*)</td>", simulated_row) == ["2", "50.0%", "-32.60", "0.47", "122.60", "-65.20"]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", simulated_row) == ["2", "50.0%", "-$32.60", "0.47", "$122.60", "-$65.20"]
     assert "5DTE 0.100d 10:00 put_credit" in html
     closed = trader.get("/trades/?status=closed").content.decode()
     assert sorted(rows(closed, "trade")) == sorted([win.pk, loss.pk])
@@ -114,7 +115,8 @@ def test_trade_list_filters_stats_buckets_and_partial(sim, trader: Client) -> No
     assert 'hx-get="/trades/?status=closed"' in partial  # the poll keeps the filters
     bad = trader.get("/trades/?status=maybe&config=x&source=paper")
     assert bad.status_code == 200 and rows(bad.content.decode(), "trade") == []
-    for message in (b"status must be one of open, closed, not_filled", b"config must be a config id", b"source must be one of"):
+    for message in (b"status must be one of open, closed, not_filled, open_at_end", b"config must be a config id",
+                    b"source must be one of live, live_paper, simulated, backtest, all"):
         assert message in bad.content
 
 
@@ -127,7 +129,7 @@ def test_trade_page_shows_marks_chart_with_tp_and_sl_lines(opened: Trade, trader
     assert f"take profit {opened.take_profit_debit}" in html and f"stop loss {opened.stop_loss_debit}" in html
     assert html.count("<circle") == 4 and 'id="credit-line"' in html
     last = opened.marks.order_by("-ts").first()
-    assert f'id="unrealized" class="{"good" if last.unrealized_pnl_usd > 0 else "bad"}">{last.unrealized_pnl_usd} USD' in html
+    assert f'id="unrealized" class="{"good" if last.unrealized_pnl_usd > 0 else "bad"}">{usd_text(last.unrealized_pnl_usd)}' in html
     for leg in opened.legs.all():
         assert leg.symbol in html
     entry = opened.orders.get()
@@ -143,7 +145,7 @@ def test_a_finished_trade_stops_polling(trader: Client) -> None:
     trade = TradeFactory(closed=True)
     response = trader.get(f"/trades/{trade.pk}/", headers={"HX-Request": "true"})
     assert response.status_code == 286 and response.content.decode().lstrip().startswith('<div id="trade-live">')
-    assert "No marks yet" in response.content.decode() and "57.40 USD" in response.content.decode()
+    assert "No marks yet" in response.content.decode() and "$57.40" in response.content.decode()
 
 
 def test_dashboard_shows_the_open_position_with_its_mark(opened: Trade, trader: Client) -> None:
@@ -154,7 +156,7 @@ def test_dashboard_shows_the_open_position_with_its_mark(opened: Trade, trader: 
     html = trader.get("/").content.decode()
     last = opened.marks.order_by("-ts").first()
     position = re.search(rf'<tr id="position-{opened.pk}">(.*?)</tr>', html, re.S).group(1)
-    assert f"<b>{last.debit_fill}</b>" in position and str(last.unrealized_pnl_usd) in position
+    assert f"<b>{last.debit_fill}</b>" in position and usd_text(last.unrealized_pnl_usd) in position
     assert str(opened.take_profit_debit) in position and str(opened.stop_loss_debit) in position
     assert rows(html, "decision") == [decision.pk] and "yesterday_only" not in html
     assert 'id="market-status"' in html and 'id="next-window"' in html

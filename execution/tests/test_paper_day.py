@@ -50,6 +50,7 @@ def test_a_simulated_trade_plays_through_to_pnl(sim) -> None:  # type: ignore[no
     assert trade.opened_at == dt.datetime(2026, 11, 18, 15, 0, tzinfo=dt.UTC)  # 10:00 ET, the window's slot
     entry = trade.orders.get(purpose="open")
     assert entry.state == "filled" and entry.client_tag.startswith("spx-open-")
+    assert entry.created_at == trade.opened_at  # stamped with the replayed slot, not the wall clock
     assert Fill.objects.filter(order=entry).count() == 1
     assert trade.entry_credit == entry.avg_fill_price == decision.credit_fill  # filled at its limit
     assert trade.take_profit_debit == (trade.entry_credit * Decimal("0.5")).quantize(Decimal("0.01"))
@@ -69,6 +70,7 @@ def test_a_simulated_trade_plays_through_to_pnl(sim) -> None:  # type: ignore[no
     else:
         close = trade.orders.get(purpose="close")
         assert close.state == "filled" and close.order_type == "debit"
+        assert trade.opened_at < close.created_at <= trade.closed_at  # the mark's slot that triggered it
         assert marks.exclude(signal="").exists()
         legs_each_way = 2
     fees = Decimal("0.65") * 2 * trade.quantity * legs_each_way

@@ -139,6 +139,12 @@ _TAG_DAILY = 0x5D1
 _TAG_INTRADAY = 0x1D4
 _TAG_REGIME = 0x5E6
 _TAG_SPREAD, _TAG_OI, _TAG_VOLUME, _TAG_SIZE, _TAG_TRADE = 11, 12, 13, 14, 15
+# Open interest per contract at the money, before the round-strike, put and AM multipliers: 30 to
+# 630 contracts. Calibrated so a daily SPXW expiration holds ~50-300 k contracts and the listed
+# chain ~10-15 M in all (Cboe's SPX + SPXW open interest is of that order), which puts the GEX of the
+# captured expirations at a few $bn per 1 % move, as published SPX estimates are. It was 10x this
+# (0.5-3 M contracts per daily expiration), which made the GEX read about -$90 bn per 1 %.
+_OI_BASE, _OI_SPREAD = 30.0, 600.0
 _ROOT_CODE = {mc.ROOT_AM: 1, mc.ROOT_PM: 2}
 
 FloatArray = NDArray[np.float64]
@@ -895,7 +901,8 @@ def option_book(seed: int, moment: MarketMoment, root: str, expiration: dt.date)
     side = np.where(is_call, 1.0, 1.4)  # SPX open interest is put-heavy
     root_mult = 2.5 if root == mc.ROOT_AM else 1.0
     oi_u = _hash_uniform(shape, seed, _TAG_OI, day_key, *contract)
-    open_interest = np.floor(near_open * (300.0 + 6000.0 * oi_u) * round_strike * side * root_mult + 40.0 * oi_u**3)
+    open_interest = np.floor(near_open * (_OI_BASE + _OI_SPREAD * oi_u) * round_strike * side * root_mult
+                             + 4.0 * oi_u**3)
     vol_u = _hash_uniform(shape, seed, _TAG_VOLUME, day_key, *contract)
     day_volume = near**2 * (100.0 + 4000.0 * vol_u) * (1.0 + 4.0 * np.exp(-t_days / 3.0)) * side
     elapsed = min(moment.minute / path.minutes, 1.0)

@@ -34,9 +34,10 @@ ET = ZoneInfo("America/New_York")
 SEED = 7
 ON = RegimeParams(enabled=True)
 
-# The fingerprint of seed 7 without a regime (recorded when open interest became one figure per day:
-# the previous one, 22c99f73…, was the parent commit 9f97d6a's, before the regime existed).
-NO_REGIME_FINGERPRINT = "2ee4c4abf5b8e4d099d8a73392feaef703c941e585cd7b23ec8a17d83cb28e05"
+# The fingerprint of seed 7 without a regime (recorded when open interest was rescaled to SPX's order,
+# a tenth of before; the previous one, 2ee4c4ab…, was from when open interest became one figure per
+# day, and 22c99f73… the parent commit 9f97d6a's, before the regime existed).
+NO_REGIME_FINGERPRINT = "44573ec87875870a5140e50fa0092b2ad476eca7db05c8e70cff23d89135fc6d"
 FINGERPRINT_INSTANTS = (
     dt.datetime(2025, 1, 2, 10, 0, tzinfo=ET),
     dt.datetime(2025, 3, 14, 9, 0, tzinfo=ET),  # pre-open: the previous close

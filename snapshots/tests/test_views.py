@@ -78,3 +78,72 @@ def test_detail_page_flags_a_tampered_payload(trader: Client) -> None:
 
 def test_missing_snapshot_is_404(trader: Client) -> None:
     assert trader.get("/snapshots/999999/").status_code == 404
+
+
+def _rows(html: str) -> list[int]:
+    import re
+    return [int(pk) for pk in re.findall(r'<tr id="snapshot-(\d+)"', html)]
+
+
+def test_list_shows_target_chains_by_default_and_filters_by_purpose(trader: Client) -> None:
+    from snapshots.models import ChainSnapshot
+    target = ChainSnapshotFactory()
+    vix = ChainSnapshotFactory(purpose=ChainSnapshot.Purpose.VIX, target_dte=30)
+    html = trader.get("/snapshots/").content.decode()
+    assert _rows(html) == [target.pk] and "DTE target" in html  # the purpose column
+    vix_html = trader.get("/snapshots/?purpose=vix").content.decode()
+    assert _rows(vix_html) == [vix.pk] and "VIX-style index term" in vix_html
+    assert sorted(_rows(trader.get("/snapshots/?purpose=all").content.decode())) == sorted([target.pk, vix.pk])
+    assert _rows(trader.get("/snapshots/?purpose=all&dte=30").content.decode()) == [vix.pk]
+    bad = trader.get("/snapshots/?purpose=spot&dte=x")
+    assert bad.status_code == 200 and _rows(bad.content.decode()) == []
+    assert b"purpose must be one of target, vix, position, all" in bad.content
+    assert b"dte must be a whole number of days" in bad.content
+
+
+def test_list_paginates_and_page_links_keep_the_filters(trader: Client) -> None:
+    from snapshots.models import ChainSnapshot
+    made = [ChainSnapshotFactory(purpose=ChainSnapshot.Purpose.VIX, target_dte=30) for _ in range(52)]
+    ChainSnapshotFactory()
+    first = trader.get("/snapshots/?purpose=vix").content.decode()
+    assert len(_rows(first)) == 50 and "page 1 of 2" in first
+    assert 'href="/snapshots/?purpose=vix&amp;page=2"' in first
+    second = trader.get("/snapshots/?purpose=vix&page=2", headers={"HX-Request": "true"}).content.decode()
+    assert second.lstrip().startswith('<div id="snapshot-table" hx-get="/snapshots/?purpose=vix&amp;page=2"')
+    assert _rows(second) == [made[1].pk, made[0].pk]
+
+
+def test_chain_table_reaches_the_five_delta_strikes_on_both_sides(sim, trader: Client) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+    import re
+    from zoneinfo import ZoneInfo
+
+    from snapshots import selectors
+    from snapshots.models import ChainSnapshot
+    from snapshots.services import snapshot_capture
+
+    sim.SNAPSHOT_CONTEXT_ENABLED = False
+    sim.SNAPSHOT_DTE_TARGETS = [7]
+    snapshot_capture(now=dt.datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("America/New_York")))
+    snap = ChainSnapshot.objects.get(target_dte=7)
+    html = trader.get(f"/snapshots/{snap.pk}/").content.decode()
+    shown = [float(k) for k in re.findall(r'<tr id="strike-([\d.]+)"', html)]
+    full = selectors.chain_view(snap, strikes_each_side=10_000)["rows"]  # every strike
+    wanted = [r["strike"] for r in full
+              if (r.get("put") or {}).get("delta") is not None and abs(r["put"]["delta"]) >= 0.05
+              and r["strike"] <= snap_atm(full)
+              or (r.get("call") or {}).get("delta") is not None and r["call"]["delta"] >= 0.05 and r["strike"] >= snap_atm(full)]
+    assert set(wanted) <= set(shown)
+    assert max(shown) - min(shown) > 150  # wider than the old ±75 points
+    # The 0.10 and 0.20 delta puts and calls are on the page.
+    for side, target in (("put", -0.10), ("put", -0.20), ("call", 0.10), ("call", 0.20)):
+        nearest = min((r for r in full if (r.get(side) or {}).get("delta") is not None),
+                      key=lambda r: abs(r[side]["delta"] - target))
+        assert nearest["strike"] in shown, (side, target)
+    assert "0.05" in html and "Δ" in html  # the page says how far the table reaches
+
+
+def snap_atm(rows: list[dict]) -> float:  # type: ignore[type-arg]
+    """The strike where the call delta crosses 0.5 (the middle of the table)."""
+    return min((r for r in rows if (r.get("call") or {}).get("delta") is not None),
+               key=lambda r: abs(r["call"]["delta"] - 0.5))["strike"]

@@ -68,3 +68,14 @@ def test_bad_rows_are_excluded_and_counted() -> None:
 def test_undefined_volatility_rows_are_excluded() -> None:
     r = gex_black76([True, False], [6000.0, 5900.0], [100.0, 100.0], 6000.0, 7 / 365, 1.0, [0.15, math.nan])
     assert r.n_used == 1 and r.put_gex_usd_per_pct == 0.0
+
+
+def test_hand_computed_black76_case() -> None:
+    # One at-the-money call line by hand: F = K = 6,000, T = 7/365, σ = 15 %, D = 1, OI 1,000.
+    # σ√T = 0.15 × 0.138485 = 0.0207728; d1 = σ√T / 2 = 0.0103864; φ(d1) = 0.398942 × e^(−d1²/2) = 0.398920;
+    # Γ_F = D·φ(d1) / (F·σ√T) = 0.398920 / 124.637 = 0.00320068 per point;
+    # GEX = 1,000 × 0.00320068 × 100 × 6,000² × 0.01 = $115.22 M per 1 % move (+: dealers long the call).
+    r = gex_black76(True, 6000.0, 1000.0, 6000.0, 7 / 365, 1.0, 0.15)
+    assert r.gex_usd_per_pct == pytest.approx(115.22e6, rel=1e-4)
+    # The same line as a put: same gamma, dealer short → the opposite sign.
+    assert gex_black76(False, 6000.0, 1000.0, 6000.0, 7 / 365, 1.0, 0.15).gex_usd_per_pct == pytest.approx(-115.22e6, rel=1e-4)
