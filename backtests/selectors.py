@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from backtests.models import BacktestChunk, BacktestRun
+from snapshots.charts import heat_color, usd
 from snapshots.formatting import usd_text
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
@@ -103,6 +104,44 @@ def run_trades(run: BacktestRun, *, limit: int = RUN_TRADES_PAGE, offset: int = 
 
 def run_trade_count(run: BacktestRun) -> int:
     return Trade.objects.filter(backtest_run=run).count()
+
+
+def run_trade_pnls(run: BacktestRun) -> list[float]:
+    """Realized PnL (USD) of each closed trade of the run, for its histogram."""
+    pnls = (Trade.objects.filter(backtest_run=run, status=Trade.Status.CLOSED).exclude(realized_pnl_usd=None)
+            .values_list("realized_pnl_usd", flat=True))
+    return [float(v) for v in pnls if v is not None]
+
+
+SIDE_LABELS = {"put_credit": "put credit spread", "call_credit": "call credit spread"}
+
+
+def bucket_heatmap(buckets: Sequence[Mapping[str, Any]], metric: str = "expectancy_usd") -> list[dict[str, Any]]:
+    """The bucket table as small grids, one per (entry window, side): rows DTE, columns short delta,
+    each cell ``metric`` (USD) coloured on one diverging scale across all grids, with its trade count."""
+    values = [float(b[metric]) for b in buckets if b.get(metric) is not None]
+    scale = max((abs(v) for v in values), default=0.0)
+    groups: dict[tuple[str, str], dict[tuple[Any, Any], Mapping[str, Any]]] = {}
+    for b in buckets:
+        groups.setdefault((str(b.get("window", "")), str(b.get("side", ""))), {})[(b.get("dte"), b.get("delta"))] = b
+    out = []
+    for (window, side), cells in sorted(groups.items()):
+        dtes = sorted({k[0] for k in cells if k[0] is not None})
+        deltas = sorted({k[1] for k in cells if k[1] is not None})
+        rows = []
+        for dte in dtes:
+            row = []
+            for delta in deltas:
+                b = cells.get((dte, delta)) or {}
+                v = b.get(metric)
+                row.append({"text": usd(v) if v is not None else "—", "bg": heat_color(v, scale),
+                            "trades": b.get("trades", 0),
+                            "title": f"{dte} DTE, Δ {delta}, {window}, {SIDE_LABELS.get(side, side)}: "
+                                     f"{metric_text(b.get('win_rate'), 'pct')} win rate, {usd(b.get('total_pnl_usd'))} total"})
+            rows.append({"dte": dte, "cells": row})
+        out.append({"window": window, "side": side, "side_label": SIDE_LABELS.get(side, side), "deltas": deltas,
+                    "rows": rows})
+    return out
 
 
 def decision_reasons(run: BacktestRun) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from snapshots.http import HtmxHttpRequest
 from backtests import selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
-from snapshots.charts import curves_chart, equity_chart
+from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthly_table
 from snapshots.paging import page_get
 
 LIST_LIMIT = 100
@@ -106,7 +106,10 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "summary": selectors.summary_rows(metrics.get("summary") or {}),
             "metrics": metrics,
             "equity": equity_chart(selectors.equity_points(metrics, "equity_usd")),
-            "drawdown": equity_chart(selectors.equity_points(metrics, "drawdown_usd")),
+            "drawdown": equity_chart(selectors.equity_points(metrics, "drawdown_usd"), label="drawdown", cls="dd"),
+            "monthly": monthly_table(selectors.equity_points(metrics, "pnl_usd")),
+            "histogram": histogram_chart(selectors.run_trade_pnls(run)),
+            "heatmap": selectors.bucket_heatmap(metrics.get("buckets") or []),
             "buckets": selectors.bucket_rows(metrics.get("buckets") or []),
             "trades": selectors.run_trades(run),
             "trade_count": selectors.run_trade_count(run),

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from execution.models import Order, PositionMark, Source, Trade, TradeLeg
+from snapshots.models import ContextSnapshot
 from execution.stats import ClosedTrade, PnlStats, pnl_stats, stats_by_bucket
 from strategy.models import TradeDecision
 from strategy.quant.decision import BookState
@@ -158,3 +159,22 @@ def stats_row(stats: PnlStats, *, label: str) -> dict[str, Any]:
         "profit_factor": finite(stats.profit_factor), "profit_factor_infinite": math.isinf(stats.profit_factor),
         "max_drawdown_usd": stats.max_drawdown_usd, "total_pnl_usd": stats.total_pnl_usd,
     }
+
+
+def forward_path(trade: Trade, stamps: list[dt.datetime]) -> list[tuple[dt.datetime, float]]:
+    """The implied forward of the trade's expiration at each mark slot, from the slot's stored market
+    context (``ContextSnapshot.forwards``; the SPX quote where that chain's fit failed). Slots without
+    a stored context (a backtest's marks) are left out."""
+    if not stamps:
+        return []
+    contexts = ContextSnapshot.objects.filter(ts__in=stamps).only("ts", "forwards", "spx_price")
+    out = []
+    for ctx in sorted(contexts, key=lambda c: c.ts):
+        forward = next((f.get("forward") for f in ctx.forwards or []
+                        if f.get("expiration") == trade.expiration.isoformat() and f.get("root") == trade.root
+                        and f.get("ok") and f.get("forward") is not None), None)
+        if forward is None and ctx.spx_price is not None:
+            forward = float(ctx.spx_price)
+        if forward is not None:
+            out.append((ctx.ts, float(forward)))
+    return out

@@ -78,6 +78,18 @@ def trade_list(request: HtmxHttpRequest) -> HttpResponse:
     })
 
 
+def _forward_chart(trade: Trade, marks: list[Any]) -> dict[str, Any] | None:
+    """The forward at each mark with the entry and the exit (the settlement value at expiry) as markers."""
+    path = selectors.forward_path(trade, [m.ts for m in marks])
+    if not path:
+        return None
+    entry = (trade.opened_at, path[0][1]) if trade.opened_at else None
+    exit_value = float(trade.settlement_price) if trade.settlement_price is not None else path[-1][1]
+    exit = (trade.closed_at, exit_value) if trade.closed_at else None
+    strikes = [("short", float(trade.short_strike)), ("long", float(trade.long_strike))]
+    return charts.forward_chart(path, entry=entry, exit=exit, strikes=strikes)
+
+
 @require_GET
 @login_required
 def trade_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -97,6 +109,7 @@ def trade_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "fills": sorted((f for o in orders for f in o.fills.all()), key=lambda f: f.filled_at),
         "marks": marks,
         "last_mark": marks[-1] if marks else None,
+        "forward": _forward_chart(trade, marks),
         "chart": charts.marks_chart(
             [charts.MarkPoint(m.ts, m.debit_fill, m.debit_mid, m.unrealized_pnl_usd, m.signal) for m in marks],
             [("tp", "take profit", trade.take_profit_debit), ("sl", "stop loss", trade.stop_loss_debit),

@@ -59,12 +59,13 @@ def model_list(request: HtmxHttpRequest) -> HttpResponse:
 
 def _sweep_chart(sweep: list[dict[str, float]]) -> dict[str, Any] | None:
     pts = sorted((r["threshold"], r["expectancy_usd"]) for r in sweep)
-    return xy_chart([("expectancy per trade (USD)", pts)], width=480, height=220)
+    return xy_chart([("expectancy per trade (USD)", pts)], width=480, height=240, x_title="threshold",
+                    y_title="USD per trade")
 
 
 def _kept_chart(sweep: list[dict[str, float]]) -> dict[str, Any] | None:
     pts = sorted((r["threshold"], r["kept"]) for r in sweep)
-    return xy_chart([("candidates kept", pts)], width=480, height=220)
+    return xy_chart([("candidates kept", pts)], width=480, height=240, x_title="threshold", y_title="candidates")
 
 
 @require_GET
@@ -76,7 +77,8 @@ def model_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     report = mv.report or {}
     oos = report.get("oos", {})
     reliability = xy_chart([("out of sample", [(b["mean_predicted"], b["observed"]) for b in oos.get("reliability", [])])],
-                           x_range=(0.0, 1.0), y_range=(0.0, 1.0), diagonal=True)
+                           x_range=(0.0, 1.0), y_range=(0.0, 1.0), diagonal=True, x_title="mean predicted probability",
+                           y_title="observed frequency")
     equity = report.get("equity", [])
     curves = curves_chart([
         ("ungated (the rules)", [(dt.date.fromisoformat(r["day"]), r["ungated_usd"]) for r in equity]),
@@ -86,8 +88,9 @@ def model_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     live_reliability = xy_chart([
         ("live", [(b["mean_predicted"], b["observed"]) for b in m["reliability"]]),
         ("out of fold (training)", [(b["mean_predicted"], b["observed"]) for b in m["baseline_reliability"]]),
-    ], x_range=(0.0, 1.0), y_range=(0.0, 1.0), diagonal=True)
-    rolling = xy_chart([("rolling Brier", [(r["n"], r["brier"]) for r in m["rolling_brier"]])]) if m["rolling_brier"] else None
+    ], x_range=(0.0, 1.0), y_range=(0.0, 1.0), diagonal=True, x_title="predicted", y_title="observed")
+    rolling = xy_chart([("rolling Brier", [(r["n"], r["brier"]) for r in m["rolling_brier"]])], x_title="resolved decisions",
+                       y_title="Brier score") if m["rolling_brier"] else None
     result = report.get("result", {})
     return render(request, "mlmodels/model_detail.html", {
         "mv": mv, "report": report, "oos": oos, "oos_lr": report.get("oos_logistic", {}),

@@ -184,6 +184,28 @@ def test_a_running_run_polls_its_progress(operator: Client) -> None:
     assert "3/5 days (60.0%)" in operator.get(f"/backtests/{run.pk}/", headers={"HX-Request": "true"}).content.decode()
 
 
+def test_a_done_run_shows_monthly_pnl_a_pnl_histogram_and_the_bucket_heatmap(operator: Client) -> None:
+    run = BacktestRunFactory(done=True)
+    backtest_trade(run, day=dt.date(2026, 3, 16))
+    backtest_trade(run, day=dt.date(2026, 3, 17), window=dt.time(11, 0), exit_reason="stop_loss", realized_pnl_usd="-132.60")
+    html = operator.get(f"/backtests/{run.pk}/").content.decode()
+    monthly = re.search(r'<table id="monthly-table".*?</table>', html, re.S).group(0)
+    row = re.search(r"<tr><td class=\"l\">2026</td>(.*?)</tr>", monthly, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[2] == "$177.00" and cells[0] == cells[1] == "" and "<strong>$177.00</strong>" in cells[-1]
+    histogram = re.search(r'<svg id="pnl-histogram".*?</svg>', html, re.S).group(0)
+    titles = re.findall(r'<rect class="bar[^"]*"[^>]*><title>([^<]+)</title>', histogram)
+    assert sum(int(t.split(": ")[1].split(" ")[0]) for t in titles) == Trade.objects.filter(backtest_run=run, status="closed").count() == 2
+    assert "-$140.00 to -$130.00: 1 trade" in titles  # the −132.60 stop, in a 10-USD bin
+    heat = re.search(r'<div id="bucket-heatmap".*?</div>', html, re.S).group(0)
+    assert "10:00 · put credit spread" in heat and "11:00 · call credit spread" in heat
+    assert re.search(r'style="background:rgba\(22,128,61,0\.68\)"[^>]*>\$79\.07 <span class="muted">\(3\)</span>', heat)
+    assert re.search(r'style="background:rgba\(180,35,24,0\.\d+\)"[^>]*>-\$30\.10 <span class="muted">\(2\)</span>', heat)
+    for svg in ("equity-curve", "drawdown-curve", "pnl-histogram"):
+        chart = re.search(rf'<svg id="{svg}".*?</svg>', html, re.S).group(0)
+        assert chart.count('class="axis tick"') == 1 and len(re.findall(r'text-anchor="end">[^<]+</text>', chart)) >= 2
+
+
 def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Client) -> None:
     run = BacktestRunFactory(done=True)
     won = backtest_trade(run, day=dt.date(2026, 3, 16))
@@ -196,7 +218,7 @@ def test_a_done_run_shows_metrics_equity_buckets_trades_and_reasons(operator: Cl
         assert re.search(rf'<td class="l">{re.escape(label)}</td><td class="[a-z]*">{re.escape(text)}</td>', summary), label
     assert re.search(r'<svg id="equity-curve"[^>]*>.*?<polyline[^>]*points="[\d., ]+"', html, re.S)
     assert re.search(r'<svg id="drawdown-curve"[^>]*>.*?<polyline', html, re.S)
-    assert "2026-03-20: 177.00" in html  # the curve ends on the last day at the total
+    assert "Fri 2026-03-20: $177.00" in html  # the curve ends on the last day at the total
     bucket_rows = re.findall(r"<tr><td class=\"l\">(\d+d [\d.]+Δ \d\d:\d\d \w+)</td>", html)
     assert bucket_rows == ["3d 0.10Δ 10:00 put", "5d 0.10Δ 11:00 call"]
     assert rows(html, "trade") == [lost.pk, won.pk]  # newest first

@@ -123,8 +123,8 @@ def test_trade_list_filters_stats_buckets_and_partial(sim, trader: Client) -> No
 def test_trade_page_shows_marks_chart_with_tp_and_sl_lines(opened: Trade, trader: Client) -> None:
     html = trader.get(f"/trades/{opened.pk}/").content.decode()
     assert 'id="marks-chart"' in html and "<polyline" in html
-    tp = re.search(r'<line id="tp-line" class="tp" x1="\d+" x2="\d+" y1="([\d.]+)"', html)
-    sl = re.search(r'<line id="sl-line" class="sl" x1="\d+" x2="\d+" y1="([\d.]+)"', html)
+    tp = re.search(r'<line id="tp-line" class="level tp" x1="\d+" x2="\d+" y1="([\d.]+)"', html)
+    sl = re.search(r'<line id="sl-line" class="level sl" x1="\d+" x2="\d+" y1="([\d.]+)"', html)
     assert tp and sl and float(tp.group(1)) > float(sl.group(1))  # SVG y grows downwards: the stop sits higher
     assert f"take profit {opened.take_profit_debit}" in html and f"stop loss {opened.stop_loss_debit}" in html
     assert html.count("<circle") == 4 and 'id="credit-line"' in html
