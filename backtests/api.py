@@ -246,7 +246,7 @@ class BacktestRunDetailApi(APIView):
             return _invalid(params, "query")
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(BacktestRunDetailSerializer(run, context={"equity": params.validated_data["equity"]}).data)
 
 
@@ -263,9 +263,9 @@ class BacktestRunCancelApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         if run.finished and run.status != BacktestRun.Status.CANCELLED:
-            return Response({"error": f"run {run.pk} already ended: {run.status}"}, status=status.HTTP_409_CONFLICT)
+            return Response({"error": f"run {run.pk} already ended: {run.status}", "fields": {}}, status=status.HTTP_409_CONFLICT)
         services.run_cancel(run)
         return _detail(run)
 
@@ -292,7 +292,7 @@ class BacktestRunTradesApi(APIView):
             return _invalid(params, "query")
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         p = params.validated_data
         rows = selectors.run_trades(run, limit=p["limit"], offset=p["offset"])
         return Response({"run": run.pk, "items": self.BacktestTradeSerializer(rows, many=True).data,

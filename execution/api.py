@@ -91,7 +91,7 @@ class TradeDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         trade = selectors.trade_get(pk)  # legs, orders with fills and marks are prefetched in order
         if trade is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(self.OutputSerializer(trade).data)
 
 

@@ -68,7 +68,7 @@ class RunSnapshotApi(APIView):
         try:
             result = snapshot_capture(now=timezone.now(), force=params.validated_data["force"])
         except ProviderError as exc:
-            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+            return Response({"error": "provider failed", "fields": {}, "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             {
                 "skipped": result.skipped,
@@ -107,7 +107,7 @@ class ExpirationListApi(APIView):
         try:
             expirations = provider.expirations(symbol, include_all_roots=True)
         except ProviderError as exc:
-            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+            return Response({"error": "provider failed", "fields": {}, "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             {"symbol": symbol, "provider": provider.name, "expirations": [e.date.isoformat() for e in expirations]}
         )
@@ -123,7 +123,7 @@ class ChainSnapshotDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         snapshot = ChainSnapshot.objects.filter(pk=pk).first()
         if snapshot is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         a = snapshot_analytics(snapshot)
         options = [
             {

@@ -25,3 +25,6 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "spx_site.api.page_not_found"
+handler500 = "spx_site.api.server_error"

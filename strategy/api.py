@@ -52,5 +52,5 @@ class DecisionDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         decision = TradeDecision.objects.select_related("strategy_config").filter(pk=pk).first()
         if decision is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(DecisionOutputSerializer(decision).data)
