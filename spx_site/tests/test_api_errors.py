@@ -63,7 +63,7 @@ def test_bad_input_keeps_the_documented_fields(api: APIClient) -> None:
 
 
 def test_wrong_method_is_405_with_the_shape(api: APIClient) -> None:
-    response = api.delete("/api/trades")
+    response = api.delete("/api/trades", HTTP_X_API_KEY=KEY)  # writes are authenticated before the method is checked
     assert_error_shape(response, 405)
     assert "GET" in response["Allow"]
 
