@@ -36,7 +36,7 @@ ErrorSerializer = inline_serializer("BacktestError", {
 
 class PageInputSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
 def _invalid(serializer: serializers.Serializer, what: str) -> Response:

@@ -144,7 +144,7 @@ class ModelDetailApi(APIView):
 
 
 class TrainApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
+    class TrainInputSerializer(serializers.Serializer[Any]):
         source = serializers.ChoiceField(choices=Source.values, default=Source.BACKTEST)  # type: ignore[assignment]
         run = serializers.IntegerField(required=False, min_value=1)
         start = serializers.DateField(required=False)
@@ -155,12 +155,12 @@ class TrainApi(APIView):
                                                 help_text=f"or the {IDEMPOTENCY_HEADER} header")
 
     @extend_schema(operation_id="ml_models_train", summary="Train a model on a dataset (a write: operator token, admin key or staff session; idempotent on its key)",
-                   request=InputSerializer,
+                   request=TrainInputSerializer,
                    parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
                    responses={202: TrainingRequestSerializer, 200: TrainingRequestSerializer, 400: ErrorSerializer,
                               401: ErrorSerializer})
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.TrainInputSerializer(data=request.data)
         if not body.is_valid():
             return _error("invalid body", fields=body.errors)
         p = body.validated_data
@@ -187,27 +187,31 @@ class TrainingDetailApi(APIView):
 
 
 class ActivateApi(_ModelAction):
-    class InputSerializer(serializers.Serializer[Any]):
+    class ActivateInputSerializer(serializers.Serializer[Any]):
         force = serializers.BooleanField(default=False)
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    InputSerializer = ActivateInputSerializer
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.activate(mv, force=data["force"], reason=data["reason"])
 
     @extend_schema(operation_id="ml_models_activate", summary="Activate a model for its group (operator token, admin key or staff session)",
-                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+                   request=ActivateInputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
 
 class RetireApi(_ModelAction):
-    class InputSerializer(serializers.Serializer[Any]):
+    class RetireInputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    InputSerializer = RetireInputSerializer
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.retire(mv, reason=data["reason"])
 
     @extend_schema(operation_id="ml_models_retire", summary="Retire a model (operator token, admin key or staff session)",
-                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
+                   request=RetireInputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,25 +26,17 @@ API_PREFIX = "/api/"
 DB_INT_MAX = 2**63 - 1  # the widest integer column (SQLite INTEGER, PostgreSQL bigint)
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The error shape of every /api/ response with a 4xx/5xx status."""
-
-    error = serializers.CharField(help_text="what went wrong, in words")
-    fields = serializers.DictField(help_text="per-field messages for bad input; empty otherwise")
-
-
 def error_body(message: str, fields: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {"error": message, "fields": fields or {}, **extra}
 
 
 def _fields_and_message(exc: exceptions.APIException) -> tuple[str, dict[str, Any]]:
+    detail: Any = exc.detail
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
         return "invalid input", dict(fields)
     if isinstance(exc, exceptions.ParseError):
-        return f"malformed request body: {exc.detail}", {}
-    detail = exc.detail
+        return f"malformed request body: {detail}", {}
     if isinstance(detail, dict):
         return str(detail.get("detail", exc.default_detail)), {}
     if isinstance(detail, list):
@@ -86,6 +79,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: JSON under /api/, the site's 500 page elsewhere (no traceback, no request data)."""
     if _is_api(request):
         return JsonResponse(error_body("internal error"), status=500)
+    html: str
     try:
         html = render_to_string("500.html", request=request)
     except Exception:  # the page itself must never fail: a bare fallback
@@ -101,5 +95,6 @@ class HealthApi(APIView):
     class OutputSerializer(serializers.Serializer):
         status = serializers.CharField()
 
+    @extend_schema(operation_id="health", summary="Liveness", responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: /api/docs works offline
     "django_htmx",
     "template_partials",
     "django_celery_beat",
@@ -236,10 +237,25 @@ REST_FRAMEWORK = {
     ],
     # Reads open; writes need an operator token, the admin key or a staff session (snapshots/api_auth.py).
     "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.WritesNeedOperator"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "spx_site.api_schema.AutoSchema",  # documents the error shape on every operation
     "EXCEPTION_HANDLER": "spx_site.api.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "SPX Tools API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SPX Tools API",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # vendored (drf-spectacular-sidecar), never a CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        # the same field name, different choice sets (the models' own TextChoices; values only, no model import here)
+        "TradeStatusEnum": "execution.models.Trade.Status",
+        "ModelVersionStatusEnum": ["candidate", "active", "retired"],
+        "SourceEnum": "strategy.models.Source",
+        "SourceFilterEnum": ["live_paper", "simulated", "backtest"],  # query/body fields: the values
+    },
+}
 
 LOGGING = {
     "version": 1,
