@@ -8,8 +8,11 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-
 from rest_framework import serializers
+
+# The error body lives here, not in spx_site.api: DRF imports this module while loading its settings,
+# and spx_site.api imports rest_framework.views.
+
 
 class ErrorSerializer(serializers.Serializer):
     """The error shape of every /api/ response with a 4xx/5xx status."""
@@ -30,8 +33,7 @@ ERROR_STATUSES = {
 
 
 # Nested serializers with house names (``TradeDetailApi.OutputSerializer``) are named after their view.
-GENERIC_SERIALIZER_NAMES = {"InputSerializer", "OutputSerializer", "OptionSerializer", "ForwardSerializer",
-                            "InsertedSerializer", "StatsSerializer", "BucketSerializer"}
+GENERIC_SERIALIZER_NAMES = {"InputSerializer", "OutputSerializer", "StatsSerializer", "BucketSerializer"}
 
 
 class AutoSchema(SpectacularAutoSchema):
