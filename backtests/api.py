@@ -1,10 +1,9 @@
 """DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
-cancel, and a run's trades. Launch and cancel need the admin API key; reads are open like the
-other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
+cancel, and a run's trades. Launch and cancel are writes (an operator token, the admin key or a
+staff session); reads are open like the other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +16,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,7 +23,6 @@ from rest_framework.views import APIView
 from backtests import selectors, services
 from backtests.models import BacktestRun
 from execution.api import TradeOutputSerializer
-from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
 
@@ -39,7 +36,7 @@ ErrorSerializer = inline_serializer("BacktestError", {
 
 class PageInputSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
 def _invalid(serializer: serializers.Serializer, what: str) -> Response:
@@ -126,10 +123,8 @@ def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status
 
 
 class BacktestRunListCreateApi(APIView):
-    """GET lists the runs (open, as the other reads); POST launches one (admin API key).
-
-    Both sit on ``/api/backtests``, so the authentication and permission follow the method.
-    """
+    """GET lists the runs (open, as the other reads); POST launches one (a write: operator token,
+    admin key or staff session, ``snapshots.api_auth.WritesNeedOperator``)."""
 
     class ListInputSerializer(PageInputSerializer):
         status = serializers.ChoiceField(choices=BacktestRun.Status.values, required=False)
@@ -156,20 +151,6 @@ class BacktestRunListCreateApi(APIView):
                 raise serializers.ValidationError({"end": [f"end {data['end']} is before start {data['start']}"]})
             return data
 
-    def _launching(self) -> bool:
-        # ``request`` is None while drf-spectacular builds its mock request
-        return getattr(getattr(self, "request", None), "method", None) == "POST"
-
-    def get_authenticators(self) -> list[BaseAuthentication]:
-        if self._launching():
-            return [ApiKeyAuthentication()]
-        return super().get_authenticators()
-
-    def get_permissions(self) -> Sequence[Any]:
-        if self._launching():
-            return [HasAdminApiKey()]
-        return super().get_permissions()
-
     @extend_schema(
         operation_id="backtests_list", summary="Backtest runs, newest first",
         parameters=[ListInputSerializer],
@@ -187,7 +168,7 @@ class BacktestRunListCreateApi(APIView):
                          "count": selectors.run_count(status=p.get("status")), "limit": p["limit"], "offset": p["offset"]})
 
     @extend_schema(
-        operation_id="backtests_create", summary="Launch a backtest (admin API key; idempotent on its key)",
+        operation_id="backtests_create", summary="Launch a backtest (operator token, admin key or staff session; idempotent on its key)",
         request=BacktestRunCreateInputSerializer,
         parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                      description="the same key and body return the run already launched (200)")],
@@ -246,7 +227,7 @@ class BacktestRunDetailApi(APIView):
             return _invalid(params, "query")
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(BacktestRunDetailSerializer(run, context={"equity": params.validated_data["equity"]}).data)
 
 
@@ -254,18 +235,15 @@ class BacktestRunCancelApi(APIView):
     """Cancel a pending or running run (its chunks stop between days). A cancelled run answers 200 again;
     a run that already ended otherwise is a 409."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasAdminApiKey]
-
-    @extend_schema(operation_id="backtests_cancel", summary="Cancel a run (admin API key)", request=None,
+    @extend_schema(operation_id="backtests_cancel", summary="Cancel a run (operator token, admin key or staff session)", request=None,
                    responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer, 404: ErrorSerializer,
                               409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         if run.finished and run.status != BacktestRun.Status.CANCELLED:
-            return Response({"error": f"run {run.pk} already ended: {run.status}"}, status=status.HTTP_409_CONFLICT)
+            return Response({"error": f"run {run.pk} already ended: {run.status}", "fields": {}}, status=status.HTTP_409_CONFLICT)
         services.run_cancel(run)
         return _detail(run)
 
@@ -292,7 +270,7 @@ class BacktestRunTradesApi(APIView):
             return _invalid(params, "query")
         run = selectors.run_get(pk)
         if run is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         p = params.validated_data
         rows = selectors.run_trades(run, limit=p["limit"], offset=p["offset"])
         return Response({"run": run.pk, "items": self.BacktestTradeSerializer(rows, many=True).data,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +38,8 @@ class TradeListApi(APIView):
         config = serializers.IntegerField(min_value=1, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
 
+    @extend_schema(operation_id="trades_list", summary="Trades, newest first", parameters=[InputSerializer],
+                   responses={200: inline_serializer("TradeList", {"items": TradeOutputSerializer(many=True)})})
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():
@@ -88,10 +91,12 @@ class TradeDetailApi(APIView):
         class Meta(TradeOutputSerializer.Meta):
             fields = [*TradeOutputSerializer.Meta.fields, "legs", "orders", "marks"]
 
+    @extend_schema(operation_id="trades_retrieve", summary="One trade with its legs, orders (with fills) and marks",
+                   responses={200: OutputSerializer})
     def get(self, request: Request, pk: int) -> Response:
         trade = selectors.trade_get(pk)  # legs, orders with fills and marks are prefetched in order
         if trade is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(self.OutputSerializer(trade).data)
 
 
@@ -114,12 +119,24 @@ class PnlApi(APIView):
     class StatsSerializer(serializers.Serializer):
         trades = serializers.IntegerField()
         winners = serializers.IntegerField()
-        win_rate = FiniteFloatField()
+        win_rate = FiniteFloatField(allow_null=True)
         total_pnl_usd = serializers.FloatField()
-        expectancy_usd = FiniteFloatField()
-        profit_factor = FiniteFloatField()
+        expectancy_usd = FiniteFloatField(allow_null=True)
+        profit_factor = FiniteFloatField(allow_null=True)
         max_drawdown_usd = serializers.FloatField()
 
+    class BucketSerializer(StatsSerializer):
+        bucket = serializers.CharField()
+
+    @extend_schema(operation_id="pnl", summary="Realized PnL: stats, per-bucket stats, equity curve, daily PnL",
+                   parameters=[InputSerializer],
+                   responses={200: inline_serializer("Pnl", {
+                       "source": serializers.CharField(allow_null=True), "stats": StatsSerializer(),
+                       "buckets": BucketSerializer(many=True),
+                       "equity_curve": inline_serializer("EquityPoint", {
+                           "date": serializers.DateField(), "equity_usd": serializers.FloatField()}, many=True),
+                       "daily_pnl": inline_serializer("DailyPnl", {
+                           "date": serializers.DateField(), "pnl_usd": serializers.FloatField()}, many=True)})})
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():

@@ -1,10 +1,9 @@
 """The meta-labeler's API: its dataset (metadata as JSON, or the rows as Parquet), model versions,
-training requests (admin key), activation and retirement (admin key)."""
+training requests, activation and retirement (writes: an operator token, the admin key or a staff session)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpResponse
@@ -17,7 +16,6 @@ from rest_framework.views import APIView
 from mlmodels import services
 from mlmodels.dataset import COLUMNS, DatasetError, dataset_build
 from mlmodels.models import ModelVersion, TrainingRequest
-from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
 from strategy.models import Source
 from strategy.quant.decision import DEFAULT_ML_GROUP
 
@@ -107,10 +105,8 @@ class TrainingRequestSerializer(serializers.ModelSerializer[TrainingRequest]):
 
 
 class _ModelAction(APIView):
-    """POST /api/ml/models/<pk>/<action> (admin API key): validate the body, find the model, act."""
+    """POST /api/ml/models/<pk>/<action> (a write: operator token, admin key or staff session): validate the body, find the model, act."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasAdminApiKey]
     InputSerializer: type[serializers.Serializer[Any]]
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
@@ -130,19 +126,6 @@ class _ModelAction(APIView):
         return Response(ModelVersionSerializer(mv).data)
 
 
-class _AdminPost(APIView):
-    """POSTs need the admin API key (as backtest launches); GETs on the same path stay open."""
-
-    def _posting(self) -> bool:
-        return getattr(getattr(self, "request", None), "method", None) == "POST"
-
-    def get_authenticators(self) -> list[Any]:
-        return [ApiKeyAuthentication()] if self._posting() else super().get_authenticators()
-
-    def get_permissions(self) -> Sequence[Any]:
-        return [HasAdminApiKey()] if self._posting() else super().get_permissions()
-
-
 class ModelListApi(APIView):
     @extend_schema(operation_id="ml_models_list", summary="Meta-labeler model versions, newest first",
                    responses={200: ModelVersionSerializer(many=True)})
@@ -160,8 +143,8 @@ class ModelDetailApi(APIView):
         return Response(ModelVersionDetailSerializer(mv).data)
 
 
-class TrainApi(_AdminPost):
-    class InputSerializer(serializers.Serializer[Any]):
+class TrainApi(APIView):
+    class TrainInputSerializer(serializers.Serializer[Any]):
         source = serializers.ChoiceField(choices=Source.values, default=Source.BACKTEST)  # type: ignore[assignment]
         run = serializers.IntegerField(required=False, min_value=1)
         start = serializers.DateField(required=False)
@@ -171,13 +154,13 @@ class TrainApi(_AdminPost):
         idempotency_key = serializers.CharField(max_length=80, required=False,
                                                 help_text=f"or the {IDEMPOTENCY_HEADER} header")
 
-    @extend_schema(operation_id="ml_models_train", summary="Train a model on a dataset (admin API key; idempotent on its key)",
-                   request=InputSerializer,
+    @extend_schema(operation_id="ml_models_train", summary="Train a model on a dataset (a write: operator token, admin key or staff session; idempotent on its key)",
+                   request=TrainInputSerializer,
                    parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
                    responses={202: TrainingRequestSerializer, 200: TrainingRequestSerializer, 400: ErrorSerializer,
                               401: ErrorSerializer})
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.TrainInputSerializer(data=request.data)
         if not body.is_valid():
             return _error("invalid body", fields=body.errors)
         p = body.validated_data
@@ -204,27 +187,31 @@ class TrainingDetailApi(APIView):
 
 
 class ActivateApi(_ModelAction):
-    class InputSerializer(serializers.Serializer[Any]):
+    class ActivateInputSerializer(serializers.Serializer[Any]):
         force = serializers.BooleanField(default=False)
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    InputSerializer = ActivateInputSerializer
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.activate(mv, force=data["force"], reason=data["reason"])
 
-    @extend_schema(operation_id="ml_models_activate", summary="Activate a model for its group (admin API key)",
-                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(operation_id="ml_models_activate", summary="Activate a model for its group (operator token, admin key or staff session)",
+                   request=ActivateInputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
 
 class RetireApi(_ModelAction):
-    class InputSerializer(serializers.Serializer[Any]):
+    class RetireInputSerializer(serializers.Serializer[Any]):
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    InputSerializer = RetireInputSerializer
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.retire(mv, reason=data["reason"])
 
-    @extend_schema(operation_id="ml_models_retire", summary="Retire a model (admin API key)",
-                   request=InputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
+    @extend_schema(operation_id="ml_models_retire", summary="Retire a model (operator token, admin key or staff session)",
+                   request=RetireInputSerializer, responses={200: ModelVersionSerializer, 404: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from snapshots.models import CaptureFailure, ChainSnapshot, MarketEvent, OptionInstrument, SettlementValue
+from snapshots.models import ApiToken, CaptureFailure, ChainSnapshot, MarketEvent, OptionInstrument, SettlementValue
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
 
@@ -76,3 +76,18 @@ class MarketEventAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     date_hierarchy = "day"
     search_fields = ("description", "source")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made on /api-tokens/ or by ``manage.py api_token`` (the key is shown once there); here only revoked."""
+
+    list_display = ("prefix", "user", "name", "scope", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("scope",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    exclude = ("key_sha256",)
+    readonly_fields = ("prefix", "user", "scope", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,36 @@ from snapshots.providers.base import ProviderError
 from snapshots.services import provider_get, snapshot_capture
 
 KNOWN_UNDERLYINGS = ("SPX",)
+
+ProviderErrorSerializer = inline_serializer("ProviderError", {
+    "error": serializers.CharField(), "fields": serializers.DictField(), "reason": serializers.CharField()})
+
+
+class SnapshotInsertedSerializer(serializers.Serializer):
+    target_dte = serializers.IntegerField()
+    expiration = serializers.DateField()
+    actual_dte_days = serializers.IntegerField()
+    checksum = serializers.CharField()
+
+
+class SnapshotOptionSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    strike = serializers.FloatField()
+    option_type = serializers.ChoiceField(choices=["call", "put"])
+    bid = serializers.FloatField(allow_null=True)
+    ask = serializers.FloatField(allow_null=True)
+    iv = serializers.FloatField(allow_null=True)
+    iv_reason = serializers.CharField(allow_blank=True)
+    delta = serializers.FloatField(allow_null=True)
+
+
+class ForwardFitSerializer(serializers.Serializer):
+    forward = serializers.FloatField(allow_null=True)
+    discount = serializers.FloatField(allow_null=True)
+    r_squared = serializers.FloatField(allow_null=True)
+    n_used = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True, allow_null=True)
 
 
 class ChainSnapshotListApi(APIView):
@@ -44,6 +75,9 @@ class ChainSnapshotListApi(APIView):
         option_count = serializers.IntegerField()
         checksum = serializers.CharField()
 
+    @extend_schema(operation_id="chain_snapshots_list", summary="Chain snapshots, newest first",
+                   parameters=[InputSerializer],
+                   responses={200: inline_serializer("ChainSnapshotList", {"items": OutputSerializer(many=True)})})
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():
@@ -61,6 +95,17 @@ class RunSnapshotApi(APIView):
     class InputSerializer(serializers.Serializer):
         force = serializers.BooleanField(default=True)
 
+    class OutputSerializer(serializers.Serializer):
+        skipped = serializers.BooleanField()
+        reason = serializers.CharField(allow_blank=True, allow_null=True)
+        now_et = serializers.DateTimeField()
+        provider = serializers.CharField(allow_null=True)
+        inserted = SnapshotInsertedSerializer(many=True)
+        existing = serializers.JSONField()
+        failures = serializers.JSONField()
+
+    @extend_schema(operation_id="admin_run_snapshot", summary="Capture now (X-API-Key when ADMIN_API_KEY is set)",
+                   request=InputSerializer, responses={200: OutputSerializer, 502: ProviderErrorSerializer})
     def post(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.data)
         if not params.is_valid():
@@ -68,7 +113,7 @@ class RunSnapshotApi(APIView):
         try:
             result = snapshot_capture(now=timezone.now(), force=params.validated_data["force"])
         except ProviderError as exc:
-            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+            return Response({"error": "provider failed", "fields": {}, "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             {
                 "skipped": result.skipped,
@@ -98,6 +143,12 @@ class ExpirationListApi(APIView):
                 raise serializers.ValidationError(f"unknown symbol; supported: {', '.join(KNOWN_UNDERLYINGS)}")
             return value
 
+    @extend_schema(operation_id="admin_expirations", summary="Listed expirations (X-API-Key when ADMIN_API_KEY is set)",
+                   parameters=[InputSerializer],
+                   responses={200: inline_serializer("ExpirationList", {
+                       "symbol": serializers.CharField(), "provider": serializers.CharField(),
+                       "expirations": serializers.ListField(child=serializers.DateField())}),
+                       502: ProviderErrorSerializer})
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():
@@ -107,7 +158,7 @@ class ExpirationListApi(APIView):
         try:
             expirations = provider.expirations(symbol, include_all_roots=True)
         except ProviderError as exc:
-            return Response({"error": "provider failed", "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+            return Response({"error": "provider failed", "fields": {}, "reason": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             {"symbol": symbol, "provider": provider.name, "expirations": [e.date.isoformat() for e in expirations]}
         )
@@ -120,10 +171,19 @@ def _finite_or_none(value: float) -> float | None:
 class ChainSnapshotDetailApi(APIView):
     """One snapshot: metadata, our implied forward, and per-option IV and delta (recomputed)."""
 
+    class OutputSerializer(ChainSnapshotListApi.OutputSerializer):
+        checksum_verified = serializers.BooleanField()
+        forward = ForwardFitSerializer()
+        minutes_to_settlement = serializers.FloatField(allow_null=True)
+        root_options = SnapshotOptionSerializer(many=True)
+
+    @extend_schema(operation_id="chain_snapshots_retrieve",
+                   summary="One snapshot with our implied forward and per-option IV, IV reason and delta",
+                   responses={200: OutputSerializer})
     def get(self, request: Request, pk: int) -> Response:
         snapshot = ChainSnapshot.objects.filter(pk=pk).first()
         if snapshot is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         a = snapshot_analytics(snapshot)
         options = [
             {
@@ -161,6 +221,9 @@ class ContextSnapshotListApi(APIView):
                 "gex_usd_per_pct", "forwards", "details", "chain_snapshots",
             ]
 
+    @extend_schema(operation_id="context_snapshots_list", summary="Market context per slot, newest first",
+                   parameters=[ChainSnapshotListApi.InputSerializer],
+                   responses={200: inline_serializer("ContextSnapshotList", {"items": OutputSerializer(many=True)})})
     def get(self, request: Request) -> Response:
         params = ChainSnapshotListApi.InputSerializer(data=request.query_params)
         if not params.is_valid():

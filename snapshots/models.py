@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from snapshots import payloads
@@ -221,3 +222,39 @@ class MarketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind}"
+
+
+class ApiToken(models.Model):
+    """A user's API token for scripts (``Authorization: Token <key>``). Only its SHA-256 is stored: the
+    key is shown once, when it is made (``manage.py api_token`` or the staff page /api-tokens/).
+
+    ``read`` may call every read endpoint; ``operator`` may also write (launch/cancel backtests,
+    train/activate/retire models). It lives in the lowest app so every app's ``api.py`` can check it.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "read-only"
+        OPERATOR = "operator", "operator (reads and writes)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, blank=True, default="")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.READ)
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="the key's first characters, to tell tokens apart")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user}, {self.scope})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def can_write(self) -> bool:
+        return self.active and self.scope == self.Scope.OPERATOR

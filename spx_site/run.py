@@ -1,6 +1,6 @@
 """`make run`: prepare the embedded platform and supervise web + Celery worker + Celery beat.
 
-Steps: migrate, collect static files, create the operator login, register the beat schedules,
+Steps: the admin API key (``ADMIN_API_KEY``, else generated once into ``var/``), migrate, collect static files, create the operator login, register the beat schedules,
 take one forced snapshot (so the snapshots page has data at once), then start gunicorn, a real
 ``celery worker`` and a real ``celery beat`` (django-celery-beat's database scheduler). Ctrl-C
 stops all three; if one dies the others are stopped too, so nothing runs half-up.
@@ -13,6 +13,7 @@ fills whether or not the real market is open.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,8 +27,34 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def admin_api_key() -> tuple[str, str]:
+    """``ADMIN_API_KEY`` from the environment or ``.env``, else one generated once into ``var/admin_api_key``
+    (0600, never in git) and reused on later runs, as the operator password. Returns (key, where it came from)."""
+    if (ROOT / ".env").is_file():
+        import environ
+
+        environ.Env.read_env(ROOT / ".env")  # as the settings do: real environment variables win
+    key = os.environ.get("ADMIN_API_KEY", "")
+    if key:
+        return key, "from ADMIN_API_KEY"
+    var_dir = Path(os.environ.get("SPX_VAR_DIR") or ROOT / "var")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "admin_api_key"
+    if not path.exists() or not path.read_text().strip():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+        where = f"generated, kept in {path}"
+    else:
+        where = f"kept in {path}"
+    key = path.read_text().strip()
+    os.environ["ADMIN_API_KEY"] = key  # web, worker and beat inherit it
+    return key, where
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spx_site.settings")
+    key, where = admin_api_key()
+    print(f"admin API key ({where}): {key}\n  send it as the X-API-Key header to /api/admin/* and API writes")
     if not os.environ.get("TRADIER_ACCESS_TOKEN") and "ALLOW_SNAPSHOT_OUTSIDE_RTH" not in os.environ:
         os.environ["ALLOW_SNAPSHOT_OUTSIDE_RTH"] = "true"
         print("simulated market: snapshots are captured around the clock (ALLOW_SNAPSHOT_OUTSIDE_RTH=true)")

@@ -54,8 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "corsheaders",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files: /api/docs works offline
     "django_htmx",
     "template_partials",
     "django_celery_beat",
@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "spx_site.context_processors.api_security",
             ],
         },
     },
@@ -222,18 +223,39 @@ ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ
 CODE_VERSION = env("CODE_VERSION", default="")  # stored with each model; empty = read from .git
 
 # --- API ----------------------------------------------------------------------------------------
-ADMIN_API_KEY = env("ADMIN_API_KEY", default="")
+ADMIN_API_KEY = env("ADMIN_API_KEY", default="")  # unset: /api/admin/* is open (startup and the dashboard warn)
+if env.bool("SPX_REQUIRE_SECRET_KEY", default=False) and not ADMIN_API_KEY:
+    raise ImproperlyConfigured(
+        "ADMIN_API_KEY must be set when SPX_REQUIRE_SECRET_KEY=true (production): without it /api/admin/* "
+        "is open to anyone who can reach the server. Generate one, e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))', and put it in the environment or .env")
 API_MAX_LIMIT = 500
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "snapshots.api_auth.ApiTokenAuthentication",  # first: its header makes a missing credential a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Reads open; writes need an operator token, the admin key or a staff session (snapshots/api_auth.py).
+    "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.WritesNeedOperator"],
+    "DEFAULT_SCHEMA_CLASS": "spx_site.api_schema.AutoSchema",  # documents the error shape on every operation
     "EXCEPTION_HANDLER": "spx_site.api.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "SPX Tools API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SPX Tools API",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # vendored (drf-spectacular-sidecar), never a CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        # the same field name, different choice sets (the models' own TextChoices; values only, no model import here)
+        "TradeStatusEnum": "execution.models.Trade.Status",
+        "ModelVersionStatusEnum": ["candidate", "active", "retired"],
+        "SourceEnum": "strategy.models.Source",
+        "SourceFilterEnum": ["live_paper", "simulated", "backtest"],  # query/body fields: the values
+    },
+}
 
 LOGGING = {
     "version": 1,

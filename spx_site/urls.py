@@ -5,11 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spx_site.api import HealthApi
 from spx_site.dashboard import dashboard
+from spx_site.tokens import token_list, token_revoke_view
 
 urlpatterns = [
     path("", dashboard, name="home"),
     path("health", HealthApi.as_view(), name="health"),
     path("admin/", admin.site.urls),
+    path("api-tokens/", token_list, name="api-tokens"),
+    path("api-tokens/<int:pk>/revoke/", token_revoke_view, name="api-token-revoke"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("snapshots/", include("snapshots.urls")),
@@ -25,3 +28,6 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "spx_site.api.page_not_found"
+handler500 = "spx_site.api.server_error"

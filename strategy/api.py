@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +37,8 @@ class DecisionListApi(APIView):
         source = serializers.ChoiceField(choices=TradeDecision.Source.values, required=False)  # type: ignore[assignment]
         limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
 
+    @extend_schema(operation_id="decisions_list", summary="Decisions, newest first", parameters=[InputSerializer],
+                   responses={200: inline_serializer("DecisionList", {"items": DecisionOutputSerializer(many=True)})})
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         if not params.is_valid():
@@ -49,8 +52,9 @@ class DecisionListApi(APIView):
 
 
 class DecisionDetailApi(APIView):
+    @extend_schema(operation_id="decisions_retrieve", summary="One decision", responses={200: DecisionOutputSerializer})
     def get(self, request: Request, pk: int) -> Response:
         decision = TradeDecision.objects.select_related("strategy_config").filter(pk=pk).first()
         if decision is None:
-            return Response({"error": "not found"}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(DecisionOutputSerializer(decision).data)

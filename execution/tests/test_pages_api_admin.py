@@ -257,7 +257,7 @@ def test_trade_api_filters_detail_and_errors(sim) -> None:  # type: ignore[no-un
     assert detail["orders"][0]["client_tag"] == entry.client_tag and detail["orders"][0]["fills"][0]["price"] == "1.20"
     assert detail["marks"][0]["debit_fill"] == "1.00" and detail["marks"][0]["unrealized_pnl_usd"] == "20.00"
     missing = api.get("/api/trades/999999")
-    assert missing.status_code == 404 and missing.json() == {"error": "not found"}
+    assert missing.status_code == 404 and missing.json() == {"error": "not found", "fields": {}}
 
 
 def test_pnl_api_stats_buckets_curve_and_errors(sim) -> None:  # type: ignore[no-untyped-def]
