@@ -142,7 +142,7 @@ def test_a_backtest_launched_from_the_form_reaches_done_and_compares(session: Se
     session.visit(f"/backtests/{run.pk}/", "backtest-done")
     assert session.page.locator("#equity-curve polyline").count() == 1
     hover = session.page.locator("#equity-curve circle.dot title").last.text_content() or ""
-    assert re.search(r"\d{4}-\d\d-\d\d: −?\$[\d,]+\.\d\d", hover), hover
+    assert re.search(r"\d{4}-\d\d-\d\d: -?\$[\d,]+\.\d\d", hover), hover
     other = BacktestRunFactory(done=True)
     session.visit(f"/backtests/compare/?a={run.pk}&b={other.pk}", "compare")
     assert session.page.locator("#compare-chart polyline.series").count() == 2
