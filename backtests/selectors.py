@@ -13,7 +13,9 @@ from typing import Any
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from backtests.models import BacktestChunk, BacktestRun
+from backtests import services
+from backtests.data.dbn_io import SCHEMA_CBBO_1M
+from backtests.models import BacktestChunk, BacktestRun, ImportedDay
 from snapshots.charts import heat_color, usd
 from snapshots.formatting import usd_text
 from execution.models import Trade
@@ -276,3 +278,21 @@ def equity_points(metrics: Mapping[str, Any], key: str = "equity_usd") -> list[t
     return [(dt.date.fromisoformat(p["day"]), float(p[key])) for p in metrics.get("equity") or []]
 
 
+
+
+def data_ranges() -> list[dict[str, Any]]:
+    """The imported market data as runs of consecutive trading days (quotes and definitions in the
+    manifest and on disk), oldest first: what a backtest can replay."""
+    days = sorted(services.imported_days(ImportedDay.objects.filter(schema=SCHEMA_CBBO_1M)
+                                         .values_list("date", flat=True)))
+    if not days:
+        return []
+    index = {d: i for i, d in enumerate(services.trading_days(days[0], days[-1]))}
+    ranges: list[dict[str, Any]] = []
+    for day in days:
+        if ranges and index.get(day, -2) == index.get(ranges[-1]["end"], -10) + 1:
+            ranges[-1]["end"] = day
+            ranges[-1]["days"] += 1
+        else:
+            ranges.append({"start": day, "end": day, "days": 1})
+    return ranges

@@ -54,6 +54,10 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
     form = RunLaunchForm()
+    ranges = selectors.data_ranges() if not request.htmx else []
+    if ranges:
+        # Default to the latest run of imported days: a launch that works as it stands.
+        form.initial.update(start=ranges[-1]["start"], end=ranges[-1]["end"])
     if request.method == "POST":
         _require_staff(request)
         form = RunLaunchForm(request.POST)
@@ -72,6 +76,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         # A fresh key per rendering: after a refusal nothing was created, so the next submit is a new launch.
         "launch_key": uuid.uuid4().hex,
         "can_launch": request.user.is_staff,
+        "data_ranges": ranges,
     })
     if request.htmx and not active:
         return HttpResponseStopPolling(response.content)

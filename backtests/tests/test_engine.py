@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import re
 from io import StringIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -344,8 +345,16 @@ def test_the_command_runs_in_the_foreground_and_reports(compact_market: Path) ->
     out, err = StringIO(), StringIO()
     call_command("backtest", "--start", COMPACT_DAYS[0].isoformat(), "--end", COMPACT_DAYS[-1].isoformat(),
                  "--config", "3DTE put 10d", "--windows", "10:00", stdout=out, stderr=err)
-    assert "1 strategies" in out.getvalue() and "trades, win rate" in out.getvalue()
+    text = out.getvalue()
+    run = BacktestRun.objects.latest("pk")
+    assert "1 strategies" in text and f"the run's page: /backtests/{run.pk}/" in text
+    assert re.search(r"  Win rate +(\d+\.\d%|—)\n", text) and re.search(r"  Total PnL \(USD\) +-?\$[\d,]+\.\d\d\n", text)
     assert f"{len(COMPACT_DAYS)}/{len(COMPACT_DAYS)} days" in err.getvalue()
+    # without dates: the latest run of imported days, as the page's form defaults to
+    out = StringIO()
+    call_command("backtest", "--config", "3DTE put 10d", "--windows", "10:00", stdout=out, stderr=StringIO())
+    latest = BacktestRun.objects.latest("pk")
+    assert (latest.start_date, latest.end_date) == (COMPACT_DAYS[0], COMPACT_DAYS[-1])
     with pytest.raises(CommandError, match="unknown strategy config"):
         call_command("backtest", "--start", COMPACT_DAYS[0].isoformat(), "--config", "nope")
 

@@ -71,6 +71,18 @@ def test_pages_require_login(client: Client) -> None:
     assert client.post("/backtests/1/cancel/").status_code == 302
 
 
+def test_the_launch_form_shows_the_imported_ranges_and_defaults_to_the_latest(operator: Client, imported: Any) -> None:
+    html = operator.get("/backtests/").content.decode()
+    ranges = re.search(r'<p id="data-ranges".*?</p>', html, re.S).group(0)
+    assert f"{DAY:%a %Y-%m-%d} → {NEXT_DAY:%a %Y-%m-%d} (2 trading days)" in ranges
+    assert f'name="start" value="{DAY.isoformat()}"' in html and f'name="end" value="{NEXT_DAY.isoformat()}"' in html
+
+
+def test_the_launch_form_says_how_to_get_data_when_none_is_imported(operator: Client, market_dir: Path) -> None:
+    ranges = re.search(r'<p id="data-ranges".*?</p>', operator.get("/backtests/").content.decode(), re.S).group(0)
+    assert "none yet" in ranges and "databento_import" in ranges
+
+
 def test_run_list_shows_runs_and_the_launch_form(operator: Client) -> None:
     done = BacktestRunFactory(done=True)
     running = BacktestRunFactory(running=True, chunks__days_done=[2, 0])

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from backtests import services
+from backtests import selectors, services
 from backtests.models import BacktestRun
 from strategy.models import StrategyConfig
 
@@ -15,8 +15,10 @@ class Command(BaseCommand):
     help = "Backtest strategy configs on the imported OPRA data, minute by minute, with a progress bar."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first day, YYYY-MM-DD")
-        parser.add_argument("--end", type=dt.date.fromisoformat, help="last day, inclusive (default: --start)")
+        parser.add_argument("--start", type=dt.date.fromisoformat,
+                            help="first day, YYYY-MM-DD (default: the first day of the latest imported range)")
+        parser.add_argument("--end", type=dt.date.fromisoformat,
+                            help="last day, inclusive (default: --start, or the latest imported range's end)")
         parser.add_argument("--config", action="append", default=[],
                             help="strategy config name or id (repeatable; default: every config)")
         parser.add_argument("--windows", default="10:00,11:00,12:00", help="entry windows, comma separated")
@@ -38,9 +40,16 @@ class Command(BaseCommand):
             unknown = wanted - {c.name for c in configs} - {str(c.pk) for c in configs}
             if unknown:
                 raise CommandError(f"unknown strategy config(s): {', '.join(sorted(unknown))}")
+        start, end = opts["start"], opts["end"] or opts["start"]
+        if start is None:
+            ranges = selectors.data_ranges()
+            if not ranges:
+                raise CommandError("no imported market data: import DBN files (manage.py databento_import) or "
+                                   "generate some (manage.py dbn_generate --start … --end … --import)")
+            start, end = ranges[-1]["start"], opts["end"] or ranges[-1]["end"]
         try:
             params = services.params_build(
-                start=opts["start"], end=opts["end"] or opts["start"], configs=configs,
+                start=start, end=end, configs=configs,
                 windows=[w.strip() for w in opts["windows"].split(",") if w.strip()], risk_scope=opts["risk_scope"],
                 exit_check_minutes=opts["exit_check_minutes"], chunk_days=opts["chunk_days"],
                 ml_model=opts["ml_model"],
@@ -67,10 +76,10 @@ class Command(BaseCommand):
         self.stderr.write("")
         if run.status != BacktestRun.Status.DONE:
             raise CommandError(f"backtest #{run.pk} ended {run.status}: {run.error}")
-        s = run.metrics["summary"]
-        self.stdout.write(
-            f"done in {run.timings.get('wall_s', 0):.1f} s: {s['trades']} trades, win rate {s['win_rate']}, "
-            f"PnL ${s['total_pnl_usd']:,.2f}, max drawdown ${s['max_drawdown_usd']:,.2f}, "
-            f"Sharpe {s['sharpe_daily_annualised']}, exits {s['exits']}"
-        )
+        self.stdout.write(f"done in {run.timings.get('wall_s', 0):.1f} s — {run.start_date} → {run.end_date}")
+        rows = selectors.summary_rows(run.metrics["summary"])
+        width = max(len(r["label"]) for r in rows)
+        for r in rows:  # the figures of the run's page, formatted the same way
+            self.stdout.write(f"  {r['label']:<{width}}  {r['text']:>12}")
         self.stdout.write(f"data sha256 {run.data_sha256[:16]}…, code {run.code_version}")
+        self.stdout.write(f"the run's page: /backtests/{run.pk}/ (GET /api/backtests/{run.pk} for scripts)")
