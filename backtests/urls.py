@@ -8,4 +8,5 @@ urlpatterns = [
     path("compare/", views.run_compare, name="run-compare"),
     path("<int:pk>/", views.run_detail, name="run-detail"),
     path("<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("<int:pk>/buckets.csv", views.run_buckets_csv, name="run-buckets-csv"),
 ]

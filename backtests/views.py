@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http.response import HttpResponseBase
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,6 +19,7 @@ from backtests import selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
 from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthly_table
+from snapshots.csv_export import csv_response
 from snapshots.paging import page_get
 
 LIST_LIMIT = 100
@@ -131,6 +133,23 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # Nothing will change any more: swap in this last state and tell htmx to stop polling (286).
         return HttpResponseStopPolling(response.content)
     return response
+
+
+BUCKET_COLUMNS = [(key, (lambda k: lambda b: b.get(k))(key)) for key in (
+    "bucket", "dte", "delta", "window", "side", "trades", "wins", "losses", "win_rate", "total_pnl_usd",
+    "expectancy_usd", "profit_factor", "sharpe_daily_annualised", "max_drawdown_usd")]
+
+
+@require_GET
+@login_required
+def run_buckets_csv(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
+    """The run's bucket table as CSV: the figures of ``run.metrics["buckets"]`` unformatted."""
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404("no such backtest run")
+    buckets = sorted((run.metrics or {}).get("buckets") or [], key=lambda b: (b.get("dte", 0), b.get("delta", 0.0),
+                                                                               b.get("window", ""), b.get("side", "")))
+    return csv_response(f"backtest-{run.pk}-buckets.csv", BUCKET_COLUMNS, buckets)
 
 
 @require_POST

@@ -14,6 +14,7 @@ from django.utils import timezone
 from execution.models import Order, PositionMark, Source, Trade, TradeLeg
 from snapshots.models import ContextSnapshot
 from execution.stats import ClosedTrade, PnlStats, pnl_stats, stats_by_bucket
+from strategy import selectors as strategy_selectors
 from strategy.models import TradeDecision
 from strategy.quant.decision import BookState
 from strategy.quant.timemodel import NEW_YORK
@@ -46,11 +47,8 @@ def open_trade_expirations() -> list[dt.date]:
     ))
 
 
-# The page's source filter: "live" (the default: live paper and simulated, no backtest run), one
-# source, or "all" (backtests included).
-LIVE = "live"
-ALL = "all"
-SOURCE_FILTERS = (LIVE, *Source.values, ALL)
+# The lists' source filter values (strategy.selectors.source_filters parses them).
+LIVE, ALL = strategy_selectors.LIVE, strategy_selectors.ALL
 
 
 def trade_list(*, source: str | None = None, status: str | None = None, backtest_run_id: int | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.http.response import HttpResponseBase
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -14,14 +15,16 @@ from snapshots.http import HtmxHttpRequest
 from execution import selectors
 from execution.models import Source, Trade
 from snapshots import charts
+from execution.exports import TRADE_COLUMNS
+from snapshots.csv_export import csv_response, wants_csv
 from snapshots.paging import page_get
 from strategy.models import StrategyConfig
+from strategy.selectors import SOURCE_CHOICES, source_filters
 
 # The books summarised side by side. Backtest trades belong to their run (``closed_trades`` reads
 # only trades without a run), so a backtest row here would always be empty.
 STATS_SOURCES = (Source.LIVE_PAPER, Source.SIMULATED)
 FINAL_STATUSES = (Trade.Status.CLOSED, Trade.Status.NOT_FILLED, Trade.Status.OPEN_AT_END)
-SOURCE_CHOICES = [(selectors.LIVE, "live (paper + simulated)"), *Source.choices, (selectors.ALL, "all, backtests included")]
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
@@ -30,24 +33,12 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     The source defaults to the live books (live paper + simulated); ``source=backtest``, ``all`` or a
     ``run`` id brings backtest trades in.
     """
-    errors: list[str] = []
-    out: dict[str, Any] = {"source": selectors.LIVE}
+    out, errors = source_filters(request.GET)
     if status := request.GET.get("status"):
         if status in selectors.PAGE_STATUS_FILTERS:
             out["status"] = status
         else:
             errors.append(f"status must be one of {', '.join(selectors.PAGE_STATUS_FILTERS)}")
-    if run := request.GET.get("run", "").strip():
-        if run.isdigit():
-            out["backtest_run_id"] = int(run)
-            out["source"] = Source.BACKTEST
-        else:
-            errors.append("run must be a backtest run id")
-    if source := request.GET.get("source"):
-        if source in selectors.SOURCE_FILTERS:
-            out["source"] = source
-        else:
-            errors.append(f"source must be one of {', '.join(selectors.SOURCE_FILTERS)}")
     if config := request.GET.get("config"):
         if config.isdigit():
             out["config_id"] = int(config)
@@ -58,12 +49,14 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
 
 @require_GET
 @login_required
-def trade_list(request: HtmxHttpRequest) -> HttpResponse:
+def trade_list(request: HtmxHttpRequest) -> HttpResponseBase:
     filters, errors = _filters(request)
     template = "execution/trade_list.html" + ("#trade-panel" if request.htmx else "")
     source = filters["source"] if filters["source"] in Source.values else None
     _, buckets = selectors.pnl_summary(source=source)
     trades = selectors.trade_list(**filters, limit=None) if not errors else Trade.objects.none()
+    if wants_csv(request) and not errors:
+        return csv_response("trades.csv", TRADE_COLUMNS, trades.iterator(chunk_size=500))
     return render(request, template, {
         **page_get(request, trades),
         "errors": errors,

@@ -209,7 +209,10 @@ ORDER_WALK_AFTER_SECONDS = env.int("ORDER_WALK_AFTER_SECONDS", default=60)
 ORDER_WALK_STEP = env.float("ORDER_WALK_STEP", default=0.05)
 ORDER_WALK_MAX_STEPS = env.int("ORDER_WALK_MAX_STEPS", default=4)
 ORDER_NOT_FOUND_CHECKS = env.int("ORDER_NOT_FOUND_CHECKS", default=5)
-FEES_PER_CONTRACT_USD = env.float("FEES_PER_CONTRACT_USD", default=0.0)  # per leg per contract, each side
+# Per leg per contract, each way: Tradier's options commission ($0.35 a contract) plus Cboe's
+# customer transaction fee on SPX options ($0.45 a contract at a premium of $1 or more, $0.36 below:
+# the higher one, so cheap wings are slightly overcharged). 0 for a fee-free comparison.
+FEES_PER_CONTRACT_USD = env.float("FEES_PER_CONTRACT_USD", default=0.80)
 TAKE_PROFIT_FRACTION = env.float("TAKE_PROFIT_FRACTION", default=0.5)  # close when debit <= 0.5 × credit
 STOP_LOSS_MULTIPLE = env.float("STOP_LOSS_MULTIPLE", default=2.0)  # close when debit >= 2 × credit
 MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default=10)

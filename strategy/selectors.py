@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +37,30 @@ def context_at(*, underlying: str, ts: dt.datetime) -> ContextSnapshot | None:
     return ContextSnapshot.objects.filter(underlying=underlying, ts=ts).first()
 
 
-# The page's source filter, as on the trades page: "live" (default) is live paper + simulated without a run.
+# The lists' source filter (decisions and trades): "live" (the default: live paper and simulated,
+# no backtest run), one source, or "all" (backtests included); a run id implies the backtest source.
 LIVE = "live"
 ALL = "all"
 SOURCE_FILTERS = (LIVE, *Source.values, ALL)
+SOURCE_CHOICES = [(LIVE, "live (paper + simulated)"), *Source.choices, (ALL, "all, backtests included")]
+
+
+def source_filters(query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """``source`` and ``backtest_run_id`` from a list page's query string, and what was wrong with them."""
+    out: dict[str, Any] = {"source": LIVE}
+    errors: list[str] = []
+    if run := query.get("run", "").strip():
+        if run.isdigit():
+            out["backtest_run_id"] = int(run)
+            out["source"] = Source.BACKTEST
+        else:
+            errors.append("run must be a backtest run id")
+    if source := query.get("source"):
+        if source in SOURCE_FILTERS:
+            out["source"] = source
+        else:
+            errors.append(f"source must be one of {', '.join(SOURCE_FILTERS)}")
+    return out, errors
 
 
 def decision_list(

@@ -6,18 +6,20 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.http.response import HttpResponseBase
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from snapshots.csv_export import csv_response, wants_csv
 from snapshots.http import HtmxHttpRequest
+from strategy.exports import DECISION_COLUMNS
 from snapshots.paging import page_get
 from snapshots.selectors import chain_view
 from strategy import selectors
-from strategy.models import Source, StrategyConfig, TradeDecision
+from strategy.models import StrategyConfig, TradeDecision
 
 WINDOWS_PER_PAGE = 9  # entry windows per page: three trading days of 10:00, 11:00 and 12:00
-SOURCE_CHOICES = [(selectors.LIVE, "live (paper + simulated)"), *Source.choices, (selectors.ALL, "all, backtests included")]
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
@@ -26,8 +28,7 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     The source defaults to the live books (live paper + simulated); ``source=backtest``, ``all`` or a
     ``run`` id brings a backtest's decisions in.
     """
-    errors: list[str] = []
-    out: dict[str, object] = {"source": selectors.LIVE}
+    out, errors = selectors.source_filters(request.GET)
     if day := request.GET.get("day"):
         try:
             out["day"] = dt.date.fromisoformat(day)
@@ -45,26 +46,17 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
             errors.append("action must be TRADE or SKIP")
     if reason := request.GET.get("reason"):
         out["reason"] = reason
-    if run := request.GET.get("run", "").strip():
-        if run.isdigit():
-            out["backtest_run_id"] = int(run)
-            out["source"] = Source.BACKTEST
-        else:
-            errors.append("run must be a backtest run id")
-    if source := request.GET.get("source"):
-        if source in selectors.SOURCE_FILTERS:
-            out["source"] = source
-        else:
-            errors.append(f"source must be one of {', '.join(selectors.SOURCE_FILTERS)}")
     return out, errors
 
 
 @require_GET
 @login_required
-def decision_list(request: HtmxHttpRequest) -> HttpResponse:
+def decision_list(request: HtmxHttpRequest) -> HttpResponseBase:
     filters, errors = _filters(request)
     template = "strategy/decision_list.html" + ("#decision-table" if request.htmx else "")
     decisions = selectors.decision_list(**filters, limit=None) if not errors else TradeDecision.objects.none()
+    if wants_csv(request) and not errors:
+        return csv_response("decisions.csv", DECISION_COLUMNS, decisions.iterator(chunk_size=500))
     # One page is a few whole entry windows, so a window's grouped SKIP counts are complete.
     paging = page_get(request, selectors.decision_windows(decisions), per_page=WINDOWS_PER_PAGE)
     rows = selectors.decision_rows(selectors.decisions_in_windows(decisions, paging["page"]))
@@ -74,7 +66,7 @@ def decision_list(request: HtmxHttpRequest) -> HttpResponse:
         "errors": errors,
         "configs": StrategyConfig.objects.all(),
         "reasons": TradeDecision.objects.values_list("reason_code", flat=True).distinct().order_by("reason_code"),
-        "sources": SOURCE_CHOICES,
+        "sources": selectors.SOURCE_CHOICES,
         "source": filters["source"],
         "query": request.GET,
     })
