@@ -83,7 +83,11 @@ def _outcome_view(d: TradeDecision) -> dict[str, Any] | None:
 def _trade_view(t: Trade | None) -> dict[str, Any]:
     if t is None:
         return dict.fromkeys(TRADE_FIELDS)
-    return {f: getattr(t, f) for f in TRADE_FIELDS}
+    view = {f: getattr(t, f) for f in TRADE_FIELDS}
+    # Still open when the compared days end: live says "open", the backtest "open at end of data".
+    if view["status"] in (Trade.Status.OPEN, Trade.Status.OPEN_AT_END):
+        view["status"] = "open at the end of the days compared"
+    return view
 
 
 def compare(run: BacktestRun, *, days: list[dt.date] | None = None, live_source: str | None = None) -> ParityReport:

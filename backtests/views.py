@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from snapshots.http import HtmxHttpRequest
-from backtests import selectors, services
+from backtests import parity, selectors, services
 from backtests.forms import RunLaunchForm
 from backtests.models import BacktestRun
 from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthly_table
@@ -150,6 +150,33 @@ def run_buckets_csv(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
     buckets = sorted((run.metrics or {}).get("buckets") or [], key=lambda b: (b.get("dte", 0), b.get("delta", 0.0),
                                                                                b.get("window", ""), b.get("side", "")))
     return csv_response(f"backtest-{run.pk}-buckets.csv", BUCKET_COLUMNS, buckets)
+
+
+def _live_like(run: BacktestRun) -> bool:
+    """Set up as live trades: one shared risk budget, exits checked at the 5-minute marking slots."""
+    params = run.params or {}
+    return params.get("risk_scope") == "shared" and params.get("exit_check_minutes") == 5
+
+
+@require_GET
+@login_required
+def run_parity(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Live versus this backtest, field by field (``backtests.parity.compare``, as ``backtest_parity`` prints it)."""
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404("no such backtest run")
+    report = parity.compare(run) if run.status == BacktestRun.Status.DONE else None
+    return render(request, "backtests/run_parity.html", {"run": run, "report": report, "live_like": _live_like(run)})
+
+
+@require_GET
+@login_required
+def latest_parity(request: HtmxHttpRequest) -> HttpResponse:
+    """The parity page of the newest finished run set up as live (the dashboard links here)."""
+    for run in selectors.run_list(status=BacktestRun.Status.DONE, limit=50):
+        if _live_like(run):
+            return redirect("backtests:run-parity", pk=run.pk)
+    return render(request, "backtests/run_parity.html", {"run": None, "report": None, "live_like": False})
 
 
 @require_POST

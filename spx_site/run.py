@@ -74,13 +74,16 @@ def main() -> int:
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
     oneshots = {}
     if not os.environ.get("TRADIER_ACCESS_TOKEN"):
-        # A week of simulated trading replayed once through the live code path (about a minute, in
-        # the background), so the dashboard fills with decisions, trades, marks and PnL.
-        # Then a few days of simulated OPRA data and a backtest of the 36-config grid on the workers.
+        # In the background, once: five days of simulated OPRA data (real DBN files, imported) and
+        # a backtest of the 36-config grid on the workers; the same five days replayed through the
+        # live code path on the OPRA replay of those files (every 5 minutes, the simulated broker),
+        # so the dashboard fills with decisions, trades, marks and PnL; then a backtest set up like
+        # live on those days and its parity report (/backtests/parity/): live = backtest, shown.
         py = sys.executable
         oneshots["demo"] = subprocess.Popen(
-            ["/bin/sh", "-c", f'"{py}" manage.py demo_days --if-empty --days 5 && '
-                              f'"{py}" manage.py demo_backtest --if-empty --days 5 --queue'], cwd=ROOT)
+            ["/bin/sh", "-c", f'"{py}" manage.py demo_backtest --if-empty --days 5 --queue && '
+                              f'MARKET_DATA_PROVIDER=opra-replay "{py}" manage.py demo_days --if-empty --days 5 --every 5 && '
+                              f'"{py}" manage.py backtest_parity'], cwd=ROOT)
     print(f"\nSPX Tools is up: http://127.0.0.1:{port}/  (log in with the operator login above; Ctrl-C stops)\n")
     stopping = False
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 
 from backtests import parity, services
 from backtests.data.dbn_import import import_files
+from backtests.models import BacktestRun
 from backtests.tests.conftest import COMPACT_DAYS, HOLIDAY_DAYS
 from execution.models import Trade
 from execution.replay import day_replay
@@ -137,3 +138,10 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
     assert report.decisions_compared == live.count() == 12 * 3 * len(HOLIDAY_DAYS)
     assert report.trades_compared == Trade.objects.filter(backtest_run__isnull=True).count()
     assert report.differences == []
+    # The demo's last step: the command without dates takes the live days, backtests them set up
+    # like live, and a second call reuses that run (keyed by its parameters) instead of a new one.
+    for attempt in (1, 2):
+        out = StringIO()
+        call_command("backtest_parity", stdout=out)
+        assert out.getvalue().rstrip().endswith("/parity/") and "\nidentical\n" in out.getvalue(), out.getvalue()
+        assert BacktestRun.objects.filter(name=f"parity {HOLIDAY_DAYS[0]}..{HOLIDAY_DAYS[-1]}").count() == 1, attempt

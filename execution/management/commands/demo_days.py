@@ -10,8 +10,10 @@ from snapshots import market_calendar
 
 class Command(BaseCommand):
     help = (
-        "Replay simulated trading days through the live path (snapshots → 10:00 decision → order → "
-        "fill → marks → TP/SL or settlement → PnL). Simulated market and broker only."
+        "Replay trading days through the live path (snapshots → entry windows → order → fill → marks → "
+        "TP/SL or settlement → PnL) on the simulated broker, reading the simulated market or, with "
+        "MARKET_DATA_PROVIDER=opra-replay, the imported OPRA files (then a backtest of the same days "
+        "must agree: manage.py backtest_parity)."
     )
 
     def add_arguments(self, parser):
@@ -21,8 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when trades already exist")
 
     def handle(self, *args, start: str | None, days: int, every: int, if_empty: bool, **options):
-        if settings.MARKET_DATA_PROVIDER != "simulated" or settings.EXECUTION_BROKER != "simulated":
-            raise CommandError("demo_days replays the simulated market and broker only")
+        if settings.MARKET_DATA_PROVIDER not in ("simulated", "opra-replay") or settings.EXECUTION_BROKER != "simulated":
+            raise CommandError("demo_days replays on the simulated broker, reading the simulated market or the "
+                               "OPRA replay (MARKET_DATA_PROVIDER=simulated or opra-replay)")
         if if_empty and Trade.objects.exists():
             self.stdout.write("trades exist already: demo replay skipped")
             return
@@ -40,7 +43,9 @@ class Command(BaseCommand):
         if not market_calendar.is_trading_day(day):
             day = market_calendar.next_trading_day(day)
         for _ in range(days):
-            report = day_replay(day, every_minutes=every)
+            # With the market context (index levels, the VIX-style terms) the decisions carry every
+            # feature, as the live beat jobs record them and a backtest of these days computes them.
+            report = day_replay(day, every_minutes=every, context=True)
             self.stdout.write(f"{report.day}: {report.slots} slots, {report.decisions} decisions, "
                               f"{report.trades_opened} trades opened, {report.trades_closed} closed")
             day = market_calendar.next_trading_day(day)
