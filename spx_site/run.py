@@ -75,13 +75,13 @@ def main() -> int:
     oneshots = {}
     if not os.environ.get("TRADIER_ACCESS_TOKEN"):
         # In the background, once: five days of simulated OPRA data (real DBN files, imported) and
-        # a backtest of the 36-config grid on the workers; the same five days replayed through the
+        # a backtest of the 36-config grid (in line, about a minute in all); the same five days replayed through the
         # live code path on the OPRA replay of those files (every 5 minutes, the simulated broker),
         # so the dashboard fills with decisions, trades, marks and PnL; then a backtest set up like
         # live on those days and its parity report (/backtests/parity/): live = backtest, shown.
         py = sys.executable
         oneshots["demo"] = subprocess.Popen(
-            ["/bin/sh", "-c", f'"{py}" manage.py demo_backtest --if-empty --days 5 --queue && '
+            ["/bin/sh", "-c", f'"{py}" manage.py demo_backtest --if-empty --days 5 && '
                               f'MARKET_DATA_PROVIDER=opra-replay "{py}" manage.py demo_days --if-empty --days 5 --every 5 && '
                               f'"{py}" manage.py backtest_parity'], cwd=ROOT)
     print(f"\nSPX Tools is up: http://127.0.0.1:{port}/  (log in with the operator login above; Ctrl-C stops)\n")

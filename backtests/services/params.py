@@ -78,7 +78,9 @@ def params_build(
     for c in configs:
         frozen = c.frozen()
         if risk_scope == "shared":
-            strategies.append({"key": f"{c.pk}", "config_id": c.pk, "name": c.name, "params": frozen,
+            # Keyed by the config's name, as live keys it: the rank's last tie-break (equal priority
+            # and equal credit per point of width) is the key, so live and backtest must agree on it.
+            strategies.append({"key": c.name, "config_id": c.pk, "name": c.name, "params": frozen,
                                "windows": [w.strftime("%H:%M") for w in window_list], "book": "shared"})
         else:
             for w in window_list:

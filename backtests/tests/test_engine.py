@@ -418,3 +418,19 @@ def test_every_candidate_gets_an_outcome_traded_or_not(compact_market: Path) -> 
         o = t.decision.outcome
         assert (o.exit_reason, o.exit_at, o.exit_debit, o.pnl_usd) == (t.exit_reason, t.closed_at, t.exit_debit,
                                                                        t.realized_pnl_usd)
+
+
+def test_a_shared_book_ranks_ties_by_config_name_as_live_does(compact_market: Path) -> None:
+    """The rank's last tie-break is the strategy key; live keys a config by its name, so a shared-scope
+    backtest must too (keyed by the primary key as text, "10" sorted before "8": the Thanksgiving-Friday
+    demo took 7DTE where live took 5DTE at the same credit)."""
+    from strategy.quant import rules
+    from strategy.services import strategy_spec
+
+    configs = list(StrategyConfig.objects.order_by("pk"))
+    params = _params(configs, risk_scope="shared")
+    assert sorted(s["key"] for s in params["strategies"]) == sorted(c.name for c in configs)
+    assert sorted(s.key for s in services.strategies_of(params)) == sorted(strategy_spec(c).key for c in configs)
+    live_order = sorted(strategy_spec(c).key for c in configs)
+    tie = [(1, type("C", (), {"credit_fill": 1.0, "width_points": 25.0})(), s.key) for s in services.strategies_of(params)]
+    assert [k for _, _, k in rules.rank_candidates(tie)] == live_order

@@ -26,8 +26,8 @@ class Command(BaseCommand):
         if settings.MARKET_DATA_PROVIDER not in ("simulated", "opra-replay") or settings.EXECUTION_BROKER != "simulated":
             raise CommandError("demo_days replays on the simulated broker, reading the simulated market or the "
                                "OPRA replay (MARKET_DATA_PROVIDER=simulated or opra-replay)")
-        if if_empty and Trade.objects.exists():
-            self.stdout.write("trades exist already: demo replay skipped")
+        if if_empty and Trade.objects.filter(backtest_run__isnull=True).exists():  # a backtest's trades do not count
+            self.stdout.write("live trades exist already: demo replay skipped")
             return
         if not 1 <= days <= 60 or every not in (5, 10, 15, 30, 60):
             raise CommandError("--days must be 1..60 and --every one of 5, 10, 15, 30, 60")
