@@ -99,9 +99,7 @@ def _row(run: BacktestRun) -> dict[str, Any]:
 @require_GET
 @login_required
 def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404("no such backtest run")
+    run = _run_or_404(pk)
     context: dict[str, Any] = {
         "run": run, "progress": selectors.run_progress(run), "chunks": selectors.run_chunks(run),
         "can_cancel": request.user.is_staff and not run.finished,
@@ -144,12 +142,17 @@ BUCKET_COLUMNS = [(key, (lambda k: lambda b: b.get(k))(key)) for key in (
 @login_required
 def run_buckets_csv(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
     """The run's bucket table as CSV: the figures of ``run.metrics["buckets"]`` unformatted."""
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404("no such backtest run")
+    run = _run_or_404(pk)
     buckets = sorted((run.metrics or {}).get("buckets") or [], key=lambda b: (b.get("dte", 0), b.get("delta", 0.0),
                                                                                b.get("window", ""), b.get("side", "")))
     return csv_response(f"backtest-{run.pk}-buckets.csv", BUCKET_COLUMNS, buckets)
+
+
+def _run_or_404(pk: int) -> BacktestRun:
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404("no such backtest run")
+    return run
 
 
 def _live_like(run: BacktestRun) -> bool:
@@ -162,9 +165,7 @@ def _live_like(run: BacktestRun) -> bool:
 @login_required
 def run_parity(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Live versus this backtest, field by field (``backtests.parity.compare``, as ``backtest_parity`` prints it)."""
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404("no such backtest run")
+    run = _run_or_404(pk)
     report = parity.compare(run) if run.status == BacktestRun.Status.DONE else None
     return render(request, "backtests/run_parity.html", {"run": run, "report": report, "live_like": _live_like(run)})
 
@@ -183,9 +184,7 @@ def latest_parity(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_staff(request)
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404("no such backtest run")
+    run = _run_or_404(pk)
     services.run_cancel(run)
     return redirect("backtests:run-detail", pk=run.pk)
 

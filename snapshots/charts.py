@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -136,7 +136,6 @@ class Frame:
     right_margin: int = MARGIN_RIGHT
     top: int = MARGIN_TOP
     bottom_margin: int = MARGIN_BOTTOM
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def right(self) -> int:

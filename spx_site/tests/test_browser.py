@@ -7,7 +7,7 @@ package through ``executable_path``; never a browser download) against the live 
   draws both curves;
 * a screenshot of each page is saved under ``var/screenshots/`` (CI keeps them as artifacts).
 
-Skipped with the reason when Chromium or Playwright is missing (``.ci/run`` installs both).
+Skipped with the reason when Chromium is missing (``.ci/run`` apt-installs it; ``playwright`` is a pinned requirement).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from playwright import sync_api as playwright_api  # pinned in requirements.txt: missing means a broken install
 
 from backtests.models import BacktestRun
 from backtests.tests.conftest import COMPACT_DAYS
@@ -29,7 +30,6 @@ from backtests.tests.factories import BacktestRunFactory
 from execution.tests.factories import TradeFactory
 from snapshots.models import ChainSnapshot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
