@@ -22,7 +22,14 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = Path(env("SPX_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# One switch for a deployment behind HTTPS (docker-compose sets it): secure cookies, the HTTPS
+# redirect and HSTS default on, and the secrets are required (each still has its own variable).
+# `manage.py check --deploy --fail-level WARNING` passes with it (spx_site/tests/test_deploy_check.py).
+PRODUCTION = env.bool("SPX_PRODUCTION", default=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG=true is refused with SPX_PRODUCTION=true")
+REQUIRE_SECRETS = env.bool("SPX_REQUIRE_SECRET_KEY", default=PRODUCTION)
 
 
 def _secret_key() -> str:
@@ -30,7 +37,7 @@ def _secret_key() -> str:
     key = env("DJANGO_SECRET_KEY", default="")
     if key:
         return key
-    if env.bool("SPX_REQUIRE_SECRET_KEY", default=False):
+    if REQUIRE_SECRETS:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
     path = VAR_DIR / "secret_key"
     if not path.exists():
@@ -142,10 +149,11 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Security (production values come from the environment) ---------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # a load balancer's plain-HTTP health probe
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 X_FRAME_OPTIONS = "DENY"
@@ -227,7 +235,7 @@ CODE_VERSION = env("CODE_VERSION", default="")  # stored with each model; empty 
 
 # --- API ----------------------------------------------------------------------------------------
 ADMIN_API_KEY = env("ADMIN_API_KEY", default="")  # unset: /api/admin/* is open (startup and the dashboard warn)
-if env.bool("SPX_REQUIRE_SECRET_KEY", default=False) and not ADMIN_API_KEY:
+if REQUIRE_SECRETS and not ADMIN_API_KEY:
     raise ImproperlyConfigured(
         "ADMIN_API_KEY must be set when SPX_REQUIRE_SECRET_KEY=true (production): without it /api/admin/* "
         "is open to anyone who can reach the server. Generate one, e.g. python -c 'import secrets; "
