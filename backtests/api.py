@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from backtests import selectors, services
 from backtests.models import BacktestRun
 from execution.api import TradeOutputSerializer
+from snapshots.params import StrictDateField
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
 
@@ -130,8 +131,8 @@ class BacktestRunListCreateApi(APIView):
         status = serializers.ChoiceField(choices=BacktestRun.Status.values, required=False)
 
     class BacktestRunCreateInputSerializer(serializers.Serializer):
-        start = serializers.DateField()
-        end = serializers.DateField(required=False, help_text="inclusive; default: start")
+        start = StrictDateField()
+        end = StrictDateField(required=False, help_text="inclusive; default: start")
         configs = serializers.ListField(child=serializers.CharField(max_length=60), required=False, allow_empty=False,
                                         help_text="strategy config names or ids; default: every config")
         windows = serializers.ListField(child=serializers.ChoiceField(choices=WINDOWS), default=WINDOWS,
