@@ -1,6 +1,7 @@
 """DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
 cancel, and a run's trades. Launch and cancel are writes (an operator token, the admin key or a
-staff session); reads are open like the other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
+staff session); reads need credentials like the other reads (a login, any API token or the admin
+key). A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status
 
 
 class BacktestRunListCreateApi(APIView):
-    """GET lists the runs (open, as the other reads); POST launches one (a write: operator token,
+    """GET lists the runs (a read: any credentials); POST launches one (a write: operator token,
     admin key or staff session, ``snapshots.api_auth.WritesNeedOperator``)."""
 
     class ListInputSerializer(PageInputSerializer):

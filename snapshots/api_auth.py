@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
@@ -119,8 +119,9 @@ class WritesNeedOperator(BasePermission):
             "writes need an operator token (Authorization: Token <key>), the admin API key (X-API-Key) or a staff login")
 
 
-# The seed's public reads: anyone may GET; a write (none today) would keep the usual rule.
-PUBLIC_READS: list[type[BasePermission]] = [WritesNeedOperator]
+# The seed's public reads: anyone may GET; a write (none today) would keep the usual rule. AllowAny
+# passes everything and is there for the schema: drf-spectacular marks the credentials optional.
+PUBLIC_READS: list[type[BasePermission]] = [AllowAny, WritesNeedOperator]
 
 
 class AnonThrottle(AnonRateThrottle):

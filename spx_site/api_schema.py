@@ -81,4 +81,4 @@ class AdminApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                "description": "ADMIN_API_KEY: required on /api/admin/* when set; also accepted for writes"}
+                "description": "ADMIN_API_KEY: required on /api/admin/* when set; also accepted for reads and writes"}
