@@ -137,12 +137,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 LOGIN_URL = "login"
-# Login lockout (spx_site/login.py): this many failed logins for one username, or from one client
-# IP, within the window refuse further attempts (429) until the window has passed.
-LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
-LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Login lockout (spx_site/login.py): this many failed logins for one username, or from one client
+# address, within the window refuse further attempts (429) until the window has passed.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
 # --- Security (production values come from the environment) ---------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -260,8 +260,8 @@ REST_FRAMEWORK = {
     # Reads need a login, any API token or the admin key; writes an operator token, the admin key or a
     # staff session; /health and GET /api/chain-snapshots stay public (snapshots/api_auth.py).
     "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.ReadsNeedCredentials", "snapshots.api_auth.WritesNeedOperator"],
-    # Per user (a session's or a token's) and per client IP for anonymous callers and the admin key;
-    # a 429 has the error shape and Retry-After. The counters live in CACHES["default"].
+    # Per user (a session's or a token's; the admin key has a budget of its own) and per client address
+    # for anonymous callers; a 429 has the error shape and Retry-After. The counts live in CACHES["default"].
     "DEFAULT_THROTTLE_CLASSES": ["snapshots.api_auth.AnonThrottle", "snapshots.api_auth.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER},
     # Reverse proxies in front of the app: 0 = the client is REMOTE_ADDR and X-Forwarded-For is ignored
