@@ -146,6 +146,10 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Login lockout (spx_site/login.py): this many failed logins for one username, or from one client
+# address, within the window refuse further attempts (429) until the window has passed.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
 # --- Security (production values come from the environment) ---------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -181,6 +185,18 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Cache: API rate limits and login lockouts count here, so every process must share it ---
+# CACHE_URL (e.g. redis://redis:6379/1) if set; else the Celery broker's Redis when the broker is
+# Redis (production); else a file cache under SPX_VAR_DIR, which web processes on one machine share.
+_CACHE_URL = env("CACHE_URL", default="")
+if not _CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _CACHE_URL = CELERY_BROKER_URL
+if _CACHE_URL:
+    CACHES = {"default": env.cache_url_config(_CACHE_URL)}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 
 # --- Market data ------------------------------------------------------------------------------
 TRADIER_SANDBOX_URL = "https://sandbox.tradier.com/v1/"
@@ -241,13 +257,24 @@ if REQUIRE_SECRETS and not ADMIN_API_KEY:
         "is open to anyone who can reach the server. Generate one, e.g. python -c 'import secrets; "
         "print(secrets.token_urlsafe(32))', and put it in the environment or .env")
 API_MAX_LIMIT = 500
+# Requests per second/min/hour/day: anonymous callers per client address, users (and the admin key) each.
+API_THROTTLE_ANON = env("API_THROTTLE_ANON", default="60/min")
+API_THROTTLE_USER = env("API_THROTTLE_USER", default="1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "snapshots.api_auth.ApiTokenAuthentication",  # first: its header makes a missing credential a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Reads open; writes need an operator token, the admin key or a staff session (snapshots/api_auth.py).
-    "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.WritesNeedOperator"],
+    # Reads need a login, any API token or the admin key; writes an operator token, the admin key or a
+    # staff session; /health and GET /api/chain-snapshots stay public (snapshots/api_auth.py).
+    "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.ReadsNeedCredentials", "snapshots.api_auth.WritesNeedOperator"],
+    # Per user (a session's or a token's; the admin key has a budget of its own) and per client address
+    # for anonymous callers; a 429 has the error shape and Retry-After. The counts live in CACHES["default"].
+    "DEFAULT_THROTTLE_CLASSES": ["snapshots.api_auth.AnonThrottle", "snapshots.api_auth.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER},
+    # Reverse proxies in front of the app: 0 = the client is REMOTE_ADDR and X-Forwarded-For is ignored
+    # (a client could forge it to dodge the limits); 1 behind one proxy that sets it (nginx, a load balancer).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "spx_site.api_schema.AutoSchema",  # documents the error shape on every operation
     "EXCEPTION_HANDLER": "spx_site.api.exception_handler",
 }
@@ -255,6 +282,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "SPX Tools API",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # /api/schema and /api/docs: no data, public
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored (drf-spectacular-sidecar), never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
