@@ -8,7 +8,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 MAX_RETRIES = 3
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+# reject_on_worker_lost: a chunk whose process died (OOM killer, segfault) goes back on the queue;
+# the attempt cap on the chunk row stops a poison chunk from looping.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
 def chunk_run(self, chunk_id: int) -> None:
     """Replay one chunk of a run; the run's last chunk assembles the results.
 

@@ -96,6 +96,11 @@ app.autodiscover_tasks()
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _broker_check(**_: Any) -> None:
-    from spx_site.broker_check import broker_eviction_check
+    from spx_site.broker_check import BrokerMayEvict, broker_eviction_check
 
-    broker_eviction_check()
+    try:
+        broker_eviction_check()
+    except BrokerMayEvict as exc:
+        # Celery logs and swallows a signal handler's exception; SystemExit stops the process.
+        logger.critical("refusing to start: %s", exc)
+        raise SystemExit(f"refusing to start: {exc}") from exc

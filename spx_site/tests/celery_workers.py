@@ -6,9 +6,9 @@ broker gets a folder of this test's own; a server broker (Redis in CI) gets this
 names (the project's queue + a suffix), so no other worker takes the messages. Messages are routed
 by the project's ``task_routes``; only the suffix is added.
 
-``python -m spx_site.tests.celery_workers`` runs ``celery`` with test-only behaviour switched on
-by environment variables (a slow or poisoned backtest day), since a worker process cannot be
-monkeypatched from the test.
+The workers run ``python -m spx_site.tests.celery_worker_main`` (``celery`` with test-only
+behaviour switched on by environment variables: a slow or poisoned backtest day), since a worker
+process cannot be monkeypatched from the test.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class Workers:
             self.env["CELERY_BROKER_URL"] = self.broker_url
             self.transport_options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS or {})
             self.suffix = f"-{uuid.uuid4().hex[:10]}"
+        self.settings = settings
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
 
@@ -82,11 +83,13 @@ class Workers:
               env: dict[str, str] | None = None, expect_exit: bool = False) -> subprocess.Popen[bytes]:
         log = open(self.log_path(name), "w+b")  # noqa: SIM115 - closed at stop()
         self._logs.append(log)
-        cmd = [sys.executable, "-m", "spx_site.tests.celery_workers", "-A", "spx_site", "worker", "--pool", pool,
+        cmd = [sys.executable, "-m", "spx_site.tests.celery_worker_main", "-A", "spx_site", "worker", "--pool", pool,
                "--concurrency", str(concurrency), "--loglevel", "INFO", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                "-Q", ",".join(self.queue(q) for q in queues), "--without-heartbeat", "--without-mingle",
                "--without-gossip"]
-        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env={**self.env, **(env or {})}, stdout=log,
+        # The market-data root as the test has it now (fixtures may set it after this object).
+        market = {"MARKET_DATA_DIR": str(self.settings.MARKET_DATA_DIR)}
+        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env={**self.env, **market, **(env or {})}, stdout=log,
                                 stderr=subprocess.STDOUT)
         self.procs[name] = proc
         if not expect_exit:
@@ -124,34 +127,3 @@ class Workers:
         for log in self._logs:
             log.close()
         app.conf.task_always_eager = True
-
-
-def _test_behaviour() -> None:
-    """Switched on by the test's environment: each replayed backtest day sleeps
-    ``SPX_TEST_SLOW_DAY_S`` first; ``SPX_TEST_POISON_DAY=1`` kills the process on the first day."""
-    slow_s = float(os.environ.get("SPX_TEST_SLOW_DAY_S") or 0)
-    poison = os.environ.get("SPX_TEST_POISON_DAY") == "1"
-    if not (slow_s or poison):
-        return
-    import django
-
-    django.setup()
-    from backtests.engine import replay
-
-    real = replay.DayReplayer.run_day
-
-    def run_day(self: Any, day: Any, *, entries: bool) -> bool:
-        if poison:
-            os._exit(1)  # the process dies mid-task, as a segfault or the OOM killer would
-        time.sleep(slow_s)
-        return real(self, day, entries=entries)
-
-    replay.DayReplayer.run_day = run_day  # type: ignore[method-assign]
-
-
-if __name__ == "__main__":
-    _test_behaviour()
-    from celery.__main__ import main
-
-    sys.argv[0] = "celery"
-    sys.exit(main())
