@@ -37,7 +37,9 @@ def route_queue(task_name: str) -> str:
 
 
 class Workers:
-    def __init__(self, settings: Any, tmp_path: Path, **env: str) -> None:
+    def __init__(self, settings: Any, tmp_path: Path, *, broker_url: str | None = None,
+                 transport_options: dict[str, Any] | None = None, **env: str) -> None:
+        """``broker_url``: a server of the test's own (e.g. a ``redis_server``) instead of the suite's."""
         self.tmp_path = tmp_path
         var_dir = tmp_path / "var"
         self.env = {
@@ -50,8 +52,12 @@ class Workers:
             "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
             **env,
         }
-        self.broker_url = settings.CELERY_BROKER_URL
-        if self.broker_url.startswith("filesystem://"):
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
+        if broker_url:
+            self.env["CELERY_BROKER_URL"] = broker_url
+            self.transport_options = dict(transport_options or {})
+            self.suffix = ""
+        elif self.broker_url.startswith("filesystem://"):
             self.env.pop("CELERY_BROKER_URL", None)
             folder = var_dir / "celery-broker"
             for sub in ("queue", "processed"):
@@ -98,7 +104,8 @@ class Workers:
 
     def send(self, task: Task, *args: Any, **options: Any) -> None:
         app.conf.task_always_eager = False  # the root conftest runs tasks in-process; these go out
-        with app.connection_for_write(transport_options=self.transport_options) as conn:
+        url = None if self.broker_url.startswith("filesystem://") else self.broker_url
+        with app.connection_for_write(url, transport_options=self.transport_options) as conn:
             task.apply_async(args=list(args), connection=conn, queue=self.queue(route_queue(task.name)), **options)
 
     def wait_for(self, what: str, done: Callable[[], bool], *, names: list[str] | None = None,

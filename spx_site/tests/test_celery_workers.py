@@ -5,7 +5,11 @@ the queues a deployment gives it (``-Q live`` / ``-Q backtests``)."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,10 @@ from backtests.tests.conftest import COMPACT_DAYS
 from execution.models import Trade
 from execution.tasks import trade_open
 from execution.tests.test_faults import market_decision
+from snapshots.models import ChainSnapshot
 from spx_site.tests.celery_workers import Workers
-from strategy.models import StrategyConfig
+from spx_site.tests.redis_server import free_port, redis_server
+from strategy.models import StrategyConfig, TradeDecision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -92,8 +98,13 @@ def test_a_chunk_at_its_soft_time_limit_fails_its_run_with_the_reason(workers: W
     run.refresh_from_db()
     chunk = _chunk(run)
     assert run.status == BacktestRun.Status.FAILED, workers.report()
-    assert "stopped at the soft time limit of 2 s (BACKTEST_CHUNK_SOFT_TIME_LIMIT_S) after 1 of 3 days" in run.error
-    assert chunk.status == BacktestChunk.Status.FAILED and chunk.days_done == 1 and run.days_done == 1
+    # How many days fit depends on the machine's load (day 1 also reads the store): the progress
+    # kept is whatever finished, and the reason says so.
+    found = re.search(r"stopped at the soft time limit of 2 s \(BACKTEST_CHUNK_SOFT_TIME_LIMIT_S\) after (\d) of 3 days",
+                      run.error)
+    assert found, run.error
+    done = int(found.group(1))
+    assert done < 3 and chunk.status == BacktestChunk.Status.FAILED and chunk.days_done == run.days_done == done
     assert "SoftTimeLimitExceeded" in workers.log("backtests") or "soft time limit" in workers.log("backtests")
 
 
@@ -110,3 +121,77 @@ def test_a_poison_chunk_that_kills_its_worker_is_given_up_after_the_cap(workers:
     time.sleep(3)  # no further delivery: the message was acknowledged with the give-up
     assert _chunk(run).attempts == 2
     assert workers.procs["backtests"].poll() is None  # the worker itself keeps serving
+
+
+# ------------------------------------------------------------------------------ Redis: kills, restarts
+
+VISIBILITY_S = 5
+SHORT_LIMITS = {  # settings refuse a visibility timeout below a hard limit; the solo pool ignores limits
+    "BROKER_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S), "TASK_RETRY_BACKOFF_MAX_S": "2",
+    "LIVE_TASK_SOFT_TIME_LIMIT_S": "3", "LIVE_TASK_TIME_LIMIT_S": "4",
+    "BACKTEST_CHUNK_SOFT_TIME_LIMIT_S": "3", "BACKTEST_CHUNK_TIME_LIMIT_S": "4",
+    "ML_TASK_SOFT_TIME_LIMIT_S": "3", "ML_TASK_TIME_LIMIT_S": "4",
+}
+
+
+def test_a_worker_sigkilled_mid_chunk_gets_it_redelivered_and_the_rows_written_once(
+        compact_market: Path, settings: Any, tmp_path: Path) -> None:
+    """acks_late on Redis: the killed worker's message comes back after the visibility timeout,
+    without the test sending it again; the decisions' unique key keeps the work exactly once."""
+    with redis_server(tmp_path / "redis", "--maxmemory-policy", "noeviction") as url:
+        workers = Workers(settings, tmp_path, broker_url=url, transport_options={"visibility_timeout": VISIBILITY_S},
+                          **SHORT_LIMITS)
+        try:
+            run = _one_chunk_run()
+            first = workers.start("first", ["backtests"], env={"SPX_TEST_SLOW_DAY_S": "3"})
+            workers.send(chunk_run, _chunk(run).pk)
+            workers.wait_for("the chunk running", lambda: _chunk(run).status == BacktestChunk.Status.RUNNING)
+            killed_at = time.monotonic()
+            os.kill(first.pid, signal.SIGKILL)
+            assert first.wait(timeout=10) == -signal.SIGKILL
+            assert _chunk(run).attempts == 1 and not TradeDecision.objects.filter(backtest_run=run).exists()
+            # A replacement worker (the supervisor's restart) once the message is visible again.
+            time.sleep(max(0.0, VISIBILITY_S + 1 - (time.monotonic() - killed_at)))
+            workers.start("second", ["backtests"])
+            workers.wait_for("the run done", lambda: BacktestRun.objects.get(pk=run.pk).status == BacktestRun.Status.DONE,
+                             names=["second"])
+            chunk = _chunk(run)
+            assert chunk.attempts == 2 and "Task backtests.tasks.chunk_run[" in workers.log("second")
+            decisions = TradeDecision.objects.filter(backtest_run=run)
+            assert decisions.count() == len(COMPACT_DAYS)  # one config × one window × each day, once
+            assert decisions.values("trading_day").distinct().count() == len(COMPACT_DAYS)
+        finally:
+            workers.stop()
+
+
+def test_redis_restarted_with_tasks_queued_loses_nothing_and_doubles_nothing(settings: Any, tmp_path: Path) -> None:
+    """Redis with AOF persistence (as in docker-compose.yml) restarted while captures are queued,
+    and again under a running worker: every capture runs, once per slot."""
+    from snapshots.tasks import snapshot_capture
+
+    folder, port = tmp_path / "redis", free_port()
+    aof = ("--maxmemory-policy", "noeviction", "--appendonly", "yes", "--appendfsync", "always")
+    slots = [f"2026-03-18T{10 + i // 12:02d}:{i % 12 * 5:02d}:00-04:00" for i in range(6)]
+    env = {"SNAPSHOT_CONTEXT_ENABLED": "false", "SNAPSHOT_DTE_TARGETS": "3", "ALLOW_SNAPSHOT_OUTSIDE_RTH": "true"}
+    with redis_server(folder, *aof, port=port) as url:
+        workers = Workers(settings, tmp_path, broker_url=url, **env)
+        for slot in slots[:4]:
+            workers.send(snapshot_capture, slot)  # no worker yet: queued in Redis
+    try:
+        with redis_server(folder, *aof, port=port):  # restarted from its append-only file
+            workers.start("live", ["live"])
+            workers.wait_for("the queued captures", lambda: ChainSnapshot.objects.values("ts").distinct().count() == 4)
+        with redis_server(folder, *aof, port=port):  # restarted under the running worker
+            workers.wait_for("the worker reconnected", lambda: workers.log("live").count("Connected to redis") >= 2,
+                             timeout_s=120)
+            for slot in slots[4:]:
+                workers.send(snapshot_capture, slot)
+            workers.wait_for("the captures sent after the restart",
+                             lambda: ChainSnapshot.objects.values("ts").distinct().count() == 6, timeout_s=120)
+            time.sleep(2)  # nothing else arrives late
+            per_slot = Counter(ChainSnapshot.objects.values_list("ts", flat=True))
+            assert len(per_slot) == 6 and len(set(per_slot.values())) == 1, per_slot  # each slot captured once
+            log = workers.log("live")
+            assert log.count("] received") == 6 and log.count("succeeded in") == 6  # each message once
+    finally:
+        workers.stop()
