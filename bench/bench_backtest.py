@@ -135,7 +135,7 @@ def bench_workers(start: dt.date, end: dt.date, workers: int, label: str) -> flo
     chunk_days = math.ceil(days / (2 * workers))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "spx_site", "worker", "--concurrency", "1", "--pool", "prefork",
+            [sys.executable, "-m", "celery", "-A", "spx_site", "worker", "-Q", "backtests", "--concurrency", "1", "--pool", "prefork",
              "--loglevel", "WARNING", "-n", f"bench{i}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

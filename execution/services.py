@@ -87,7 +87,7 @@ def entry_window_trade(*, at: dt.datetime, source: str | None = None, capture: b
 def _queue_trade_open(decision_id: int) -> None:
     from execution.tasks import trade_open  # the task module imports this one
 
-    trade_open.delay(decision_id)
+    trade_open.delay_on_commit(decision_id)  # never from a decision that is rolled back
 
 
 # ------------------------------------------------------------------------------------ entries

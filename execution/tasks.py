@@ -32,14 +32,21 @@ def entry_window_run_alias(window_iso: str | None = None) -> None:
     _window_run(window_iso)
 
 
-@shared_task(acks_late=True)
-def trade_open(decision_id: int) -> None:
-    """Hand-over from a TRADE decision: trade + entry order row (committed), then submit once."""
+@shared_task(bind=True, acks_late=True)
+def trade_open(self, decision_id: int) -> None:
+    """Hand-over from a TRADE decision: trade + entry order row (committed), then submit once.
+
+    Queued after the decision's commit; should it still arrive first (or the row be on a replica
+    not caught up), the missing row is retried with backoff, a few times, instead of lost."""
     from execution import services
     from strategy.models import TradeDecision
 
+    try:
+        decision = TradeDecision.objects.get(pk=decision_id)
+    except TradeDecision.DoesNotExist as exc:
+        raise self.retry_later(exc) from exc
     services.ensure_reconciled()
-    trade = services.trade_open(decision=TradeDecision.objects.get(pk=decision_id))
+    trade = services.trade_open(decision=decision)
     for order in trade.orders.filter(state="new"):
         services.order_submit(order.pk)
 

@@ -318,6 +318,12 @@ def training_run(request_id: int, *, progress: Progress | None = None) -> Traini
     return req
 
 
+def training_fail(request_id: int, reason: str) -> None:
+    """A request that could not finish (e.g. the task's time limit): failed, with the reason shown."""
+    TrainingRequest.objects.filter(pk=request_id).exclude(status=TrainingRequest.Status.DONE).update(
+        status=TrainingRequest.Status.FAILED, error=reason[:2000], finished_at=timezone.now())
+
+
 def training_launch(req: TrainingRequest) -> None:
     """Queue a pending or failed request on the Celery workers (after commit)."""
     from mlmodels.tasks import train_run  # the task module imports these services

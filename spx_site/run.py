@@ -1,9 +1,10 @@
 """`make run`: prepare the embedded platform and supervise web + Celery worker + Celery beat.
 
 Steps: the admin API key (``ADMIN_API_KEY``, else generated once into ``var/``), migrate, collect static files, create the operator login, register the beat schedules,
-take one forced snapshot (so the snapshots page has data at once), then start gunicorn, a real
-``celery worker`` and a real ``celery beat`` (django-celery-beat's database scheduler). Ctrl-C
-stops all three; if one dies the others are stopped too, so nothing runs half-up.
+take one forced snapshot (so the snapshots page has data at once), then start gunicorn, two real
+``celery worker`` processes (``-Q live``: captures, entry windows, orders, marks; ``-Q backtests,ml``:
+backtest chunks and training) and a real ``celery beat`` (django-celery-beat's database scheduler).
+Ctrl-C stops them all; if one dies the others are stopped too, so nothing runs half-up.
 
 With the simulated market (no ``TRADIER_ACCESS_TOKEN``) and ``ALLOW_SNAPSHOT_OUTSIDE_RTH`` unset,
 captures are allowed around the clock: the simulated market is always quoting, so the page
@@ -68,7 +69,12 @@ def main() -> int:
     commands = {
         "web": [str(bin_dir / "gunicorn"), "spx_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                 "--threads", "4", "--access-logfile", "-"],
-        "worker": [str(bin_dir / "celery"), "-A", "spx_site", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        # One worker per kind of work (settings.CELERY_TASK_ROUTES): live trading jobs never wait
+        # behind a backtest chunk or a training run.
+        "worker-live": [str(bin_dir / "celery"), "-A", "spx_site", "worker", "-Q", "live", "-n", "live@%h",
+                        "--loglevel", "INFO", "--concurrency", "2"],
+        "worker-batch": [str(bin_dir / "celery"), "-A", "spx_site", "worker", "-Q", "backtests,ml", "-n", "batch@%h",
+                         "--loglevel", "INFO", "--concurrency", "2"],
         "beat": [str(bin_dir / "celery"), "-A", "spx_site", "beat", "--loglevel", "INFO", "--pidfile="],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}

@@ -177,6 +177,45 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.2,  # seconds between looks at the queue folder (kombu's default: 1)
     }
+# Queues: live trading work (captures, entry windows, orders, marks) never waits behind a backtest
+# chunk or a training run; each queue has its own workers (README "Workers and queues").
+CELERY_QUEUE_LIVE, CELERY_QUEUE_BACKTESTS, CELERY_QUEUE_ML = "live", "backtests", "ml"
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_LIVE  # Celery's own tasks too; a worker without -Q consumes it
+# Time limits per kind of task (seconds; soft raises SoftTimeLimitExceeded in the task, hard kills
+# the process). The global pair is the live one; batch tasks get theirs in the annotations below.
+LIVE_TASK_SOFT_TIME_LIMIT_S = env.int("LIVE_TASK_SOFT_TIME_LIMIT_S", default=120)
+LIVE_TASK_TIME_LIMIT_S = env.int("LIVE_TASK_TIME_LIMIT_S", default=180)
+BACKTEST_CHUNK_SOFT_TIME_LIMIT_S = env.float("BACKTEST_CHUNK_SOFT_TIME_LIMIT_S", default=1800)
+BACKTEST_CHUNK_TIME_LIMIT_S = env.float("BACKTEST_CHUNK_TIME_LIMIT_S", default=2100)
+ML_TASK_SOFT_TIME_LIMIT_S = env.int("ML_TASK_SOFT_TIME_LIMIT_S", default=1800)
+ML_TASK_TIME_LIMIT_S = env.int("ML_TASK_TIME_LIMIT_S", default=2100)
+BACKTEST_CHUNK_MAX_ATTEMPTS = env.int("BACKTEST_CHUNK_MAX_ATTEMPTS", default=3)  # then the run fails with the reason
+CELERY_TASK_SOFT_TIME_LIMIT = LIVE_TASK_SOFT_TIME_LIMIT_S
+CELERY_TASK_TIME_LIMIT = LIVE_TASK_TIME_LIMIT_S
+_BATCH_TASKS = {  # task name -> (queue, soft, hard)
+    "backtests.tasks.chunk_run": (CELERY_QUEUE_BACKTESTS, BACKTEST_CHUNK_SOFT_TIME_LIMIT_S, BACKTEST_CHUNK_TIME_LIMIT_S),
+    "mlmodels.tasks.train_run": (CELERY_QUEUE_ML, ML_TASK_SOFT_TIME_LIMIT_S, ML_TASK_TIME_LIMIT_S),
+    "mlmodels.tasks.monitoring_check": (CELERY_QUEUE_ML, ML_TASK_SOFT_TIME_LIMIT_S, ML_TASK_TIME_LIMIT_S),
+}
+CELERY_TASK_ROUTES = {
+    **{name: {"queue": queue} for name, (queue, _, _) in _BATCH_TASKS.items()},
+    **{f"{app}.tasks.*": {"queue": CELERY_QUEUE_LIVE} for app in ("snapshots", "strategy", "execution")},
+}
+CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": soft, "time_limit": hard} for name, (_, soft, hard) in _BATCH_TASKS.items()}
+# Retries back off 1, 2, 4, ... s up to this (a row not committed yet, SQLite busy), a few times.
+TASK_RETRY_BACKOFF_MAX_S = env.int("TASK_RETRY_BACKOFF_MAX_S", default=60)
+TASK_RETRY_MAX = env.int("TASK_RETRY_MAX", default=5)
+# Redis redelivers a message not acknowledged within this many seconds (acks_late: a running task's
+# message, and every message waiting for its ETA/countdown). It must exceed the longest hard time
+# limit and the longest countdown, or a task runs twice; countdowns beyond it are refused.
+BROKER_VISIBILITY_TIMEOUT_S = env.int("BROKER_VISIBILITY_TIMEOUT_S", default=3600)
+if BROKER_VISIBILITY_TIMEOUT_S <= max(LIVE_TASK_TIME_LIMIT_S, BACKTEST_CHUNK_TIME_LIMIT_S, ML_TASK_TIME_LIMIT_S,
+                                      TASK_RETRY_BACKOFF_MAX_S):
+    raise ImproperlyConfigured(
+        f"BROKER_VISIBILITY_TIMEOUT_S={BROKER_VISIBILITY_TIMEOUT_S} must exceed every hard time limit and "
+        f"TASK_RETRY_BACKOFF_MAX_S, or Redis redelivers messages still running or waiting")
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
 CELERY_TASK_IGNORE_RESULT = True  # jobs write their outcome to the database, not a result backend
 CELERY_TASK_ACKS_LATE = True  # safe because every job is idempotent on its business key
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -4,10 +4,13 @@ the chunk that finishes last assembles the run."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 from collections.abc import Callable
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -27,6 +30,8 @@ from backtests.services.params import (
 from snapshots import settlement_values
 
 
+logger = logging.getLogger(__name__)
+
 PROGRESS_EVERY_S = 0.5
 
 
@@ -44,6 +49,14 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         run = chunk.run
         if chunk.status == BacktestChunk.Status.DONE or run.finished:
             return None
+        # A message that keeps coming back (a worker killed mid-chunk, redelivered; a retried
+        # error) is given up on after the cap, with the reason on the run, instead of looping.
+        max_attempts = settings.BACKTEST_CHUNK_MAX_ATTEMPTS
+        if chunk.attempts >= max_attempts:
+            previous = f"; the last: {chunk.error}" if chunk.error else " (the worker running it was lost)"
+            reason = f"gave up after {chunk.attempts} attempts (BACKTEST_CHUNK_MAX_ATTEMPTS={max_attempts}){previous}"
+            _give_up(chunk, reason)
+            return None
         chunk.status, chunk.attempts, chunk.started_at, chunk.days_done = (
             BacktestChunk.Status.RUNNING, chunk.attempts + 1, timezone.now(), 0)
         chunk.save(update_fields=["status", "attempts", "started_at", "days_done"])
@@ -55,6 +68,7 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
                            official=settlement_values.from_rows(params.get("official_settlements", [])),
                            fomc_days=[dt.date.fromisoformat(d) for d in params.get("fomc_days", [])])
     days = trading_days(chunk.first_day, chunk.last_day)
+    i = 0
     try:
         reported_at = -math.inf
         for i, day in enumerate(days, start=1):
@@ -76,6 +90,15 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         for day in extra:
             if not replayer.alive or not replayer.run_day(day, entries=False):
                 break
+    except SoftTimeLimitExceeded:
+        # Stopped by the worker's soft time limit: keep the progress and say why (the replay keeps
+        # open trades across days, so a chunk restarts from its first day rather than resuming).
+        BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=max(i - 1, 0))
+        _progress_update(run.pk)
+        limit = settings.BACKTEST_CHUNK_SOFT_TIME_LIMIT_S
+        _give_up(chunk, f"stopped at the soft time limit of {limit:g} s (BACKTEST_CHUNK_SOFT_TIME_LIMIT_S) after "
+                        f"{max(i - 1, 0)} of {len(days)} days; raise the limit or use fewer days per chunk")
+        return None
     except Exception as exc:
         BacktestChunk.objects.filter(pk=chunk.pk).update(status=BacktestChunk.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -97,6 +120,15 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
     if last:
         run_assemble(run.pk)
     return chunk
+
+
+def _give_up(chunk: BacktestChunk, reason: str) -> None:
+    """The chunk failed for good, and its run with it: the reason is on both (page, API, admin)."""
+    message = f"chunk {chunk.index + 1} of {chunk.run.chunks_total} ({chunk.first_day}..{chunk.last_day}): {reason}"[:2000]
+    BacktestChunk.objects.filter(pk=chunk.pk).update(status=BacktestChunk.Status.FAILED, error=message)
+    BacktestRun.objects.filter(pk=chunk.run_id).exclude(status__in=[BacktestRun.Status.DONE, BacktestRun.Status.CANCELLED]).update(
+        status=BacktestRun.Status.FAILED, error=message, finished_at=timezone.now())
+    logger.error("backtest run %s failed: %s", chunk.run_id, message)
 
 
 def _progress_update(run_id: int) -> None:

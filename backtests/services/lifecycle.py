@@ -84,7 +84,8 @@ def run_reopen(run: BacktestRun) -> BacktestRun:
     with transaction.atomic():
         run = BacktestRun.objects.select_for_update().get(pk=run.pk)
         if run.status == BacktestRun.Status.FAILED:
-            run.chunks.filter(status=BacktestChunk.Status.FAILED).update(status=BacktestChunk.Status.PENDING)
+            # A fresh attempt budget (BACKTEST_CHUNK_MAX_ATTEMPTS) for the chunks run again.
+            run.chunks.filter(status=BacktestChunk.Status.FAILED).update(status=BacktestChunk.Status.PENDING, attempts=0)
             run.status, run.error, run.finished_at = BacktestRun.Status.RUNNING, "", None
             run.save(update_fields=["status", "error", "finished_at"])
     return run

@@ -83,7 +83,8 @@ def worker(
             # default, which the workers get as tmp_path): never the checkout's ``control/``.
             "control_folder": str(tmp_path / "control"),
         }
-        queue = "celery"
+        queue = "live"  # trade_open's queue (settings.CELERY_TASK_ROUTES)
+        queue_args = ["-Q", queue]
     else:
         # A shared server broker (Redis in CI): a queue of this test's own.
         transport_options = {}

@@ -48,7 +48,7 @@ def test_beat_fires_and_worker_stores_a_snapshot(settings, tmp_path: Path) -> No
     logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("worker", "beat")}
     procs = {
         "worker": subprocess.Popen(
-            [celery, "-A", "spx_site", "worker", "--pool", "solo", "--loglevel", "INFO"],
+            [celery, "-A", "spx_site", "worker", "--pool", "solo", "--loglevel", "INFO", "-Q", "live"],
             cwd=ROOT, env=env, stdout=logs["worker"], stderr=subprocess.STDOUT,
         ),
         "beat": subprocess.Popen(
