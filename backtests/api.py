@@ -1,6 +1,6 @@
 """DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
 cancel, and a run's trades. Launch and cancel are writes (an operator token, the admin key or a
-staff session); reads are open like the other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
+staff session holding ``backtests.add_backtestrun`` / ``backtests.cancel_run``); reads are open like the other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from backtests import selectors, services
 from backtests.models import BacktestRun
+from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_session_perm
 from execution.api import TradeOutputSerializer
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
@@ -176,6 +177,7 @@ class BacktestRunListCreateApi(APIView):
                    401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
     )
     def post(self, request: Request) -> Response:
+        require_session_perm(request, BACKTEST_LAUNCH)
         body = self.BacktestRunCreateInputSerializer(data=request.data)
         if not body.is_valid():
             return _invalid(body, "body")
@@ -239,6 +241,7 @@ class BacktestRunCancelApi(APIView):
                    responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer, 404: ErrorSerializer,
                               409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
+        require_session_perm(request, BACKTEST_CANCEL)
         run = selectors.run_get(pk)
         if run is None:
             return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
