@@ -150,6 +150,9 @@ class BacktestRunListCreateApi(APIView):
             data.setdefault("end", data["start"])
             if data["end"] < data["start"]:
                 raise serializers.ValidationError({"end": [f"end {data['end']} is before start {data['start']}"]})
+            # The caps, before anything is looked up (the strategies once the configs are resolved, in the service).
+            if errors := services.run_limits_errors(start=data["start"], end=data["end"]):
+                raise serializers.ValidationError(errors)
             return data
 
     @extend_schema(
@@ -206,7 +209,7 @@ class BacktestRunListCreateApi(APIView):
         except services.BacktestError as exc:
             if key and selectors.run_by_key(key) is not None:  # the only refusal once the key has a run
                 return Response({"error": str(exc), "fields": {}}, status=status.HTTP_409_CONFLICT)
-            return Response({"error": str(exc), "fields": {}}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"error": str(exc), "fields": exc.fields}, status=status.HTTP_400_BAD_REQUEST)
         if not created:
             if run.name != p["name"][:120]:
                 return Response({"error": f"idempotency key {key!r} was used with the name {run.name!r}", "fields": {}},

@@ -41,7 +41,12 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
         )
         run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
     except services.BacktestError as exc:
-        form.add_error(None, str(exc))
+        if exc.fields and set(exc.fields) <= set(form.fields):
+            for name, messages in exc.fields.items():
+                for message in messages:
+                    form.add_error(name, message)
+        else:
+            form.add_error(None, str(exc))
         return None
     if created:
         services.run_launch(run)

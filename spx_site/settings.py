@@ -220,6 +220,10 @@ MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default
 # --- Backtest data ---------------------------------------------------------------------------
 MARKET_DATA_DIR = Path(env("MARKET_DATA_DIR", default=str(VAR_DIR / "market-data")))
 DATABENTO_API_KEY = env("DATABENTO_API_KEY", default="")
+# The most one launch may ask for, refused before any work (backtests.services.params.run_limits_check):
+# calendar days from start to end inclusive (1,830 ≈ five years), and strategies (config × window pairs).
+BACKTEST_MAX_SPAN_DAYS = env.int("BACKTEST_MAX_SPAN_DAYS", default=1830)
+BACKTEST_MAX_STRATEGIES = env.int("BACKTEST_MAX_STRATEGIES", default=200)
 
 # --- Meta-labeler -----------------------------------------------------------------------------
 ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ model files + JSON sidecars
