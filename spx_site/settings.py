@@ -209,6 +209,12 @@ ORDER_WALK_AFTER_SECONDS = env.int("ORDER_WALK_AFTER_SECONDS", default=60)
 ORDER_WALK_STEP = env.float("ORDER_WALK_STEP", default=0.05)
 ORDER_WALK_MAX_STEPS = env.int("ORDER_WALK_MAX_STEPS", default=4)
 ORDER_NOT_FOUND_CHECKS = env.int("ORDER_NOT_FOUND_CHECKS", default=5)
+# Orders are refused locally when the session is closed or the series has settled (execution.services.order_gate).
+# false only for a test that replays a past day through real worker processes (their clock is the wall clock);
+# production settings (SPX_REQUIRE_SECRET_KEY=true) refuse to start with it off.
+ORDER_MARKET_CHECK = env.bool("ORDER_MARKET_CHECK", default=True)
+if env.bool("SPX_REQUIRE_SECRET_KEY", default=False) and not ORDER_MARKET_CHECK:
+    raise ImproperlyConfigured("ORDER_MARKET_CHECK=false is for tests only: it would send orders to a closed market")
 # Per leg per contract, each way: Tradier's options commission ($0.35 a contract) plus Cboe's
 # customer transaction fee on SPX options ($0.45 a contract at a premium of $1 or more, $0.36 below:
 # the higher one, so cheap wings are slightly overcharged). 0 for a fee-free comparison.
