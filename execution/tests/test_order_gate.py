@@ -151,3 +151,12 @@ def test_the_check_can_be_switched_off_for_worker_process_tests_only(settings: A
     settings.ORDER_MARKET_CHECK = False
     services.order_submit(entry_order(BLACK_FRIDAY).pk, broker=broker, now=et(THANKSGIVING, 11, 0))  # type: ignore[arg-type]
     assert len(broker.placed) == 1
+
+
+def test_production_settings_refuse_to_start_with_the_check_off(tmp_path: Any) -> None:
+    from spx_site.tests.test_api_auth import _settings_import
+
+    production = {"SPX_REQUIRE_SECRET_KEY": "true", "DJANGO_SECRET_KEY": "x" * 50, "ADMIN_API_KEY": "k" * 40}
+    refused = _settings_import(tmp_path, **production, ORDER_MARKET_CHECK="false")
+    assert refused.returncode != 0 and "ORDER_MARKET_CHECK=false is for tests only" in refused.stderr
+    assert _settings_import(tmp_path, **production).returncode == 0
