@@ -238,9 +238,11 @@ def order_submit(order_id: int, *, broker: Broker | None = None, now: dt.datetim
     order = Order.objects.get(pk=order_id)
     if (settings.ORDER_MARKET_CHECK and order.state == OrderState.NEW
             and (refusal := order_gate(order.legs, at=at)) is not None):
-        # Conditional, like the claim below: only a row still ``new`` (never sent) is refused.
+        # Conditional, like the claim below: only a row still ``new`` (never sent) is refused. A close
+        # keeps why it was wanted (``take_profit: …``) after the refusal, for the audit trail.
+        reason = f"{refusal}; never sent" + (f" (was: {order.reason})" if order.reason else "")
         if Order.objects.filter(pk=order_id, state=OrderState.NEW).update(
-                state=transition(OrderState.NEW, OrderState.REJECTED), reason=f"{refusal}; never sent") == 1:
+                state=transition(OrderState.NEW, OrderState.REJECTED), reason=reason) == 1:
             order.refresh_from_db()
             logger.warning("order %s refused locally: %s", order.client_tag, order.reason)
             _entry_failed(order)

@@ -80,6 +80,7 @@ def test_after_the_early_close_the_expiring_series_has_settled(make: Any, trade_
                                                                broker: RecordingBroker) -> None:
     order = refused(make(BLACK_FRIDAY), broker, at=et(BLACK_FRIDAY, 13, 5), code=services.SERIES_EXPIRED)
     assert "settled at 2026-11-27 13:00 ET" in order.reason
+    assert order.purpose == Order.Purpose.OPEN or order.reason.endswith("(was: take_profit: at 50 %)")
     assert Trade.objects.get(pk=order.trade_id).status == trade_status
 
 
