@@ -46,3 +46,15 @@ def sim(settings):  # type: ignore[no-untyped-def]
     settings.ALLOW_SNAPSHOT_OUTSIDE_RTH = False
     settings.ADMIN_API_KEY = ""
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):  # type: ignore[no-untyped-def]
+    """Each test gets an empty in-memory cache: the API rate limits and login lockouts count in the
+    cache, so counts never leak between tests (nor into the file cache a dev server in var/ uses)."""
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    cache.clear()
+    yield
+    cache.clear()

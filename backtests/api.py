@@ -1,6 +1,7 @@
 """DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
 cancel, and a run's trades. Launch and cancel are writes (an operator token, the admin key or a
-staff session holding ``backtests.add_backtestrun`` / ``backtests.cancel_run``); reads are open like the other read endpoints. A launch is idempotent on its ``Idempotency-Key``."""
+staff session holding ``backtests.add_backtestrun`` / ``backtests.cancel_run``); reads need credentials like
+the other reads (a login, any API token or the admin key). A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from backtests import selectors, services
 from backtests.models import BacktestRun
 from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_session_perm
 from execution.api import TradeOutputSerializer
+from snapshots.params import StrictDateField
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
 
@@ -124,15 +126,15 @@ def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status
 
 
 class BacktestRunListCreateApi(APIView):
-    """GET lists the runs (open, as the other reads); POST launches one (a write: operator token,
+    """GET lists the runs (a read: any credentials); POST launches one (a write: operator token,
     admin key or staff session, ``snapshots.api_auth.WritesNeedOperator``)."""
 
     class ListInputSerializer(PageInputSerializer):
         status = serializers.ChoiceField(choices=BacktestRun.Status.values, required=False)
 
     class BacktestRunCreateInputSerializer(serializers.Serializer):
-        start = serializers.DateField()
-        end = serializers.DateField(required=False, help_text="inclusive; default: start")
+        start = StrictDateField()
+        end = StrictDateField(required=False, help_text="inclusive; default: start")
         configs = serializers.ListField(child=serializers.CharField(max_length=60), required=False, allow_empty=False,
                                         help_text="strategy config names or ids; default: every config")
         windows = serializers.ListField(child=serializers.ChoiceField(choices=WINDOWS), default=WINDOWS,

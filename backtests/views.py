@@ -21,6 +21,7 @@ from backtests.models import BacktestRun
 from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthly_table
 from snapshots.csv_export import csv_response
 from snapshots.paging import page_get
+from snapshots.params import QueryParams
 from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_perm, user_can
 
 LIST_LIMIT = 100
@@ -192,16 +193,9 @@ def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def _compare_ids(request: HtmxHttpRequest) -> tuple[dict[str, int], list[str]]:
     """The ``a`` and ``b`` run ids of the query; bad values are reported on the page, never a traceback."""
-    ids: dict[str, int] = {}
-    errors: list[str] = []
-    for side in ("a", "b"):
-        value = request.GET.get(side, "").strip()
-        if not value:
-            continue
-        if value.isdigit():
-            ids[side] = int(value)
-        else:
-            errors.append(f"{side} must be a run id (a whole number), got {value!r}")
+    params = QueryParams(request.GET)
+    ids = {side: pk for side in ("a", "b") if (pk := params.id(side, expected="a run id (a whole number)")) is not None}
+    errors = params.errors
     return ids, errors
 
 

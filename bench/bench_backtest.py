@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_backtest.py [--data DIR] [--year 2025] [--month 2025-03]
-                                             [--workers 1 2] [--generate [--regime stressed-vol]]
+                                             [--workers 1 2] [--generate [--regime stressed-vol] [--seed 7]]
 
 The data is a year of the simulated market as real DBN files (``dbn_generate``: ~13,000
 SPX/SPXW instruments a day, ~3.4 M CBBO-1m records a day), imported into the Parquet store under
@@ -58,7 +58,7 @@ def _load() -> str:
     return f"load average {one:.2f} / {five:.2f} on {os.cpu_count()} cores"
 
 
-def _generate(year: int, data: Path, regime: str) -> None:
+def _generate(year: int, data: Path, regime: str, seed: int) -> None:
     from backtests import services
     from backtests.data import dbn_generate, dbn_import
     from snapshots.providers.simulated_market import regime_preset
@@ -72,7 +72,8 @@ def _generate(year: int, data: Path, regime: str) -> None:
             continue
         out = data / "generated"
         t0 = time.perf_counter()
-        made = dbn_generate.generate_range(missing[0], missing[-1], out, workers=2, regime=regime_preset(regime))
+        made = dbn_generate.generate_range(missing[0], missing[-1], out, seed=seed, workers=2,
+                                           regime=regime_preset(regime))
         dbn_import.import_files([p for g in made for p in g.paths], workers=2)
         for g in made:
             for path in g.paths:
@@ -171,13 +172,14 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true", help="generate and import the missing days first")
     parser.add_argument("--regime", default="off", choices=("off", "on", "strong", "stressed-vol"),
                         help="the simulated market's planted regime for --generate (default off)")
+    parser.add_argument("--seed", type=int, default=7, help="the simulated market's seed for --generate (default 7)")
     parser.add_argument("--skip-year", action="store_true")
     args = parser.parse_args()
     _setup(args.data)
     from backtests import services
 
     if args.generate:
-        _generate(args.year, args.data, args.regime)
+        _generate(args.year, args.data, args.regime, args.seed)
     start, end = dt.date(args.year, 1, 1), dt.date(args.year, 12, 31)
     days = services.trading_days(start, end)
     have = services.imported_days(days)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from execution import selectors
+from snapshots.params import IdField
 from execution.models import Fill, Order, PositionMark, Source, Trade, TradeLeg
 
 
@@ -35,7 +36,7 @@ class TradeListApi(APIView):
         status = serializers.ChoiceField(choices=selectors.STATUS_FILTERS, required=False)
         # A query field named "source": the serializer metaclass moves it off Field.source.
         source = serializers.ChoiceField(choices=Source.values, required=False)  # type: ignore[assignment]
-        config = serializers.IntegerField(min_value=1, required=False)
+        config = IdField(required=False)
         limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
 
     @extend_schema(operation_id="trades_list", summary="Trades, newest first", parameters=[InputSerializer],

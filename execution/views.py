@@ -18,6 +18,7 @@ from snapshots import charts
 from execution.exports import TRADE_COLUMNS
 from snapshots.csv_export import csv_response, wants_csv
 from snapshots.paging import page_get
+from snapshots.params import QueryParams
 from strategy.models import StrategyConfig
 from strategy.selectors import SOURCE_CHOICES, source_filters
 
@@ -34,16 +35,12 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     ``run`` id brings backtest trades in.
     """
     out, errors = source_filters(request.GET)
-    if status := request.GET.get("status"):
-        if status in selectors.PAGE_STATUS_FILTERS:
-            out["status"] = status
-        else:
-            errors.append(f"status must be one of {', '.join(selectors.PAGE_STATUS_FILTERS)}")
-    if config := request.GET.get("config"):
-        if config.isdigit():
-            out["config_id"] = int(config)
-        else:
-            errors.append("config must be a config id")
+    params = QueryParams(request.GET)
+    if (status := params.choice("status", selectors.PAGE_STATUS_FILTERS)) is not None:
+        out["status"] = status
+    if (config := params.id("config", expected="a config id")) is not None:
+        out["config_id"] = config
+    errors += params.errors
     return out, errors
 
 

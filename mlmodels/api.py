@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from mlmodels import services
 from mlmodels.dataset import COLUMNS, DatasetError, dataset_build
 from mlmodels.models import ModelVersion, TrainingRequest
+from snapshots.params import IdField, StrictDateField
 from strategy.models import Source
 from snapshots.permissions import MODEL_ACTIVATE, MODEL_RETIRE, MODEL_TRAIN, require_session_perm
 from strategy.quant.decision import DEFAULT_ML_GROUP
@@ -28,9 +29,9 @@ class DatasetApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         # A query field named "source": the serializer metaclass moves it off Field.source.
         source = serializers.ChoiceField(choices=Source.values, default=Source.BACKTEST)  # type: ignore[assignment]
-        run = serializers.IntegerField(required=False, min_value=1)
-        start = serializers.DateField(required=False)
-        end = serializers.DateField(required=False)
+        run = IdField(required=False)
+        start = StrictDateField(required=False)
+        end = StrictDateField(required=False)
         output = serializers.ChoiceField(choices=["json", "parquet"], default="json")  # DRF owns ?format=
 
     class OutputSerializer(serializers.Serializer[Any]):
@@ -150,9 +151,9 @@ class ModelDetailApi(APIView):
 class TrainApi(APIView):
     class TrainInputSerializer(serializers.Serializer[Any]):
         source = serializers.ChoiceField(choices=Source.values, default=Source.BACKTEST)  # type: ignore[assignment]
-        run = serializers.IntegerField(required=False, min_value=1)
-        start = serializers.DateField(required=False)
-        end = serializers.DateField(required=False)
+        run = IdField(required=False)
+        start = StrictDateField(required=False)
+        end = StrictDateField(required=False)
         group = serializers.CharField(max_length=40, default=DEFAULT_ML_GROUP)
         params = serializers.DictField(required=False, default=dict, help_text="LearnParams fields to change")
         idempotency_key = serializers.CharField(max_length=80, required=False,

@@ -4,13 +4,14 @@ from typing import Any
 
 from django import forms
 
+from snapshots.params import DB_INT_MAX
 from strategy.models import Source
 from strategy.quant.decision import DEFAULT_ML_GROUP
 
 
 class TrainForm(forms.Form):
     source = forms.ChoiceField(choices=Source.choices, initial=Source.BACKTEST)
-    run = forms.IntegerField(min_value=1, required=False, help_text="backtest run id (source backtest)")
+    run = forms.IntegerField(min_value=1, max_value=DB_INT_MAX, required=False, help_text="backtest run id (source backtest)")
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     group = forms.CharField(max_length=40, initial=DEFAULT_ML_GROUP)

@@ -13,8 +13,9 @@ from rest_framework.views import APIView
 
 from snapshots import selectors
 from snapshots.analytics import snapshot_analytics
-from snapshots.api_auth import ApiKeyAuthentication, HasAdminApiKey
+from snapshots.api_auth import PUBLIC_READS, ApiKeyAuthentication, HasAdminApiKey
 from snapshots.models import ChainSnapshot, ContextSnapshot
+from snapshots.params import BoundedIntegerField
 from snapshots.providers.base import ProviderError
 from snapshots.services import provider_get, snapshot_capture
 
@@ -52,9 +53,13 @@ class ForwardFitSerializer(serializers.Serializer):
 
 
 class ChainSnapshotListApi(APIView):
+    """The seed's public list: no credentials needed (the detail and everything else need them)."""
+
+    permission_classes = PUBLIC_READS
+
     class InputSerializer(serializers.Serializer):
         limit = serializers.IntegerField(min_value=1, default=50)
-        target_dte = serializers.IntegerField(min_value=0, required=False)
+        target_dte = BoundedIntegerField(min_value=0, required=False)
 
         def validate_limit(self, value: int) -> int:
             if value > settings.API_MAX_LIMIT:

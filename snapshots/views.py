@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from snapshots.http import HtmxHttpRequest
 from snapshots.paging import page_get
+from snapshots.params import QueryParams
 from snapshots import market_calendar, selectors
 from snapshots.permissions import FORCE_CAPTURE, require_perm, user_can
 from snapshots.models import ChainSnapshot
@@ -22,6 +23,7 @@ from snapshots.services import snapshot_capture
 ALL = "all"
 # The snapshot page's chain reaches out to these deltas on both sides (the strategy sells 0.10–0.20).
 CHAIN_MIN_ABS_DELTA = 0.05
+MAX_DTE_DAYS = 3660  # a DTE target filter past ten years matches nothing anyway
 
 
 def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
@@ -37,12 +39,11 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
             out["purpose"] = purpose
         else:
             errors.append(f"purpose must be one of {', '.join([*ChainSnapshot.Purpose.values, ALL])}")
-    if dte := request.GET.get("dte", "").strip():
-        if dte.isdigit():
-            out["target_dte"] = int(dte)
-        else:
-            errors.append("dte must be a whole number of days")
-    return out, errors
+    params = QueryParams(request.GET)
+    if (dte := params.integer("dte", min_value=0, max_value=MAX_DTE_DAYS,
+                                expected="a whole number of days")) is not None:
+        out["target_dte"] = dte
+    return out, errors + params.errors
 
 
 @require_GET

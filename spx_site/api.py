@@ -20,10 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler as drf_exception_handler
 
+from snapshots.params import DB_INT_MAX
+
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-DB_INT_MAX = 2**63 - 1  # the widest integer column (SQLite INTEGER, PostgreSQL bigint)
 
 
 def error_body(message: str, fields: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -89,8 +90,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 class HealthApi(APIView):
+    """Liveness: public (the seed's contract) and never throttled, so a probe cannot lock itself out."""
+
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
+    throttle_classes: list[type] = []
 
     class OutputSerializer(serializers.Serializer):
         status = serializers.CharField()

@@ -1,5 +1,5 @@
 """The OpenAPI schema class: drf-spectacular's, plus the house error shape on every operation
-(400 bad input, 401/403 credentials, 404, 405, 415, 500), so a client and schemathesis know every
+(400 bad input, 401/403 credentials, 404, 405, 415, 429, 500), so a client and schemathesis know every
 status an endpoint can answer with and its body."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ERROR_STATUSES = {
     "404": "no such object",
     "405": "method not allowed",
     "415": "unsupported media type",
+    "429": "too many requests (rate limited; the Retry-After header says when to try again)",
     "500": "internal error (logged; never a traceback)",
 }
 
@@ -80,4 +81,4 @@ class AdminApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                "description": "ADMIN_API_KEY: required on /api/admin/* when set; also accepted for writes"}
+                "description": "ADMIN_API_KEY: required on /api/admin/* when set; also accepted for reads and writes"}

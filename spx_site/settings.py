@@ -22,7 +22,14 @@ if (BASE_DIR / ".env").is_file():
 VAR_DIR = Path(env("SPX_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# One switch for a deployment behind HTTPS (docker-compose sets it): secure cookies, the HTTPS
+# redirect and HSTS default on, and the secrets are required (each still has its own variable).
+# `manage.py check --deploy --fail-level WARNING` passes with it (spx_site/tests/test_deploy_check.py).
+PRODUCTION = env.bool("SPX_PRODUCTION", default=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG=true is refused with SPX_PRODUCTION=true")
+REQUIRE_SECRETS = env.bool("SPX_REQUIRE_SECRET_KEY", default=PRODUCTION)
 
 
 def _secret_key() -> str:
@@ -30,7 +37,7 @@ def _secret_key() -> str:
     key = env("DJANGO_SECRET_KEY", default="")
     if key:
         return key
-    if env.bool("SPX_REQUIRE_SECRET_KEY", default=False):
+    if REQUIRE_SECRETS:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
     path = VAR_DIR / "secret_key"
     if not path.exists():
@@ -139,13 +146,18 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Login lockout (spx_site/login.py): this many failed logins for one username, or from one client
+# address, within the window refuse further attempts (429) until the window has passed.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 
 # --- Security (production values come from the environment) ---------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # a load balancer's plain-HTTP health probe
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 X_FRAME_OPTIONS = "DENY"
@@ -173,6 +185,18 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Cache: API rate limits and login lockouts count here, so every process must share it ---
+# CACHE_URL (e.g. redis://redis:6379/1) if set; else the Celery broker's Redis when the broker is
+# Redis (production); else a file cache under SPX_VAR_DIR, which web processes on one machine share.
+_CACHE_URL = env("CACHE_URL", default="")
+if not _CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _CACHE_URL = CELERY_BROKER_URL
+if _CACHE_URL:
+    CACHES = {"default": env.cache_url_config(_CACHE_URL)}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 
 # --- Market data ------------------------------------------------------------------------------
 TRADIER_SANDBOX_URL = "https://sandbox.tradier.com/v1/"
@@ -211,9 +235,9 @@ ORDER_WALK_MAX_STEPS = env.int("ORDER_WALK_MAX_STEPS", default=4)
 ORDER_NOT_FOUND_CHECKS = env.int("ORDER_NOT_FOUND_CHECKS", default=5)
 # Orders are refused locally when the session is closed or the series has settled (execution.services.order_gate).
 # false only for a test that replays a past day through real worker processes (their clock is the wall clock);
-# production settings (SPX_REQUIRE_SECRET_KEY=true) refuse to start with it off.
+# production settings (SPX_PRODUCTION / SPX_REQUIRE_SECRET_KEY) refuse to start with it off.
 ORDER_MARKET_CHECK = env.bool("ORDER_MARKET_CHECK", default=True)
-if env.bool("SPX_REQUIRE_SECRET_KEY", default=False) and not ORDER_MARKET_CHECK:
+if (PRODUCTION or REQUIRE_SECRETS) and not ORDER_MARKET_CHECK:
     raise ImproperlyConfigured("ORDER_MARKET_CHECK=false is for tests only: it would send orders to a closed market")
 # Per leg per contract, each way: Tradier's options commission ($0.35 a contract) plus Cboe's
 # customer transaction fee on SPX options ($0.45 a contract at a premium of $1 or more, $0.36 below:
@@ -237,19 +261,30 @@ CODE_VERSION = env("CODE_VERSION", default="")  # stored with each model; empty 
 
 # --- API ----------------------------------------------------------------------------------------
 ADMIN_API_KEY = env("ADMIN_API_KEY", default="")  # unset: /api/admin/* is open (startup and the dashboard warn)
-if env.bool("SPX_REQUIRE_SECRET_KEY", default=False) and not ADMIN_API_KEY:
+if REQUIRE_SECRETS and not ADMIN_API_KEY:
     raise ImproperlyConfigured(
         "ADMIN_API_KEY must be set when SPX_REQUIRE_SECRET_KEY=true (production): without it /api/admin/* "
         "is open to anyone who can reach the server. Generate one, e.g. python -c 'import secrets; "
         "print(secrets.token_urlsafe(32))', and put it in the environment or .env")
 API_MAX_LIMIT = 500
+# Requests per second/min/hour/day: anonymous callers per client address, users (and the admin key) each.
+API_THROTTLE_ANON = env("API_THROTTLE_ANON", default="60/min")
+API_THROTTLE_USER = env("API_THROTTLE_USER", default="1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "snapshots.api_auth.ApiTokenAuthentication",  # first: its header makes a missing credential a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
-    # Reads open; writes need an operator token, the admin key or a staff session (snapshots/api_auth.py).
-    "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.WritesNeedOperator"],
+    # Reads need a login, any API token or the admin key; writes an operator token, the admin key or a
+    # staff session; /health and GET /api/chain-snapshots stay public (snapshots/api_auth.py).
+    "DEFAULT_PERMISSION_CLASSES": ["snapshots.api_auth.ReadsNeedCredentials", "snapshots.api_auth.WritesNeedOperator"],
+    # Per user (a session's or a token's; the admin key has a budget of its own) and per client address
+    # for anonymous callers; a 429 has the error shape and Retry-After. The counts live in CACHES["default"].
+    "DEFAULT_THROTTLE_CLASSES": ["snapshots.api_auth.AnonThrottle", "snapshots.api_auth.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER},
+    # Reverse proxies in front of the app: 0 = the client is REMOTE_ADDR and X-Forwarded-For is ignored
+    # (a client could forge it to dodge the limits); 1 behind one proxy that sets it (nginx, a load balancer).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "spx_site.api_schema.AutoSchema",  # documents the error shape on every operation
     "EXCEPTION_HANDLER": "spx_site.api.exception_handler",
 }
@@ -257,6 +292,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "SPX Tools API",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # /api/schema and /api/docs: no data, public
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored (drf-spectacular-sidecar), never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

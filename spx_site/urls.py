@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spx_site.api import HealthApi
 from spx_site.dashboard import dashboard
+from spx_site.login import LockoutLoginView
 from spx_site.tokens import token_list, token_revoke_view
 
 urlpatterns = [
@@ -13,7 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-tokens/", token_list, name="api-tokens"),
     path("api-tokens/<int:pk>/revoke/", token_revoke_view, name="api-token-revoke"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LockoutLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("snapshots/", include("snapshots.urls")),
     path("decisions/", include("strategy.urls")),

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from snapshots.params import IdField, StrictDateField
 from strategy import selectors
 from strategy.models import TradeDecision
 
@@ -29,8 +30,8 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
 
 class DecisionListApi(APIView):
     class InputSerializer(serializers.Serializer):
-        day = serializers.DateField(required=False)
-        config = serializers.IntegerField(min_value=1, required=False)
+        day = StrictDateField(required=False)
+        config = IdField(required=False)
         action = serializers.ChoiceField(choices=TradeDecision.Action.values, required=False)
         reason = serializers.CharField(required=False, max_length=40)
         # A query field named "source": the serializer metaclass moves it off Field.source.

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from snapshots.models import ChainSnapshot, ContextSnapshot
+from snapshots.params import QueryParams
 from strategy.models import Source, TradeDecision
 from strategy.quant.features import FEATURE_GROUPS, FEATURE_SCHEMA_VERSION
 
@@ -47,20 +48,14 @@ SOURCE_CHOICES = [(LIVE, "live (paper + simulated)"), *Source.choices, (ALL, "al
 
 def source_filters(query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     """``source`` and ``backtest_run_id`` from a list page's query string, and what was wrong with them."""
+    params = QueryParams(query)
     out: dict[str, Any] = {"source": LIVE}
-    errors: list[str] = []
-    if run := query.get("run", "").strip():
-        if run.isdigit():
-            out["backtest_run_id"] = int(run)
-            out["source"] = Source.BACKTEST
-        else:
-            errors.append("run must be a backtest run id")
-    if source := query.get("source"):
-        if source in SOURCE_FILTERS:
-            out["source"] = source
-        else:
-            errors.append(f"source must be one of {', '.join(SOURCE_FILTERS)}")
-    return out, errors
+    if (run := params.id("run", expected="a backtest run id")) is not None:
+        out["backtest_run_id"] = run
+        out["source"] = Source.BACKTEST
+    if (source := params.choice("source", SOURCE_FILTERS)) is not None:
+        out["source"] = source
+    return out, params.errors
 
 
 def decision_list(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -15,6 +14,7 @@ from snapshots.csv_export import csv_response, wants_csv
 from snapshots.http import HtmxHttpRequest
 from strategy.exports import DECISION_COLUMNS
 from snapshots.paging import page_get
+from snapshots.params import QueryParams
 from snapshots.selectors import chain_view
 from strategy import selectors
 from strategy.models import StrategyConfig, TradeDecision
@@ -29,23 +29,16 @@ def _filters(request: HtmxHttpRequest) -> tuple[dict[str, Any], list[str]]:
     ``run`` id brings a backtest's decisions in.
     """
     out, errors = selectors.source_filters(request.GET)
-    if day := request.GET.get("day"):
-        try:
-            out["day"] = dt.date.fromisoformat(day)
-        except ValueError:
-            errors.append(f"day {day!r} is not a date (YYYY-MM-DD)")
-    if config := request.GET.get("config"):
-        if config.isdigit():
-            out["config_id"] = int(config)
-        else:
-            errors.append("config must be a config id")
-    if action := request.GET.get("action"):
-        if action in TradeDecision.Action.values:
-            out["action"] = action
-        else:
-            errors.append("action must be TRADE or SKIP")
+    params = QueryParams(request.GET)
+    if (day := params.date("day")) is not None:
+        out["day"] = day
+    if (config := params.id("config", expected="a config id")) is not None:
+        out["config_id"] = config
+    if (action := params.choice("action", TradeDecision.Action.values, expected="TRADE or SKIP")) is not None:
+        out["action"] = action
     if reason := request.GET.get("reason"):
         out["reason"] = reason
+    errors += params.errors
     return out, errors
 
 

@@ -19,6 +19,14 @@ how many records reported a value (``report_count``) and whether they disagreed
 (``conflicting``). Several statistics files for one day are merged by that rule; the manifest
 names the last.
 
+Quotes out of order or repeated: the engine's carry-forward needs each day's records in
+``ts_recv`` order, so the import **sorts a day's quote records by ``ts_recv`` (stable: records with
+the same stamp keep their input order) and keeps one record per (``instrument_id``, ``ts_recv``) —
+the one later in the input**, the record a carry-forward over the raw file would have used.
+``DayImport.reordered`` / ``duplicates_dropped`` count what was changed (the import command prints
+them); the manifest's ``record_count`` stays the records read. A file already in order with no
+repeats (every Databento file seen so far) is checked in linear time and written as it came.
+
 All or nothing: every file is decoded and validated, and every day's Parquet written to a
 temporary file, before anything is renamed into place; the renames and the ``ImportedDay``
 manifest rows then commit together in one transaction (a failed rename restores the files it
@@ -95,6 +103,10 @@ class DayImport:
     instrument_count: int  # cbbo-1m: instruments quoted; definition: instruments defined; statistics: with open interest
     parquet_path: Path
     parquet_bytes: int
+    # cbbo-1m only (the rule in the module docstring): records put back in time order, and records
+    # dropped because a later record of the same file had the same (instrument_id, ts_recv).
+    reordered: int = 0
+    duplicates_dropped: int = 0
 
 
 @dataclass
@@ -303,6 +315,43 @@ def _quote_arrays(recs: RecordArray, rows: NDArray[np.int32], inst: _Instruments
     ]
 
 
+def in_time_order_deduplicated(stamps: NDArray[np.int64], rows: NDArray[np.int32],
+                                n_instruments: int) -> tuple[NDArray[np.int64] | None, int, int]:
+    """The records to keep of one day's quotes, in ``ts_recv`` order, one per (instrument, ``ts_recv``).
+
+    ``rows`` are the records' instruments as rows of the day's definitions (``0 … n_instruments − 1``).
+    Returns ``(keep, reordered, dropped)``: ``keep`` is None when the records are already in time
+    order with no repeat (the usual case, checked in linear time), else the indices to write;
+    ``reordered`` counts records that came after a later stamp; ``dropped`` the repeats removed.
+    Equal stamps keep their input order (a stable sort), and of repeats the one later in the input
+    wins — the record a carry-forward over the raw file would have used.
+    """
+    n = int(stamps.size)
+    if n == 0:
+        return None, 0, 0
+    reordered = int(np.count_nonzero(np.diff(stamps) < 0))
+    order = np.argsort(stamps, kind="stable") if reordered else np.arange(n)
+    in_order = stamps[order]
+    # (stamp run, instrument) as one integer: the run index counts the distinct stamps so far.
+    run = np.concatenate(([0], np.cumsum(np.diff(in_order) != 0)))
+    key = run * n_instruments + rows[order]
+    cells = (int(run[-1]) + 1) * n_instruments
+    if cells <= _DENSE_CELLS:  # minute stamps: ≤ 1,440 runs × the instruments, a bitmap of a few MB
+        seen = np.zeros(cells, dtype=np.bool_)
+        seen[key] = True
+        repeats = n - int(np.count_nonzero(seen))
+    else:
+        repeats = n - int(np.unique(key).size)
+    if repeats == 0:
+        return (order if reordered else None), reordered, 0
+    _, last_from_end = np.unique(key[::-1], return_index=True)
+    survivors = np.sort(n - 1 - last_from_end)  # positions, in time order, of each key's last record
+    return order[survivors], reordered, n - int(survivors.size)
+
+
+_DENSE_CELLS = 1 << 26
+
+
 def _tmp_path(final: Path) -> Path:
     """A hidden temporary name beside ``final`` (no ``.parquet`` suffix: the store's globs skip it)."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -323,6 +372,8 @@ class _QuoteDayWriter:
         self.compression = compression
         self._parts: list[list[pa.Array]] = []
         self._expirations: list[NDArray[np.int32]] = []
+        self._stamps: list[NDArray[np.int64]] = []
+        self._rows: list[NDArray[np.int32]] = []
 
     def add(self, recs: RecordArray) -> None:
         rows = self.inst.lookup(recs["instrument_id"])
@@ -337,6 +388,8 @@ class _QuoteDayWriter:
         self.seen[rows] = True
         self._parts.append(_quote_arrays(recs, rows, self.inst))
         self._expirations.append(self.inst.expiration_days[rows])
+        self._stamps.append(recs["ts_recv"].astype(np.int64))
+        self._rows.append(rows)
         self.records += recs.size
 
     def finish(self) -> _Staged:
@@ -344,9 +397,14 @@ class _QuoteDayWriter:
         columns = [pa.chunked_array([part[i] for part in self._parts], type=column.type)
                    for i, column in enumerate(store.QUOTES_SCHEMA)]
         expirations = np.concatenate(self._expirations) if self._expirations else np.empty(0, dtype=np.int32)
-        store.write_quotes(self.tmp, pa.Table.from_arrays(columns, schema=store.QUOTES_SCHEMA), expirations,
-                           compression=self.compression)
-        self._parts, self._expirations = [], []
+        table = pa.Table.from_arrays(columns, schema=store.QUOTES_SCHEMA)
+        stamps = np.concatenate(self._stamps) if self._stamps else np.empty(0, dtype=np.int64)
+        rows = np.concatenate(self._rows) if self._rows else np.empty(0, dtype=np.int32)
+        self._parts, self._expirations, self._stamps, self._rows = [], [], [], []
+        keep, reordered, dropped = in_time_order_deduplicated(stamps, rows.astype(np.int64), len(self.inst))
+        if keep is not None:
+            table, expirations = table.take(pa.array(keep)), expirations[keep]
+        store.write_quotes(self.tmp, table, expirations, compression=self.compression)
         result = DayImport(
             date=self.day,
             schema=SCHEMA_CBBO_1M,
@@ -357,11 +415,13 @@ class _QuoteDayWriter:
             instrument_count=int(np.count_nonzero(self.seen)),
             parquet_path=self.final,
             parquet_bytes=self.tmp.stat().st_size,
+            reordered=reordered,
+            duplicates_dropped=dropped,
         )
         return _Staged(result=result, tmp_path=self.tmp)
 
     def abort(self) -> None:
-        self._parts, self._expirations = [], []
+        self._parts, self._expirations, self._stamps, self._rows = [], [], [], []
         self.tmp.unlink(missing_ok=True)
 
 

@@ -17,6 +17,7 @@ from backtests.data.dbn_import import import_files
 from backtests.models import BacktestRun
 from backtests.tests.conftest import DAY, NEXT_DAY
 from backtests.tests.factories import BacktestRunFactory, backtest_trade
+from snapshots.tests.factories import read_token_client
 from execution.models import Trade
 from strategy.models import StrategyConfig
 
@@ -26,8 +27,15 @@ KEY = "s3cret-admin-key"
 
 @pytest.fixture
 def api(settings) -> APIClient:  # type: ignore[no-untyped-def]
+    """Anonymous, with the admin key set (``admin_api`` sends it)."""
     settings.ADMIN_API_KEY = KEY
     return APIClient()
+
+
+@pytest.fixture
+def reader(api: APIClient) -> APIClient:
+    """A read-only token (API reads need credentials)."""
+    return read_token_client()
 
 
 @pytest.fixture
@@ -56,8 +64,10 @@ def test_launch_and_cancel_need_credentials(api: APIClient) -> None:
     assert BacktestRun.objects.count() == 1
     run.refresh_from_db()
     assert run.status == BacktestRun.Status.RUNNING
-    assert KEY not in api.get("/api/backtests").content.decode()  # reads need no key, and never echo it
-    assert api.get("/api/backtests").status_code == 200 and api.get(f"/api/backtests/{run.pk}").status_code == 200
+    assert api.get("/api/backtests").status_code == 401  # reads need credentials too
+    reader = read_token_client()
+    assert KEY not in reader.get("/api/backtests").content.decode()  # a read token reads, and the key is never echoed
+    assert reader.get("/api/backtests").status_code == 200 and reader.get(f"/api/backtests/{run.pk}").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -159,7 +169,8 @@ def test_run_status_metrics_and_trades(admin_api: APIClient, imported: None, dja
     assert bad.status_code == 400 and "limit" in bad.json()["fields"]
 
 
-def test_list_is_paginated_and_filtered(api: APIClient) -> None:
+def test_list_is_paginated_and_filtered(reader: APIClient) -> None:
+    api = reader
     done = BacktestRunFactory(done=True)
     running = BacktestRunFactory(running=True, chunks__days_done=[2, 0])
     listing = api.get("/api/backtests").json()
@@ -175,7 +186,8 @@ def test_list_is_paginated_and_filtered(api: APIClient) -> None:
         assert response.status_code == 400 and response.json()["error"] == "invalid query", query
 
 
-def test_detail_of_a_factory_run_hides_the_equity_by_default(api: APIClient) -> None:
+def test_detail_of_a_factory_run_hides_the_equity_by_default(reader: APIClient) -> None:
+    api = reader
     run = BacktestRunFactory(done=True)
     backtest_trade(run, day=dt.date(2026, 3, 16))
     detail = api.get(f"/api/backtests/{run.pk}").json()

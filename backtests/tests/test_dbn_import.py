@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -349,3 +350,54 @@ def test_a_realistic_day_imports(realistic_day: GeneratedDay, market_dir: Path) 
     at = dt.datetime(2026, 3, 18, 10, 0, tzinfo=ET)
     chain = store.quotes_at(DAY, at, roots=["SPXW"], expirations=[dt.date(2026, 3, 23)])
     assert 200 < chain.num_rows < 1000 and set(chain["right"].to_pylist()) == {"C", "P"}
+
+
+def test_time_order_and_duplicates_rule_on_small_arrays() -> None:
+    rows = np.array([0, 1, 0, 0, 1])
+    for dense in (True, False):  # the bitmap check and, past its size, the sort
+        with mock.patch.object(dbn_import, "_DENSE_CELLS", 1 << 20 if dense else 0):
+            # In order, no repeats: nothing to do.
+            assert dbn_import.in_time_order_deduplicated(np.array([1, 1, 2, 3, 3]), rows, 2) == (None, 0, 0)
+            # One record back in time: a stable sort, equal stamps in input order.
+            keep, reordered, dropped = dbn_import.in_time_order_deduplicated(np.array([2, 1, 1, 3, 3]), rows, 2)
+            assert keep is not None and keep.tolist() == [1, 2, 0, 3, 4] and (reordered, dropped) == (1, 0)
+            # Instrument 0 at t=1 twice: the later in the input (index 2) wins, wherever the two sit.
+            keep, reordered, dropped = dbn_import.in_time_order_deduplicated(np.array([1, 2, 1, 3, 3]), rows, 2)
+            assert keep is not None and keep.tolist() == [2, 1, 3, 4] and (reordered, dropped) == (1, 1)
+
+
+def test_quotes_out_of_order_and_repeated_import_in_time_order_later_record_winning(
+    tiny_days: dict[dt.date, GeneratedDay], market_dir: Path, tmp_path: Path
+) -> None:
+    generated = tiny_days[DAY]
+    raw = dbn_io.read_records(generated.cbbo_path).records
+    rng = np.random.default_rng(5)
+    repeated = np.sort(rng.choice(raw.size, 40, replace=False))
+    corrections = raw[repeated].copy()
+    corrections["bid_px_00"] = np.where(corrections["bid_px_00"] == dbn_io.UNDEF_PRICE_INT, 10**9,
+                                        corrections["bid_px_00"] + 5 * 10**7)  # +$0.05, or $1.00 where there was none
+    shuffled = raw[rng.permutation(raw.size)]
+    messy = tmp_path / "messy.cbbo-1m.dbn.zst"
+    dbn_io.write_dbn(messy, dbn_io.parent_metadata(DAY, "cbbo-1m", [], []), np.concatenate([shuffled, corrections]),
+                     compress=True)
+
+    results = import_files([generated.definition_path, messy])
+    quotes = next(r for r in results if r.schema == "cbbo-1m")
+    assert quotes.duplicates_dropped == 40 and quotes.reordered > 0
+    assert quotes.record_count == raw.size + 40  # the manifest counts the records read
+
+    expected = raw.copy()
+    expected["bid_px_00"][repeated] = corrections["bid_px_00"]
+    expected = expected[np.lexsort((expected["instrument_id"], expected["ts_recv"]))]
+    table = pq.read_table(store.parquet_path("cbbo-1m", DAY))
+    assert table.num_rows == raw.size
+    mine = np.lexsort((table["instrument_id"].to_numpy(), table["ts_recv"].cast("int64").to_numpy()))
+    bids = table["bid_px"].to_numpy(zero_copy_only=False)[mine]
+    defined = expected["bid_px_00"] != dbn_io.UNDEF_PRICE_INT
+    assert np.array_equal(np.isnan(bids), ~defined)
+    assert np.allclose(bids[defined], expected["bid_px_00"][defined] / 1e9)
+    # The engine's carry-forward needs time order within each expiration's row groups.
+    f = pq.ParquetFile(store.parquet_path("cbbo-1m", DAY))
+    for indexes in store.expiration_row_groups(f.metadata).values():
+        stamps = f.read_row_groups(indexes, columns=["ts_recv"])["ts_recv"].cast("int64").to_numpy()
+        assert np.all(np.diff(stamps) >= 0)

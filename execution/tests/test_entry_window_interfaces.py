@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django_celery_beat.models import PeriodicTask
-from rest_framework.test import APIClient
+from snapshots.tests.factories import read_token_client
 
 from spx_site.schedules import periodic_tasks_setup
 from strategy.models import TradeDecision
@@ -85,7 +85,7 @@ def test_decision_pages_filter_and_detail(sim, trader: Client) -> None:  # type:
     partial = trader.get("/decisions/?action=SKIP", headers={"HX-Request": "true"}).content.decode()
     assert partial.lstrip().startswith('<div id="decision-table"') and partial.count('<tr id="decision-') == 11
     bad = trader.get("/decisions/?day=not-a-day&action=MAYBE")
-    assert bad.status_code == 200 and b"is not a date" in bad.content and b"TRADE or SKIP" in bad.content
+    assert bad.status_code == 200 and b"day must be a date (YYYY-MM-DD)" in bad.content and b"TRADE or SKIP" in bad.content
     detail = trader.get(f"/decisions/{trade.pk}/").content.decode()
     assert trade.snapshot_checksum in detail and 'class="atm"' in detail
     assert trade.legs[0]["symbol"] in detail
@@ -99,7 +99,7 @@ def test_decision_pages_filter_and_detail(sim, trader: Client) -> None:  # type:
 
 
 def test_decision_api_list_filters_and_detail(sim) -> None:  # type: ignore[no-untyped-def]
-    api = APIClient()
+    api = read_token_client()
     skip = TradeDecisionFactory()
     TradeDecisionFactory(trading_day=dt.date(2026, 11, 19), action="TRADE", reason_code="ok")
     items = api.get("/api/decisions?day=2026-11-20").json()["items"]

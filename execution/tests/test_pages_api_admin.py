@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
+from snapshots.tests.factories import read_token_client
 
 from execution import services
 from execution.models import Fill, Order, PositionMark, SimulatedBrokerOrder, Trade, TradeLeg
@@ -244,7 +244,7 @@ def test_close_now_twice_leaves_one_working_close_order_and_cancel_reopens(sim, 
 # ------------------------------------------------------------------------------------ API
 
 def test_trade_api_filters_detail_and_errors(sim) -> None:  # type: ignore[no-untyped-def]
-    api = APIClient()
+    api = read_token_client()
     open_ = TradeFactory()
     closed = TradeFactory(closed=True)
     entry = OrderFactory(trade=open_)
@@ -268,7 +268,7 @@ def test_trade_api_filters_detail_and_errors(sim) -> None:  # type: ignore[no-un
 
 
 def test_pnl_api_stats_buckets_curve_and_errors(sim) -> None:  # type: ignore[no-untyped-def]
-    api = APIClient()
+    api = read_token_client()
     empty = api.get("/api/pnl").json()
     assert empty["stats"]["trades"] == 0 and empty["stats"]["win_rate"] is None and empty["equity_curve"] == []
     TradeFactory(closed=True, closed_at=dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC))

@@ -7,9 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import factory
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 from snapshots import payloads
-from snapshots.models import CaptureFailure, ChainSnapshot, OptionInstrument
+from snapshots.api_tokens import token_create
+from snapshots.models import ApiToken, CaptureFailure, ChainSnapshot, OptionInstrument
 from strategy.quant.osi import format_symbol
 
 
@@ -87,6 +90,15 @@ class CaptureFailureFactory(factory.django.DjangoModelFactory):
     provider = "tradier"
     error_type = "ProviderUnavailable"
     message = "HTTP 502 after 3 retries"
+
+
+def read_token_client(username: str = "reader") -> APIClient:
+    """An API client with a read-only token (API reads need credentials; writes still refuse it)."""
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    _, key = token_create(user=user, scope=ApiToken.Scope.READ, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
 
 
 class StaffUserFactory(factory.django.DjangoModelFactory):

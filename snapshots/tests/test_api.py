@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from snapshots.models import ChainSnapshot
-from snapshots.tests.factories import ChainSnapshotFactory
+from snapshots.tests.factories import ChainSnapshotFactory, read_token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +111,8 @@ def test_openapi_schema_lists_the_endpoints(api: APIClient) -> None:
 def test_snapshot_detail_has_our_forward_iv_and_delta(api: APIClient, sim) -> None:  # type: ignore[no-untyped-def]
     api.post("/api/admin/run-snapshot", format="json")
     snap = targets().order_by("target_dte").first()
+    assert api.get(f"/api/chain-snapshots/{snap.pk}").status_code == 401  # the list is public, the detail is not
+    api = read_token_client()
     body = api.get(f"/api/chain-snapshots/{snap.pk}").json()
     assert body["checksum"] == snap.checksum and body["checksum_verified"] is True
     assert body["forward"]["ok"] and 0.99 < body["forward"]["discount"] <= 1
@@ -121,6 +123,7 @@ def test_snapshot_detail_has_our_forward_iv_and_delta(api: APIClient, sim) -> No
 
 def test_context_snapshots_list(api: APIClient, sim) -> None:  # type: ignore[no-untyped-def]
     api.post("/api/admin/run-snapshot", format="json")
+    api = read_token_client()
     items = api.get("/api/context-snapshots?limit=5").json()["items"]
     assert len(items) == 1
     ctx = items[0]

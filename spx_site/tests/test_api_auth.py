@@ -1,5 +1,6 @@
 """Who may write through the API: an operator token, the admin key or a staff session — never anonymous,
-whatever ADMIN_API_KEY says; a read-only token reads but is refused writes; /api/admin/* keeps its contract."""
+whatever ADMIN_API_KEY says; a read-only token reads but is refused writes; anonymous callers read only
+the public endpoints (every GET endpoint: test_api_access.py); /api/admin/* keeps its contract."""
 
 from __future__ import annotations
 
@@ -75,11 +76,18 @@ def test_anonymous_writes_are_refused_whatever_the_key_setting(settings: Any, ru
     assert BacktestRun.objects.count() == 1
 
 
-def test_reads_stay_open_to_anonymous_callers(settings: Any, run: BacktestRun) -> None:
-    settings.ADMIN_API_KEY = KEY
-    api = APIClient()
+@pytest.mark.parametrize("admin_key", ["", KEY], ids=["key-unset", "key-set"])
+def test_anonymous_reads_are_refused_whatever_the_key_setting(settings: Any, run: BacktestRun, user: Any,
+                                                              admin_key: str) -> None:
+    settings.ADMIN_API_KEY = admin_key
+    reader, _ = token_client(user, ApiToken.Scope.READ)
     for path in ("/api/backtests", f"/api/backtests/{run.pk}", "/api/trades", "/api/decisions", "/api/ml/models"):
-        assert api.get(path).status_code == 200, path
+        for headers in ({}, {"HTTP_X_API_KEY": "wrong"}, {"HTTP_X_API_KEY": ""}):
+            response = APIClient().get(path, **headers)
+            assert response.status_code == 401, (path, headers)
+            assert response.json()["error"].startswith("reads need a login, an API token")
+        assert reader.get(path).status_code == 200, path
+    assert APIClient().get("/api/chain-snapshots").status_code == 200  # the seed's public list
 
 
 def test_a_read_only_token_reads_but_is_refused_writes(settings: Any, run: BacktestRun, user: Any) -> None:

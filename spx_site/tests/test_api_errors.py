@@ -9,6 +9,7 @@ import pytest
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
+from snapshots.tests.factories import read_token_client
 from spx_site.api import server_error
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +29,9 @@ def assert_error_shape(response: Any, code: int) -> dict[str, Any]:
 
 @pytest.fixture
 def api(settings: Any) -> APIClient:
+    """A read-only token (reads need credentials); writes send the admin key."""
     settings.ADMIN_API_KEY = KEY
-    return APIClient()
+    return read_token_client()
 
 
 @pytest.mark.parametrize("path", ["/api/trades/999999", "/api/decisions/999999", "/api/chain-snapshots/999999",
@@ -74,8 +76,10 @@ def test_unsupported_media_type_has_the_shape(api: APIClient) -> None:
 
 
 def test_missing_credentials_have_the_shape(api: APIClient) -> None:
-    assert_error_shape(api.post("/api/admin/run-snapshot", {}, format="json"), 401)
-    assert_error_shape(api.post("/api/backtests", {}, format="json"), 401)
+    anonymous = APIClient()
+    assert_error_shape(anonymous.post("/api/admin/run-snapshot", {}, format="json"), 401)
+    assert_error_shape(anonymous.post("/api/backtests", {}, format="json"), 401)
+    assert_error_shape(anonymous.get("/api/trades"), 401)
 
 
 def test_an_unhandled_error_in_a_view_is_a_json_500(api: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
@@ -23,6 +24,8 @@ from rest_framework.test import APIClient
 
 from backtests.tests.factories import BacktestRunFactory
 from execution.tests.factories import OrderFactory, PositionMarkFactory, TradeFactory
+from snapshots.api_tokens import token_create
+from snapshots.models import ApiToken
 from snapshots.tests.factories import ChainSnapshotFactory
 
 KEY = "schema-test-admin-key-0123456789abcdef"
@@ -54,10 +57,11 @@ schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application())
 
 
 @pytest.fixture
-def factory_data(db: None, settings: Any) -> Iterator[None]:
-    """A few rows for the read endpoints. The admin key is set, so writes and /api/admin/* answer
-    anonymous callers with their documented 401 instead of launching work. As Django's test client
-    does, the WSGI handler must not close the test transaction's connection after each request."""
+def factory_data(db: None, settings: Any) -> Iterator[dict[str, str]]:
+    """A few rows for the read endpoints, and the headers of a read-only token: reads need
+    credentials, and with it writes answer their documented 403 instead of launching work. The
+    admin key is set, so /api/admin/* answers its documented 401. As Django's test client does, the
+    WSGI handler must not close the test transaction's connection after each request."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     settings.ADMIN_API_KEY = KEY
@@ -69,8 +73,9 @@ def factory_data(db: None, settings: Any) -> Iterator[None]:
     OrderFactory(trade=opened)
     PositionMarkFactory(trade=opened)
     TradeFactory(closed=True)
+    _, key = token_create(user=get_user_model().objects.create_user("schemathesis"), scope=ApiToken.Scope.READ)
     try:
-        yield
+        yield {"Authorization": f"Token {key}"}
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -81,5 +86,5 @@ def factory_data(db: None, settings: Any) -> Iterator[None]:
 @hypothesis_settings(max_examples=15, deadline=None, derandomize=True,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                             HealthCheck.filter_too_much])
-def test_api_conforms_to_its_schema(case: Any, factory_data: None) -> None:
-    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+def test_api_conforms_to_its_schema(case: Any, factory_data: dict[str, str]) -> None:
+    case.call_and_validate(headers=factory_data, checks=[not_a_server_error, response_schema_conformance])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
+from snapshots.tests.factories import read_token_client
 
 from backtests import services
 from backtests.tests.conftest import COMPACT_DAYS
@@ -70,7 +70,7 @@ def test_the_command_and_the_api(run: int, tmp_path: Path) -> None:
     assert f"sha256 {sha}" in out.getvalue() and " rows × " in out.getvalue()
     with pytest.raises(CommandError, match="needs --run"):
         call_command("ml_dataset", "--source", "backtest", "--out", str(tmp_path / "x.parquet"))
-    api = APIClient()
+    api = read_token_client()
     body = api.get(f"/api/ml/dataset?source=backtest&run={run}").json()
     assert body["sha256"] == sha and body["columns"] == list(COLUMNS) and body["rows"] > 0
     parquet = api.get(f"/api/ml/dataset?source=backtest&run={run}&output=parquet")

@@ -211,12 +211,12 @@ def test_api_train_is_idempotent_and_activation_answers_409_then_forced(client, 
     assert first.status_code == 202 and first.json()["status"] == "pending"
     again = client.post("/api/ml/models/train", body, content_type="application/json", **headers)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    done = client.get(f"/api/ml/trainings/{first.json()['id']}").json()
+    done = client.get(f"/api/ml/trainings/{first.json()['id']}", **headers).json()
     assert done["status"] == "done" and done["progress"] == 1.0
     model_id = done["model"]
-    listed = client.get("/api/ml/models").json()
+    listed = client.get("/api/ml/models", **headers).json()
     assert [m["id"] for m in listed] == [model_id] and listed[0]["page"] == f"/models/{model_id}/"
-    detail = client.get(f"/api/ml/models/{model_id}").json()
+    detail = client.get(f"/api/ml/models/{model_id}", **headers).json()
     assert detail["feature_names"] == list(FEATURE_NAMES) and "folds" in detail["report"]
     bad = client.post("/api/ml/models/train", {"run": run.pk, "params": {"nope": 1}}, content_type="application/json",
                       **{"HTTP_X_API_KEY": "k" * 24})
@@ -229,7 +229,7 @@ def test_api_train_is_idempotent_and_activation_answers_409_then_forced(client, 
     assert forced.status_code == 200 and forced.json()["status"] == "active"
     retired = client.post(f"/api/ml/models/{model_id}/retire", {}, content_type="application/json", **headers)
     assert retired.json()["status"] == "retired"
-    assert client.get("/api/ml/models/999").status_code == 404
+    assert client.get("/api/ml/models/999", **headers).status_code == 404
 
 
 def test_pages_list_detail_train_and_activate(client, django_user_model, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]

@@ -25,7 +25,11 @@ class Command(BaseCommand):
         started = time.perf_counter()
 
         def progress(day: DayImport) -> None:
-            self.stdout.write(f"staged {day.date} {day.schema:<10} {day.record_count:>11,} records  {day.instrument_count:>7,} instruments")
+            fixed = ""
+            if day.reordered or day.duplicates_dropped:
+                fixed = f"  ({day.reordered:,} out of time order, sorted; {day.duplicates_dropped:,} repeated, dropped)"
+            self.stdout.write(f"staged {day.date} {day.schema:<10} {day.record_count:>11,} records  "
+                              f"{day.instrument_count:>7,} instruments{fixed}")
 
         try:
             results = import_files(paths, root_dir=data_dir, workers=workers, progress=progress, compression=compression)
