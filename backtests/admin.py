@@ -88,7 +88,14 @@ class BacktestRunAdmin(ReadOnlyAdmin):
         url = reverse("backtests:run-detail", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, url)
 
-    @admin.action(description="Cancel the selected runs")
+    # Each action needs its own permission (Meta.permissions): a view-only staff user sees neither.
+    def has_cancel_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backtests.cancel_run")
+
+    def has_relaunch_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backtests.relaunch_run")
+
+    @admin.action(description="Cancel the selected runs", permissions=["cancel_run"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[BacktestRun]) -> None:
         for run in queryset:
             if run.finished:
@@ -97,7 +104,8 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             run = services.run_cancel(run)
             self.message_user(request, f"run {run.pk} is {run.status}", messages.SUCCESS)
 
-    @admin.action(description="Relaunch the unfinished chunks of the selected runs (failed runs are reopened)")
+    @admin.action(description="Relaunch the unfinished chunks of the selected runs (failed runs are reopened)",
+                  permissions=["relaunch_run"])
     def relaunch_unfinished_chunks(self, request: HttpRequest, queryset: QuerySet[BacktestRun]) -> None:
         for run in queryset:
             if run.status == BacktestRun.Status.FAILED:

@@ -1,7 +1,7 @@
 """DRF API for backtest runs: list and launch, one run (status, progress, parameters, metrics),
 cancel, and a run's trades. Launch and cancel are writes (an operator token, the admin key or a
-staff session); reads need credentials like the other reads (a login, any API token or the admin
-key). A launch is idempotent on its ``Idempotency-Key``."""
+staff session holding ``backtests.add_backtestrun`` / ``backtests.cancel_run``); reads need credentials like
+the other reads (a login, any API token or the admin key). A launch is idempotent on its ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from backtests import selectors, services
 from backtests.models import BacktestRun
+from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_session_perm
 from execution.api import TradeOutputSerializer
 from snapshots.params import StrictDateField
 from strategy.models import StrategyConfig
@@ -151,6 +152,9 @@ class BacktestRunListCreateApi(APIView):
             data.setdefault("end", data["start"])
             if data["end"] < data["start"]:
                 raise serializers.ValidationError({"end": [f"end {data['end']} is before start {data['start']}"]})
+            # The caps, before anything is looked up (the strategies once the configs are resolved, in the service).
+            if errors := services.run_limits_errors(start=data["start"], end=data["end"]):
+                raise serializers.ValidationError(errors)
             return data
 
     @extend_schema(
@@ -178,6 +182,7 @@ class BacktestRunListCreateApi(APIView):
                    401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
     )
     def post(self, request: Request) -> Response:
+        require_session_perm(request, BACKTEST_LAUNCH)
         body = self.BacktestRunCreateInputSerializer(data=request.data)
         if not body.is_valid():
             return _invalid(body, "body")
@@ -206,7 +211,7 @@ class BacktestRunListCreateApi(APIView):
         except services.BacktestError as exc:
             if key and selectors.run_by_key(key) is not None:  # the only refusal once the key has a run
                 return Response({"error": str(exc), "fields": {}}, status=status.HTTP_409_CONFLICT)
-            return Response({"error": str(exc), "fields": {}}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"error": str(exc), "fields": exc.fields}, status=status.HTTP_400_BAD_REQUEST)
         if not created:
             if run.name != p["name"][:120]:
                 return Response({"error": f"idempotency key {key!r} was used with the name {run.name!r}", "fields": {}},
@@ -241,6 +246,7 @@ class BacktestRunCancelApi(APIView):
                    responses={200: BacktestRunDetailSerializer, 401: ErrorSerializer, 404: ErrorSerializer,
                               409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
+        require_session_perm(request, BACKTEST_CANCEL)
         run = selectors.run_get(pk)
         if run is None:
             return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from backtests.services import DEFAULT_CHUNK_DAYS, RISK_SCOPES
+from backtests.services import DEFAULT_CHUNK_DAYS, RISK_SCOPES, run_limits_errors, strategy_count
 from strategy.models import StrategyConfig
 from strategy.services import ENTRY_WINDOWS
 
@@ -52,4 +52,13 @@ class RunLaunchForm(forms.Form):
         start, end = data.get("start"), data.get("end")
         if start and end and end < start:
             self.add_error("end", f"end {end} is before start {start}")
+        elif start and end:
+            # The caps on the field at fault (the service checks them again for every other door).
+            configs, windows = data.get("configs"), data.get("windows")
+            strategies = (strategy_count(configs=len(configs), windows=len(windows),
+                                         risk_scope=data.get("risk_scope") or RISK_SCOPES[0])
+                          if configs is not None and windows else None)
+            for name, messages in run_limits_errors(start=start, end=end, strategies=strategies).items():
+                for message in messages:
+                    self.add_error(name, message)
         return data

@@ -77,6 +77,11 @@ class BacktestRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # Launching is the default ``add_backtestrun``; these act on a run that exists.
+        permissions = [
+            ("cancel_run", "Can cancel a backtest run"),
+            ("relaunch_run", "Can relaunch a backtest run's unfinished chunks (reopens a failed run)"),
+        ]
 
     def __str__(self) -> str:
         return f"backtest #{self.pk} {self.name or ''} {self.start_date}..{self.end_date} [{self.status}]".replace("  ", " ")

@@ -1,5 +1,6 @@
 """Backtest pages: the runs with the launch form, one run (live progress, then its results) and two
-runs compared. Launching and cancelling are staff-only, as the API's admin key guards them there."""
+runs compared. Launching and cancelling need a staff login with ``backtests.add_backtestrun`` /
+``backtests.cancel_run`` (``snapshots.permissions``), as a staff session needs them on the API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http.response import HttpResponseBase
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,14 +22,10 @@ from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthl
 from snapshots.csv_export import csv_response
 from snapshots.paging import page_get
 from snapshots.params import QueryParams
+from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_perm, user_can
 
 LIST_LIMIT = 100
 RUNS_PER_PAGE = 25
-
-
-def _require_staff(request: HtmxHttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("only staff can launch or cancel backtests")
 
 
 def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None:
@@ -46,7 +42,12 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
         )
         run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
     except services.BacktestError as exc:
-        form.add_error(None, str(exc))
+        if exc.fields and set(exc.fields) <= set(form.fields):
+            for name, messages in exc.fields.items():
+                for message in messages:
+                    form.add_error(name, message)
+        else:
+            form.add_error(None, str(exc))
         return None
     if created:
         services.run_launch(run)
@@ -62,7 +63,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         # Default to the latest run of imported days: a launch that works as it stands.
         form.initial.update(start=ranges[-1]["start"], end=ranges[-1]["end"])
     if request.method == "POST":
-        _require_staff(request)
+        require_perm(request, BACKTEST_LAUNCH)
         form = RunLaunchForm(request.POST)
         if form.is_valid() and (run := _launch(request, form)) is not None:
             return redirect("backtests:run-detail", pk=run.pk)
@@ -78,7 +79,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         "form": form,
         # A fresh key per rendering: after a refusal nothing was created, so the next submit is a new launch.
         "launch_key": uuid.uuid4().hex,
-        "can_launch": request.user.is_staff,
+        "can_launch": user_can(request.user, BACKTEST_LAUNCH),
         "data_ranges": ranges,
     })
     if request.htmx and not active:
@@ -103,7 +104,7 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(pk)
     context: dict[str, Any] = {
         "run": run, "progress": selectors.run_progress(run), "chunks": selectors.run_chunks(run),
-        "can_cancel": request.user.is_staff and not run.finished,
+        "can_cancel": user_can(request.user, BACKTEST_CANCEL) and not run.finished,
     }
     if run.status == BacktestRun.Status.DONE:
         # The results exist only once the run is assembled; a poll of a running run stays cheap.
@@ -184,7 +185,7 @@ def latest_parity(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    _require_staff(request)
+    require_perm(request, BACKTEST_CANCEL)
     run = _run_or_404(pk)
     services.run_cancel(run)
     return redirect("backtests:run-detail", pk=run.pk)

@@ -24,7 +24,14 @@ BROKER_FAILURES = (BrokerError, ValueError)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewing and actions only: adding or editing a row here would bypass the services' rules."""
+    """Viewing and actions only: adding or editing a row here would bypass the services' rules.
+
+    Each action names the custom permission it needs (``Meta.permissions``): viewing a trade or an
+    order is not a licence to send orders about it. Django hides an action the user may not run and
+    refuses it when posted anyway."""
+
+    def has_reconcile_orders_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("execution.reconcile_orders")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -71,7 +78,10 @@ class TradeAdmin(ReadOnlyAdmin):
         # normalize() drops the stored trailing zeros (6940.000 → 6940) that ":g" keeps on a Decimal
         return f"{obj.short_strike.normalize():f}/{obj.long_strike.normalize():f}"
 
-    @admin.action(description="Close now at the latest mark (fill-model debit)")
+    def has_close_trade_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("execution.close_trade")
+
+    @admin.action(description="Close now at the latest mark (fill-model debit)", permissions=["close_trade"])
     def close_now(self, request: HttpRequest, queryset: QuerySet[Trade]) -> None:
         for trade in queryset:
             mark = selectors.latest_mark(trade)
@@ -99,7 +109,7 @@ class TradeAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, f"{label} is {order.state}", messages.SUCCESS)
 
-    @admin.action(description="Reconcile every in-flight order with the broker")
+    @admin.action(description="Reconcile every in-flight order with the broker", permissions=["reconcile_orders"])
     def reconcile(self, request: HttpRequest, queryset: QuerySet[Trade]) -> None:
         _reconcile(self, request)
 
@@ -138,7 +148,10 @@ class OrderAdmin(ReadOnlyAdmin):
     def trade_pnl_usd(self, obj: Order) -> Decimal | None:
         return obj.trade.realized_pnl_usd
 
-    @admin.action(description="Cancel order at the broker")
+    def has_cancel_order_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("execution.cancel_order")
+
+    @admin.action(description="Cancel order at the broker", permissions=["cancel_order"])
     def cancel_order(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         try:
             broker = services.broker_get()
@@ -169,7 +182,7 @@ class OrderAdmin(ReadOnlyAdmin):
             said = "was already final" if result.already_final else "accepted the cancel"
             self.message_user(request, f"order {order.client_tag}: the broker {said}; now {order.state}")
 
-    @admin.action(description="Reconcile every in-flight order with the broker")
+    @admin.action(description="Reconcile every in-flight order with the broker", permissions=["reconcile_orders"])
     def reconcile(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         _reconcile(self, request)
 

@@ -69,6 +69,8 @@ class Trade(models.Model):
     class Meta:
         db_table = "trades"
         ordering = ["-opened_at", "-pk"]
+        # Acting on a trade, beyond viewing it: checked by the admin action and any page or API doing the same.
+        permissions = [("close_trade", "Can close a trade (send its closing order)")]
         indexes = [models.Index(fields=["source", "status"]), models.Index(fields=["source", "closed_at"])]
 
     def __str__(self) -> str:
@@ -132,6 +134,10 @@ class Order(models.Model):
     class Meta:
         db_table = "orders"
         ordering = ["-created_at"]
+        permissions = [
+            ("cancel_order", "Can cancel an order at the broker"),
+            ("reconcile_orders", "Can reconcile in-flight orders with the broker (submits new ones)"),
+        ]
         constraints = [
             # One entry order per trade, and one order per closing attempt: the business keys.
             models.UniqueConstraint(fields=["trade", "purpose", "attempt"], name="order_attempt_uniq"),

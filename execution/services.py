@@ -4,6 +4,8 @@ Rules that keep money state right (design Principle 3, reliability.md B1):
 - an ``Order`` row with its client tag is committed before the broker is called;
 - a placement whose outcome is unknown is never re-sent: the order goes ``unknown`` and is
   reconciled by tag (only a request that provably never left is re-sent, once, with the same tag);
+- an order the market could not take (session closed per the trading calendar, or a series past
+  its settlement instant) is refused locally before the broker is called (``order_gate``);
 - every state change goes through ``order_states.transition``; fills are deduplicated on
   (order, broker order id + cumulative quantity);
 - reconciliation runs before the first trading job of every worker process (``ensure_reconciled``).
@@ -37,6 +39,7 @@ from execution.brokers.base import (
 )
 from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
+from snapshots import market_calendar
 from strategy.models import TradeDecision
 from strategy.quant import rules
 from strategy.quant.money import cents as money, cents_or_none
@@ -189,13 +192,63 @@ def _set_state(order: Order, target: OrderState, *, reason: str | None = None) -
         order.reason = reason
 
 
+MARKET_CLOSED = "market_closed"
+SERIES_EXPIRED = "series_expired"
+
+
+def order_gate(legs: list[dict[str, Any]], *, at: dt.datetime) -> str | None:
+    """Why the market cannot take an order with these legs at ``at`` (aware), or None when it can.
+
+    ``market_closed``: ``at`` is outside the SPX index-options session of its New York day
+    (``market_calendar.is_session_open``: 09:30–16:15 ET, 09:30–13:15 ET on early-close days such
+    as 2026-11-27; holidays and weekends have none). ``series_expired``: a leg's series is at or past
+    its settlement instant (SPXW 16:00 ET, 13:00 on an early close; AM SPX 09:30 on its day,
+    ``market_calendar.settlement_instant``). The text is ``"<code>: <why>"``, as the order's reason.
+    """
+    local = at.astimezone(NEW_YORK)
+    if not market_calendar.is_session_open(at):
+        bounds = market_calendar.session_bounds(local.date())
+        why = ("no session that day (holiday or weekend)" if bounds is None else
+               f"the session runs {bounds[0].astimezone(NEW_YORK):%H:%M}–{bounds[1].astimezone(NEW_YORK):%H:%M} ET")
+        return f"{MARKET_CLOSED}: {local:%Y-%m-%d %H:%M} ET is outside the SPX options session ({why})"
+    for leg in legs:
+        try:
+            parsed = parse_symbol(str(leg["option_symbol"]))
+        except ValueError:
+            continue  # malformed: the broker's local validation denies it (``OrderDenied``), never sent
+        try:
+            settles_at = market_calendar.settlement_instant(parsed.expiration, parsed.root)
+        except ValueError:  # an expiration on a closed day never settles there: no such series trades
+            return f"{SERIES_EXPIRED}: {leg['option_symbol']} expires on {parsed.expiration}, not a trading day"
+        if at >= settles_at:
+            return (f"{SERIES_EXPIRED}: {leg['option_symbol']} settled at "
+                    f"{settles_at.astimezone(NEW_YORK):%Y-%m-%d %H:%M} ET")
+    return None
+
+
 def order_submit(order_id: int, *, broker: Broker | None = None, now: dt.datetime | None = None) -> Order:
     """Send a ``new`` order once. Claims the row (new → submitting, committed) before any I/O.
 
     ``now`` is the business time to stamp (a replayed day passes its slot; live it is the clock).
+    The same instant is what ``order_gate`` checks: an order the market cannot take then is
+    rejected locally (its reason says why, the broker is never called) and its trade moves on as
+    after any rejection (an entry is not filled, a close leaves the trade open).
     """
+    at = now or timezone.now()
+    order = Order.objects.get(pk=order_id)
+    if (settings.ORDER_MARKET_CHECK and order.state == OrderState.NEW
+            and (refusal := order_gate(order.legs, at=at)) is not None):
+        # Conditional, like the claim below: only a row still ``new`` (never sent) is refused. A close
+        # keeps why it was wanted (``take_profit: …``) after the refusal, for the audit trail.
+        reason = f"{refusal}; never sent" + (f" (was: {order.reason})" if order.reason else "")
+        if Order.objects.filter(pk=order_id, state=OrderState.NEW).update(
+                state=transition(OrderState.NEW, OrderState.REJECTED), reason=reason) == 1:
+            order.refresh_from_db()
+            logger.warning("order %s refused locally: %s", order.client_tag, order.reason)
+            _entry_failed(order)
+            return order
     claimed = Order.objects.filter(pk=order_id, state=OrderState.NEW).update(
-        state=OrderState.SUBMITTING, submitted_at=now or timezone.now()
+        state=OrderState.SUBMITTING, submitted_at=at
     )
     order = Order.objects.get(pk=order_id)
     if claimed != 1:  # submitted already (a redelivered task, or reconciliation got there first)

@@ -42,7 +42,15 @@ class ModelVersionAdmin(_ReadOnly):
     def page(self, obj: ModelVersion) -> str:
         return format_html('<a href="/models/{}/">model page</a>', obj.pk)
 
-    @admin.action(description="Activate (refused if the gain interval does not lie above zero)")
+    # Each action needs its own permission (Meta.permissions): a view-only staff user sees neither.
+    def has_activate_model_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("mlmodels.activate_model")
+
+    def has_retire_model_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("mlmodels.retire_model")
+
+    @admin.action(description="Activate (refused if the gain interval does not lie above zero)",
+                  permissions=["activate_model"])
     def activate_models(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for mv in queryset:
             try:
@@ -51,7 +59,7 @@ class ModelVersionAdmin(_ReadOnly):
             except services.ModelError as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
 
-    @admin.action(description="Retire")
+    @admin.action(description="Retire", permissions=["retire_model"])
     def retire_models(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for mv in queryset:
             services.retire(mv, user=request.user, reason="retired in admin")

@@ -1,5 +1,6 @@
 """The meta-labeler's API: its dataset (metadata as JSON, or the rows as Parquet), model versions,
-training requests, activation and retirement (writes: an operator token, the admin key or a staff session)."""
+training requests, activation and retirement (writes: an operator token, the admin key or a staff session
+holding the operation's permission, ``snapshots.permissions``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mlmodels.dataset import COLUMNS, DatasetError, dataset_build
 from mlmodels.models import ModelVersion, TrainingRequest
 from snapshots.params import IdField, StrictDateField
 from strategy.models import Source
+from snapshots.permissions import MODEL_ACTIVATE, MODEL_RETIRE, MODEL_TRAIN, require_session_perm
 from strategy.quant.decision import DEFAULT_ML_GROUP
 
 
@@ -109,11 +111,13 @@ class _ModelAction(APIView):
     """POST /api/ml/models/<pk>/<action> (a write: operator token, admin key or staff session): validate the body, find the model, act."""
 
     InputSerializer: type[serializers.Serializer[Any]]
+    perm: str  # what a staff session needs (tokens and the admin key are let in by WritesNeedOperator)
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         raise NotImplementedError
 
     def post(self, request: Request, pk: int) -> Response:
+        require_session_perm(request, self.perm)
         body = self.InputSerializer(data=request.data)
         if not body.is_valid():
             return _error("invalid body", fields=body.errors)
@@ -161,6 +165,7 @@ class TrainApi(APIView):
                    responses={202: TrainingRequestSerializer, 200: TrainingRequestSerializer, 400: ErrorSerializer,
                               401: ErrorSerializer})
     def post(self, request: Request) -> Response:
+        require_session_perm(request, MODEL_TRAIN)
         body = self.TrainInputSerializer(data=request.data)
         if not body.is_valid():
             return _error("invalid body", fields=body.errors)
@@ -193,6 +198,7 @@ class ActivateApi(_ModelAction):
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
 
     InputSerializer = ActivateInputSerializer
+    perm = MODEL_ACTIVATE
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.activate(mv, force=data["force"], reason=data["reason"])
@@ -208,6 +214,7 @@ class RetireApi(_ModelAction):
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
 
     InputSerializer = RetireInputSerializer
+    perm = MODEL_RETIRE
 
     def act(self, mv: ModelVersion, data: dict[str, Any]) -> ModelVersion:
         return services.retire(mv, reason=data["reason"])

@@ -62,6 +62,11 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Training is the default ``add_trainingrequest``; these change which model gates live entries.
+        permissions = [
+            ("activate_model", "Can activate a model version (it gates its group's entries)"),
+            ("retire_model", "Can retire a model version"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["group"], condition=Q(status="active"), name="one_active_model_per_group"),
             models.UniqueConstraint(fields=["dataset_sha256", "params_sha256", "group"], name="one_model_per_dataset_params"),

@@ -1,6 +1,7 @@
 """Model pages: the versions with a training form, and one model (its walk-forward evidence, the
 threshold sweep, importances, gated vs ungated equity, live monitoring, activation). Training,
-activating and retiring are staff-only, as the API's admin key guards them there."""
+activating and retiring need a staff login with ``mlmodels.add_trainingrequest`` / ``activate_model`` /
+``retire_model`` (``snapshots.permissions``), as a staff session needs them on the API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,11 +21,7 @@ from mlmodels.models import ModelVersion, TrainingRequest
 from mlmodels.monitoring import PSI_FLAG, monitoring
 from snapshots.charts import curves_chart, xy_chart
 from snapshots.http import HtmxHttpRequest
-
-
-def _require_staff(request: HtmxHttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("only staff can train, activate or retire models")
+from snapshots.permissions import MODEL_ACTIVATE, MODEL_RETIRE, MODEL_TRAIN, require_perm, user_can
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,7 +29,7 @@ def _require_staff(request: HtmxHttpRequest) -> None:
 def model_list(request: HtmxHttpRequest) -> HttpResponse:
     form = TrainForm()
     if request.method == "POST":
-        _require_staff(request)
+        require_perm(request, MODEL_TRAIN)
         form = TrainForm(request.POST)
         if form.is_valid():
             d = form.cleaned_data
@@ -53,7 +49,7 @@ def model_list(request: HtmxHttpRequest) -> HttpResponse:
     template = "mlmodels/model_list.html" + ("#trainings" if request.htmx else "")
     return render(request, template, {
         "models": ModelVersion.objects.all()[:200], "requests": requests, "pending": pending, "form": form,
-        "train_key": uuid.uuid4().hex, "can_train": request.user.is_staff,
+        "train_key": uuid.uuid4().hex, "can_train": user_can(request.user, MODEL_TRAIN),
     })
 
 
@@ -98,7 +94,8 @@ def model_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "reliability": reliability, "equity": curves, "sweep": _sweep_chart(report.get("sweep", [])),
         "kept": _kept_chart(report.get("sweep", [])), "importances": mv.importances[:25],
         "monitoring": m, "live_reliability": live_reliability, "rolling": rolling, "psi_flag": PSI_FLAG,
-        "activate_form": ActivateForm(), "can_change": request.user.is_staff,
+        "activate_form": ActivateForm(), "can_activate": user_can(request.user, MODEL_ACTIVATE),
+        "can_retire": user_can(request.user, MODEL_RETIRE),
         "error": request.GET.get("error", ""),
     })
 
@@ -115,8 +112,8 @@ def _result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             for key, label, fmt in FIGURE_LABELS]
 
 
-def _model_for_change(request: HtmxHttpRequest, pk: int) -> ModelVersion:
-    _require_staff(request)
+def _model_for_change(request: HtmxHttpRequest, pk: int, perm: str) -> ModelVersion:
+    require_perm(request, perm)
     mv = ModelVersion.objects.filter(pk=pk).first()
     if mv is None:
         raise Http404("no such model version")
@@ -126,7 +123,7 @@ def _model_for_change(request: HtmxHttpRequest, pk: int) -> ModelVersion:
 @require_POST
 @login_required
 def model_activate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    mv = _model_for_change(request, pk)
+    mv = _model_for_change(request, pk, MODEL_ACTIVATE)
     form = ActivateForm(request.POST)
     form.is_valid()
     try:
@@ -140,6 +137,6 @@ def model_activate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def model_retire(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    mv = _model_for_change(request, pk)
+    mv = _model_for_change(request, pk, MODEL_RETIRE)
     services.retire(mv, user=request.user, reason=(request.POST.get("reason") or "").strip())
     return redirect("mlmodels:model-detail", pk=mv.pk)

@@ -26,7 +26,14 @@ class ChainSnapshotAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChainSnapshot]:
         return super().get_queryset(request).defer("payload_zstd")
 
-    @admin.action(description="Force a snapshot capture now")
+    # Each action needs its own permission (Meta.permissions): a view-only staff user sees neither.
+    def has_force_capture_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("snapshots.force_capture")
+
+    def has_verify_checksums_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("snapshots.verify_checksums")
+
+    @admin.action(description="Force a snapshot capture now", permissions=["force_capture"])
     def force_snapshot(self, request: HttpRequest, queryset: QuerySet[ChainSnapshot]) -> None:
         try:
             result = snapshot_capture(now=timezone.now(), force=True)
@@ -36,7 +43,7 @@ class ChainSnapshotAdmin(admin.ModelAdmin):
         self.message_user(request, f"inserted {len(result.inserted)}, existing {len(result.existing)}, "
                                    f"failures {len(result.failures)}")
 
-    @admin.action(description="Verify checksums of the selected snapshots")
+    @admin.action(description="Verify checksums of the selected snapshots", permissions=["verify_checksums"])
     def verify_checksums(self, request: HttpRequest, queryset: QuerySet[ChainSnapshot]) -> None:
         bad = [s.pk for s in queryset.defer(None) if not s.verify_checksum()]
         level = messages.ERROR if bad else messages.SUCCESS

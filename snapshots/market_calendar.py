@@ -42,6 +42,12 @@ EARLY_CLOSE_ET = dt.time(13, 15)
 _EXPIRING_CUTOFF = dt.timedelta(minutes=15)
 
 _CALENDAR_NAME = "CBOE_Index_Options"
+# The years this calendar answers for. The library's holiday rules are checked back through the
+# 2000s (calendar.md §6; SPXW Weeklys date from 2005, Databento's OPRA from 2013); far out it
+# knows no holidays (every weekday trades) and pandas timestamps stop in 2262, while year 1 gives
+# nonsense. Callers taking dates from users (backtest launches) refuse days outside these years.
+FIRST_SUPPORTED_YEAR = 2000
+LAST_SUPPORTED_YEAR = 2099
 # How far previous_/next_trading_day look before giving up; the longest US market closure in the
 # library's history (9/11, 2001) is four sessions, so a few years is a generous bound.
 _MAX_YEARS_SEARCHED = 3
@@ -94,6 +100,11 @@ def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
 def _require_aware(moment: dt.datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {moment!r}")
+
+
+def is_supported(day: dt.date) -> bool:
+    """True when ``day`` lies in the years this calendar answers for (``FIRST_``/``LAST_SUPPORTED_YEAR``)."""
+    return FIRST_SUPPORTED_YEAR <= day.year <= LAST_SUPPORTED_YEAR
 
 
 def is_trading_day(day: dt.date) -> bool:

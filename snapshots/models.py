@@ -72,6 +72,10 @@ class ChainSnapshot(models.Model):
 
     class Meta:
         db_table = "chain_snapshots"
+        permissions = [
+            ("force_capture", "Can force a snapshot capture now (calls the market-data provider)"),
+            ("verify_checksums", "Can verify stored snapshots' checksums (decompresses every selected payload)"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["underlying", "expiration", "ts"], name="chain_snapshot_slot_uniq"),
         ]

@@ -15,6 +15,7 @@ from snapshots.http import HtmxHttpRequest
 from snapshots.paging import page_get
 from snapshots.params import QueryParams
 from snapshots import market_calendar, selectors
+from snapshots.permissions import FORCE_CAPTURE, require_perm, user_can
 from snapshots.models import ChainSnapshot
 from snapshots.providers.base import ProviderError
 from snapshots.services import snapshot_capture
@@ -63,6 +64,7 @@ def snapshot_list(request: HtmxHttpRequest) -> HttpResponse:
             "query": request.GET,
             "failures": selectors.failure_list(limit=10),
             "market_open": market_calendar.is_session_open(now),
+            "can_capture": user_can(request.user, FORCE_CAPTURE),
             "now": now,
             "settings_view": {
                 "provider": settings.MARKET_DATA_PROVIDER,
@@ -77,6 +79,8 @@ def snapshot_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def snapshot_run(request: HtmxHttpRequest) -> HttpResponse:
+    # A capture calls the provider (rate limits, a paid feed): staff with the permission only.
+    require_perm(request, FORCE_CAPTURE)
     error = ""
     result = None
     try:

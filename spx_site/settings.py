@@ -272,6 +272,12 @@ ORDER_WALK_AFTER_SECONDS = env.int("ORDER_WALK_AFTER_SECONDS", default=60)
 ORDER_WALK_STEP = env.float("ORDER_WALK_STEP", default=0.05)
 ORDER_WALK_MAX_STEPS = env.int("ORDER_WALK_MAX_STEPS", default=4)
 ORDER_NOT_FOUND_CHECKS = env.int("ORDER_NOT_FOUND_CHECKS", default=5)
+# Orders are refused locally when the session is closed or the series has settled (execution.services.order_gate).
+# false only for a test that replays a past day through real worker processes (their clock is the wall clock);
+# production settings (SPX_PRODUCTION / SPX_REQUIRE_SECRET_KEY) refuse to start with it off.
+ORDER_MARKET_CHECK = env.bool("ORDER_MARKET_CHECK", default=True)
+if (PRODUCTION or REQUIRE_SECRETS) and not ORDER_MARKET_CHECK:
+    raise ImproperlyConfigured("ORDER_MARKET_CHECK=false is for tests only: it would send orders to a closed market")
 # Per leg per contract, each way: Tradier's options commission ($0.35 a contract) plus Cboe's
 # customer transaction fee on SPX options ($0.45 a contract at a premium of $1 or more, $0.36 below:
 # the higher one, so cheap wings are slightly overcharged). 0 for a fee-free comparison.
@@ -283,6 +289,10 @@ MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default
 # --- Backtest data ---------------------------------------------------------------------------
 MARKET_DATA_DIR = Path(env("MARKET_DATA_DIR", default=str(VAR_DIR / "market-data")))
 DATABENTO_API_KEY = env("DATABENTO_API_KEY", default="")
+# The most one launch may ask for, refused before any work (backtests.services.params.run_limits_check):
+# calendar days from start to end inclusive (1,830 ≈ five years), and strategies (config × window pairs).
+BACKTEST_MAX_SPAN_DAYS = env.int("BACKTEST_MAX_SPAN_DAYS", default=1830)
+BACKTEST_MAX_STRATEGIES = env.int("BACKTEST_MAX_STRATEGIES", default=200)
 
 # --- Meta-labeler -----------------------------------------------------------------------------
 ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ model files + JSON sidecars

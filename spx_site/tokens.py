@@ -1,5 +1,7 @@
 """The staff page for API tokens (``/api-tokens/``): make one (its key shown once, on this response
-only), list them (never their keys) and revoke one."""
+only), list them (never their keys) and revoke one. Any staff user may look; making a token needs
+``snapshots.add_apitoken`` and revoking one ``snapshots.change_apitoken`` (an operator token can
+launch work through the API, so minting one is an act, not a view)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from snapshots.api_tokens import token_create, token_revoke
 from snapshots.models import ApiToken
+from snapshots.permissions import TOKEN_CREATE, TOKEN_REVOKE, require_perm, user_can
 
 
 class TokenForm(forms.Form):
@@ -29,6 +32,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     new_key = None
     new_token = None
     if request.method == "POST":
+        require_perm(request, TOKEN_CREATE)
         form = TokenForm(request.POST)
         if form.is_valid():
             new_token, new_key = token_create(user=form.cleaned_data["user"], scope=form.cleaned_data["scope"],
@@ -37,12 +41,16 @@ def token_list(request: HttpRequest) -> HttpResponse:
     else:
         form = TokenForm(initial={"user": request.user.pk})
     tokens = ApiToken.objects.select_related("user")[:500]
-    return render(request, "api_tokens.html", {"form": form, "tokens": tokens, "new_key": new_key, "new_token": new_token})
+    return render(request, "api_tokens.html", {
+        "form": form, "tokens": tokens, "new_key": new_key, "new_token": new_token,
+        "can_create": user_can(request.user, TOKEN_CREATE), "can_revoke": user_can(request.user, TOKEN_REVOKE),
+    })
 
 
 @staff_member_required
 @require_POST
 def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    require_perm(request, TOKEN_REVOKE)
     token = get_object_or_404(ApiToken, pk=pk)
     if token_revoke(token):
         messages.success(request, f"token {token.prefix}… revoked")

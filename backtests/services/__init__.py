@@ -28,12 +28,16 @@ from backtests.services.params import (
     imported_days,
     params_build,
     params_sha256,
+    run_limits_check,
+    run_limits_errors,
     strategies_of,
+    strategy_count,
     trading_days,
 )
 
 __all__ = [
     "DEFAULT_CHUNK_DAYS", "EXTENSION_CALENDAR_DAYS", "RISK_SCOPES", "BacktestError", "chunk_execute", "code_version",
     "engine_params", "imported_days", "params_build", "params_sha256", "run_assemble", "run_cancel", "run_create",
-    "run_execute_inline", "run_fail", "run_launch", "run_metrics", "run_reopen", "strategies_of", "trading_days",
+    "run_execute_inline", "run_fail", "run_launch", "run_limits_check", "run_limits_errors", "run_metrics", "run_reopen",
+    "strategies_of", "strategy_count", "trading_days",
 ]

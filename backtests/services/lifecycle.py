@@ -16,6 +16,7 @@ from backtests.services.params import (
     code_version,
     imported_days,
     params_sha256,
+    run_limits_check,
     trading_days,
 )
 
@@ -31,6 +32,8 @@ def run_create(params: dict[str, Any], *, name: str = "", idempotency_key: str |
                 raise BacktestError(f"idempotency key {idempotency_key!r} was used for a different configuration")
             return existing, False
     start, end = dt.date.fromisoformat(params["start"]), dt.date.fromisoformat(params["end"])
+    # Again here (params may come from elsewhere than params_build): before the calendar or the store is read.
+    run_limits_check(start=start, end=end, strategies=len(params.get("strategies") or ()))
     days = trading_days(start, end)
     if not days:
         raise BacktestError(f"no trading days between {start} and {end}")
@@ -56,7 +59,12 @@ def run_create(params: dict[str, Any], *, name: str = "", idempotency_key: str |
                 for i, p in enumerate(pieces)
             ])
     except IntegrityError:  # the same key launched concurrently: that run stands
-        return BacktestRun.objects.get(idempotency_key=idempotency_key), False
+        if not idempotency_key:
+            raise
+        existing = BacktestRun.objects.get(idempotency_key=idempotency_key)
+        if existing.params_sha256 != params_sha256(params):  # as above: the key names one configuration
+            raise BacktestError(f"idempotency key {idempotency_key!r} was used for a different configuration") from None
+        return existing, False
     return run, True
 
 

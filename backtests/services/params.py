@@ -30,7 +30,45 @@ EXTENSION_CALENDAR_DAYS = 16  # days read past a chunk to finish its open trades
 
 
 class BacktestError(ValueError):
-    """A run that cannot be created or run as asked; the message says why."""
+    """A run that cannot be created or run as asked; the message says why. ``fields`` names the
+    inputs at fault (``{"end": [message]}``) when the refusal is about one, for form and API errors."""
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+def strategy_count(*, configs: int, windows: int, risk_scope: str) -> int:
+    """How many strategies a run has: one per config × window (``per_strategy``), one per config (``shared``)."""
+    return configs if risk_scope == "shared" else configs * windows
+
+
+def run_limits_errors(*, start: dt.date, end: dt.date, strategies: int | None = None) -> dict[str, list[str]]:
+    """What is too much in a launch, by field: dates outside the trading calendar's years, a span
+    past ``BACKTEST_MAX_SPAN_DAYS`` calendar days (start to end inclusive) or more strategies than
+    ``BACKTEST_MAX_STRATEGIES``. Arithmetic only — no calendar, no store — so it runs before any work."""
+    errors: dict[str, list[str]] = {}
+    years = f"{market_calendar.FIRST_SUPPORTED_YEAR}–{market_calendar.LAST_SUPPORTED_YEAR}"
+    for name, day in (("start", start), ("end", end)):
+        if not market_calendar.is_supported(day):
+            errors.setdefault(name, []).append(f"{day} is outside the trading calendar's years ({years})")
+    span_days = (end - start).days + 1
+    limit = int(settings.BACKTEST_MAX_SPAN_DAYS)
+    if span_days > limit:
+        errors.setdefault("end", []).append(
+            f"the range covers {span_days:,} calendar days; a run may cover at most {limit:,} "
+            f"(BACKTEST_MAX_SPAN_DAYS): split it into several runs")
+    most = int(settings.BACKTEST_MAX_STRATEGIES)
+    if strategies is not None and strategies > most:
+        errors.setdefault("configs", []).append(
+            f"{strategies} strategies (configs × windows) asked; a run may have at most {most} (BACKTEST_MAX_STRATEGIES)")
+    return errors
+
+
+def run_limits_check(*, start: dt.date, end: dt.date, strategies: int | None = None) -> None:
+    """``run_limits_errors`` as a ``BacktestError`` (every refusal in its message and in ``fields``)."""
+    if errors := run_limits_errors(start=start, end=end, strategies=strategies):
+        raise BacktestError("; ".join(m for ms in errors.values() for m in ms), fields=errors)
 
 
 def _window(text: str) -> dt.time:
@@ -57,11 +95,15 @@ def params_build(
     the windows and share one budget, ranked as live does — the mode that reproduces live trading.
     ``ml_model``: gate the entries with that meta-labeler version (None: ungated, the rules alone —
     never "whatever is active", so a rerun decides alike).
+
+    Refuses at once, before reading anything (``run_limits_check``), a range or a grid past the
+    configured caps: every door (page, API, command) builds its parameters here.
     """
+    if end < start:
+        raise BacktestError(f"end {end} is before start {start}", fields={"end": [f"end {end} is before start {start}"]})
+    run_limits_check(start=start, end=end)
     if ml_model is not None and not gating.known(str(ml_model)):
         raise BacktestError(f"model {ml_model} does not exist")
-    if end < start:
-        raise BacktestError(f"end {end} is before start {start}")
     if risk_scope not in RISK_SCOPES:
         raise BacktestError(f"risk scope must be one of {RISK_SCOPES}, got {risk_scope!r}")
     if not 1 <= exit_check_minutes <= 60:
@@ -74,6 +116,8 @@ def params_build(
     configs = sorted(configs, key=lambda c: (c.priority, c.name))
     if not configs:
         raise BacktestError("choose at least one strategy config")
+    run_limits_check(start=start, end=end,
+                     strategies=strategy_count(configs=len(configs), windows=len(window_list), risk_scope=risk_scope))
     strategies = []
     for c in configs:
         frozen = c.frozen()

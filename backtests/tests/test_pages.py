@@ -22,6 +22,7 @@ from backtests.tests.conftest import DAY, NEXT_DAY
 from backtests.tests.factories import SAMPLE_TRADES, BacktestRunFactory, backtest_trade, metrics_for
 from execution.models import Trade
 from snapshots.formatting import usd_text
+from snapshots.tests.factories import StaffUserFactory
 from strategy.models import StrategyConfig, TradeDecision
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def operator(client: Client) -> Client:
-    """A staff user: may launch and cancel."""
-    client.force_login(get_user_model().objects.create_user("operator", password="pw-for-tests-only", is_staff=True))
+    """A staff user with the launch and cancel permissions."""
+    client.force_login(StaffUserFactory(username="operator", perms=["backtests.add_backtestrun", "backtests.cancel_run"]))
     return client
 
 

@@ -58,6 +58,14 @@ _TLS = ssl.create_default_context()
 # ------------------------------------------------------------------------------------ fixtures
 
 
+@pytest.fixture(autouse=True)
+def _market_open_at_the_decision(market_at: Callable[[dt.datetime], None]) -> None:
+    """The fake broker runs on the wall clock, but these orders trade Friday 2026-11-20's SPXW: the
+    local market check (``services.order_gate``, tested in ``test_order_gate``) sees the decision's
+    Wednesday session, five minutes after the window, so only the broker faults decide each case."""
+    market_at(WED_10 + dt.timedelta(minutes=5))
+
+
 @pytest.fixture
 def fake(fake_orders: FakeTradierOrders, settings: Any) -> FakeTradierOrders:
     """The fake, with the services' configured broker pointed at it (``broker_get``)."""

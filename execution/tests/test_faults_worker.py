@@ -65,6 +65,9 @@ def worker(
         "TRADIER_ACCOUNT_ID": fake_orders.account_id,
         # Longer than the kill takes: the worker must still be waiting for the reply when it dies.
         "TRADIER_TIMEOUT_S": str(HOLD_REPLY_S),
+        # The worker's clock is the wall clock, long after the replayed Wednesday's Friday series
+        # settled: the local market check (tested in test_order_gate) would refuse the order.
+        "ORDER_MARKET_CHECK": "false",
         # The workers run in tmp_path (below), so the project must be importable from there.
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }

@@ -38,6 +38,13 @@ pytestmark = pytest.mark.django_db
 DAY = dt.date(2026, 11, 18)  # a Wednesday; the 3-DTE bucket is Friday's SPXW
 
 
+@pytest.fixture(autouse=True)
+def _market_open_on_the_day(market_at) -> None:  # type: ignore[no-untyped-def]
+    """The Celery hand-over, the admin actions and the commands send orders on the wall clock; the
+    local market check (``test_order_gate``) judges them in the replayed day's session instead."""
+    market_at(dt.datetime.combine(DAY, dt.time(11, 35), tzinfo=NY))
+
+
 @pytest.fixture
 def sim(sim):  # type: ignore[no-untyped-def]
     """The shared simulated market and broker, narrowed to the one bucket and config traded here (quicker)."""

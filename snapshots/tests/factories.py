@@ -99,3 +99,23 @@ def read_token_client(username: str = "reader") -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+class StaffUserFactory(factory.django.DjangoModelFactory):
+    """A staff user holding only the permissions named in ``perms`` (``"app_label.codename"``)."""
+
+    class Meta:
+        model = "auth.User"
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    password = factory.django.Password("pw-for-tests-only")
+    is_staff = True
+
+    @factory.post_generation
+    def perms(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+        from django.contrib.auth.models import Permission
+
+        for name in extracted or ():
+            app_label, codename = name.split(".")
+            obj.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))

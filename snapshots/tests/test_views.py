@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from snapshots.tests.factories import CaptureFailureFactory, ChainSnapshotFactory
+from snapshots.models import CaptureFailure, ChainSnapshot
+from snapshots.tests.factories import CaptureFailureFactory, ChainSnapshotFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -13,6 +14,14 @@ pytestmark = pytest.mark.django_db
 def trader(client: Client) -> Client:
     user = get_user_model().objects.create_user("trader", password="pw-for-tests-only")
     client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def capturer() -> Client:
+    """Staff with the force-capture permission: the one who may press "Run snapshot now"."""
+    client = Client()
+    client.force_login(StaffUserFactory(perms=["snapshots.force_capture"]))
     return client
 
 
@@ -29,7 +38,7 @@ def test_list_page_shows_snapshots_and_failures(trader: Client) -> None:
     assert "<html" in html and 'id="snapshot-table"' in html
     assert snap.checksum[:12] in html and f"/snapshots/{snap.pk}/" in html
     assert "HTTP 502 upstream" in html
-    assert "Run snapshot now" in html
+    assert "id=\"snapshot-run\"" not in html  # a plain login may look, not capture
 
 
 def test_htmx_request_gets_only_the_table_partial(trader: Client) -> None:
@@ -40,9 +49,21 @@ def test_htmx_request_gets_only_the_table_partial(trader: Client) -> None:
     assert snap.checksum[:12] in html
 
 
-def test_run_now_returns_the_result_partial(trader: Client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_run_now_is_refused_without_the_permission_and_captures_nothing(trader: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.MARKET_DATA_PROVIDER = "simulated"
-    html = trader.post("/snapshots/run/", headers={"HX-Request": "true"}).content.decode()
+    view_only = Client()
+    view_only.force_login(StaffUserFactory(perms=["snapshots.view_chainsnapshot"]))
+    for client in (trader, view_only):
+        assert "id=\"snapshot-run\"" not in client.get("/snapshots/").content.decode()
+        response = client.post("/snapshots/run/", headers={"HX-Request": "true"})  # forged: no button to press
+        assert response.status_code == 403 and "snapshots.force_capture" in response.content.decode()
+    assert not ChainSnapshot.objects.exists() and not CaptureFailure.objects.exists()
+
+
+def test_run_now_returns_the_result_partial(capturer: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    assert "id=\"snapshot-run\"" in capturer.get("/snapshots/").content.decode()
+    html = capturer.post("/snapshots/run/", headers={"HX-Request": "true"}).content.decode()
     assert html.lstrip().startswith('<div id="run-result"')
     assert "3 new" in html and "-DTE" in html
 

@@ -21,11 +21,15 @@ from backtests.models import BacktestRun
 from backtests.tests.factories import BacktestRunFactory
 from snapshots.api_tokens import key_hash, token_create, token_revoke
 from snapshots.models import ApiToken
+from snapshots.tests.factories import StaffUserFactory
 from spx_site import run as run_module
 
 pytestmark = pytest.mark.django_db
 
 KEY = "auth-test-admin-key-0123456789abcdef"
+# What a staff session needs for the writes below (snapshots.permissions).
+WRITE_PERMS = ["backtests.add_backtestrun", "backtests.cancel_run", "mlmodels.add_trainingrequest",
+               "mlmodels.activate_model", "mlmodels.retire_model"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -149,7 +153,7 @@ def test_a_staff_session_may_write_and_a_non_staff_one_may_not(settings: Any, ru
     run.refresh_from_db()
     assert run.status == BacktestRun.Status.RUNNING
     staff = Client()
-    staff.force_login(get_user_model().objects.create_user("op", password="pw-for-tests-only", is_staff=True))
+    staff.force_login(StaffUserFactory(perms=WRITE_PERMS))
     for path, body in writes(run.pk):
         assert staff.post(path, body, content_type="application/json").status_code not in (401, 403), path
     run.refresh_from_db()
@@ -218,7 +222,7 @@ def test_the_staff_page_makes_lists_and_revokes_tokens(user: Any) -> None:
     viewer.force_login(user)
     assert viewer.get("/api-tokens/").status_code == 302  # not staff
     staff = Client()
-    op = get_user_model().objects.create_user("op", password="pw-for-tests-only", is_staff=True)
+    op = StaffUserFactory(perms=["snapshots.add_apitoken", "snapshots.change_apitoken"])
     staff.force_login(op)
     page = staff.post("/api-tokens/", {"user": user.pk, "scope": "read", "name": "notebook"})
     assert page.status_code == 200 and "no-store" in page["Cache-Control"]

@@ -22,6 +22,7 @@ from mlmodels.dataset import dataset_build
 from mlmodels.learner import LearnParams
 from mlmodels.models import ModelVersion, TrainingRequest
 from mlmodels.monitoring import monitoring
+from snapshots.tests.factories import StaffUserFactory
 from spx_site.tests.ml_helpers import planted_rows, stored_run
 from strategy import gating
 from strategy.models import DecisionOutcome, StrategyConfig, TradeDecision
@@ -233,7 +234,7 @@ def test_api_train_is_idempotent_and_activation_answers_409_then_forced(client, 
 
 def test_pages_list_detail_train_and_activate(client, django_user_model, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     run = _small_run()
-    staff = django_user_model.objects.create_user("op", password="pw", is_staff=True)
+    staff = StaffUserFactory(perms=["mlmodels.add_trainingrequest", "mlmodels.activate_model", "mlmodels.retire_model"])
     client.force_login(staff)
     assert "No model yet" in client.get("/models/").content.decode()
     with django_capture_on_commit_callbacks(execute=True):
