@@ -226,11 +226,23 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Cache: API rate limits and login lockouts count here, so every process must share it ---
-# CACHE_URL (e.g. redis://redis:6379/1) if set; else the Celery broker's Redis when the broker is
-# Redis (production); else a file cache under SPX_VAR_DIR, which web processes on one machine share.
+# CACHE_URL (e.g. redis://redis:6379/1) if set; else the Celery broker's Redis server when the
+# broker is Redis (production), in the next database number (the cache never shares the broker's
+# keyspace); else a file cache under SPX_VAR_DIR, which web processes on one machine share.
+
+
+def cache_url_beside(broker_url: str) -> str:
+    """The broker's Redis URL with the database number after the broker's (``/0`` → ``/1``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(broker_url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{db + 1}"))
+
+
 _CACHE_URL = env("CACHE_URL", default="")
 if not _CACHE_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    _CACHE_URL = CELERY_BROKER_URL
+    _CACHE_URL = cache_url_beside(CELERY_BROKER_URL)
 if _CACHE_URL:
     CACHES = {"default": env.cache_url_config(_CACHE_URL)}
 else:

@@ -89,7 +89,9 @@ def test_the_cache_is_shared_by_processes(tmp_path: Path) -> None:
     assert default == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                        "LOCATION": str(tmp_path / "cache")}
     broker = _settings_caches(tmp_path, CELERY_BROKER_URL="redis://redis:6379/0")
-    assert broker == {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://redis:6379/0"}
+    # The broker's server, the next database: cache keys never mix with queued messages.
+    assert broker == {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://redis:6379/1"}
+    assert _settings_caches(tmp_path, CELERY_BROKER_URL="redis://:pw@redis:6379/4")["LOCATION"] == "redis://:pw@redis:6379/5"
     chosen = _settings_caches(tmp_path, CELERY_BROKER_URL="redis://redis:6379/0", CACHE_URL="redis://cache:6379/1")
     assert chosen["LOCATION"] == "redis://cache:6379/1"
 
