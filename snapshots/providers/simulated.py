@@ -87,6 +87,8 @@ __all__ = [
 # (C there is the National Stock Exchange); SPX options trade only on Cboe.
 _EXCH = "W"
 
+GREEK_DECIMALS = 6  # vendor greeks in the payload, rounded so that they do not depend on the CPU (see _option_rows)
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _INDEX_INFO = {
@@ -347,7 +349,13 @@ class SimulatedMarket:
                 "rho": g.rho_per_pct,
                 "phi": g.phi_per_pct,
             }
-            greek_lists = {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0).tolist() for k, v in greek_cols.items()}
+            # Greeks are published to 6 decimals, like the implied vols: numpy's exp and log differ in the
+            # last bit between CPUs (AVX-512 has its own kernels), and unrounded greeks made a seed's chain
+            # payload, and so its raw checksum, depend on the machine that generated it.
+            greek_lists = {
+                k: np.round(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0), GREEK_DECIMALS).tolist()
+                for k, v in greek_cols.items()
+            }
             bid_iv, mid_iv, ask_iv = quote_implied_vols(book)
             iv_lists = {
                 "bid_iv": np.round(bid_iv, 6).tolist(),

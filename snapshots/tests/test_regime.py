@@ -17,6 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import platform
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,10 +38,10 @@ ET = ZoneInfo("America/New_York")
 SEED = 7
 ON = RegimeParams(enabled=True)
 
-# The fingerprint of seed 7 without a regime (recorded when open interest was rescaled to SPX's order,
-# a tenth of before; the previous one, 2ee4c4ab…, was from when open interest became one figure per
-# day, and 22c99f73… the parent commit 9f97d6a's, before the regime existed).
-NO_REGIME_FINGERPRINT = "44573ec87875870a5140e50fa0092b2ad476eca7db05c8e70cff23d89135fc6d"
+# The fingerprint of seed 7 without a regime, the same on every x86-64 CPU level (recorded when the
+# vendor greeks were rounded to 6 decimals: unrounded, they differed in the last bit between AVX2 and
+# AVX-512 machines; 44573ec8… was the AVX-512 one, from when open interest was rescaled to SPX's order).
+NO_REGIME_FINGERPRINT = "2b08a2a41b97bc7f96d84a66a112a903612da7f0fcdaa390cc26db356a9e6886"
 FINGERPRINT_INSTANTS = (
     dt.datetime(2025, 1, 2, 10, 0, tzinfo=ET),
     dt.datetime(2025, 3, 14, 9, 0, tzinfo=ET),  # pre-open: the previous close
@@ -52,6 +56,10 @@ FINGERPRINT_INSTANTS = (
     dt.datetime(2026, 9, 8, 22, 0, tzinfo=ET),
     dt.datetime(2026, 12, 24, 10, 45, tzinfo=ET),
 )
+
+# numpy's dispatch targets above the baseline of its x86-64 wheels (X86_V2); naming one the machine
+# lacks is allowed.
+BEYOND_X86_64_BASELINE = "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
 
 STUDY_START, STUDY_END = dt.date(2021, 1, 1), dt.date(2025, 12, 31)
 HORIZON_DAYS = 5  # a short-dated credit spread's life, in trading days
@@ -163,6 +171,21 @@ def test_off_is_byte_identical_to_the_market_without_a_regime() -> None:
     odd = RegimeParams(enabled=False, front_premium=0.2, p_down_calm=0.5)
     off_odd = fingerprint(lambda now: SimulatedMarket(seed=SEED, now=lambda: now, regime=odd))
     assert plain == off == off_odd == NO_REGIME_FINGERPRINT
+
+
+def test_the_fingerprint_does_not_depend_on_the_cpu() -> None:
+    """The same fingerprint with numpy held to its x86-64 baseline kernels (no AVX2, no AVX-512)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the CPU levels named here are x86-64's")
+    script = (
+        "from snapshots.tests import test_regime as t;"
+        "from snapshots.providers.simulated import SimulatedMarket as M;"
+        "print(t.fingerprint(lambda now: M(seed=t.SEED, now=lambda: now)))"
+    )
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": BEYOND_X86_64_BASELINE}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == fingerprint(lambda now: SimulatedMarket(seed=SEED, now=lambda: now))
 
 
 def test_off_shares_the_model_paths_and_their_cache() -> None:
