@@ -40,7 +40,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class BacktestChunkInline(admin.TabularInline):
     model = BacktestChunk
     fields = ("index", "first_day", "last_day", "days_total", "days_done", "status", "attempts", "started_at",
-              "finished_at", "timings", "error")
+              "heartbeat_at", "finished_at", "timings", "error")
     readonly_fields = fields  # ``result`` (the compressed candidates blob) stays out
     extra = 0
     can_delete = False
@@ -128,7 +128,7 @@ class BacktestChunkAdmin(ReadOnlyAdmin):
     raw_id_fields = ("run",)
     exclude = ("result",)  # the compressed candidates blob
     readonly_fields = ("run", "index", "first_day", "last_day", "days_total", "days_done", "status", "attempts",
-                       "timings", "error", "started_at", "finished_at")
+                       "timings", "error", "started_at", "heartbeat_at", "finished_at")
 
     @admin.display(description="run PnL (USD)")
     def run_pnl_usd(self, obj: BacktestChunk) -> str:

@@ -100,6 +100,9 @@ class BacktestChunk(models.Model):
 
     ``result`` holds the chunk's candidate entries and their minute-by-minute exit paths (zstd
     JSON), until the run's last chunk assembles them. A retried chunk overwrites its own row.
+    ``heartbeat_at`` is the running chunk's last sign of life (its claim, then its progress writes):
+    the stuck-chunk sweep (``services.stuck_chunks_sweep``) requeues or gives up a chunk whose
+    worker was killed at the hard time limit or lost, which would otherwise stay running forever.
     """
 
     class Status(models.TextChoices):
@@ -120,6 +123,8 @@ class BacktestChunk(models.Model):
     timings = models.JSONField(default=dict)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="last progress write of the running attempt (set at its claim)")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""Celery entry points for backtests: one task per chunk of days (thin; the work is in services)."""
+"""Celery entry points for backtests: one task per chunk of days, and beat's stuck-chunk sweep (thin;
+the work is in services)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,14 @@ def chunk_run(self, chunk_id: int) -> None:
     except Exception as exc:
         services.run_fail(chunk_id, exc)
         raise
+
+
+@shared_task(acks_late=True)
+def stuck_chunks_sweep() -> None:
+    """Beat, every few minutes: requeue chunks a hard time limit or a lost worker left running, or
+    fail their run once their attempts are used up (``services.stuck_chunks_sweep``). Idempotent."""
+    from django.utils import timezone
+
+    from backtests import services
+
+    services.stuck_chunks_sweep(now=timezone.now())

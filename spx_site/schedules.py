@@ -83,6 +83,16 @@ def periodic_definitions() -> list[Periodic]:
             day_of_week="mon-fri",
             expire_seconds=3600,
         ),
+        Periodic(
+            name="stuck backtest chunks",
+            task="backtests.tasks.stuck_chunks_sweep",
+            # Around the clock (runs go on at night and on weekends); a chunk counts as stuck only
+            # after its hard time limit + BACKTEST_CHUNK_STUCK_MARGIN_S, so every 10 minutes is plenty.
+            minute="*/10",
+            hour="*",
+            day_of_week="*",
+            expire_seconds=15 * 60,
+        ),
     ]
 
 

@@ -190,10 +190,19 @@ BACKTEST_CHUNK_TIME_LIMIT_S = env.float("BACKTEST_CHUNK_TIME_LIMIT_S", default=2
 ML_TASK_SOFT_TIME_LIMIT_S = env.int("ML_TASK_SOFT_TIME_LIMIT_S", default=1800)
 ML_TASK_TIME_LIMIT_S = env.int("ML_TASK_TIME_LIMIT_S", default=2100)
 BACKTEST_CHUNK_MAX_ATTEMPTS = env.int("BACKTEST_CHUNK_MAX_ATTEMPTS", default=3)  # then the run fails with the reason
+# A chunk killed at its hard limit (its message is acknowledged) or whose worker vanished stays
+# "running": the beat sweep requeues it once it was claimed more than the hard limit + this margin
+# ago and has not written progress for this margin (which must exceed one replayed day and any
+# clock skew between the workers' and beat's hosts). backtests.services.stuck_chunks_sweep.
+BACKTEST_CHUNK_STUCK_MARGIN_S = env.float("BACKTEST_CHUNK_STUCK_MARGIN_S", default=300)
+if BACKTEST_CHUNK_STUCK_MARGIN_S <= 0:
+    raise ImproperlyConfigured(f"BACKTEST_CHUNK_STUCK_MARGIN_S={BACKTEST_CHUNK_STUCK_MARGIN_S} must be positive")
 CELERY_TASK_SOFT_TIME_LIMIT = LIVE_TASK_SOFT_TIME_LIMIT_S
 CELERY_TASK_TIME_LIMIT = LIVE_TASK_TIME_LIMIT_S
 _BATCH_TASKS = {  # task name -> (queue, soft, hard)
     "backtests.tasks.chunk_run": (CELERY_QUEUE_BACKTESTS, BACKTEST_CHUNK_SOFT_TIME_LIMIT_S, BACKTEST_CHUNK_TIME_LIMIT_S),
+    # A few queries: the live pair of limits, on the queue whose chunks it looks after.
+    "backtests.tasks.stuck_chunks_sweep": (CELERY_QUEUE_BACKTESTS, LIVE_TASK_SOFT_TIME_LIMIT_S, LIVE_TASK_TIME_LIMIT_S),
     "mlmodels.tasks.train_run": (CELERY_QUEUE_ML, ML_TASK_SOFT_TIME_LIMIT_S, ML_TASK_TIME_LIMIT_S),
     "mlmodels.tasks.monitoring_check": (CELERY_QUEUE_ML, ML_TASK_SOFT_TIME_LIMIT_S, ML_TASK_TIME_LIMIT_S),
 }

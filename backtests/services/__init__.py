@@ -11,7 +11,7 @@ and the decision business key (day × window × config × run) is a unique const
 
 By topic: ``params`` (parameters, strategies, the data manifest), ``lifecycle`` (create, launch,
 cancel, reopen, fail), ``chunks`` (phase 1 per chunk), ``assembly`` (phase 2 and the rows),
-``metrics``.
+``metrics``, ``sweep`` (chunks left running by a killed or lost worker: requeued, or the run failed).
 """
 
 from backtests.services.assembly import run_assemble
@@ -34,10 +34,12 @@ from backtests.services.params import (
     strategy_count,
     trading_days,
 )
+from backtests.services.sweep import SweepOutcome, stuck_after_s, stuck_chunks, stuck_chunks_sweep
 
 __all__ = [
     "DEFAULT_CHUNK_DAYS", "EXTENSION_CALENDAR_DAYS", "RISK_SCOPES", "BacktestError", "chunk_execute", "code_version",
     "engine_params", "imported_days", "params_build", "params_sha256", "run_assemble", "run_cancel", "run_create",
     "run_execute_inline", "run_fail", "run_launch", "run_limits_check", "run_limits_errors", "run_metrics", "run_reopen",
-    "strategies_of", "strategy_count", "trading_days",
+    "strategies_of", "strategy_count", "trading_days", "SweepOutcome", "stuck_after_s", "stuck_chunks",
+    "stuck_chunks_sweep",
 ]

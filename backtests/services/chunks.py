@@ -57,9 +57,10 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
             reason = f"gave up after {chunk.attempts} attempts (BACKTEST_CHUNK_MAX_ATTEMPTS={max_attempts}){previous}"
             _give_up(chunk, reason)
             return None
-        chunk.status, chunk.attempts, chunk.started_at, chunk.days_done = (
-            BacktestChunk.Status.RUNNING, chunk.attempts + 1, timezone.now(), 0)
-        chunk.save(update_fields=["status", "attempts", "started_at", "days_done"])
+        claimed_at = timezone.now()
+        chunk.status, chunk.attempts, chunk.started_at, chunk.heartbeat_at, chunk.days_done = (
+            BacktestChunk.Status.RUNNING, chunk.attempts + 1, claimed_at, claimed_at, 0)
+        chunk.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "days_done"])
         BacktestRun.objects.filter(pk=run.pk, status=BacktestRun.Status.PENDING).update(
             status=BacktestRun.Status.RUNNING, started_at=timezone.now())
     started = time.perf_counter()
@@ -78,7 +79,8 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
                 if _is_cancelled(run.pk):
                     return None
                 if i > 1:
-                    BacktestChunk.objects.filter(pk=chunk.pk).update(days_done=i - 1)
+                    if not _heartbeat(chunk, days_done=i - 1):
+                        return None
                     _progress_update(run.pk)
                 reported_at = time.perf_counter()
             if not replayer.run_day(day, entries=True):
@@ -88,6 +90,10 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         # Finish the trades still open at the chunk's end with the days that follow (exits only).
         extra = trading_days(chunk.last_day + dt.timedelta(days=1), chunk.last_day + dt.timedelta(days=EXTENSION_CALENDAR_DAYS))
         for day in extra:
+            if time.perf_counter() - reported_at >= PROGRESS_EVERY_S:
+                if not _heartbeat(chunk):
+                    return None
+                reported_at = time.perf_counter()
             if not replayer.alive or not replayer.run_day(day, entries=False):
                 break
     except SoftTimeLimitExceeded:
@@ -120,6 +126,17 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
     if last:
         run_assemble(run.pk)
     return chunk
+
+
+def _heartbeat(chunk: BacktestChunk, **fields: object) -> bool:
+    """A sign of life for the stuck-chunk sweep, with the progress ``fields``. False: a later delivery
+    claimed the chunk since (its attempt number moved on), so this one stops and leaves it the work."""
+    alive = BacktestChunk.objects.filter(pk=chunk.pk, attempts=chunk.attempts).update(
+        heartbeat_at=timezone.now(), **fields) == 1
+    if not alive:
+        logger.warning("backtest run %s chunk %s: attempt %s superseded by a later delivery; stopping it",
+                       chunk.run_id, chunk.index, chunk.attempts)
+    return alive
 
 
 def _give_up(chunk: BacktestChunk, reason: str) -> None:

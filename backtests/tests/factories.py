@@ -13,6 +13,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import factory
+from django.utils import timezone
 
 from backtests import services
 from snapshots.payloads import sha256_of
@@ -117,8 +118,18 @@ class BacktestRunFactory(factory.django.DjangoModelFactory):
 
 
 class BacktestChunkFactory(factory.django.DjangoModelFactory):
+    """A pending chunk; ``running=True``: claimed once, at ``started_at`` (now unless given), its last heartbeat then."""
+
     class Meta:
         model = BacktestChunk
+
+    class Params:
+        running = factory.Trait(
+            status=BacktestChunk.Status.RUNNING,
+            attempts=1,
+            started_at=factory.LazyFunction(timezone.now),
+            heartbeat_at=factory.SelfAttribute("started_at"),
+        )
 
     run = factory.SubFactory(BacktestRunFactory, chunks=False)
     index = factory.Sequence(lambda n: n)

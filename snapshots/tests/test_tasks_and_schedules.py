@@ -44,7 +44,8 @@ def test_task_outside_session_stores_nothing(sim) -> None:  # type: ignore[no-un
 
 
 def test_setup_registers_ny_crontab_and_keeps_operator_toggle(sim) -> None:  # type: ignore[no-untyped-def]
-    names = ["capture snapshots", "entry windows", "sync orders", "mark positions", "shadow outcomes", "ml monitoring"]
+    names = ["capture snapshots", "entry windows", "sync orders", "mark positions", "shadow outcomes", "ml monitoring",
+             "stuck backtest chunks"]
     assert periodic_tasks_setup() == [(n, "created") for n in names]
     task = PeriodicTask.objects.get(name="capture snapshots")
     assert task.task == "snapshots.tasks.snapshot_capture"

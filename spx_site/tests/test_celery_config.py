@@ -1,8 +1,8 @@
 """Celery failure modes that need no worker process (reliability.md B2): routing and time limits
 of every task, countdowns beyond the visibility timeout, enqueueing only after commit, bounded
 retries of a missing row and of a locked SQLite database, the chunk attempt cap, the soft time
-limit of a chunk, and the Redis eviction-policy check. The real-worker side is in
-``test_celery_workers.py``."""
+limit of a chunk, the stuck-chunk sweep's schedule, and the Redis eviction-policy check. The
+real-worker side is in ``test_celery_workers.py``."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from spx_site.celery import CountdownTooLong, app, retry_backoff_s
 from spx_site.tests.celery_workers import ROOT, route_queue
 
 LIVE_APPS = ("snapshots", "strategy", "execution")
-BATCH = {"backtests.tasks.chunk_run": "backtests", "mlmodels.tasks.train_run": "ml", "mlmodels.tasks.monitoring_check": "ml"}
+BATCH = {"backtests.tasks.chunk_run": "backtests", "backtests.tasks.stuck_chunks_sweep": "backtests",
+         "mlmodels.tasks.train_run": "ml", "mlmodels.tasks.monitoring_check": "ml"}
 
 
 def _project_tasks() -> dict[str, Any]:
@@ -219,6 +220,21 @@ def test_a_chunk_stopped_by_its_soft_time_limit_keeps_its_progress_and_says_why(
     assert run.status == BacktestRun.Status.FAILED and chunk.status == BacktestChunk.Status.FAILED
     assert "stopped at the soft time limit of 1.5 s (BACKTEST_CHUNK_SOFT_TIME_LIMIT_S) after 2 of 3 days" in run.error
     assert chunk.days_done == 2 and run.days_done == 2
+
+
+def test_the_stuck_chunk_sweep_runs_from_beat_on_the_backtests_queue_after_the_hard_limit(settings: Any, db: None) -> None:
+    """A chunk killed at its hard limit (the message acknowledged) is found by beat's sweep
+    (``backtests/tests/test_sweep.py``; a real prefork worker in ``test_celery_workers.py``)."""
+    from django_celery_beat.models import PeriodicTask
+
+    from spx_site.schedules import periodic_tasks_setup
+
+    periodic_tasks_setup()
+    entry = PeriodicTask.objects.get(name="stuck backtest chunks")
+    assert entry.task == "backtests.tasks.stuck_chunks_sweep" and route_queue(entry.task) == "backtests"
+    assert (entry.crontab.minute, entry.crontab.hour, entry.crontab.day_of_week, entry.expire_seconds) == ("*/10", "*", "*", 900)
+    assert backtest_services.stuck_after_s() == settings.BACKTEST_CHUNK_TIME_LIMIT_S + settings.BACKTEST_CHUNK_STUCK_MARGIN_S
+    assert settings.BACKTEST_CHUNK_STUCK_MARGIN_S > 0
 
 
 # ------------------------------------------------------------------------------ SQLite busy

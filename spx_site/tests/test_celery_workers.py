@@ -5,6 +5,7 @@ the queues a deployment gives it (``-Q live`` / ``-Q backtests``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import signal
@@ -16,10 +17,11 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from backtests import services as backtest_services
 from backtests.models import BacktestChunk, BacktestRun
-from backtests.tasks import chunk_run
+from backtests.tasks import chunk_run, stuck_chunks_sweep
 from backtests.tests.conftest import COMPACT_DAYS
 from execution.models import Trade
 from execution.tasks import trade_open
@@ -121,6 +123,48 @@ def test_a_poison_chunk_that_kills_its_worker_is_given_up_after_the_cap(workers:
     time.sleep(3)  # no further delivery: the message was acknowledged with the give-up
     assert _chunk(run).attempts == 2
     assert workers.procs["backtests"].poll() is None  # the worker itself keeps serving
+
+
+def test_a_chunk_killed_at_its_hard_time_limit_is_swept_requeued_then_failed_at_the_cap(
+        workers: Workers, compact_market: Path) -> None:
+    """The hard limit kills the pool process and acknowledges the message: without the sweep the
+    chunk stays running forever. Beat's sweep (sent here by hand) requeues it; stuck again at the
+    cap, the sweep fails the run with the reason."""
+    run = _one_chunk_run()
+    # prefork enforces time limits; the first day hangs through the soft limit until the hard one.
+    # The soft limit leaves the claim and the replay's set-up time on a loaded machine (before the
+    # first day, the soft limit would fail the run itself).
+    soft_s, hard_s, margin_s = 5, 6, 1
+    workers.start("backtests", ["backtests"], pool="prefork", env={
+        "SPX_TEST_STUCK_DAY": "1", "BACKTEST_CHUNK_SOFT_TIME_LIMIT_S": str(soft_s), "BACKTEST_CHUNK_TIME_LIMIT_S": str(hard_s),
+        "BACKTEST_CHUNK_STUCK_MARGIN_S": str(margin_s), "BACKTEST_CHUNK_MAX_ATTEMPTS": "2"})
+
+    def killed(times: int) -> None:
+        workers.wait_for(f"hard time limit #{times}", lambda: workers.log("backtests").count("Hard time limit") >= times)
+        chunk = _chunk(run)
+        assert chunk.status == BacktestChunk.Status.RUNNING and chunk.attempts == times, workers.report()
+        # Until the sweep may take it: claimed hard + margin ago and silent for the margin.
+        assert chunk.started_at is not None and chunk.heartbeat_at == chunk.started_at
+        stuck_at = chunk.started_at + dt.timedelta(seconds=hard_s + margin_s + 0.5)
+        workers.wait_for("the chunk stuck long enough", lambda: timezone.now() > stuck_at)
+
+    workers.send(chunk_run, _chunk(run).pk, soft_time_limit=soft_s, time_limit=hard_s)
+    killed(1)
+    time.sleep(1)
+    assert _chunk(run).attempts == 1 and BacktestRun.objects.get(pk=run.pk).status == BacktestRun.Status.RUNNING
+    workers.send(stuck_chunks_sweep)  # what beat sends every 10 minutes
+    # Requeued by the worker's sweep, delivered again (attempt 2, counted at the claim), killed again.
+    killed(2)
+    assert "requeued by the stuck-chunk sweep: attempt 1 claimed at" in _chunk(run).error
+    workers.send(stuck_chunks_sweep)
+    workers.wait_for("the run failed", lambda: BacktestRun.objects.get(pk=run.pk).finished)
+    run.refresh_from_db()
+    chunk = _chunk(run)
+    assert run.status == BacktestRun.Status.FAILED and chunk.status == BacktestChunk.Status.FAILED, workers.report()
+    assert "gave up after 2 attempts (BACKTEST_CHUNK_MAX_ATTEMPTS=2); the last: attempt 2 claimed at" in run.error
+    assert "past the hard time limit (BACKTEST_CHUNK_TIME_LIMIT_S=6 s + BACKTEST_CHUNK_STUCK_MARGIN_S=1 s)" in run.error
+    time.sleep(2)  # nothing else is delivered
+    assert _chunk(run).attempts == 2 and workers.log("backtests").count("Hard time limit") == 2
 
 
 # ------------------------------------------------------------------------------ Redis: kills, restarts
