@@ -181,7 +181,7 @@ class Wire:
                 for r in self.sent}
 
 
-def _answer(request: requests.PreparedRequest, status: int, body: dict[str, Any]) -> requests.Response:
+def _answer(request: requests.PreparedRequest, status: int, body: Any) -> requests.Response:
     response = requests.Response()
     response.status_code, response.request, response.url = status, request, request.url or ""
     response.headers["Content-Type"] = "application/json"
@@ -204,7 +204,7 @@ def unreachable(request: requests.PreparedRequest) -> requests.Response:
 def download_refused(request: requests.PreparedRequest) -> requests.Response:
     """The (free) cost queries answer; the download itself is refused."""
     if "/metadata." in (request.url or ""):
-        return _answer(request, 200, 0.42 if "get_cost" in (request.url or "") else 1000)  # type: ignore[arg-type]
+        return _answer(request, 200, 0.42 if "get_cost" in (request.url or "") else 1000)
     return refused_401(request)
 
 

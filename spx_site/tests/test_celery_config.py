@@ -304,16 +304,25 @@ def result_backend_down(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.mark.parametrize("how", ["worker", "eager"])
 def test_a_task_runs_and_stores_its_work_while_the_result_backend_is_down(
-        settings: Any, result_backend_down: Any, how: str, db: None) -> None:
+        settings: Any, result_backend_down: Any, how: str, db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from snapshots.tasks import snapshot_capture
 
     settings.MARKET_DATA_PROVIDER = "simulated"
     settings.SNAPSHOT_CONTEXT_ENABLED = False
     settings.SNAPSHOT_DTE_TARGETS = [3]
     slot = "2026-03-18T10:00:00-04:00"
-    if how == "worker":  # what a worker runs for each message it takes off the queue
+    if how == "worker":
+        # Sent as a producer sends it (a task keeping results would first subscribe to the backend),
+        # taken at the transport, then run as a worker runs each message it takes off the queue.
+        messages: list[Any] = []
+        monkeypatch.setitem(app.conf, "task_always_eager", False)
+        monkeypatch.setattr(app.amqp, "send_task_message",
+                            lambda producer, name, message, **options: messages.append(message))
+        snapshot_capture.apply_async(args=[slot])
+        [message] = messages
+        args, kwargs, _ = message.body
         trace = build_tracer(snapshot_capture.name, snapshot_capture, app=app, eager=False)
-        outcome = trace("capture-under-a-dead-backend", [slot], {}, {})
+        outcome = trace(message.headers["id"], args, kwargs, {})
         assert outcome.info is None, outcome.info  # None: succeeded (a failure carries its ExceptionInfo)
     else:
         result = snapshot_capture.apply(args=[slot])
