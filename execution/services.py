@@ -253,10 +253,10 @@ def order_submit(order_id: int, *, broker: Broker | None = None, now: dt.datetim
     order = Order.objects.get(pk=order_id)
     if claimed != 1:  # submitted already (a redelivered task, or reconciliation got there first)
         return order
-    broker = broker or broker_get()
     req = _request(order)
     resent = False
     try:
+        broker = broker or broker_get()  # OrderDenied for a URL it may not trade at (B1 #18): never sent
         result = broker.place_spread(req)
         if result.outcome is PlaceOutcome.UNKNOWN and not result.sent:
             # Provably never left this machine: the one case where sending again (same tag) is safe.

@@ -63,8 +63,12 @@ class ApiTokenAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() not in TOKEN_KEYWORDS:
             return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("invalid Authorization header: expected 'Token <key>'")
+        if len(parts) == 1:
+            raise exceptions.AuthenticationFailed("invalid Authorization header: no key after the scheme "
+                                                  "(expected 'Token <key>')")
+        if len(parts) > 2:
+            raise exceptions.AuthenticationFailed("invalid Authorization header: the key contains spaces "
+                                                  "(expected 'Token <key>')")
         token = token_find(parts[1].decode(errors="replace"))
         if token is None:
             raise exceptions.AuthenticationFailed("unknown or revoked token")

@@ -2,6 +2,7 @@
 
 Every error an API client can get is ``{"error": str, "fields": {...}}``: DRF's own exceptions
 (``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: bad input, a malformed body, 401/403/404/405/415/429),
+a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) or with too many fields (400),
 anything unexpected in a view (500), and, through ``handler404``/``handler500`` in the urls,
 Django's own 404 (an unknown /api/ path, an id the path converter refuses) and 500. Other paths
 get the friendly HTML pages (``templates/404.html``, ``500.html``), never a traceback.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from drf_spectacular.utils import extend_schema
@@ -52,6 +55,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if any(isinstance(v, int) and v > DB_INT_MAX for v in kwargs.values()):
             return Response(error_body("not found"), status=status.HTTP_404_NOT_FOUND)
         return Response(error_body("a number is out of range"), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, SuspiciousOperation):  # raised by Django reading the body; its own views answer 400
+        logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
+        if isinstance(exc, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            message = f"request body too large: over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+            return Response(error_body(message), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        message = str(exc) if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)) else "bad request"
+        return Response(error_body(message), status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is not None:
         if isinstance(exc, exceptions.APIException):

@@ -1,5 +1,5 @@
 """The OpenAPI schema class: drf-spectacular's, plus the house error shape on every operation
-(400 bad input, 401/403 credentials, 404, 405, 415, 429, 500), so a client and schemathesis know every
+(400 bad input, 401/403 credentials, 404, 405, 413, 415, 429, 500), so a client and schemathesis know every
 status an endpoint can answer with and its body."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ ERROR_STATUSES = {
     "403": "credentials that may not do this (a read-only token on a write)",
     "404": "no such object",
     "405": "method not allowed",
+    "413": "request body too large (over DATA_UPLOAD_MAX_MEMORY_SIZE)",
     "415": "unsupported media type",
     "429": "too many requests (rate limited; the Retry-After header says when to try again)",
     "500": "internal error (logged; never a traceback)",

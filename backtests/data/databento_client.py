@@ -153,6 +153,8 @@ def download_plan(
                 size = int(client.metadata.get_billable_size(**query))
             except databento.BentoError as exc:  # HTTP 4xx/5xx (bad key, bad request) or a client-side check
                 raise DownloadError(f"Databento refused the cost query for {day} {schema}: {exc}") from exc
+            except OSError as exc:  # requests' connection errors and timeouts (the key is never in their text)
+                raise DownloadError(f"Databento unreachable for the cost query for {day} {schema}: {exc}") from exc
             files.append(PlannedFile(day, schema, window_start, window_end, path, cost, size))
     return DownloadPlan(dataset=DATASET, parents=tuple(parents), files=tuple(files), already_present=tuple(present))
 
@@ -191,7 +193,7 @@ def download_run(
             os.replace(tmp, planned.path)
         except dbn_io.DbnRefused as exc:
             raise DownloadError(f"{planned.path.name}: the downloaded file is unusable ({exc.reason})") from exc
-        except databento.BentoError as exc:
+        except (databento.BentoError, OSError) as exc:  # an HTTP error, the connection, or the disk
             raise DownloadError(f"{planned.path.name}: Databento download failed: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)

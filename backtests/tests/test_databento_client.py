@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
+import json
+import logging
+import secrets
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import databento
 import pytest
+import requests
+import requests.adapters
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -153,3 +163,76 @@ def test_command_max_cost_and_missing_key(command_client: FakeHistorical, monkey
     with pytest.raises(CommandError, match="DATABENTO_API_KEY"):
         _run("--start", "2026-03-16", "--yes")
 
+
+
+# ---- the API key never shows (reliability.md B4 #49) --------------------------------------------
+
+
+@dataclass
+class Wire:
+    """What the real ``databento.Historical`` sent, below it the HTTP layer that answers instead of Databento."""
+
+    reply: Callable[[requests.PreparedRequest], requests.Response]
+    sent: list[requests.PreparedRequest] = field(default_factory=list)
+
+    def keys_sent(self) -> set[str]:
+        """The API keys the requests carried (HTTP basic auth, key as the user name)."""
+        return {base64.b64decode(r.headers["Authorization"].removeprefix("Basic ")).decode().rstrip(":")
+                for r in self.sent}
+
+
+def _answer(request: requests.PreparedRequest, status: int, body: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response.request, response.url = status, request, request.url or ""
+    response.headers["Content-Type"] = "application/json"
+    response._content = json.dumps(body).encode()
+    return response
+
+
+def refused_401(request: requests.PreparedRequest) -> requests.Response:
+    return _answer(request, 401, {"detail": "Authentication failed."})
+
+
+def server_500(request: requests.PreparedRequest) -> requests.Response:
+    return _answer(request, 500, {"detail": "Internal server error."})
+
+
+def unreachable(request: requests.PreparedRequest) -> requests.Response:
+    raise requests.ConnectionError(f"connection refused for {request.url}")
+
+
+def download_refused(request: requests.PreparedRequest) -> requests.Response:
+    """The (free) cost queries answer; the download itself is refused."""
+    if "/metadata." in (request.url or ""):
+        return _answer(request, 200, 0.42 if "get_cost" in (request.url or "") else 1000)
+    return refused_401(request)
+
+
+@pytest.mark.parametrize(("reply", "message"), [
+    (refused_401, "Databento refused the cost query for 2026-03-16 cbbo-1m: 401 Authentication failed."),
+    (server_500, "Databento refused the cost query for 2026-03-16 cbbo-1m: 500 Internal server error."),
+    (unreachable, "Databento unreachable for the cost query for 2026-03-16 cbbo-1m: connection refused"),
+    (download_refused, "2026-03-16.cbbo-1m.dbn.zst: Databento download failed: 401 Authentication failed."),
+], ids=["cost-query-401", "cost-query-500", "unreachable", "download-401"])
+def test_the_api_key_never_appears_in_errors_or_logs(reply: Callable[..., requests.Response], message: str,
+                                                     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                     market_dir: Path) -> None:
+    key = "db-" + secrets.token_hex(14)  # fresh per test: a leak check cannot pass by accident on a constant
+    monkeypatch.setenv("DATABENTO_API_KEY", key)
+    monkeypatch.setattr(databento_client, "client_from_env", REAL_CLIENT_FROM_ENV)
+    wire = Wire(reply)
+
+    def send(adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        wire.sent.append(request)
+        return wire.reply(request)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+    caplog.set_level(logging.DEBUG)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as info:
+        call_command("databento_download", "--start", "2026-03-16", "--yes", stdout=out, stderr=err)
+    assert str(info.value).startswith(message), str(info.value)
+    assert wire.keys_sent() == {key}  # the real client did send it, only in the Authorization header
+    shown = "".join(traceback.format_exception(info.value)) + out.getvalue() + err.getvalue() + caplog.text
+    assert key not in shown and key[3:] not in shown
+    assert not list((market_dir / "dbn").rglob("*.part"))

@@ -14,19 +14,26 @@ recorder, never for real.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
+import runpy
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import environ
 import httpx
 import pytest
 from django.utils import timezone
 
 from execution import services, tasks
-from execution.brokers import PlaceResult, SpreadOrderRequest, TradierBroker
+from execution.brokers import OrderDenied, PlaceResult, SpreadOrderRequest, TradierBroker
+from execution.brokers.base import DEFAULT_MAX_QUANTITY
+from execution.brokers.tradier import SANDBOX_BASE_URL
 from execution.models import Fill, Order, Trade
 from execution.tests.fake_tradier_orders import (
     FakeTradierOrders,
@@ -53,6 +60,7 @@ SHORT, LONG = "SPXW261120P06590000", "SPXW261120P06565000"
 CREDIT = Decimal("2.70")
 # Building a verifying TLS context costs ~50 ms; the fake is plain HTTP, so build it once.
 _TLS = ssl.create_default_context()
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -284,6 +292,78 @@ def test_broker_refusal_is_rejected_with_its_message_and_never_retried(
     services.order_submit(order.pk, broker=broker)
     assert services.orders_reconcile(broker=broker) == {"submitted": 0, "synced": 0}
     assert [r.method for r in fake.requests] == ["POST"]
+
+
+# ------------------------------------------------------------------ B1 #16: local risk limits
+
+
+@pytest.mark.parametrize(
+    ("quantity", "credit", "why"),
+    [
+        pytest.param(DEFAULT_MAX_QUANTITY + 1, CREDIT, rf"legs\[0\]\.quantity: must be 1\.\.{DEFAULT_MAX_QUANTITY}, got 11",
+                     id="above-max-contracts"),
+        pytest.param(1, Decimal("25.00"), r"limit_price: credit 25\.0+ is not below the strike width 25",
+                     id="credit-not-below-width"),
+    ],
+)
+def test_a_locally_denied_order_is_rejected_and_never_reaches_the_broker(
+    fake: FakeTradierOrders, quantity: int, credit: Decimal, why: str
+) -> None:
+    order = opened(factory_decision(quantity=quantity))
+    Order.objects.filter(pk=order.pk).update(limit_price=credit)
+
+    order = services.order_submit(order.pk)  # the configured broker: Tradier, pointed at the fake
+
+    assert order.state == "rejected" and re.fullmatch(f"denied locally, never sent: {why}", order.reason), order.reason
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+    assert fake.requests == [] and fake.orders() == []
+    # Terminal: a repeat submit and reconciliation send nothing either.
+    services.order_submit(order.pk)
+    assert services.orders_reconcile() == {"submitted": 0, "synced": 0}
+    assert fake.requests == []
+
+
+# ------------------------------------------------------------------ B1 #18: production URL guard from the settings
+
+
+def test_the_default_settings_point_at_the_sandbox_and_forbid_live(settings: Any, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings.TRADIER_SANDBOX_URL == SANDBOX_BASE_URL  # the settings' default is the broker's sandbox
+    # The settings module run afresh with no TRADIER_*/EXECUTION_* in the environment and no .env file.
+    for name in [k for k in os.environ if k.startswith(("TRADIER_", "EXECUTION_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SPX_VAR_DIR", str(tmp_path))
+    monkeypatch.setattr(environ.Env, "read_env", classmethod(lambda cls, *args, **kwargs: None))
+    defaults = runpy.run_path(str(REPO / "spx_site" / "settings.py"))
+    assert (defaults["TRADIER_BASE_URL"], defaults["TRADIER_ALLOW_LIVE"]) == (SANDBOX_BASE_URL, False)
+    assert defaults["EXECUTION_BROKER"] == "simulated"  # and with no token, no Tradier orders at all
+
+
+def test_the_configured_broker_refuses_the_live_url_without_the_flag(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[httpx.Request] = []
+
+    def no_network(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise AssertionError(f"a request left for {request.url}")
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", no_network)
+    settings.EXECUTION_BROKER = "tradier"
+    settings.TRADIER_BASE_URL = "https://api.tradier.com/v1/"
+    settings.TRADIER_ACCESS_TOKEN, settings.TRADIER_ACCOUNT_ID = "a-live-token", "6YA12345"
+    assert settings.TRADIER_ALLOW_LIVE is False
+    refusal = "base_url: https://api.tradier.com is not the Tradier sandbox; pass allow_live=True to trade there"
+    with pytest.raises(OrderDenied) as info:
+        services.broker_get()
+    assert str(info.value) == refusal
+
+    # An order submitted with that configuration is refused locally, not left in flight.
+    order = services.order_submit(opened(factory_decision()).pk)
+    assert order.state == "rejected" and order.reason == f"denied locally, never sent: {refusal}"
+    assert Trade.objects.get(pk=order.trade_id).status == "not_filled"
+
+    settings.TRADIER_ALLOW_LIVE = True  # the explicit flag, read from the settings, is what would allow it
+    assert isinstance(services.broker_get(), TradierBroker)
+    assert sent == []
 
 
 # ------------------------------------------------------------------ B1 #5: 429 on the write

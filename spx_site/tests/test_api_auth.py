@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
+from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
 from backtests.models import BacktestRun
@@ -127,6 +128,33 @@ def test_a_revoked_or_unknown_token_is_401(settings: Any, run: BacktestRun, user
     assert key not in caplog.text
 
 
+NO_KEY = "invalid Authorization header: no key after the scheme (expected 'Token <key>')"
+SPACES = "invalid Authorization header: the key contains spaces (expected 'Token <key>')"
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ("Token", NO_KEY),
+    ("Token   ", NO_KEY),
+    ("Bearer", NO_KEY),
+    ("Token {head} {tail}", SPACES),  # a valid key cut in two
+    ("Token {key} extra", SPACES),  # a valid key and more: not guessed at
+], ids=["token-no-key", "token-blanks", "bearer-no-key", "key-split-by-a-space", "key-then-a-word"])
+def test_a_token_header_without_a_key_or_with_spaces_in_it_is_401(settings: Any, run: BacktestRun, user: Any,
+                                                                 header: str, message: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    settings.ADMIN_API_KEY = ""
+    _, key = token_create(user=user, scope=ApiToken.Scope.OPERATOR)
+    header = header.format(key=key, head=key[:8], tail=key[8:])
+    for response in (APIClient().post(f"/api/backtests/{run.pk}/cancel", HTTP_AUTHORIZATION=header),
+                     APIClient().get("/api/backtests", HTTP_AUTHORIZATION=header)):
+        assert response.status_code == 401 and response.json() == {"error": message, "fields": {}}
+        assert response["WWW-Authenticate"] == "Token"
+        assert key[8:] not in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == BacktestRun.Status.RUNNING
+    assert key[8:] not in caplog.text
+
+
 def test_a_token_of_an_inactive_user_is_refused(settings: Any, run: BacktestRun, user: Any) -> None:
     api, _ = token_client(user, ApiToken.Scope.OPERATOR)
     user.is_active = False
@@ -165,6 +193,30 @@ def test_a_staff_session_needs_csrf_for_writes(settings: Any, run: BacktestRun) 
     staff.force_login(get_user_model().objects.create_user("op", password="pw-for-tests-only", is_staff=True))
     response = staff.post(f"/api/backtests/{run.pk}/cancel")
     assert response.status_code == 403 and "CSRF" in response.json()["error"]
+
+
+def test_a_token_write_needs_no_csrf_and_a_session_write_does(settings: Any, user: Any) -> None:
+    """CSRF protects cookies a browser sends by itself; an Authorization header is never sent that way."""
+    settings.ADMIN_API_KEY = ""
+    by_token, by_session = BacktestRunFactory(running=True), BacktestRunFactory(running=True)
+    _, key = token_create(user=user, scope=ApiToken.Scope.OPERATOR)
+    scripted = APIClient(enforce_csrf_checks=True)
+    scripted.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert scripted.post(f"/api/backtests/{by_token.pk}/cancel").status_code == 200
+    by_token.refresh_from_db()
+    assert by_token.status == BacktestRun.Status.CANCELLED
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(StaffUserFactory(perms=WRITE_PERMS))  # a real session cookie, allowed to cancel
+    refused = browser.post(f"/api/backtests/{by_session.pk}/cancel")
+    assert refused.status_code == 403 and refused.json()["error"].startswith("CSRF Failed")
+    by_session.refresh_from_db()
+    assert by_session.status == BacktestRun.Status.RUNNING
+    # With the CSRF token (cookie + header, as the pages send it) the same session may write.
+    secret = get_random_string(32)
+    browser.cookies[settings.CSRF_COOKIE_NAME] = secret
+    assert browser.post(f"/api/backtests/{by_session.pk}/cancel", HTTP_X_CSRFTOKEN=secret).status_code == 200
+    by_session.refresh_from_db()
+    assert by_session.status == BacktestRun.Status.CANCELLED
 
 
 def test_admin_endpoints_keep_their_contract(settings: Any, user: Any, monkeypatch: pytest.MonkeyPatch) -> None:

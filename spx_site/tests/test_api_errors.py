@@ -122,3 +122,48 @@ def test_html_404_page_extends_the_site_layout() -> None:
     for nav in ('href="/snapshots/"', 'href="/decisions/"', 'href="/backtests/"', 'href="/api/docs"'):
         assert nav in html
     assert "Traceback" not in html
+
+
+# The writes that read a body; the others (cancel, activate, retire) take none.
+BODY_WRITES = ["/api/backtests", "/api/ml/models/train", "/api/admin/run-snapshot"]
+
+
+def _post(api: APIClient, path: str, kind: str, value: str) -> Any:
+    if kind == "json":
+        return api.post(path, data=json.dumps({"name": value}), content_type="application/json", HTTP_X_API_KEY=KEY)
+    if kind == "form":
+        return api.post(path, data=f"name={value}", content_type="application/x-www-form-urlencoded", HTTP_X_API_KEY=KEY)
+    return api.post(path, {"name": value}, format="multipart", HTTP_X_API_KEY=KEY)
+
+
+@pytest.mark.parametrize("kind", ["json", "form", "multipart"])
+@pytest.mark.parametrize("path", BODY_WRITES)
+def test_an_oversize_body_is_a_413_and_nothing_is_stored(api: APIClient, settings: Any, path: str, kind: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    from backtests.models import BacktestRun
+    from mlmodels.models import TrainingRequest
+    from snapshots.models import CaptureFailure, ChainSnapshot
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert limit == 2_621_440  # Django's default: the settings do not raise it
+    response = _post(api, path, kind, "x" * (limit + 1))
+    body = assert_error_shape(response, 413)
+    assert body["error"] == f"request body too large: over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+    assert "unhandled API error" not in caplog.text
+    for model in (BacktestRun, TrainingRequest, ChainSnapshot, CaptureFailure):
+        assert not model.objects.exists(), model.__name__
+
+
+def test_a_body_under_the_limit_is_read_as_usual(api: APIClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    response = api.post("/api/backtests", data=json.dumps({"start": "not a date", "name": "x" * 9_000}),
+                        content_type="application/json", HTTP_X_API_KEY=KEY)
+    assert "start" in assert_error_shape(response, 400)["fields"]
+    assert_error_shape(_post(api, "/api/backtests", "json", "x" * 10_001), 413)
+
+
+def test_a_form_with_too_many_fields_is_a_400(api: APIClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    response = api.post("/api/backtests", data="&".join(f"f{i}=1" for i in range(11)),
+                        content_type="application/x-www-form-urlencoded", HTTP_X_API_KEY=KEY)
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in assert_error_shape(response, 400)["error"]

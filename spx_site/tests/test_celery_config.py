@@ -7,6 +7,7 @@ real-worker side is in ``test_celery_workers.py``."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import sqlite3
 import subprocess
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from celery.app import task as celery_task
+from celery.app.trace import build_tracer
+from celery.backends.base import DisabledBackend
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.test import Client
@@ -285,3 +289,91 @@ def test_a_task_that_finds_the_database_locked_is_retried_not_lost(settings: Any
     assert len(locked) == 2 and "retry 2/5 in 2 s" in locked[-1], locked
     assert result.successful(), result.traceback
     assert ChainSnapshot.objects.count() == 1  # not lost, and not doubled
+
+
+# ------------------------------------------------------------------------------ result backend (B2 #31)
+
+UNREACHABLE_RESULT_BACKEND = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
+
+
+def test_there_is_no_result_backend_and_every_task_ignores_its_result() -> None:
+    """Jobs write their outcome to the database; a result store that is down cannot stop one."""
+    assert app.conf.task_ignore_result is True
+    assert app.conf.result_backend is None and isinstance(app.backend, DisabledBackend)
+    for name, task in _project_tasks().items():
+        # Not even a failure goes to a result store (Celery's store_errors_even_if_ignored).
+        assert task.ignore_result and not task.store_errors_even_if_ignored, name
+
+
+@pytest.fixture
+def result_backend_down(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app configured with a Redis result backend that refuses connections."""
+    monkeypatch.setitem(app.conf, "result_backend", UNREACHABLE_RESULT_BACKEND)
+    monkeypatch.setitem(app.conf, "task_store_eager_result", True)  # eager runs would store, were results kept
+    backend = app._get_backend()
+    monkeypatch.setattr(app, "_backend_cache", backend)
+    assert app.backend is backend and backend.url == UNREACHABLE_RESULT_BACKEND
+    with pytest.raises(redis.exceptions.ConnectionError):  # it really is down, and would be written to
+        backend.store_result("probe", 1, "SUCCESS")
+    return backend
+
+
+@pytest.mark.parametrize("how", ["worker", "eager"])
+def test_a_task_runs_and_stores_its_work_while_the_result_backend_is_down(
+        settings: Any, result_backend_down: Any, how: str, db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snapshots.tasks import snapshot_capture
+
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.SNAPSHOT_CONTEXT_ENABLED = False
+    settings.SNAPSHOT_DTE_TARGETS = [3]
+    slot = "2026-03-18T10:00:00-04:00"
+    if how == "worker":
+        # Sent as a producer sends it (a task keeping results would first subscribe to the backend),
+        # taken at the transport, then run as a worker runs each message it takes off the queue.
+        messages: list[Any] = []
+        monkeypatch.setitem(app.conf, "task_always_eager", False)
+        monkeypatch.setattr(app.amqp, "send_task_message",
+                            lambda producer, name, message, **options: messages.append(message))
+        snapshot_capture.apply_async(args=[slot])
+        [message] = messages
+        args, kwargs, _ = message.body
+        trace = build_tracer(snapshot_capture.name, snapshot_capture, app=app, eager=False)
+        outcome = trace(message.headers["id"], args, kwargs, {})
+        assert outcome.info is None, outcome.info  # None: succeeded (a failure carries its ExceptionInfo)
+    else:
+        result = snapshot_capture.apply(args=[slot])
+        assert result.successful(), result.traceback
+    assert ChainSnapshot.objects.count() == 1
+
+
+# ------------------------------------------------------------------------------ secrets in messages (B4 #49)
+
+SECRET_WORDS = ("token", "key", "secret", "password", "credential", "auth")
+
+
+def test_task_messages_carry_ids_only() -> None:
+    """A task's arguments go through the broker (and the beat rows) in clear: they are ids and ISO
+    times, never a secret, and no task returns one."""
+    tasks = _project_tasks()
+    assert {"execution.tasks.trade_open", "backtests.tasks.chunk_run", "mlmodels.tasks.train_run",
+            "snapshots.tasks.snapshot_capture"} <= set(tasks)
+    for name, task in tasks.items():
+        signature = inspect.signature(task.run)
+        for param in signature.parameters.values():
+            assert not any(word in param.name.lower() for word in SECRET_WORDS), (name, param.name)
+            assert (param.name.endswith("_id") and param.annotation == "int") or (
+                param.name.endswith("_iso") and param.annotation == "str | None"), (name, param.name, param.annotation)
+        assert signature.return_annotation in ("None", "int", "int | None"), (name, signature.return_annotation)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["trade_open", "chunk_run", "train_run"])
+def test_queued_messages_hold_one_id_and_no_secret(kind: str, settings: Any, published: list[dict[str, Any]]) -> None:
+    settings.TRADIER_ACCESS_TOKEN = "tradier-token-that-must-not-travel"
+    settings.DATABENTO_API_KEY = "db-key-that-must-not-travel"
+    settings.ADMIN_API_KEY = "admin-key-that-must-not-travel"
+    with transaction.atomic():
+        _enqueue(kind)
+    [message] = published
+    assert len(message["args"]) == 1 and isinstance(message["args"][0], int), message
+    assert "must-not-travel" not in repr(message)
