@@ -22,7 +22,6 @@ import datetime as dt
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,12 +33,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    work = Path(tempfile.mkdtemp(prefix="bench-ml-"))
-    os.environ.update(DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", SPX_VAR_DIR=str(work), CELERY_BROKER_URL="memory://")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spx_site.settings")
-    import django
+    from bench._django import temp_django
 
-    django.setup()
+    temp_django("bench-ml-")
     import numpy as np
     import xgboost as xgb
 

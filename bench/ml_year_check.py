@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +36,9 @@ def main() -> None:
     parser.add_argument("--spread-scale", type=float, default=1.35)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    work = Path(tempfile.mkdtemp(prefix="ml-year-check-"))
-    os.environ.update(DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", SPX_VAR_DIR=str(work), CELERY_BROKER_URL="memory://")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spx_site.settings")
-    import django
+    from bench._django import temp_django
 
-    django.setup()
+    temp_django("ml-year-check-")
     from mlmodels import synthetic, training
     from mlmodels.dataset import uniqueness
     from mlmodels.learner import LearnParams
