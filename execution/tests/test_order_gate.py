@@ -66,6 +66,14 @@ def close_order(expiration: dt.date) -> Order:
                         submitted_at=None)
 
 
+# An entry and a close order (and, for a refusal, the trade's status afterwards: a refused entry
+# leaves it not filled, a refused close leaves it open).
+BOTH_ORDERS = pytest.mark.parametrize("make", [entry_order, close_order], ids=["entry", "close"])
+BOTH_ORDERS_AND_THE_TRADE_AFTER = pytest.mark.parametrize(
+    "make, trade_status", [(entry_order, Trade.Status.NOT_FILLED), (close_order, Trade.Status.OPEN)],
+    ids=["entry", "close"])
+
+
 def refused(order: Order, broker: RecordingBroker, *, at: dt.datetime, code: str) -> Order:
     order = services.order_submit(order.pk, broker=broker, now=at)  # type: ignore[arg-type]
     assert broker.placed == [], "the broker was called"
@@ -74,8 +82,7 @@ def refused(order: Order, broker: RecordingBroker, *, at: dt.datetime, code: str
     return order
 
 
-@pytest.mark.parametrize("make, trade_status", [(entry_order, Trade.Status.NOT_FILLED), (close_order, Trade.Status.OPEN)],
-                         ids=["entry", "close"])
+@BOTH_ORDERS_AND_THE_TRADE_AFTER
 def test_after_the_early_close_the_expiring_series_has_settled(make: Any, trade_status: str,
                                                                broker: RecordingBroker) -> None:
     order = refused(make(BLACK_FRIDAY), broker, at=et(BLACK_FRIDAY, 13, 5), code=services.SERIES_EXPIRED)
@@ -84,8 +91,7 @@ def test_after_the_early_close_the_expiring_series_has_settled(make: Any, trade_
     assert Trade.objects.get(pk=order.trade_id).status == trade_status
 
 
-@pytest.mark.parametrize("make, trade_status", [(entry_order, Trade.Status.NOT_FILLED), (close_order, Trade.Status.OPEN)],
-                         ids=["entry", "close"])
+@BOTH_ORDERS_AND_THE_TRADE_AFTER
 def test_after_the_early_close_of_the_options_session_nothing_is_sent(make: Any, trade_status: str,
                                                                       broker: RecordingBroker) -> None:
     order = refused(make(NEXT_WEEK), broker, at=et(BLACK_FRIDAY, 13, 15), code=services.MARKET_CLOSED)
@@ -99,13 +105,13 @@ def test_a_later_series_still_trades_until_the_index_options_close(broker: Recor
     assert len(broker.placed) == 1 and order.reason == "recorded by the test broker"
 
 
-@pytest.mark.parametrize("make", [entry_order, close_order], ids=["entry", "close"])
+@BOTH_ORDERS
 def test_a_holiday_has_no_session(make: Any, broker: RecordingBroker) -> None:
     order = refused(make(BLACK_FRIDAY), broker, at=et(THANKSGIVING, 11, 0), code=services.MARKET_CLOSED)
     assert "no session that day (holiday or weekend)" in order.reason
 
 
-@pytest.mark.parametrize("make", [entry_order, close_order], ids=["entry", "close"])
+@BOTH_ORDERS
 def test_an_expired_series_is_refused_in_a_later_session(make: Any, broker: RecordingBroker) -> None:
     order = refused(make(dt.date(2026, 11, 23)), broker, at=et(dt.date(2026, 11, 24), 10, 30),
                     code=services.SERIES_EXPIRED)
@@ -118,7 +124,7 @@ def test_an_am_settled_monthly_has_settled_at_the_open_of_its_day(broker: Record
     assert "settled at 2026-12-18 09:30 ET" in order.reason
 
 
-@pytest.mark.parametrize("make", [entry_order, close_order], ids=["entry", "close"])
+@BOTH_ORDERS
 def test_an_in_session_order_goes_to_the_broker(make: Any, broker: RecordingBroker) -> None:
     order = make(BLACK_FRIDAY)
     sent = services.order_submit(order.pk, broker=broker, now=et(dt.date(2026, 11, 24), 10, 30))  # type: ignore[arg-type]
