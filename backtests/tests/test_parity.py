@@ -124,7 +124,7 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
     live and in the backtest; a trade held to expiry settles at Friday's 13:00 early close from the
     expiring chain. (No take profit and a far stop hold it; the 3-DTE configs rank first, so
     Monday's trade expires inside the replayed days.)"""
-    settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE = 1.0, 20.0
+    StrategyConfig.objects.update(take_profit_fraction=1, stop_loss_multiple=19)  # no take profit, a far stop
     StrategyConfig.objects.filter(target_dte=3).update(priority=1)
     run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
