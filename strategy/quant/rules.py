@@ -350,10 +350,11 @@ def time_exit_for(exit_rules: ExitRules, *, expiration: dt.date, settles_at: dt.
     ``exit_at_time`` HH:MM: at HH:MM New York time on the expiration day. ``exit_minutes_before_
     settlement`` N: at ``settles_at`` − N minutes (SPXW 16:00 ET, 13:00 on an early close, from the
     calendar; so N follows an early close). The trade closes at the first exit stamp at or after
-    that instant and before ``settles_at`` at which it can be marked; an instant at or after the
-    settlement instant (e.g. 15:30 on an early-close expiration day, or any time for an AM monthly,
-    which settles at the 09:30 open and trades no later than the day before) never comes: None,
-    and the trade is held to settlement as without a time exit.
+    that instant and before ``settles_at`` at which it can be marked. An instant at or after the
+    settlement instant (15:30 on an early-close expiration day) never comes: None, and the trade is
+    held to settlement as without a time exit. An AM monthly settles at the 09:30 open of its
+    expiration day (and trades no later than the day before): a clock time from 09:30 is None, and
+    N minutes before 09:30 falls outside the session, so no mark reaches it either.
     """
     if settles_at.tzinfo is None:
         raise ValueError("settles_at must be timezone-aware")
