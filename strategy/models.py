@@ -23,8 +23,8 @@ def default_take_profit_fraction() -> Decimal:
 
 
 def default_stop_loss_multiple() -> Decimal:
-    """New configs' stop-loss multiple: the ``STOP_LOSS_MULTIPLE`` setting (1.0)."""
-    return Decimal(str(settings.STOP_LOSS_MULTIPLE)).quantize(Decimal("0.001"))
+    """New configs' stop-loss multiple: the ``STOP_LOSS_CREDITS`` setting (1.0)."""
+    return Decimal(str(settings.STOP_LOSS_CREDITS)).quantize(Decimal("0.001"))
 
 
 class Source(models.TextChoices):

@@ -89,7 +89,7 @@ def exit_rules_of(params: Mapping[str, Any]) -> ExitRules:
     decision as ``config_params``): what the live marks, the shadow walk and the backtest apply.
 
     Parameters frozen before the rules moved onto the configs lack the keys: they get the
-    defaults (the ``TAKE_PROFIT_FRACTION`` / ``STOP_LOSS_MULTIPLE`` settings; migration
+    defaults (the ``TAKE_PROFIT_FRACTION`` / ``STOP_LOSS_CREDITS`` settings; migration
     ``strategy.0009`` wrote those into the live decisions of that time)."""
     tp = params.get("take_profit_fraction")
     sl = params.get("stop_loss_multiple")

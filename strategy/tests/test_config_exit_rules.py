@@ -28,7 +28,7 @@ def test_new_configs_take_their_exit_rules_from_the_settings(settings: Any) -> N
     assert (c.take_profit_fraction, c.stop_loss_multiple) == (Decimal("0.500"), Decimal("1.000"))
     assert c.exit_at_time is None and c.exit_minutes_before_settlement is None
     assert strategy_spec(c).exits == ExitRules()  # the rules the marks applied before: +50 % / -100 %
-    settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE = 0.4, 1.5
+    settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_CREDITS = 0.4, 1.5
     other = StrategyConfigFactory()
     other.refresh_from_db()
     assert (other.take_profit_fraction, other.stop_loss_multiple) == (Decimal("0.400"), Decimal("1.500"))
@@ -133,3 +133,4 @@ def test_the_migration_gives_existing_configs_and_live_decisions_todays_rules() 
     frozen = TradeDecision.objects.get(pk=decision.pk).config_params
     assert frozen == {**params, "take_profit_fraction": "0.500", "stop_loss_multiple": "1.000", "exit_at_time": None,
                       "exit_minutes_before_settlement": None}
+
