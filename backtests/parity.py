@@ -16,11 +16,12 @@ from typing import Any
 from backtests.models import BacktestRun
 from execution.models import Trade
 from strategy.models import TradeDecision
+from strategy.services import exit_rules_of
 
 DECISION_FIELDS = ("action", "reason_code", "expiration", "short_symbol", "long_symbol", "credit_mid", "credit_fill",
-                   "width_points")
-TRADE_FIELDS = ("status", "entry_credit", "exit_reason", "closed_at", "exit_debit", "settlement_price",
-                "realized_pnl_usd")
+                   "width_points", "exit_rules")
+TRADE_FIELDS = ("status", "entry_credit", "take_profit_debit", "stop_loss_debit", "exit_reason", "closed_at",
+                "exit_debit", "settlement_price", "realized_pnl_usd")
 OUTCOME_FIELDS = ("exit_reason", "exit_at", "exit_debit", "pnl_usd", "label")
 FEATURE_TOLERANCE = 1e-9  # relative: the same quotes through the same code give the same floats
 
@@ -55,6 +56,8 @@ def _decision_view(d: TradeDecision) -> dict[str, Any]:
         "action": d.action, "reason_code": d.reason_code, "expiration": d.expiration,
         "short_symbol": legs[0]["symbol"] if legs else None, "long_symbol": legs[1]["symbol"] if len(legs) > 1 else None,
         "credit_mid": d.credit_mid, "credit_fill": d.credit_fill, "width_points": d.width_points,
+        # The exit rules frozen on each side's decision (take profit, stop, time exit): the marks apply those.
+        "exit_rules": exit_rules_of(d.config_params or {}),
     }
 
 

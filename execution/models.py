@@ -14,8 +14,10 @@ __all__ = ["Fill", "Order", "PositionMark", "SimulatedBrokerOrder", "Source", "T
 class Trade(models.Model):
     """A credit spread position, opened from a filled entry order at the real fill price.
 
-    TP/SL thresholds are debits to close (points per share): take profit at ≤ 0.5 × credit, stop at
-    ≥ 2 × credit (−100 % of max profit). Closed by a filled exit order or by cash settlement.
+    TP/SL thresholds are debits to close (points per share), from the exit rules frozen on its
+    decision: take profit at ≤ (1 − f) × credit, stop at ≥ (1 + m) × credit (defaults 0.5 × and
+    2 × credit: +50 % / −100 % of max profit); an optional time exit. Closed by a filled exit order
+    or by cash settlement.
     """
 
     class Status(models.TextChoices):
@@ -29,6 +31,7 @@ class Trade(models.Model):
     class ExitReason(models.TextChoices):
         TAKE_PROFIT = "take_profit"
         STOP_LOSS = "stop_loss"
+        TIME_EXIT = "time_exit", "time exit"
         SETTLEMENT = "settlement"
         MANUAL = "manual", "closed by the operator"
 
@@ -52,7 +55,7 @@ class Trade(models.Model):
     take_profit_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
                                             help_text="entry credit × (1 − take-profit fraction), rounded half up to the cent")
     stop_loss_debit = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
-                                          help_text="entry credit × stop multiple, rounded half up to the cent")
+                                          help_text="entry credit × (1 + stop-loss multiple), rounded half up to the cent")
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     exit_reason = models.CharField(max_length=12, choices=ExitReason.choices, blank=True)
@@ -176,7 +179,7 @@ class PositionMark(models.Model):
                                      help_text="fill model: mid + 0.30 × combo spread, rounded up to the 0.05 tick, "
                                                "between one tick and the width")
     unrealized_pnl_usd = models.DecimalField(max_digits=12, decimal_places=2)
-    signal = models.CharField(max_length=12, blank=True, help_text="take_profit / stop_loss when this mark triggered one")
+    signal = models.CharField(max_length=12, blank=True, help_text="take_profit / stop_loss / time_exit when this mark triggered one")
 
     class Meta:
         db_table = "position_marks"

@@ -45,8 +45,8 @@ from strategy.quant import rules
 from strategy.quant.money import cents as money, cents_or_none
 from strategy.quant.osi import parse_symbol
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import as_side
-from strategy.services import WindowResult, entry_window_run
+from strategy.quant.types import ExitRules, as_side
+from strategy.services import WindowResult, entry_window_run, exit_rules_of
 
 logger = logging.getLogger(__name__)
 TAG_PREFIX = "spx-"  # every client tag we send starts with this: how reconciliation tells ours apart
@@ -119,13 +119,15 @@ def trade_build(decision: TradeDecision, *, quantity: int) -> tuple[Trade, list[
     return trade, legs
 
 
-def trade_entry_set(trade: Trade, *, credit: Decimal, take_profit_frac: float, stop_loss_mult: float) -> None:
-    """Entry credit and what follows from it: max profit/loss and the TP/SL debits (not saved)."""
+def trade_entry_set(trade: Trade, *, credit: Decimal, exit_rules: ExitRules) -> None:
+    """Entry credit and what follows from it: max profit/loss and the TP/SL debits (not saved).
+
+    ``exit_rules``: the decision's frozen ones (``exit_rules_of(decision.config_params)``)."""
     trade.entry_credit = credit
     trade.max_profit_usd = money(credit * 100 * trade.quantity)
     trade.max_loss_usd = money((trade.width_points - credit) * 100 * trade.quantity)
-    trade.take_profit_debit = money(credit * (1 - Decimal(str(take_profit_frac))))
-    trade.stop_loss_debit = money(credit * Decimal(str(stop_loss_mult)))
+    trade.take_profit_debit = money(credit * (1 - Decimal(str(exit_rules.take_profit_fraction))))
+    trade.stop_loss_debit = money(credit * (1 + Decimal(str(exit_rules.stop_loss_multiple))))
 
 
 def trade_close_set(trade: Trade, *, exit_debit: Decimal, reason: str, source: str, at: dt.datetime,
@@ -383,7 +385,7 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
                 trade.opened_at = now or timezone.now()
             trade.quantity = order.filled_quantity
             trade_entry_set(trade, credit=order.avg_fill_price or order.limit_price,
-                            take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
+                            exit_rules=exit_rules_of(trade.decision.config_params))
             trade.save()
             trade.legs.update(quantity=trade.quantity)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
@@ -524,7 +526,10 @@ def _leg_quotes(options: list[dict[str, Any]], symbols: set[str]) -> dict[str, t
 
 
 def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -> PositionMark | None:
-    """Value an open trade from the latest snapshot of its expiration; submit one closing order at TP/SL."""
+    """Value an open trade from the latest snapshot of its expiration; submit one closing order at
+    TP/SL or its time exit — the rules frozen on its decision (``exit_rules_of``), the mark's stamp
+    being the snapshot's slot."""
+    from snapshots.analytics import settlement_for
     from snapshots.models import ChainSnapshot
 
     snap = (ChainSnapshot.objects.filter(underlying=settings.SNAPSHOT_UNDERLYING, expiration=trade.expiration,
@@ -540,8 +545,11 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
         return None
     (sb, sa), (lb, la) = quotes[short.symbol], quotes[long_.symbol]
     credit = float(trade.entry_credit or 0)
+    exits = exit_rules_of(trade.decision.config_params)
+    time_exit = rules.time_exit_for(exits, expiration=trade.expiration,
+                                    settles_at=settlement_for(trade.expiration, trade.root))
     step = rules.mark_step(sb, sa, lb, la, entry_credit=credit, width_points=float(trade.width_points),
-                           take_profit_frac=settings.TAKE_PROFIT_FRACTION, stop_loss_mult=settings.STOP_LOSS_MULTIPLE)
+                           exit_rules=exits, at=snap.ts, time_exit=time_exit)
     if step is None:
         return None  # a leg without a usable quote: no mark rather than a made-up one
     debit_mid, debit_fill, signal = step
@@ -585,7 +593,9 @@ def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str,
 
 def positions_mark(*, at: dt.datetime, broker: Broker | None = None) -> int:
     marked = 0
-    for trade in Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest"):
+    trades = (Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest")
+              .select_related("decision"))
+    for trade in trades:
         if trade_mark(trade, at=at, broker=broker) is not None:
             marked += 1
     return marked

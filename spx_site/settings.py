@@ -303,8 +303,17 @@ if (PRODUCTION or REQUIRE_SECRETS) and not ORDER_MARKET_CHECK:
 # customer transaction fee on SPX options ($0.45 a contract at a premium of $1 or more, $0.36 below:
 # the higher one, so cheap wings are slightly overcharged). 0 for a fee-free comparison.
 FEES_PER_CONTRACT_USD = env.float("FEES_PER_CONTRACT_USD", default=0.80)
-TAKE_PROFIT_FRACTION = env.float("TAKE_PROFIT_FRACTION", default=0.5)  # close when debit <= 0.5 × credit
-STOP_LOSS_MULTIPLE = env.float("STOP_LOSS_MULTIPLE", default=2.0)  # close when debit >= 2 × credit
+# Defaults of new strategy configs' exit rules (each config stores its own, frozen on every decision):
+# take profit when debit <= (1 − 0.5) × credit; stop when the loss reaches 1.0 × credit (debit >= 2 × credit).
+TAKE_PROFIT_FRACTION = env.float("TAKE_PROFIT_FRACTION", default=0.5)
+STOP_LOSS_CREDITS = env.float("STOP_LOSS_CREDITS", default=1.0)
+if "STOP_LOSS_MULTIPLE" in os.environ:  # the old name meant the closing debit ÷ credit (2.0 = −100 %)
+    raise ImproperlyConfigured("STOP_LOSS_MULTIPLE (the closing debit as a multiple of the credit, 2.0 = -100 %) is "
+                               "replaced by STOP_LOSS_CREDITS (the loss as a multiple of the credit, 1.0 = -100 %): "
+                               "set STOP_LOSS_CREDITS to the old value minus 1 and remove STOP_LOSS_MULTIPLE")
+if not 0 < TAKE_PROFIT_FRACTION <= 1 or not STOP_LOSS_CREDITS > 0:
+    raise ImproperlyConfigured("TAKE_PROFIT_FRACTION must lie in (0, 1] and STOP_LOSS_CREDITS above 0 "
+                               "(the loss, as a multiple of the credit, that stops a trade: 1.0 = debit 2 x credit)")
 MARK_MAX_SNAPSHOT_AGE_MINUTES = env.int("MARK_MAX_SNAPSHOT_AGE_MINUTES", default=10)
 
 # --- Backtest data ---------------------------------------------------------------------------

@@ -6,7 +6,9 @@ from strategy.models import StrategyConfig, TradeDecision
 @admin.register(StrategyConfig)
 class StrategyConfigAdmin(admin.ModelAdmin):
     list_display = ("name", "enabled", "side", "target_dte", "short_delta_target", "width_points", "quantity",
-                    "min_credit", "max_snapshot_age_minutes", "max_open_trades", "max_new_trades_per_day", "priority")
+                    "min_credit", "take_profit_fraction", "stop_loss_multiple", "exit_at_time",
+                    "exit_minutes_before_settlement", "max_snapshot_age_minutes", "max_open_trades",
+                    "max_new_trades_per_day", "priority")
     list_editable = ("enabled", "priority")
     list_filter = ("enabled", "side", "target_dte")
     search_fields = ("name",)

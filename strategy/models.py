@@ -1,13 +1,30 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from strategy.quant.decision import DEFAULT_ML_GROUP
+from strategy.quant.types import MAX_MINUTES_BEFORE_SETTLEMENT
+
+SESSION_OPEN_ET = dt.time(9, 30)
+LAST_EXIT_TIME_ET = dt.time(15, 59)  # SPXW settles at 16:00 ET; a time exit at or after it never comes
+
+
+def default_take_profit_fraction() -> Decimal:
+    """New configs' take-profit fraction: the ``TAKE_PROFIT_FRACTION`` setting (0.5)."""
+    return Decimal(str(settings.TAKE_PROFIT_FRACTION)).quantize(Decimal("0.001"))
+
+
+def default_stop_loss_multiple() -> Decimal:
+    """New configs' stop-loss multiple: the ``STOP_LOSS_CREDITS`` setting (1.0)."""
+    return Decimal(str(settings.STOP_LOSS_CREDITS)).quantize(Decimal("0.001"))
 
 
 class Source(models.TextChoices):
@@ -55,6 +72,25 @@ class StrategyConfig(models.Model):
     ml_group = models.CharField(
         max_length=40, default=DEFAULT_ML_GROUP,
         help_text="strategy group of the meta-labeler: the group's one active model gates this config's entries")
+    # Exits (README "The rules, exactly"): frozen on every decision with the rest of the config.
+    take_profit_fraction = models.DecimalField(
+        max_digits=4, decimal_places=3, default=default_take_profit_fraction,
+        validators=[MinValueValidator(Decimal("0.001")), MaxValueValidator(Decimal("1"))],
+        help_text="take profit when the debit to close <= (1 - this) x entry credit: 0.5 keeps +50 % of max profit; "
+                  "in (0, 1]")
+    stop_loss_multiple = models.DecimalField(
+        max_digits=6, decimal_places=3, default=default_stop_loss_multiple,
+        validators=[MinValueValidator(Decimal("0.001"))],
+        help_text="stop when the loss reaches this x entry credit, i.e. the debit to close >= (1 + this) x credit: "
+                  "1.0 = -100 % of max profit (debit 2 x credit); above 0")
+    exit_at_time = models.TimeField(
+        null=True, blank=True,
+        help_text="time exit, New York time (HH:MM, 09:30-15:59): close at the first mark at or after it on the "
+                  "expiration day; blank = none")
+    exit_minutes_before_settlement = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_MINUTES_BEFORE_SETTLEMENT)],
+        help_text="time exit: close at the first mark at or after this many minutes before the series' settlement "
+                  "(SPXW 16:00 ET, 13:00 on an early close); blank = none. At most one of the two time exits")
 
     class Meta:
         db_table = "strategy_configs"
@@ -62,10 +98,37 @@ class StrategyConfig(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(short_delta_target__gt=0, short_delta_target__lt=1),
                                    name="strategy_config_delta_range"),
+            models.CheckConstraint(condition=Q(take_profit_fraction__gt=0, take_profit_fraction__lte=1),
+                                   name="strategy_config_take_profit_range"),
+            models.CheckConstraint(condition=Q(stop_loss_multiple__gt=0), name="strategy_config_stop_loss_positive"),
+            models.CheckConstraint(condition=Q(exit_at_time__isnull=True) | Q(exit_minutes_before_settlement__isnull=True),
+                                   name="strategy_config_one_time_exit"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The exit rules' ranges, named by field (admin and the config pages show them)."""
+        super().clean()
+        errors: dict[str, str] = {}
+        tp, sl = self.take_profit_fraction, self.stop_loss_multiple
+        if tp is not None and not Decimal(0) < Decimal(tp) <= 1:
+            errors["take_profit_fraction"] = "must lie in (0, 1]: 0.5 takes profit at +50 % of max profit"
+        if sl is not None and not Decimal(sl) > 0:
+            errors["stop_loss_multiple"] = "must be above 0: 1.0 stops at -100 % of max profit (debit 2 x credit)"
+        t = self.exit_at_time
+        if t is not None:
+            if t.second or t.microsecond:
+                errors["exit_at_time"] = "whole minutes only (HH:MM)"
+            elif not SESSION_OPEN_ET <= t <= LAST_EXIT_TIME_ET:
+                errors["exit_at_time"] = "between 09:30 and 15:59 New York time (SPXW settles at 16:00)"
+        if t is not None and self.exit_minutes_before_settlement is not None:
+            message = "set at most one time exit: a clock time or minutes before settlement"
+            errors.setdefault("exit_at_time", message)
+            errors.setdefault("exit_minutes_before_settlement", message)
+        if errors:
+            raise ValidationError(errors)
 
     def frozen(self) -> dict[str, Any]:
         """The parameters as they were when a decision was made (stored on the decision)."""
@@ -74,6 +137,8 @@ class StrategyConfig(models.Model):
             value = getattr(self, f.name)
             if isinstance(f, models.DecimalField) and value is not None:
                 value = f"{Decimal(value):.{f.decimal_places}f}"  # as the database spells it
+            elif isinstance(f, models.TimeField) and isinstance(value, dt.time):
+                value = value.strftime("%H:%M")  # JSON has no time; whole minutes (clean)
             out[f.name] = value
         out.pop("id", None)
         return out

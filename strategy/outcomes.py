@@ -2,8 +2,8 @@
 
 Backtests write them from the engine's walk (``backtests.services.assembly``). Live, a job walks
 the stored snapshots of each pending candidate's expiration every capture slot with the same
-mark step as the live marks (``rules.mark_step``: the fill-model debit to close, TP/SL), until a
-take profit, a stop, or the cash settlement of its series (``settlement_value``, the same
+mark step as the live marks (``rules.mark_step``: the fill-model debit to close, the decision's
+frozen TP/SL and time exit), until a take profit, a stop, the time exit, or the cash settlement of its series (``settlement_value``, the same
 source the live trades settle from) — the shadow outcome. So a candidate the risk rules or a gate
 turned away keeps feeding the dataset.
 """
@@ -28,6 +28,7 @@ from strategy.quant.decision import ML_GATE, RISK_LIMIT, TRADE
 from strategy.quant.money import cents
 from strategy.quant.osi import parse_symbol
 from strategy.quant.types import SETTLEMENT, as_side
+from strategy.services import exit_rules_of
 
 logger = logging.getLogger(__name__)
 # Decisions whose spread passed selection: what the gate and the dataset care about.
@@ -36,7 +37,7 @@ SettlementFn = Callable[[dt.date, str], "tuple[float, str] | None"]
 
 
 def outcome_fields(*, entry_credit: Decimal, quantity: int, entry_at: dt.datetime, exit_reason: str,
-                   exit_debit: Decimal, exit_at: dt.datetime, fee_per_contract_usd: float, take_profit_frac: float,
+                   exit_debit: Decimal, exit_at: dt.datetime, fee_per_contract_usd: float, take_profit_fraction: float,
                    settlement_price: Decimal | None = None, settlement_source: str = "") -> dict[str, Any]:
     """A resolved outcome's fields (live shadow and backtest alike): PnL as a trade books it, label."""
     fees = cents(rules.fees_usd(fee_per_contract_usd, quantity, settled=exit_reason == SETTLEMENT))
@@ -47,7 +48,7 @@ def outcome_fields(*, entry_credit: Decimal, quantity: int, entry_at: dt.datetim
         "settlement_source": settlement_source[:200], "pnl_usd": cents(Decimal(str(gross)) - fees),
         "holding_minutes": (exit_at - entry_at).total_seconds() / 60,
         "label": rules.outcome_label(exit_reason, float(exit_debit), entry_credit=float(entry_credit),
-                                     take_profit_frac=take_profit_frac),
+                                     take_profit_fraction=take_profit_fraction),
     }
 
 
@@ -81,7 +82,7 @@ def _leg_quotes(snapshot: ChainSnapshot, symbols: tuple[str, str],
 def shadow_walk(decision: TradeDecision, *, now: dt.datetime, settlement_value: SettlementFn,
                 cache: QuoteCache | None = None) -> DecisionOutcome:
     """Walk one live candidate's stored snapshots from its last walked slot to ``now``; resolve it at
-    the first TP/SL mark or at its settlement. Idempotent: a rerun resumes where the last one ended."""
+    the first TP/SL/time-exit mark or at its settlement. Idempotent: a rerun resumes where the last one ended."""
     assert decision.credit_fill is not None and decision.width_points is not None and decision.expiration is not None
     outcome, _ = DecisionOutcome.objects.get_or_create(
         decision=decision, defaults={"method": DecisionOutcome.Method.SHADOW, "entry_credit": decision.credit_fill})
@@ -92,8 +93,10 @@ def shadow_walk(decision: TradeDecision, *, now: dt.datetime, settlement_value: 
     settles_at = settlement_for(decision.expiration, root)
     quantity = int(decision.config_params.get("quantity", 1))
     credit = decision.credit_fill
+    exits = exit_rules_of(decision.config_params)  # frozen with the decision: a later config edit changes nothing
+    time_exit = rules.time_exit_for(exits, expiration=decision.expiration, settles_at=settles_at)
     common = {"entry_credit": credit, "quantity": quantity, "entry_at": decision.decided_at,
-              "fee_per_contract_usd": settings.FEES_PER_CONTRACT_USD, "take_profit_frac": settings.TAKE_PROFIT_FRACTION}
+              "fee_per_contract_usd": settings.FEES_PER_CONTRACT_USD, "take_profit_fraction": exits.take_profit_fraction}
     since = outcome.walked_until or decision.decided_at - dt.timedelta(seconds=1)
     snapshots = (ChainSnapshot.objects.filter(underlying=settings.SNAPSHOT_UNDERLYING, expiration=decision.expiration,
                                               ts__gt=since, ts__lte=min(now, settles_at))
@@ -102,8 +105,7 @@ def shadow_walk(decision: TradeDecision, *, now: dt.datetime, settlement_value: 
         quotes = _leg_quotes(snap, (short["symbol"], long_["symbol"]), cache if cache is not None else {})
         outcome.walked_until = snap.ts
         step = rules.mark_step(*quotes, entry_credit=float(credit), width_points=float(decision.width_points),
-                               take_profit_frac=settings.TAKE_PROFIT_FRACTION,
-                               stop_loss_mult=settings.STOP_LOSS_MULTIPLE) if quotes else None
+                               exit_rules=exits, at=snap.ts, time_exit=time_exit) if quotes else None
         if step is not None and step[2] is not None:
             signal = step[2]
             for name, value in outcome_fields(exit_reason=signal.reason, exit_debit=Decimal(str(step[1])),

@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,13 +32,19 @@ from snapshots.models import ChainSnapshot, ContextSnapshot, MarketEvent
 from snapshots.providers.base import ProviderError
 from snapshots.services import slot_floor, snapshot_capture
 from strategy import gating, selectors
-from strategy.models import Source, StrategyConfig, TradeDecision
+from strategy.models import (
+    Source,
+    StrategyConfig,
+    TradeDecision,
+    default_stop_loss_multiple,
+    default_take_profit_fraction,
+)
 from strategy.quant import decision
 from strategy.quant.decision import BookState, ChainRead, Evaluation, Gate, StrategySpec, Verdict
 from strategy.quant.features import FEATURE_SCHEMA_VERSION, ForwardHistory, WindowContext, history_minutes
 from strategy.quant.money import cents_or_none, mid_or_none
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import RiskLimits, SpreadRules, as_side
+from strategy.quant.types import ExitRules, RiskLimits, SpreadRules, as_side
 
 logger = logging.getLogger(__name__)
 ENTRY_WINDOWS = (dt.time(10, 0), dt.time(11, 0), dt.time(12, 0))
@@ -78,12 +84,31 @@ def risk_limits(config: StrategyConfig) -> RiskLimits:
                       no_new_after_stop=bool(config.no_new_after_stop))
 
 
+def exit_rules_of(params: Mapping[str, Any]) -> ExitRules:
+    """The exit rules frozen in a config's parameters (``StrategyConfig.frozen``, as stored on every
+    decision as ``config_params``): what the live marks, the shadow walk and the backtest apply.
+
+    Parameters frozen before the rules moved onto the configs lack the keys: they get the
+    defaults (the ``TAKE_PROFIT_FRACTION`` / ``STOP_LOSS_CREDITS`` settings; migration
+    ``strategy.0009`` wrote those into the live decisions of that time)."""
+    tp = params.get("take_profit_fraction")
+    sl = params.get("stop_loss_multiple")
+    at = params.get("exit_at_time")
+    n = params.get("exit_minutes_before_settlement")
+    return ExitRules(
+        take_profit_fraction=float(tp if tp is not None else default_take_profit_fraction()),
+        stop_loss_multiple=float(sl if sl is not None else default_stop_loss_multiple()),
+        exit_at_time=(at if isinstance(at, dt.time) else dt.time.fromisoformat(str(at))) if at else None,
+        exit_minutes_before_settlement=int(n) if n is not None else None,
+    )
+
+
 def strategy_spec(config: StrategyConfig, *, key: str | None = None, book: str = LIVE_BOOK,
                   fill_fraction: float | None = None) -> StrategySpec:
     """The decision core's view of a config (live: keyed by its name, in the one live book)."""
     return StrategySpec(key=key or config.name, priority=int(config.priority), book=book,
                         target_dte=int(config.target_dte), rules=spread_rules(config, fill_fraction=fill_fraction),
-                        limits=risk_limits(config), ml_group=config.ml_group)
+                        limits=risk_limits(config), ml_group=config.ml_group, exits=exit_rules_of(config.frozen()))
 
 
 def window_context(*, at: dt.datetime, underlying: str, context: ContextSnapshot | None) -> WindowContext:

@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 Bucket = tuple[int, float, str, str]
 
 TRADING_DAYS_PER_YEAR: Final = 252
-# Always present in ``Metrics.exits``, so a table of runs has the same columns; others are added when seen.
+# Always present in ``Metrics.exits``, so a table of runs has the same columns; others (``time_exit``
+# of a config with a time exit, ``manual``) are added when seen, so a run without them keeps its metrics.
 EXIT_REASONS: Final = ("take_profit", "stop_loss", "settlement")
 _RATIO_FIELDS: Final = frozenset(
     {"win_rate", "profit_factor", "sharpe_daily_annualised", "sortino_daily_annualised", "avg_credit"}
@@ -41,7 +42,7 @@ class ClosedTrade:
     entry_credit: float  # points per share
     max_profit_usd: float
     max_loss_usd: float
-    exit_reason: str  # "take_profit" | "stop_loss" | "settlement" | "manual"
+    exit_reason: str  # "take_profit" | "stop_loss" | "time_exit" | "settlement" | "manual"
     bucket: Bucket  # (target_dte, short_delta_target, entry window "HH:MM", side "put_credit"/"call_credit")
 
 
@@ -70,7 +71,7 @@ class Metrics:
       ``sortino_daily_annualised`` = mean(x) / √(mean(min(x, 0)²)) · √252, None if no x < 0.
       Either is also None if its denominator underflows to 0 (PnLs of ~1e-160 dollars).
     - ``avg_credit`` = mean entry credit, points per share.
-    - ``exits`` = count per ``exit_reason``; take_profit/stop_loss/settlement always present.
+    - ``exits`` = count per ``exit_reason``; take_profit/stop_loss/settlement always present (time_exit when seen).
     """
 
     trades: int

@@ -5,8 +5,9 @@ for its DTE bucket's expiration and is evaluated by the live decision core
 (``strategy.quant.decision.evaluate``: our forward and IV/delta, ``select_spread`` with the fill
 model, the features). Each tradable spread becomes a *candidate* whose exit is then found by
 walking the minutes that follow (every ``exit_check_minutes``, from the entry minute on) with the
-live mark rule (``rules.mark_quotes_usable``, ``rules.close_debit``, ``rules.exit_due``) until it
-takes profit, stops out or is cash-settled at its expiration (``rules.settlement_exit`` on the value
+live mark rule (``rules.mark_quotes_usable``, ``rules.close_debit``, ``rules.exit_due`` with the
+strategy's own exit rules, ``spec.exits``) until it takes profit, stops out, reaches its time exit or
+is cash-settled at its expiration (``rules.settlement_exit`` on the value
 from ``engine.settlement``).
 
 A candidate's fate does not depend on any other trade, so phase 1 can run in parallel over chunks
@@ -95,7 +96,7 @@ def _utc(stamp_ns: int) -> dt.datetime:
 
 def exit_screen(
     sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, entry_credit: float,
-    take_profit_frac: float, stop_loss_mult: float, fill_fraction: float = 0.30,
+    take_profit_fraction: float, stop_loss_multiple: float, fill_fraction: float = 0.30,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(usable, maybe): which stamps can be marked, and which might trigger TP/SL.
 
@@ -110,8 +111,8 @@ def exit_screen(
         mid = (sb + sa) / 2 - (lb + la) / 2
         approx = np.clip(np.maximum(mid, 0) + fill_fraction * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
         margin = 2 * COMPLEX_ORDER_TICK
-        maybe = usable & ((approx <= entry_credit * (1 - take_profit_frac) + margin)
-                          | (approx >= entry_credit * stop_loss_mult - margin))
+        maybe = usable & ((approx <= entry_credit * (1 - take_profit_fraction) + margin)
+                          | (approx >= entry_credit * (1 + stop_loss_multiple) - margin))
     return usable, maybe
 
 
@@ -405,26 +406,36 @@ class DayReplayer:
         self.alive = still
 
     def _walk(self, p: _Open, stamps: np.ndarray, series: dict[str, LegSeries]) -> None:
-        """Mark ``p`` at each stamp; the first TP/SL closes it at that stamp's modelled debit."""
+        """Mark ``p`` at each stamp; the first TP/SL — or, from its instant on, the time exit — closes
+        it at that stamp's modelled debit (the strategy's frozen exit rules, ``spec.exits``)."""
         if stamps.size == 0:
             return
-        spread = p.candidate.evaluation.candidate
-        assert spread is not None
+        c = p.candidate
+        spread = c.evaluation.candidate
+        assert spread is not None and c.expiration is not None and c.settles_at is not None
+        exits = c.evaluation.spec.exits
         sb, sa = series[spread.short_leg.symbol].at(stamps)
         lb, la = series[spread.long_leg.symbol].at(stamps)
         width, credit = spread.width_points, spread.credit_fill
         prm = self.params
         usable, maybe_mask = exit_screen(sb, sa, lb, la, width_points=width, entry_credit=credit,
-                                         take_profit_frac=prm.take_profit_frac, stop_loss_mult=prm.stop_loss_mult,
-                                         fill_fraction=prm.fill_fraction)
+                                         take_profit_fraction=exits.take_profit_fraction,
+                                         stop_loss_multiple=exits.stop_loss_multiple, fill_fraction=prm.fill_fraction)
+        time_exit = rules.time_exit_for(exits, expiration=c.expiration, settles_at=c.settles_at)
+        if time_exit is not None:
+            # Only the first stamp from the time exit's instant that can be marked matters: it closes.
+            due = usable & (stamps >= ns(time_exit.at)) & (stamps < ns(time_exit.settles_at))
+            first = np.flatnonzero(due)[:1]
+            maybe_mask = maybe_mask.copy()
+            maybe_mask[first] = True
         for i in np.flatnonzero(maybe_mask):
+            at = _utc(int(stamps[i]))
             step = rules.mark_step(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]), entry_credit=credit,
-                                   width_points=width, take_profit_frac=prm.take_profit_frac,
-                                   stop_loss_mult=prm.stop_loss_mult, fraction=prm.fill_fraction)
+                                   width_points=width, exit_rules=exits, at=at, time_exit=time_exit,
+                                   fraction=prm.fill_fraction)
             assert step is not None  # the screen only passes usable stamps
             debit_mid, debit_fill, signal = step
             if signal is not None:
-                at = _utc(int(stamps[i]))
                 p.marks.append(Mark(at, debit_mid, debit_fill, signal.reason))
                 p.exit = Exit(at, signal.reason, debit_fill, signal.message)
                 return

@@ -35,8 +35,8 @@ class Strategy:
 
 @dataclass(frozen=True)
 class EngineParams:
-    take_profit_frac: float = 0.5
-    stop_loss_mult: float = 2.0
+    """Run-wide settings of the replay (each strategy's exit rules travel in ``Strategy.spec.exits``)."""
+
     fill_fraction: float = 0.30
     exit_check_minutes: int = 1
     dte_tolerance_days: int = 1
@@ -56,7 +56,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class Exit:
-    """How a candidate ends: take profit / stop at a stamp's closing debit, or cash settlement."""
+    """How a candidate ends: take profit / stop / time exit at a stamp's closing debit, or cash settlement."""
 
     at: dt.datetime
     reason: str

@@ -152,7 +152,7 @@ def _outcome(d: TradeDecision, c: Candidate, params: dict[str, Any]) -> Decision
     return DecisionOutcome(decision=d, method=DecisionOutcome.Method.BACKTEST, **outcome_fields(
         entry_credit=d.credit_fill, quantity=spread.quantity, entry_at=c.decided_at, exit_reason=e.reason,
         exit_debit=cents(e.debit), exit_at=e.at, fee_per_contract_usd=params["fees_per_contract_usd"],
-        take_profit_frac=params["take_profit_fraction"],
+        take_profit_fraction=c.evaluation.spec.exits.take_profit_fraction,
         settlement_price=cents(e.settlement_price) if e.settlement_price is not None else None,
         settlement_source=e.settlement_source))
 
@@ -183,8 +183,7 @@ def _rows_write(run: BacktestRun, by_key: dict[str, Strategy], verdicts: Sequenc
         trade.status = Trade.Status.OPEN_AT_END  # until its exit is known
         assert d.credit_fill is not None  # a TRADE always has its modelled credit
         # The entry fills at its limit, the decision's modelled credit.
-        trade_entry_set(trade, credit=d.credit_fill, take_profit_frac=params["take_profit_fraction"],
-                        stop_loss_mult=params["stop_loss_multiple"])
+        trade_entry_set(trade, credit=d.credit_fill, exit_rules=c.evaluation.spec.exits)
         e = c.exit
         if e is not None:
             trade_close_set(trade, exit_debit=cents(e.debit), reason=e.reason, at=e.at,

@@ -84,7 +84,6 @@ def _window(text: str) -> dt.time:
 def params_build(
     *, start: dt.date, end: dt.date, configs: Iterable[StrategyConfig], windows: Sequence[str] = ("10:00", "11:00", "12:00"),
     risk_scope: str = "per_strategy", exit_check_minutes: int = 1, chunk_days: int = DEFAULT_CHUNK_DAYS,
-    take_profit_fraction: float | None = None, stop_loss_multiple: float | None = None,
     fees_per_contract_usd: float | None = None, dte_tolerance_days: int | None = None,
     ml_model: str | None = None,
 ) -> dict[str, Any]:
@@ -94,7 +93,8 @@ def params_build(
     research grid (12 seeded configs × 3 windows = 36). ``shared``: the configs decide at each of
     the windows and share one budget, ranked as live does — the mode that reproduces live trading.
     ``ml_model``: gate the entries with that meta-labeler version (None: ungated, the rules alone —
-    never "whatever is active", so a rerun decides alike).
+    never "whatever is active", so a rerun decides alike). Exit rules (take profit, stop, time exit)
+    are each config's own, frozen in its ``params`` as on a live decision.
 
     Refuses at once, before reading anything (``run_limits_check``), a range or a grid past the
     configured caps: every door (page, API, command) builds its parameters here.
@@ -131,13 +131,8 @@ def params_build(
                 key = f"{c.pk}@{w:%H%M}"
                 strategies.append({"key": key, "config_id": c.pk, "name": f"{c.name} @ {w:%H:%M}", "params": frozen,
                                    "windows": [w.strftime("%H:%M")], "book": key})
-    tp = settings.TAKE_PROFIT_FRACTION if take_profit_fraction is None else take_profit_fraction
-    sl = settings.STOP_LOSS_MULTIPLE if stop_loss_multiple is None else stop_loss_multiple
-    if not 0 < tp <= 1 or not sl > 1:
-        raise BacktestError("take profit must lie in (0, 1] and the stop multiple above 1")
     return {
         "start": start.isoformat(), "end": end.isoformat(), "risk_scope": risk_scope, "strategies": strategies,
-        "take_profit_fraction": float(tp), "stop_loss_multiple": float(sl),
         "fill_fraction": DEFAULT_FILL_FRACTION, "exit_check_minutes": int(exit_check_minutes),
         "dte_tolerance_days": int(settings.SNAPSHOT_DTE_TOLERANCE_DAYS if dte_tolerance_days is None else dte_tolerance_days),
         "fees_per_contract_usd": float(settings.FEES_PER_CONTRACT_USD if fees_per_contract_usd is None else fees_per_contract_usd),
@@ -158,22 +153,34 @@ def params_sha256(params: dict[str, Any]) -> str:
     return sha256_of(params)
 
 
+def _legacy_exit_params(params: dict[str, Any], frozen: dict[str, Any]) -> dict[str, Any]:
+    """A run stored before exit rules were per config had one take profit and one stop for all its
+    strategies (``take_profit_fraction``, and ``stop_loss_multiple`` as the stop's debit ÷ credit):
+    its strategies get those, in today's terms (loss ÷ credit = debit multiple − 1)."""
+    if "take_profit_fraction" in frozen or "take_profit_fraction" not in params:
+        return frozen
+    return {**frozen, "take_profit_fraction": f"{float(params['take_profit_fraction']):.3f}",
+            "stop_loss_multiple": f"{float(params['stop_loss_multiple']) - 1:.3f}",
+            "exit_at_time": None, "exit_minutes_before_settlement": None}
+
+
 def strategies_of(params: dict[str, Any]) -> list[Strategy]:
-    """The run's strategies, their rules built from the frozen config parameters as live builds them."""
+    """The run's strategies, their rules (selection, risk and exits) built from the frozen config
+    parameters as live builds them."""
     out = []
     for s in params["strategies"]:
-        config = StrategyConfig(**s["params"])  # unsaved: only read to build the decision core's spec
+        frozen = _legacy_exit_params(params, s["params"])
+        config = StrategyConfig(**frozen)  # unsaved: only read to build the decision core's spec
         out.append(Strategy(
             spec=strategy_spec(config, key=s["key"], book=s["book"], fill_fraction=float(params["fill_fraction"])),
-            config_id=int(s["config_id"]), name=s["name"], params=s["params"],
+            config_id=int(s["config_id"]), name=s["name"], params=frozen,
             windows=tuple(dt.time.fromisoformat(w) for w in s["windows"]),
         ))
     return out
 
 
 def engine_params(params: dict[str, Any]) -> EngineParams:
-    return EngineParams(take_profit_frac=params["take_profit_fraction"], stop_loss_mult=params["stop_loss_multiple"],
-                        fill_fraction=params["fill_fraction"],
+    return EngineParams(fill_fraction=params["fill_fraction"],
                         exit_check_minutes=params["exit_check_minutes"], dte_tolerance_days=params["dte_tolerance_days"],
                         fee_per_contract_usd=params["fees_per_contract_usd"],
                         context_dte_targets=tuple(params.get("context_dte_targets", (3, 5, 7))))

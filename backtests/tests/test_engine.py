@@ -95,11 +95,13 @@ def _spread(credit: float, width: float = 25.0) -> SpreadCandidate:
 def _candidate(credit: float, width: float = 25.0) -> replay_mod._Open:
     spec = _strategy("a", "a").spec
     at = dt.datetime(2026, 3, 16, 14, tzinfo=dt.UTC)
-    return replay_mod._Open(Candidate("a", at.date(), dt.time(10), Evaluation(spec, at, _spread(credit, width), "", "")))
+    return replay_mod._Open(Candidate("a", at.date(), dt.time(10), Evaluation(spec, at, _spread(credit, width), "", ""),
+                                      expiration=dt.date(2026, 3, 19), root="SPXW",
+                                      settles_at=at_et(dt.date(2026, 3, 19), 16, 0).astimezone(dt.UTC)))
 
 
 def _walker() -> DayReplayer:
-    return DayReplayer([], EngineParams(take_profit_frac=0.5, stop_loss_mult=2.0), load_day=lambda d: None)
+    return DayReplayer([], EngineParams(), load_day=lambda d: None)
 
 
 def _series(ts: list[int], bid: list[float], ask: list[float]) -> LegSeries:
@@ -149,7 +151,8 @@ cents = st.integers(min_value=0, max_value=2_000).map(lambda c: c / 100)
 def test_the_float_screen_never_misses_an_exact_trigger(sb: float, sw: float, lb: float, lw: float, credit: float) -> None:
     sa, la = round(sb + sw, 2), round(lb + lw, 2)
     arr = [np.array([x]) for x in (sb, sa, lb, la)]
-    usable, maybe = exit_screen(*arr, width_points=25.0, entry_credit=credit, take_profit_frac=0.5, stop_loss_mult=2.0)
+    usable, maybe = exit_screen(*arr, width_points=25.0, entry_credit=credit, take_profit_fraction=0.5,
+                                stop_loss_multiple=1.0)
     assert bool(usable[0]) == rules.mark_quotes_usable(sb, sa, lb, la)
     if usable[0]:
         debit = rules.close_debit(sb, sa, lb, la, width_points=25.0)[1]

@@ -124,7 +124,7 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
     live and in the backtest; a trade held to expiry settles at Friday's 13:00 early close from the
     expiring chain. (No take profit and a far stop hold it; the 3-DTE configs rank first, so
     Monday's trade expires inside the replayed days.)"""
-    settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE = 1.0, 20.0
+    StrategyConfig.objects.update(take_profit_fraction=1, stop_loss_multiple=19)  # no take profit, a far stop
     StrategyConfig.objects.filter(target_dte=3).update(priority=1)
     run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
@@ -145,3 +145,45 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
         call_command("backtest_parity", stdout=out)
         assert out.getvalue().rstrip().endswith("/parity/") and "\nidentical\n" in out.getvalue(), out.getvalue()
         assert BacktestRun.objects.filter(name=f"parity {HOLIDAY_DAYS[0]}..{HOLIDAY_DAYS[-1]}").count() == 1, attempt
+
+
+def test_per_config_exit_rules_and_time_exits_agree_live_and_in_the_backtest(holiday_market: Path) -> None:
+    """Thanksgiving week with exit rules of the configs' own: no take profit and a far stop hold the
+    trades; Monday's 3-DTE put spread closes 47 minutes before Friday's 13:00 early-close settlement
+    (12:13, so at the 12:15 mark) and the 5-DTE one at 12:32 ET on the expiration day (the 12:35
+    mark); the 7-DTE configs take profit at 25 % and stop at 2 × the credit lost. (0.45-delta shorts:
+    the 10- and 20-delta legs have no two-sided quote left on the expiration day, and without a mark
+    a time exit waits — here until the settlement.) Live marks, the shadow walk of the candidates
+    turned away and the backtest close them at the same stamps."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from strategy.quant.types import ExitRules
+
+    StrategyConfig.objects.update(take_profit_fraction=1, stop_loss_multiple=19, max_open_trades=2)
+    StrategyConfig.objects.filter(name="3DTE put 20d").update(priority=1, short_delta_target="0.45",
+                                                              exit_minutes_before_settlement=47)
+    StrategyConfig.objects.filter(name="5DTE put 20d").update(priority=2, short_delta_target="0.45",
+                                                              exit_at_time=dt.time(12, 32), max_new_trades_per_day=2)
+    StrategyConfig.objects.filter(target_dte=7).update(take_profit_fraction="0.25", stop_loss_multiple=2)
+    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
+    assert report.decisions_compared == 12 * 3 * len(HOLIDAY_DAYS)
+    assert report.differences == []
+    timed = Trade.objects.filter(backtest_run=run, exit_reason="time_exit")
+    assert timed.count() == 2, list(Trade.objects.filter(backtest_run=run).values_list("expiration", "exit_reason"))
+    ny = ZoneInfo("America/New_York")
+    for t in timed.select_related("strategy_config"):
+        expected = dt.time(12, 15) if t.strategy_config.target_dte == 3 else dt.time(12, 35)
+        assert t.expiration == dt.date(2026, 11, 27) and t.closed_at.astimezone(ny).time() == expected
+        assert t.closed_at.astimezone(ny).date() == t.expiration
+        live = Trade.objects.get(backtest_run__isnull=True, decision__trading_day=t.decision.trading_day,
+                                 decision__entry_window=t.decision.entry_window, strategy_config=t.strategy_config)
+        assert live.exit_reason == "time_exit" and live.closed_at == t.closed_at
+    # Every decision froze its config's rules, on both sides.
+    d = TradeDecision.objects.filter(backtest_run__isnull=True, strategy_config__name="5DTE put 20d").first()
+    assert d is not None and d.config_params["exit_at_time"] == "12:32"
+    from strategy.services import exit_rules_of
+    assert exit_rules_of(d.config_params) == ExitRules(1.0, 19.0, dt.time(12, 32), None)
+    # A later edit of the config changes no decision made before it.
+    StrategyConfig.objects.update(exit_at_time=None, exit_minutes_before_settlement=None, take_profit_fraction="0.5")
+    assert parity.compare(run).differences == []

@@ -20,7 +20,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 # Codes stored as plain strings (not model choices): the words a trader reads. Others lose their underscores.
 CODE_LABELS = {
     "put_credit": "put credit", "call_credit": "call credit",
-    "take_profit": "take profit", "stop_loss": "stop loss", "settlement": "settlement",
+    "take_profit": "take profit", "stop_loss": "stop loss", "time_exit": "time exit", "settlement": "settlement",
     "risk_limit": "risk limit", "ok": "ok", "not_filled": "not filled", "open_at_end": "open at end of data",
     "live_paper": "live paper", "sell": "sell", "buy": "buy", "open": "open", "close": "close",
     "vix": "VIX", "target": "DTE target", "manual": "closed by the operator",

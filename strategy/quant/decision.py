@@ -28,7 +28,16 @@ from typing import Any, Final, Literal
 from strategy.quant import rules
 from strategy.quant.analytics import ChainAnalytics
 from strategy.quant.features import FeatureRow, ForwardHistory, WindowContext, candidate_features
-from strategy.quant.types import REASONS, ChainQuotes, Leg, NoCandidate, RiskLimits, SpreadCandidate, SpreadRules
+from strategy.quant.types import (
+    REASONS,
+    ChainQuotes,
+    ExitRules,
+    Leg,
+    NoCandidate,
+    RiskLimits,
+    SpreadCandidate,
+    SpreadRules,
+)
 
 Action = Literal["TRADE", "SKIP"]
 TRADE: Final = "TRADE"
@@ -61,6 +70,8 @@ class StrategySpec:
 
     ``key`` is unique among the strategies of a decision set and is the ranking's last tie-break
     (live: the config's name). Strategies with the same ``book`` share one risk budget.
+    ``exits``: how its trades close (the config's frozen exit rules; the decision itself does not
+    read them, the marks and the backtest's exit walk do).
     """
 
     key: str
@@ -70,6 +81,7 @@ class StrategySpec:
     rules: SpreadRules
     limits: RiskLimits
     ml_group: str = DEFAULT_ML_GROUP  # whose meta-labeler gates it (``StrategyConfig.ml_group``)
+    exits: ExitRules = field(default_factory=ExitRules)
 
 
 @dataclass(frozen=True)

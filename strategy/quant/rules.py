@@ -13,6 +13,7 @@ Reason codes live in ``strategy.quant.types`` (``SELECTION_REASONS``, ``RISK_REA
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from decimal import Decimal
@@ -45,8 +46,10 @@ from strategy.quant.types import (
     STOP_LOSS,
     STOPPED_OUT_TODAY,
     TAKE_PROFIT,
+    TIME_EXIT,
     WIDTH_ADJUSTED,
     ChainQuotes,
+    ExitRules,
     ExitSignal,
     Leg,
     LegSide,
@@ -56,7 +59,9 @@ from strategy.quant.types import (
     Side,
     SpreadCandidate,
     SpreadRules,
+    TimeExit,
 )
+from strategy.quant.timemodel import NEW_YORK
 
 __all__ = [
     "EXIT_REASONS",
@@ -77,7 +82,10 @@ __all__ = [
     "select_spread",
     "settlement_exit",
     "settlement_value",
+    "time_exit_for",
 ]
+
+DEFAULT_EXIT_RULES: Final = ExitRules()  # take profit at +50 %, stop at −100 % of max profit, no time exit
 
 # Two |delta| distances closer than this count as a tie; without it, float noise decides
 # (|0.08 − 0.10| = 0.020000000000000004 but |0.12 − 0.10| = 0.01999999999999999).
@@ -292,37 +300,74 @@ def rank_candidates(items: Sequence[RankItem]) -> list[RankItem]:
 
 
 def exit_due(
-    *, entry_credit: float, debit_to_close: float, take_profit_frac: float = 0.5, stop_loss_mult: float = 2.0
+    *, entry_credit: float, debit_to_close: float, exit_rules: ExitRules = DEFAULT_EXIT_RULES,
+    at: dt.datetime | None = None, time_exit: TimeExit | None = None,
 ) -> ExitSignal | None:
-    """Take-profit / stop-loss check for an open credit spread (no rolling); ``None`` = hold.
+    """Take-profit / stop-loss / time-exit check for an open credit spread (no rolling); ``None`` = hold.
 
     ``entry_credit`` C and ``debit_to_close`` are points per share; pass the modelled closing price
     (``fills.exit_debit`` of the current quotes) so live marks and backtests trigger alike.
-    Take profit when debit ≤ (1 − take_profit_frac)·C — with 0.5, debit ≤ 0.5·C, i.e. +50 % of
-    max profit. Stop when debit ≥ stop_loss_mult·C — with 2.0, debit ≥ 2·C, which is a PnL of
-    C − 2C = −C, i.e. −100 % of max profit. Both comparisons include equality and are exact in
-    decimal (C = 1.30 takes profit at a debit of exactly 0.65). Source: ``shared/design.md``, "Exits".
+    Take profit when debit ≤ (1 − f)·C with f = ``exit_rules.take_profit_fraction`` — with 0.5,
+    debit ≤ 0.5·C, i.e. +50 % of max profit. Stop when debit ≥ (1 + m)·C with m =
+    ``exit_rules.stop_loss_multiple`` — with 1.0, debit ≥ 2·C, a PnL of −C, i.e. −100 % of max
+    profit. Both comparisons include equality and are exact in decimal (C = 1.30 takes profit at
+    a debit of exactly 0.65). Else, when ``time_exit`` (``time_exit_for``) is due at the mark's
+    stamp ``at`` — at or after its instant, before the settlement instant — ``time_exit`` at this
+    debit. A stamp that meets a threshold and the time exit closes as take profit / stop (same
+    debit). Source: ``shared/design.md``, "Exits"; issue 16 §1 for the per-config rules.
     """
     credit = as_decimal(entry_credit)
     debit = as_decimal(debit_to_close)
     if credit <= 0:
         raise ValueError(f"entry_credit must be positive, got {entry_credit!r}")
-    if not 0 < take_profit_frac <= 1:
-        raise ValueError(f"take_profit_frac must lie in (0, 1], got {take_profit_frac!r}")
-    if not stop_loss_mult > 1:
-        raise ValueError(f"stop_loss_mult must exceed 1, got {stop_loss_mult!r}")
-    take_at = credit * (1 - as_decimal(take_profit_frac))
-    stop_at = credit * as_decimal(stop_loss_mult)
+    fraction = as_decimal(exit_rules.take_profit_fraction)
+    multiple = as_decimal(exit_rules.stop_loss_multiple)
+    take_at = credit * (1 - fraction)
+    stop_at = credit * (1 + multiple)
     # take_at < C < stop_at, so at most one of the two can fire.
     if debit <= take_at:
         return ExitSignal(
-            TAKE_PROFIT, float(debit), float(take_at), float(credit), f"debit {float(debit):g} <= {float(take_at):g} = {float(1 - as_decimal(take_profit_frac)):g} x credit"
+            TAKE_PROFIT, float(debit), float(take_at), float(credit),
+            f"debit {float(debit):g} <= {float(take_at):g} = {float(1 - fraction):g} x credit",
         )
     if debit >= stop_at:
         return ExitSignal(
-            STOP_LOSS, float(debit), float(stop_at), float(credit), f"debit {float(debit):g} >= {float(stop_at):g} = {stop_loss_mult:g} x credit"
+            STOP_LOSS, float(debit), float(stop_at), float(credit),
+            f"debit {float(debit):g} >= {float(stop_at):g} = {float(1 + multiple):g} x credit",
         )
+    if time_exit is not None:
+        if at is None:
+            raise ValueError("a time exit needs the mark's stamp (at)")
+        if time_exit.due(at):
+            return ExitSignal(TIME_EXIT, float(debit), float(debit), float(credit),
+                              f"{time_exit.rule}: closed at debit {float(debit):g}")
     return None
+
+
+def time_exit_for(exit_rules: ExitRules, *, expiration: dt.date, settles_at: dt.datetime) -> TimeExit | None:
+    """The time exit of a trade in series ``expiration`` settling at ``settles_at`` (aware), or None.
+
+    ``exit_at_time`` HH:MM: at HH:MM New York time on the expiration day. ``exit_minutes_before_
+    settlement`` N: at ``settles_at`` − N minutes (SPXW 16:00 ET, 13:00 on an early close, from the
+    calendar; so N follows an early close). The trade closes at the first exit stamp at or after
+    that instant and before ``settles_at`` at which it can be marked. An instant at or after the
+    settlement instant (15:30 on an early-close expiration day) never comes: None, and the trade is
+    held to settlement as without a time exit. An AM monthly settles at the 09:30 open of its
+    expiration day (and trades no later than the day before): a clock time from 09:30 is None, and
+    N minutes before 09:30 falls outside the session, so no mark reaches it either.
+    """
+    if settles_at.tzinfo is None:
+        raise ValueError("settles_at must be timezone-aware")
+    if exit_rules.exit_at_time is not None:
+        at = dt.datetime.combine(expiration, exit_rules.exit_at_time, tzinfo=NEW_YORK).astimezone(dt.UTC)
+        rule = f"time exit {exit_rules.exit_at_time:%H:%M} ET on the expiration day"
+    elif exit_rules.exit_minutes_before_settlement is not None:
+        n = exit_rules.exit_minutes_before_settlement
+        at = settles_at.astimezone(dt.UTC) - dt.timedelta(minutes=n)
+        rule = f"time exit {n} min before the {settles_at.astimezone(NEW_YORK):%H:%M} ET settlement"
+    else:
+        return None
+    return TimeExit(at, settles_at.astimezone(dt.UTC), rule) if at < settles_at else None
 
 
 def _check_geometry(side: Side, short_strike: float, long_strike: float) -> tuple[Decimal, Decimal]:
@@ -396,28 +441,31 @@ def close_debit(
 
 def mark_step(
     short_bid: float, short_ask: float, long_bid: float, long_ask: float, *, entry_credit: float, width_points: float,
-    take_profit_frac: float = 0.5, stop_loss_mult: float = 2.0, fraction: float = 0.30,
+    exit_rules: ExitRules = DEFAULT_EXIT_RULES, at: dt.datetime | None = None, time_exit: TimeExit | None = None,
+    fraction: float = 0.30,
 ) -> tuple[float, float, ExitSignal | None] | None:
-    """One mark of an open credit spread: (debit_mid, debit_fill, exit signal or None), or None when
-    the quotes cannot value it (``mark_quotes_usable``). Live marks, the live shadow outcomes and
-    the backtester's exact check all take this one step."""
+    """One mark of an open credit spread at stamp ``at``: (debit_mid, debit_fill, exit signal or
+    None), or None when the quotes cannot value it (``mark_quotes_usable``; a time exit then waits
+    for the next stamp that can). Live marks, the live shadow outcomes and the backtester's exact
+    check all take this one step, with the decision's frozen ``exit_rules`` and its ``time_exit``."""
     if not mark_quotes_usable(short_bid, short_ask, long_bid, long_ask):
         return None
     debit_mid, debit_fill = close_debit(short_bid, short_ask, long_bid, long_ask, width_points=width_points,
                                         fraction=fraction)
-    signal = exit_due(entry_credit=entry_credit, debit_to_close=debit_fill, take_profit_frac=take_profit_frac,
-                      stop_loss_mult=stop_loss_mult)
+    signal = exit_due(entry_credit=entry_credit, debit_to_close=debit_fill, exit_rules=exit_rules, at=at,
+                      time_exit=time_exit)
     return debit_mid, debit_fill, signal
 
 
-def outcome_label(reason: str, exit_debit: float, *, entry_credit: float, take_profit_frac: float = 0.5) -> int:
+def outcome_label(reason: str, exit_debit: float, *, entry_credit: float, take_profit_fraction: float = 0.5) -> int:
     """The meta-label of an outcome: 1 if the spread reached its take-profit level before the stop —
-    a take-profit exit, or a cash settlement at or below the take-profit debit (it expired in the
-    money of the rule); 0 for a stop, and for a settlement that kept less than the take profit."""
+    a take-profit exit, or a cash settlement or time exit at or below the take-profit debit (it
+    ended keeping at least the take profit's share of the credit); 0 for a stop, and for a
+    settlement or time exit that kept less than that (a small gain, or a loss short of the stop)."""
     if reason == TAKE_PROFIT:
         return 1
-    if reason == SETTLEMENT:
-        take_at = as_decimal(entry_credit) * (1 - as_decimal(take_profit_frac))
+    if reason in (SETTLEMENT, TIME_EXIT):
+        take_at = as_decimal(entry_credit) * (1 - as_decimal(take_profit_fraction))
         return int(as_decimal(exit_debit) <= take_at)
     return 0
 

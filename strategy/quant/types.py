@@ -26,7 +26,7 @@ from strategy.quant.osi import parse_symbol
 
 Side = Literal["put_credit", "call_credit"]
 LegSide = Literal["sell", "buy"]
-ExitReason = Literal["take_profit", "stop_loss", "settlement"]
+ExitReason = Literal["take_profit", "stop_loss", "time_exit", "settlement"]
 
 SIDES: Final = ("put_credit", "call_credit")
 
@@ -85,11 +85,13 @@ RISK_REASONS: Final[Mapping[str, str]] = MappingProxyType(
 
 TAKE_PROFIT: Final = "take_profit"
 STOP_LOSS: Final = "stop_loss"
+TIME_EXIT: Final = "time_exit"
 SETTLEMENT: Final = "settlement"
 EXIT_REASONS: Final[Mapping[str, str]] = MappingProxyType(
     {
         TAKE_PROFIT: "the debit to close fell to the take-profit threshold",
         STOP_LOSS: "the debit to close rose to the stop-loss threshold",
+        TIME_EXIT: "the config's time exit came (a clock time or minutes before settlement on the expiration day)",
         SETTLEMENT: "the spread expired and is cash-settled at its intrinsic value",
     }
 )
@@ -259,6 +261,56 @@ class SpreadRules:
     def is_call(self) -> bool:
         """True for a call credit spread (both legs calls), False for a put credit spread."""
         return self.side == "call_credit"
+
+
+# A regular session is 390 minutes of SPXW trading before its 16:00 settlement.
+MAX_MINUTES_BEFORE_SETTLEMENT: Final = 390
+
+
+@dataclass(frozen=True)
+class ExitRules:
+    """How a strategy config closes an open credit spread (frozen on each decision with its config).
+
+    ``take_profit_fraction`` f: take profit once the debit to close is ≤ (1 − f) × entry credit,
+    i.e. f of the max profit is kept (0.5: +50 %). ``stop_loss_multiple`` m: stop once the loss
+    reaches m × the entry credit, i.e. the debit to close is ≥ (1 + m) × credit (1.0: −100 % of
+    max profit, debit ≥ 2 × credit). Optional time exit, at most one of: ``exit_at_time`` (a New
+    York clock time, applied on the expiration day) or ``exit_minutes_before_settlement`` (N
+    minutes before the series' settlement instant). ``rules.time_exit_for`` turns either into an
+    instant; ``rules.exit_due`` applies all of them.
+    """
+
+    take_profit_fraction: float = 0.5
+    stop_loss_multiple: float = 1.0
+    exit_at_time: dt.time | None = None
+    exit_minutes_before_settlement: int | None = None
+
+    def __post_init__(self) -> None:
+        tp, sl = self.take_profit_fraction, self.stop_loss_multiple
+        if not (isinstance(tp, (int, float)) and math.isfinite(tp) and 0 < tp <= 1):
+            raise ValueError(f"take_profit_fraction must lie in (0, 1], got {tp!r}")
+        if not (isinstance(sl, (int, float)) and math.isfinite(sl) and sl > 0):
+            raise ValueError(f"stop_loss_multiple must be positive, got {sl!r}")
+        if self.exit_at_time is not None and self.exit_minutes_before_settlement is not None:
+            raise ValueError("set at most one time exit: exit_at_time or exit_minutes_before_settlement")
+        t = self.exit_at_time
+        if t is not None and (not isinstance(t, dt.time) or t.tzinfo is not None or t.second or t.microsecond):
+            raise ValueError(f"exit_at_time must be a naive whole-minute clock time (New York), got {t!r}")
+        n = self.exit_minutes_before_settlement
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_MINUTES_BEFORE_SETTLEMENT):
+            raise ValueError(f"exit_minutes_before_settlement must be an int in 1..{MAX_MINUTES_BEFORE_SETTLEMENT}, got {n!r}")
+
+
+@dataclass(frozen=True)
+class TimeExit:
+    """A trade's time exit as instants: due at an exit stamp ``at <= stamp < settles_at``."""
+
+    at: dt.datetime
+    settles_at: dt.datetime
+    rule: str
+
+    def due(self, stamp: dt.datetime) -> bool:
+        return self.at <= stamp < self.settles_at
 
 
 @dataclass(frozen=True)

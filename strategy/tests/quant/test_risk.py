@@ -15,6 +15,7 @@ from strategy.quant.rules import exit_due, pnl_usd, rank_candidates, risk_check,
 from strategy.quant.types import (
     EXIT_REASONS,
     RISK_REASONS,
+    ExitRules,
     ExitSignal,
     Leg,
     LegSide,
@@ -199,14 +200,14 @@ def test_stop_at_twice_the_credit_is_minus_100_percent_of_max_profit() -> None:
 
 
 def test_custom_thresholds_are_exact_in_decimal() -> None:
-    # take_profit_frac 0.6 → close at ≤ 0.4·C; 0.4 × 1.15 = 0.46 exactly (float gives 0.45999999999999996).
+    # take_profit_fraction 0.6 → close at ≤ 0.4·C; 0.4 × 1.15 = 0.46 exactly (float gives 0.45999999999999996).
     assert 0.4 * 1.15 != 0.46
-    signal = exit_due(entry_credit=1.15, debit_to_close=0.46, take_profit_frac=0.6)
+    signal = exit_due(entry_credit=1.15, debit_to_close=0.46, exit_rules=ExitRules(take_profit_fraction=0.6))
     assert signal is not None and signal.reason == "take_profit" and signal.threshold_debit == 0.46
-    assert exit_due(entry_credit=1.15, debit_to_close=0.47, take_profit_frac=0.6) is None
-    # stop_loss_mult 3 → stop at ≥ 3·C.
-    assert exit_due(entry_credit=1.10, debit_to_close=3.25, stop_loss_mult=3.0) is None
-    stop = exit_due(entry_credit=1.10, debit_to_close=3.30, stop_loss_mult=3.0)
+    assert exit_due(entry_credit=1.15, debit_to_close=0.47, exit_rules=ExitRules(take_profit_fraction=0.6)) is None
+    # stop_loss_multiple 2 (the loss reaches 2·C) → stop at a debit ≥ 3·C.
+    assert exit_due(entry_credit=1.10, debit_to_close=3.25, exit_rules=ExitRules(stop_loss_multiple=2.0)) is None
+    stop = exit_due(entry_credit=1.10, debit_to_close=3.30, exit_rules=ExitRules(stop_loss_multiple=2.0))
     assert stop is not None and stop.reason == "stop_loss"
 
 
@@ -215,14 +216,16 @@ def test_exit_inputs_are_validated() -> None:
         {"entry_credit": 0.0, "debit_to_close": 0.5},
         {"entry_credit": -1.0, "debit_to_close": 0.5},
         {"entry_credit": 1.0, "debit_to_close": float("nan")},
-        {"entry_credit": 1.0, "debit_to_close": 0.5, "take_profit_frac": 0.0},
-        {"entry_credit": 1.0, "debit_to_close": 0.5, "stop_loss_mult": 1.0},
     ):
         with pytest.raises(ValueError):
             exit_due(**kwargs)
+    for rules_kwargs in ({"take_profit_fraction": 0.0}, {"take_profit_fraction": 1.01}, {"stop_loss_multiple": 0.0},
+                         {"stop_loss_multiple": -1.0}, {"stop_loss_multiple": float("inf")}):
+        with pytest.raises(ValueError):
+            ExitRules(**rules_kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         ExitSignal("rolled", 1.0, 1.0, 1.0)  # type: ignore[arg-type]
-    assert set(EXIT_REASONS) == {"take_profit", "stop_loss", "settlement"}
+    assert set(EXIT_REASONS) == {"take_profit", "stop_loss", "time_exit", "settlement"}
 
 
 @given(credit_nickels=st.integers(1, 200), debit_nickels=st.integers(0, 1000))
