@@ -189,7 +189,21 @@ def _request(order: Order) -> SpreadOrderRequest:
 def _set_state(order: Order, target: OrderState, *, reason: str | None = None) -> None:
     order.state = transition(OrderState(order.state), target)
     if reason is not None:
-        order.reason = reason
+        order.reason = _reason_note(order, reason)
+
+
+def _reason_note(order: Order, note: str) -> str:
+    """The order's reason with ``note`` (an unknown outcome, a give-up, the broker's words).
+
+    A closing order's reason starts with why it was sent (``take_profit: …``, ``stop_loss: …``),
+    which ``order_exit_reason`` reads back when it fills: a note goes after it, never in its place,
+    or a take profit whose placement reply was lost would close as ``manual`` (and a lost stop-loss
+    reply would not block the day's new entries).
+    """
+    cause = order.reason.split(":", 1)[0]
+    if order.purpose == Order.Purpose.CLOSE and cause in Trade.ExitReason.values and not note.startswith(cause):
+        return f"{order.reason}; {note}"
+    return note
 
 
 MARKET_CLOSED = "market_closed"
@@ -355,7 +369,7 @@ def order_sync(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
             except ValueError as exc:  # illegal move reported by the broker: keep ours, say so
                 logger.error("order %s: %s", order.client_tag, exc)
         if snapshot.reason_description and order.state == OrderState.REJECTED:
-            order.reason = snapshot.reason_description
+            order.reason = _reason_note(order, snapshot.reason_description)
         order.save()
         _apply_to_trade(order, now=now)
     return order
@@ -422,7 +436,7 @@ def order_walk(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
     if (now - since).total_seconds() < settings.ORDER_WALK_AFTER_SECONDS:
         return order
     if order.walk_steps >= settings.ORDER_WALK_MAX_STEPS:
-        order.reason = f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}"
+        order.reason = _reason_note(order, f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}")
         try:
             result = broker.cancel(order.broker_order_id)
         except OrderOutcomeUnknown as exc:

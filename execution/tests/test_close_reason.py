@@ -1,0 +1,92 @@
+"""A closing order keeps why it was sent through an unknown outcome or a give-up (found by the soak,
+``bench/soak.py``): its reason starts with ``take_profit: …`` / ``stop_loss: …``, which the trade's
+exit reason is read from when it fills. Before the fix a lost placement reply replaced that reason
+with "outcome unknown, not re-sent: …", so the trade closed as ``manual`` — and a stop-loss closed
+that way did not block the day's new entries (``selectors.risk_state``).
+
+Real HTTP: the platform's ``TradierBroker`` against the fake Tradier order server on 127.0.0.1,
+which books the closing POST and then stays silent past the client timeout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from execution import selectors, services
+from execution.brokers import TradierBroker
+from execution.models import Order, Trade
+from execution.order_states import OrderState
+from execution.tests.factories import TradeFactory
+from execution.tests.fake_tradier_orders import FakeTradierOrders, booked_then_timeout
+from snapshots.tests.factories import ChainSnapshotFactory
+
+pytestmark = pytest.mark.django_db
+NY = ZoneInfo("America/New_York")
+EXPIRATION = dt.date(2026, 12, 2)
+AT = dt.datetime(2026, 11, 30, 11, 0, tzinfo=NY)  # in session; the series settles two days later
+
+
+@pytest.fixture
+def broker(fake_orders: FakeTradierOrders, settings: Any) -> Any:
+    settings.SNAPSHOT_UNDERLYING = "SPX"
+    fake_orders.now = AT  # orders are booked (and looked up by tag) on the mark's New York date
+    with TradierBroker(fake_orders.base_url, fake_orders.token, fake_orders.account_id, timeout_s=0.3) as b:
+        yield b
+
+
+def _trade(credit: str) -> Trade:
+    # The chain's 6000/5975 puts close for about 4.00: a take profit on a 12.00 credit, a stop on 1.50.
+    return TradeFactory(expiration=EXPIRATION, side="put_credit", short_strike=Decimal("6000"),
+                        long_strike=Decimal("5975"), entry_credit=Decimal(credit), opened_at=AT - dt.timedelta(hours=1),
+                        decision__trading_day=AT.date())
+
+
+@pytest.mark.parametrize(("credit", "signal"), [("12.00", "take_profit"), ("1.50", "stop_loss")])
+def test_a_close_whose_placement_reply_was_lost_exits_for_its_signal(
+        fake_orders: FakeTradierOrders, broker: TradierBroker, credit: str, signal: str) -> None:
+    trade = _trade(credit)
+    ChainSnapshotFactory(expiration=EXPIRATION, ts=AT - dt.timedelta(minutes=5))
+    fake_orders.script(booked_then_timeout(0.6))
+
+    mark = services.trade_mark(trade, at=AT, broker=broker)
+
+    assert mark is not None and mark.signal == signal
+    close = trade.orders.get(purpose=Order.Purpose.CLOSE)
+    assert close.state == OrderState.UNKNOWN
+    assert close.reason.startswith(f"{signal}: ") and "; outcome unknown, not re-sent: POST " in close.reason
+    [booked] = fake_orders.orders_with_tag(close.client_tag)
+    fake_orders.fill(booked["id"], trade.quantity, float(close.limit_price))
+
+    services.order_sync(close.pk, broker=broker, now=AT + dt.timedelta(minutes=5))
+
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.CLOSED and trade.exit_reason == signal
+    assert len(fake_orders.requests_by("POST")) == 1  # found by its tag, never re-sent
+    stops = selectors.risk_state(trade.source, AT.date()).stops_today
+    assert stops == (1 if signal == "stop_loss" else 0)
+
+
+def test_a_close_given_up_that_had_filled_meanwhile_exits_for_its_signal(
+        fake_orders: FakeTradierOrders, broker: TradierBroker, settings: Any) -> None:
+    """The walk gives up and cancels, but the order had filled: the cancel finds it final, and the
+    trade closes for the stop that sent it, not as ``manual``."""
+    settings.ORDER_WALK_MAX_STEPS = 0
+    trade = _trade("1.50")
+    ChainSnapshotFactory(expiration=EXPIRATION, ts=AT - dt.timedelta(minutes=5))
+    services.trade_mark(trade, at=AT, broker=broker)
+    close = trade.orders.get(purpose=Order.Purpose.CLOSE)
+    assert close.state == OrderState.OPEN
+    fake_orders.fill(int(close.broker_order_id), trade.quantity, float(close.limit_price))
+
+    services.order_walk(close.pk, broker=broker, now=AT + dt.timedelta(minutes=5))
+
+    close.refresh_from_db()
+    trade.refresh_from_db()
+    assert close.state == OrderState.FILLED and close.reason.startswith("stop_loss: ")
+    assert "; gave up after 0 price steps" in close.reason
+    assert trade.status == Trade.Status.CLOSED and trade.exit_reason == "stop_loss"
