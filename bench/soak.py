@@ -74,7 +74,9 @@ CLIENT_TIMEOUT_S = 1.0  # TRADIER_TIMEOUT_S of every broker (worker and here)
 SILENCE_S = 3.0  # a "booked, then no reply" fault: past the client timeout
 HOLD_S = 60.0  # the placement the SIGKILL lands in: the fake holds its reply this long
 IDLE_TIMEOUT_S = 120.0
-QUANTITY = 2  # contracts per trade (the seeded configs have 1): partial fills need 2
+# The seeded configs, changed for more order traffic: 2 contracts a trade (partial fills need 2;
+# seeded: 1) and up to 3 open trades and 3 new ones a day on the shared live book (seeded: 1 and 1).
+QUANTITY, MAX_OPEN, MAX_NEW_PER_DAY = 2, 3, 3
 
 # (request kind, fault) -> probability per request of that kind. The kinds: ``place`` (order POST),
 # ``replace`` (PUT of a walked price), ``cancel`` (DELETE), ``read`` (GET of an order or the list).
@@ -249,7 +251,8 @@ class Worker:
 # ------------------------------------------------------------------------------ one seed
 
 
-def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path, force_process_faults: bool) -> dict[str, Any]:
+def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path, force_process_faults: bool,
+             fault_scale: float = 1.0) -> dict[str, Any]:
     wall0 = time.monotonic()
     load0 = os.getloadavg()
     sys.path.insert(0, str(ROOT))
@@ -288,7 +291,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
                     return reply
                 u, acc = rng.random(), 0.0
                 for name, p in FAULT_RATES[kind]:
-                    acc += p
+                    acc += p * fault_scale
                     if u < acc:
                         injected[f"{kind}: {name}"] += 1
                         return _fault(name)
@@ -356,7 +359,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
     from execution.replay import session_slots
 
     call_command("migrate", verbosity=0)
-    StrategyConfig.objects.update(quantity=QUANTITY)
+    StrategyConfig.objects.update(quantity=QUANTITY, max_open_trades=MAX_OPEN, max_new_trades_per_day=MAX_NEW_PER_DAY)
     (work / "var").mkdir(exist_ok=True)
 
     day_list = [last_day if market_calendar.is_trading_day(last_day) else market_calendar.previous_trading_day(last_day)]
@@ -731,6 +734,8 @@ def main() -> None:
     parser.add_argument("--last-day", type=dt.date.fromisoformat, default=LAST_DAY)
     parser.add_argument("--jobs", type=int, default=3, help="seeds run at once (default 3)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--fault-scale", type=float, default=1.0,
+                        help="multiply the broker fault rates (the test's short run uses more)")
     parser.add_argument("--force-process-faults", action="store_true",
                         help="every process fault on the first day (the test's short run)")
     parser.add_argument("--seed-run", type=int, help=argparse.SUPPRESS)
@@ -739,7 +744,7 @@ def main() -> None:
 
     if args.seed_run is not None:
         result = run_seed(args.seed_run, days=args.days, every=args.every, last_day=args.last_day, work=args.work,
-                          force_process_faults=args.force_process_faults)
+                          force_process_faults=args.force_process_faults, fault_scale=args.fault_scale)
         (args.work / "result.json").write_text(json.dumps(result, indent=1, default=str))
         return
 
@@ -747,7 +752,8 @@ def main() -> None:
     load0 = os.getloadavg()
     base = Path(tempfile.mkdtemp(prefix="spx-soak-"))
     print(f"soak: seeds {args.seeds}, {args.days} trading days each ending {args.last_day}, slots every "
-          f"{args.every} min, {args.jobs} at once, {os.cpu_count()} cores, load {load0[0]:.2f}; work in {base}", flush=True)
+          f"{args.every} min, broker fault rates x{args.fault_scale:g}, {args.jobs} at once, {os.cpu_count()} cores, "
+          f"load {load0[0]:.2f}; work in {base}", flush=True)
     running: list[tuple[int, subprocess.Popen[bytes], Path]] = []
     results = []
     queue = list(args.seeds)
@@ -760,6 +766,8 @@ def main() -> None:
                    "--days", str(args.days), "--every", str(args.every), "--last-day", str(args.last_day)]
             if args.force_process_faults:
                 cmd.append("--force-process-faults")
+            if args.fault_scale != 1.0:
+                cmd += ["--fault-scale", str(args.fault_scale)]
             running.append((seed, subprocess.Popen(cmd, cwd=ROOT), work))
         for item in list(running):
             seed, proc, work = item

@@ -418,8 +418,32 @@ def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
                 settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
     trade_close_set(trade, exit_debit=exit_debit, reason=reason, source=source, at=at or timezone.now(),
                     fee_per_contract_usd=settings.FEES_PER_CONTRACT_USD, settlement_price=settlement_price)
+    settled = reason == Trade.ExitReason.SETTLEMENT
+    gross = fills_gross_usd(trade, settlement_debit=trade.exit_debit if settled else None)
+    if gross is not None:
+        trade.realized_pnl_usd = money(gross - trade.fees_usd)
     trade.save()
     return trade
+
+
+def fills_gross_usd(trade: Trade, *, settlement_debit: Decimal | None) -> Decimal | None:
+    """A trade's gross PnL in USD from its fills' cash: the credit received on the entry fills, less
+    the debit paid on the closing fills, or, when cash-settled, ``settlement_debit`` (points per
+    share) on the quantity. None for a trade without entry fills.
+
+    Exact, where the trade's averages are not: ``entry_credit`` and ``exit_debit`` are rounded to the
+    cent, so a close filled 1 @ 1.85 + 1 @ 1.90 (average 1.875, stored 1.88) would book $1 less than
+    the broker paid (found by the soak, ``bench/soak.py``). With fills at one price both agree.
+    """
+    fills = list(Fill.objects.filter(order__trade=trade).values_list("order__purpose", "quantity", "price"))
+    entry = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.OPEN), Decimal(0))
+    if not any(purpose == Order.Purpose.OPEN for purpose, _, _ in fills):
+        return None
+    if settlement_debit is not None:
+        paid = Decimal(settlement_debit) * trade.quantity
+    else:
+        paid = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.CLOSE), Decimal(0))
+    return (entry - paid) * 100
 
 
 # ------------------------------------------------------------------------------------ walking

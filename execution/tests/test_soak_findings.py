@@ -1,8 +1,13 @@
-"""A closing order keeps why it was sent through an unknown outcome or a give-up (found by the soak,
-``bench/soak.py``): its reason starts with ``take_profit: …`` / ``stop_loss: …``, which the trade's
-exit reason is read from when it fills. Before the fix a lost placement reply replaced that reason
-with "outcome unknown, not re-sent: …", so the trade closed as ``manual`` — and a stop-loss closed
-that way did not block the day's new entries (``selectors.risk_state``).
+"""What the soak (``bench/soak.py``) found, pinned.
+
+- A closing order keeps why it was sent through an unknown outcome or a give-up: its reason starts
+  with ``take_profit: …`` / ``stop_loss: …``, which the trade's exit reason is read from when it
+  fills. Before the fix a lost placement reply replaced that reason with "outcome unknown, not
+  re-sent: …", so the trade closed as ``manual``, and a stop-loss closed that way did not block
+  the day's new entries (``selectors.risk_state``).
+- Realized PnL comes from the fills' cash. Before the fix it came from the average fill prices
+  rounded to the cent: a close filled 1 @ 1.85 + 1 @ 1.90 (average 1.875, stored 1.88) booked $1
+  less than the broker paid.
 
 Real HTTP: the platform's ``TradierBroker`` against the fake Tradier order server on 127.0.0.1,
 which books the closing POST and then stays silent past the client timeout.
@@ -21,7 +26,7 @@ from execution import selectors, services
 from execution.brokers import TradierBroker
 from execution.models import Order, Trade
 from execution.order_states import OrderState
-from execution.tests.factories import TradeFactory
+from execution.tests.factories import FillFactory, OrderFactory, TradeFactory
 from execution.tests.fake_tradier_orders import FakeTradierOrders, booked_then_timeout
 from snapshots.tests.factories import ChainSnapshotFactory
 
@@ -90,3 +95,28 @@ def test_a_close_given_up_that_had_filled_meanwhile_exits_for_its_signal(
     assert close.state == OrderState.FILLED and close.reason.startswith("stop_loss: ")
     assert "; gave up after 0 price steps" in close.reason
     assert trade.status == Trade.Status.CLOSED and trade.exit_reason == "stop_loss"
+
+
+def test_pnl_is_the_fills_cash_not_the_rounded_average(fake_orders: FakeTradierOrders, broker: TradierBroker) -> None:
+    trade = _trade("5.30")
+    trade.quantity = 2
+    trade.save()
+    entry = OrderFactory(trade=trade, quantity=2, limit_price=Decimal("5.30"))
+    FillFactory(order=entry, quantity=2, price=Decimal("5.30"))
+    close = services.close_order_create(trade, limit_price=Decimal("1.85"), reason="take_profit: test", now=AT)
+    assert close is not None
+    services.order_submit(close.pk, broker=broker, now=AT)
+    close.refresh_from_db()
+    booked = int(close.broker_order_id)
+    fake_orders.fill(booked, 1, 1.85)
+    services.order_sync(close.pk, broker=broker, now=AT + dt.timedelta(minutes=5))
+    fake_orders.fill(booked, 1, 1.90)  # the rest after a walk step
+    services.order_sync(close.pk, broker=broker, now=AT + dt.timedelta(minutes=10))
+
+    close.refresh_from_db()
+    trade.refresh_from_db()
+    assert close.avg_fill_price == Decimal("1.88") == trade.exit_debit  # 1.875, on the cent
+    fees = Decimal("0.80") * 2 * 2 * 2
+    assert trade.fees_usd == fees
+    # (2 × 5.30 − 1.85 − 1.90) × 100 − fees; from the rounded averages it would be 677.60.
+    assert trade.realized_pnl_usd == Decimal("685.00") - fees == Decimal("678.60")
