@@ -244,6 +244,16 @@ class Worker:
                 self.proc.kill()
                 self.proc.wait()
 
+    def busy_with(self) -> list[str]:
+        """Tasks this worker received and has not finished (from its log): where a fault landed."""
+        import re
+
+        text = self.log_path.read_text(errors="replace")
+        open_ = {tid: name for name, tid in re.findall(r"Task ([\w.]+)\[([\w-]+)\] received", text)}
+        for tid in re.findall(r"Task [\w.]+\[([\w-]+)\] (?:succeeded|raised|retry)", text):
+            open_.pop(tid, None)
+        return sorted(name.rsplit(".", 1)[-1] for name in open_.values())
+
     def logs(self) -> str:
         return "".join((self.work / f"worker-{i}.log").read_text(errors="replace") for i in range(1, self.started + 1))
 
@@ -377,6 +387,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
                 planned.append((block + rng.randrange(min(every_days, days - block)), rng.randrange(3), kind))
     pending: list[tuple[int, int, str]] = sorted(planned)
     process_faults: Counter[str] = Counter()
+    landed: Counter[str] = Counter()  # where each process fault landed (what the worker was doing)
     exchange: Counter[str] = Counter()
     errors: list[str] = []
     late_filled: set[int] = set()
@@ -459,16 +470,21 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
                         fake.hold_armed = False  # no TRADE this window: try the next one
                         return False
                 time.sleep(0.01)
+            landed[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing'}"] += 1
             worker.kill()
         elif kind == "worker SIGKILL at a random moment":
             for _ in range(copies):
                 send_window(at)
             time.sleep(rng.uniform(0.0, 1.5))
+            landed[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing (idle)'}"] += 1
             worker.kill()
         elif kind == "Redis restart":
             for _ in range(copies):
                 send_window(at)
             time.sleep(rng.uniform(0.0, 0.5))
+            busy = worker.busy_with()
+            queued = broker_conn.llen("live")
+            landed[f"{kind}: worker during {'+'.join(busy) or 'nothing'}, {queued} queued"] += 1
             redis.restart()
             process_faults[kind] += 1
             return True
@@ -537,7 +553,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
         "seed": seed, "days": len(day_list), "first_day": str(day_list[0]), "last_day": str(day_list[-1]),
         "every_minutes": every, "slots": n_slots, "windows": n_windows,
         "faults": dict(sorted(injected.items())), "process_faults": dict(sorted(process_faults.items())),
-        "process_faults_not_landed": [k for _, _, k in pending], "exchange": dict(sorted(exchange.items())),
+        "process_faults_not_landed": [k for _, _, k in pending], "process_faults_landed": dict(sorted(landed.items())), "exchange": dict(sorted(exchange.items())),
         "worker_processes": worker.started, "redis_restarts": redis.restarts,
         "errors": errors[:20], "errors_total": len(errors),
     }
@@ -562,7 +578,6 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
     from execution.replay import session_slots
     from snapshots.models import CaptureFailure, ChainSnapshot
     from strategy.models import StrategyConfig, TradeDecision
-    from strategy.quant import rules
     from strategy.services import ENTRY_WINDOWS, NEW_YORK
 
     checks: list[tuple[str, bool, str]] = []
@@ -618,8 +633,9 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
             bad.append((o.client_tag, fills, o.filled_quantity, exec_by_tag.get(o.client_tag, 0)))
     check("each order's fills = its filled quantity = the broker's executed quantity", bad, len(orders))
 
-    # 4. Each trade's position = its fills: opened quantity = entry fills; a closed trade's close
-    # fills = that quantity (by order) or 0 (settled); an open one has closed nothing yet.
+    # 4. Each trade's position = its fills: opened quantity = entry fills; closing fills never more
+    # than that, all of it for a trade closed by orders, less for one still open (a close that
+    # filled in part) or cash-settled (the rest settled); each closing order was for what was held.
     bad = []
     for t in trades:
         entry = sum(f.quantity for o in t.orders.all() if o.purpose == "open" for f in o.fills.all())
@@ -628,9 +644,14 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
             ok = entry == 0 and closed == 0
         elif t.status == "opening":
             ok = closed == 0
+        elif t.status == "closed" and t.exit_reason != "settlement":
+            ok = entry == t.quantity and closed == t.quantity
         else:
-            ok = entry == t.quantity and (
-                closed == (0 if t.exit_reason == "settlement" else t.quantity) if t.status == "closed" else closed == 0)
+            ok = entry == t.quantity and closed < t.quantity
+        held = t.quantity
+        for o in sorted((o for o in t.orders.all() if o.purpose == "close"), key=lambda o: o.attempt):
+            ok = ok and o.quantity == held and all(int(leg["quantity"]) == held for leg in o.legs)
+            held -= sum(f.quantity for f in o.fills.all())
         if not ok:
             bad.append((t.pk, t.status, t.exit_reason, t.quantity, entry, closed))
     check("each trade's position = the sum of its fills", bad, len(trades))
@@ -645,9 +666,10 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
         closed_qty = sum(f.quantity for o in t.orders.all() if o.purpose == "close" for f in o.fills.all())
         settled = t.exit_reason == "settlement"
         settlement = (t.exit_debit or Decimal(0)) * (t.quantity - closed_qty) if settled else Decimal(0)
-        fees = fee * 2 * t.quantity * (1 if settled else 2)
+        # Per leg per contract, on the entry and on every contract closed by an order (none on settlement).
+        fees = fee * 2 * (t.quantity + (closed_qty if settled else t.quantity))
         expected = (entry - close - settlement) * 100 - fees
-        if expected != t.realized_pnl_usd or Decimal(str(rules.fees_usd(float(fee), t.quantity, settled=settled))) != t.fees_usd:
+        if expected != t.realized_pnl_usd or fees != t.fees_usd:
             bad.append((t.pk, str(t.realized_pnl_usd), str(expected)))
     check("PnL = fills + settlements - fees (Decimal, each closed trade)", bad, len(closed_trades))
 
@@ -814,6 +836,7 @@ def report(results: list[dict[str, Any]], *, wall_s: float, load: tuple[Any, Any
         print(f"  process faults: {r['process_faults']}; worker processes {r['worker_processes']}, "
               f"Redis restarts {r['redis_restarts']}" + (f"; not landed: {r['process_faults_not_landed']}"
                                                          if r["process_faults_not_landed"] else ""))
+        print(f"  where they landed: {r['process_faults_landed']}")
         if r["errors_total"]:
             print(f"  task errors / harness notes ({r['errors_total']}): {r['errors'][:5]}")
         for i in r["invariants"]:

@@ -403,11 +403,28 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
             _entry_failed(order)
     elif order.purpose == Order.Purpose.CLOSE:
-        if state == OrderState.FILLED and trade.status in (Trade.Status.OPEN, Trade.Status.CLOSING):
-            trade_close(trade, exit_debit=order.avg_fill_price or order.limit_price,
+        # Closed when the closing fills of all its orders reach the position: an order that filled,
+        # or the rest after an earlier close filled in part and then expired or was canceled.
+        closing = _close_fills(trade)
+        if closing and sum(q for q, _ in closing) >= trade.quantity and trade.status in (
+                Trade.Status.OPEN, Trade.Status.CLOSING):
+            paid = sum((price * q for q, price in closing), Decimal(0))
+            trade_close(trade, exit_debit=paid / sum(q for q, _ in closing),
                         reason=order_exit_reason(order), source=f"order {order.client_tag}", at=now)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED):
+            # Open again, with what the fills left (the next close is for that quantity).
             _entry_failed(order)
+
+
+def _close_fills(trade: Trade) -> list[tuple[int, Decimal]]:
+    return list(Fill.objects.filter(order__trade=trade, order__purpose=Order.Purpose.CLOSE)
+                .values_list("quantity", "price"))
+
+
+def open_quantity(trade: Trade) -> int:
+    """Contracts still held: the trade's (entry-filled) quantity less what closing orders filled.
+    Below the quantity after a close that filled in part and then expired or was canceled."""
+    return trade.quantity - sum(q for q, _ in _close_fills(trade))
 
 
 def order_exit_reason(order: Order) -> str:
@@ -421,6 +438,10 @@ def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
     settled = reason == Trade.ExitReason.SETTLEMENT
     gross = fills_gross_usd(trade, settlement_debit=trade.exit_debit if settled else None)
     if gross is not None:
+        closed_by_orders = sum(q for q, _ in _close_fills(trade))
+        if settled and closed_by_orders:
+            # Part of it was closed by an order (exit fees on those contracts), the rest settled.
+            trade.fees_usd = money(Decimal(str(settings.FEES_PER_CONTRACT_USD)) * 2 * (trade.quantity + closed_by_orders))
         trade.realized_pnl_usd = money(gross - trade.fees_usd)
     trade.save()
     return trade
@@ -428,8 +449,8 @@ def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
 
 def fills_gross_usd(trade: Trade, *, settlement_debit: Decimal | None) -> Decimal | None:
     """A trade's gross PnL in USD from its fills' cash: the credit received on the entry fills, less
-    the debit paid on the closing fills, or, when cash-settled, ``settlement_debit`` (points per
-    share) on the quantity. None for a trade without entry fills.
+    the debit paid on the closing fills and, when cash-settled, ``settlement_debit`` (points per
+    share) on the contracts still held. None for a trade without entry fills.
 
     Exact, where the trade's averages are not: ``entry_credit`` and ``exit_debit`` are rounded to the
     cent, so a close filled 1 @ 1.85 + 1 @ 1.90 (average 1.875, stored 1.88) would book $1 less than
@@ -439,10 +460,10 @@ def fills_gross_usd(trade: Trade, *, settlement_debit: Decimal | None) -> Decima
     entry = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.OPEN), Decimal(0))
     if not any(purpose == Order.Purpose.OPEN for purpose, _, _ in fills):
         return None
+    paid = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.CLOSE), Decimal(0))
     if settlement_debit is not None:
-        paid = Decimal(settlement_debit) * trade.quantity
-    else:
-        paid = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.CLOSE), Decimal(0))
+        closed = sum(quantity for purpose, quantity, _ in fills if purpose == Order.Purpose.CLOSE)
+        paid += Decimal(settlement_debit) * (trade.quantity - closed)
     return (entry - paid) * 100
 
 
@@ -586,7 +607,7 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
     mark, _ = PositionMark.objects.update_or_create(
         trade=trade, ts=snap.ts,
         defaults={"snapshot": snap, "debit_mid": money(debit_mid), "debit_fill": money(debit_fill),
-                  "unrealized_pnl_usd": money(rules.pnl_usd(credit, debit_fill, trade.quantity)),
+                  "unrealized_pnl_usd": money(rules.pnl_usd(credit, debit_fill, open_quantity(trade))),
                   "signal": signal.reason if signal else ""},
     )
     if signal is not None and trade.status == Trade.Status.OPEN:
@@ -608,12 +629,13 @@ def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str,
         if trade.orders.filter(purpose=Order.Purpose.CLOSE, state__in=WORKING + (OrderState.NEW,)).exists():
             return None
         attempt = trade.orders.filter(purpose=Order.Purpose.CLOSE).count() + 1
+        quantity = open_quantity(trade)  # what an earlier, partly filled close left
         legs = [{"option_symbol": leg.symbol, "side": "buy_to_close" if leg.side == "sell" else "sell_to_close",
-                 "quantity": trade.quantity} for leg in trade.legs.order_by("-side")]
+                 "quantity": quantity} for leg in trade.legs.order_by("-side")]
         order = Order.objects.create(
             client_tag=new_client_tag("close"), trade=trade, purpose=Order.Purpose.CLOSE, attempt=attempt,
             source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=money(limit_price),
-            initial_limit_price=money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
+            initial_limit_price=money(limit_price), quantity=quantity, legs=legs, reason=reason,
             created_at=now or timezone.now(),
         )
         trade.status = Trade.Status.CLOSING

@@ -8,6 +8,11 @@
 - Realized PnL comes from the fills' cash. Before the fix it came from the average fill prices
   rounded to the cent: a close filled 1 @ 1.85 + 1 @ 1.90 (average 1.875, stored 1.88) booked $1
   less than the broker paid.
+- A close that filled in part and then expired (a day order at the close) or was canceled put the
+  trade back to ``open`` with its whole quantity: the next close was sent for 2 contracts when 1
+  was held, and a settlement settled 2. The trade now holds ``open_quantity`` (quantity less the
+  closing fills), the next close is for that, and a settlement settles only that (exit fees on the
+  contracts closed by orders).
 
 Real HTTP: the platform's ``TradierBroker`` against the fake Tradier order server on 127.0.0.1,
 which books the closing POST and then stays silent past the client timeout.
@@ -120,3 +125,64 @@ def test_pnl_is_the_fills_cash_not_the_rounded_average(fake_orders: FakeTradierO
     assert trade.fees_usd == fees
     # (2 × 5.30 − 1.85 − 1.90) × 100 − fees; from the rounded averages it would be 677.60.
     assert trade.realized_pnl_usd == Decimal("685.00") - fees == Decimal("678.60")
+
+
+def _opened(credit: str, quantity: int = 2) -> Trade:
+    trade = _trade(credit)
+    trade.quantity = quantity
+    trade.save()
+    trade.legs.update(quantity=quantity)
+    entry = OrderFactory(trade=trade, quantity=quantity, limit_price=Decimal(credit))
+    FillFactory(order=entry, quantity=quantity, price=Decimal(credit))
+    return trade
+
+
+def _close_once(trade: Trade, fake_orders: FakeTradierOrders, broker: TradierBroker, *, fill: int, price: str,
+                at: dt.datetime) -> Order:
+    close = services.close_order_create(trade, limit_price=Decimal(price), reason="take_profit: test", now=at)
+    assert close is not None
+    services.order_submit(close.pk, broker=broker, now=at)
+    close.refresh_from_db()
+    fake_orders.fill(int(close.broker_order_id), fill, float(price))
+    services.order_sync(close.pk, broker=broker, now=at + dt.timedelta(minutes=1))
+    close.refresh_from_db()
+    return close
+
+
+def test_a_close_filled_in_part_then_expired_leaves_the_rest_open_and_the_next_close_is_for_it(
+        fake_orders: FakeTradierOrders, broker: TradierBroker) -> None:
+    """2 contracts; the take profit fills 1 and expires at the close: the trade is open with 1
+    contract held, and the next close is for 1 (before: for 2, closing more than was held)."""
+    trade = _opened("5.30")
+    first = _close_once(trade, fake_orders, broker, fill=1, price="1.85", at=AT)
+    assert first.state == OrderState.PARTIALLY_FILLED
+    fake_orders.set_status(int(first.broker_order_id), "expired")  # a day order at the close
+    services.order_sync(first.pk, broker=broker, now=AT + dt.timedelta(hours=3))
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.OPEN and services.open_quantity(trade) == 1 and trade.quantity == 2
+
+    second = _close_once(trade, fake_orders, broker, fill=1, price="1.90", at=AT + dt.timedelta(days=1))
+    assert second.quantity == 1 and [leg["quantity"] for leg in second.legs] == [1, 1]
+    assert [o["quantity"] for o in fake_orders.orders()][-1] == 1.0  # what went to the broker
+    trade.refresh_from_db()
+    assert second.state == OrderState.FILLED and trade.status == Trade.Status.CLOSED
+    assert trade.exit_reason == "take_profit" and trade.exit_debit == Decimal("1.88")  # (1.85 + 1.90) / 2
+    fees = Decimal("0.80") * 2 * 2 * 2
+    assert trade.fees_usd == fees and trade.realized_pnl_usd == Decimal("685.00") - fees
+
+
+def test_a_trade_closed_in_part_then_settled_settles_only_what_is_held(
+        fake_orders: FakeTradierOrders, broker: TradierBroker) -> None:
+    trade = _opened("5.30")
+    first = _close_once(trade, fake_orders, broker, fill=1, price="1.85", at=AT)
+    fake_orders.set_status(int(first.broker_order_id), "expired")
+    services.order_sync(first.pk, broker=broker, now=AT + dt.timedelta(hours=3))
+
+    # Expires worthless-ish: 6000/5975 puts with SPX at 5990 owe 10.00 a share.
+    settled = services.trades_settle(now=dt.datetime(2026, 12, 2, 16, 5, tzinfo=NY),
+                                     settlement_value=lambda expiration, root: (Decimal("5990"), "test"))
+    trade.refresh_from_db()
+    assert settled == [trade] and trade.exit_reason == "settlement" and trade.exit_debit == Decimal("10.00")
+    fees = Decimal("0.80") * 2 * (2 + 1)  # entry of 2, exit of the 1 closed by its order, none on settlement
+    assert trade.fees_usd == fees
+    assert trade.realized_pnl_usd == (2 * Decimal("5.30") - Decimal("1.85") - Decimal("10.00")) * 100 - fees
