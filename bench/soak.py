@@ -372,7 +372,8 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
     StrategyConfig.objects.update(quantity=QUANTITY, max_open_trades=MAX_OPEN, max_new_trades_per_day=MAX_NEW_PER_DAY)
     (work / "var").mkdir(exist_ok=True)
 
-    day_list = [last_day if market_calendar.is_trading_day(last_day) else market_calendar.previous_trading_day(last_day)]
+    day_list = [last_day if market_calendar.is_trading_day(last_day)
+                else market_calendar.previous_trading_day(last_day)]
     while len(day_list) < days:
         day_list.insert(0, market_calendar.previous_trading_day(day_list[0]))
 
@@ -387,7 +388,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
                 planned.append((block + rng.randrange(min(every_days, days - block)), rng.randrange(3), kind))
     pending: list[tuple[int, int, str]] = sorted(planned)
     process_faults: Counter[str] = Counter()
-    landed: Counter[str] = Counter()  # where each process fault landed (what the worker was doing)
+    where: Counter[str] = Counter()  # where each process fault landed (what the worker was doing)
     exchange: Counter[str] = Counter()
     errors: list[str] = []
     late_filled: set[int] = set()
@@ -470,13 +471,13 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
                         fake.hold_armed = False  # no TRADE this window: try the next one
                         return False
                 time.sleep(0.01)
-            landed[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing'}"] += 1
+            where[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing'}"] += 1
             worker.kill()
         elif kind == "worker SIGKILL at a random moment":
             for _ in range(copies):
                 send_window(at)
             time.sleep(rng.uniform(0.0, 1.5))
-            landed[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing (idle)'}"] += 1
+            where[f"{kind}: during {'+'.join(worker.busy_with()) or 'nothing (idle)'}"] += 1
             worker.kill()
         elif kind == "Redis restart":
             for _ in range(copies):
@@ -484,7 +485,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
             time.sleep(rng.uniform(0.0, 0.5))
             busy = worker.busy_with()
             queued = broker_conn.llen("live")
-            landed[f"{kind}: worker during {'+'.join(busy) or 'nothing'}, {queued} queued"] += 1
+            where[f"{kind}: worker during {'+'.join(busy) or 'nothing'}, {queued} queued"] += 1
             redis.restart()
             process_faults[kind] += 1
             return True
@@ -553,7 +554,8 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
         "seed": seed, "days": len(day_list), "first_day": str(day_list[0]), "last_day": str(day_list[-1]),
         "every_minutes": every, "slots": n_slots, "windows": n_windows,
         "faults": dict(sorted(injected.items())), "process_faults": dict(sorted(process_faults.items())),
-        "process_faults_not_landed": [k for _, _, k in pending], "process_faults_landed": dict(sorted(landed.items())), "exchange": dict(sorted(exchange.items())),
+        "process_faults_not_landed": [k for _, _, k in pending], "process_faults_landed": dict(sorted(where.items())),
+        "exchange": dict(sorted(exchange.items())),
         "worker_processes": worker.started, "redis_restarts": redis.restarts,
         "errors": errors[:20], "errors_total": len(errors),
     }
@@ -587,7 +589,8 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
         checks.append((name, not bad, f"{len(bad)} of {total} wrong" + (f", e.g. {bad[:3]}" if bad else "")))
 
     live = TradeDecision.objects.filter(backtest_run=None)
-    trades = list(Trade.objects.filter(backtest_run=None).select_related("decision").prefetch_related("orders__fills", "marks"))
+    trades = list(Trade.objects.filter(backtest_run=None).select_related("decision")
+                  .prefetch_related("orders__fills", "marks"))
     orders = list(Order.objects.all())
     book = fake.orders()
     posts = Counter(r.form.get("tag") for r in fake.requests_by("POST")
@@ -620,7 +623,8 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
           [o["id"] for o in book if o.get("tag") not in local_tags or booked[o.get("tag")] > 1], len(book))
 
     # 2. Unknown outcomes never re-POSTed: one POST per client tag.
-    check("one POST per client tag (unknown outcomes never re-sent)", [t for t, n in posts.items() if n > 1], len(posts))
+    check("one POST per client tag (unknown outcomes never re-sent)",
+          [t for t, n in posts.items() if n > 1], len(posts))
 
     # 3. Orders: none left in flight; the local fills = the broker's executed quantity.
     in_flight = [o.client_tag for o in orders if o.state in ("new", "submitting", "unknown", "pending_cancel")]
@@ -661,8 +665,10 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
     bad = []
     closed_trades = [t for t in trades if t.status == "closed"]
     for t in closed_trades:
-        entry = sum((f.price * f.quantity for o in t.orders.all() if o.purpose == "open" for f in o.fills.all()), Decimal(0))
-        close = sum((f.price * f.quantity for o in t.orders.all() if o.purpose == "close" for f in o.fills.all()), Decimal(0))
+        entry = sum((f.price * f.quantity for o in t.orders.all() if o.purpose == "open" for f in o.fills.all()),
+                    Decimal(0))
+        close = sum((f.price * f.quantity for o in t.orders.all() if o.purpose == "close" for f in o.fills.all()),
+                    Decimal(0))
         closed_qty = sum(f.quantity for o in t.orders.all() if o.purpose == "close" for f in o.fills.all())
         settled = t.exit_reason == "settlement"
         settlement = (t.exit_debit or Decimal(0)) * (t.quantity - closed_qty) if settled else Decimal(0)
@@ -729,13 +735,15 @@ def invariants(fake: Any, *, every: int, days: list[dt.date]) -> dict[str, Any]:
         return qs.values(*fields).annotate(n=Count("pk")).filter(n__gt=1).count()
 
     dup = {
-        "decisions (day, window, config, source)": dupes(live, "trading_day", "entry_window", "strategy_config", "source"),
+        "decisions (day, window, config, source)": dupes(live, "trading_day", "entry_window", "strategy_config",
+                                                         "source"),
         "trades per decision": dupes(Trade.objects.all(), "decision"),
         "orders (trade, purpose, attempt)": dupes(Order.objects.all(), "trade", "purpose", "attempt"),
         "order client tags": dupes(Order.objects.all(), "client_tag"),
         "fills (order, fill key)": dupes(Fill.objects.all(), "order", "fill_key"),
         "marks (trade, slot)": dupes(PositionMark.objects.all(), "trade", "ts"),
-        "snapshots (underlying, expiration, slot)": dupes(ChainSnapshot.objects.all(), "underlying", "expiration", "ts"),
+        "snapshots (underlying, expiration, slot)": dupes(ChainSnapshot.objects.all(), "underlying", "expiration",
+                                                          "ts"),
     }
     checks.append(("no duplicate business key", not any(dup.values()),
                    ", ".join(f"{k}: {v}" for k, v in dup.items() if v) or f"{len(dup)} keys checked"))
@@ -798,8 +806,8 @@ def main() -> None:
             running.remove(item)
             path = work / "result.json"
             if proc.returncode != 0 or not path.exists():
-                results.append({"seed": seed, "crashed": proc.returncode,
-                                "invariants": [{"name": "the run finished", "ok": False, "detail": f"exit {proc.returncode}"}]})
+                failed = {"name": "the run finished", "ok": False, "detail": f"exit {proc.returncode}"}
+                results.append({"seed": seed, "crashed": proc.returncode, "invariants": [failed]})
             else:
                 results.append(json.loads(path.read_text()))
         time.sleep(0.2)
@@ -826,11 +834,11 @@ def report(results: list[dict[str, Any]], *, wall_s: float, load: tuple[Any, Any
         print(f"seed {r['seed']}: {r['days']} trading days {r['first_day']} … {r['last_day']}, {r['slots']} slots "
               f"(every {r['every_minutes']} min), {r['windows']} windows, wall {r['wall_s']:.0f} s "
               f"(load {r['load_start'][0]:.2f} → {r['load_end'][0]:.2f})")
-        print(f"  decisions {c['decisions']} (TRADE {c['trade_decisions']}), trades {c['trades']} {c['trades_by_status']}, "
-              f"exits {c['exits']}, PnL {c['pnl_usd']} USD")
-        print(f"  orders {c['orders']} {c['orders_by_state']}, ever unknown {c['orders_ever_unknown']}, fills {c['fills']}, "
-              f"broker orders {c['broker_orders']}, POSTs {c['posts']}, marks {c['marks']}, snapshots {c['snapshots']}, "
-              f"capture failures {c['capture_failures']}")
+        print(f"  decisions {c['decisions']} (TRADE {c['trade_decisions']}), trades {c['trades']} "
+              f"{c['trades_by_status']}, exits {c['exits']}, PnL {c['pnl_usd']} USD")
+        print(f"  orders {c['orders']} {c['orders_by_state']}, ever unknown {c['orders_ever_unknown']}, "
+              f"fills {c['fills']}, broker orders {c['broker_orders']}, POSTs {c['posts']}, marks {c['marks']}, "
+              f"snapshots {c['snapshots']}, capture failures {c['capture_failures']}")
         print(f"  exchange: {r['exchange']}")
         print(f"  broker faults: {r['faults']} (total {sum(r['faults'].values())})")
         print(f"  process faults: {r['process_faults']}; worker processes {r['worker_processes']}, "

@@ -441,7 +441,8 @@ def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
         closed_by_orders = sum(q for q, _ in _close_fills(trade))
         if settled and closed_by_orders:
             # Part of it was closed by an order (exit fees on those contracts), the rest settled.
-            trade.fees_usd = money(Decimal(str(settings.FEES_PER_CONTRACT_USD)) * 2 * (trade.quantity + closed_by_orders))
+            fee = Decimal(str(settings.FEES_PER_CONTRACT_USD))
+            trade.fees_usd = money(fee * 2 * (trade.quantity + closed_by_orders))
         trade.realized_pnl_usd = money(gross - trade.fees_usd)
     trade.save()
     return trade
@@ -481,7 +482,8 @@ def order_walk(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
     if (now - since).total_seconds() < settings.ORDER_WALK_AFTER_SECONDS:
         return order
     if order.walk_steps >= settings.ORDER_WALK_MAX_STEPS:
-        order.reason = _reason_note(order, f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}")
+        order.reason = _reason_note(
+            order, f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}")
         try:
             result = broker.cancel(order.broker_order_id)
         except OrderOutcomeUnknown as exc:
