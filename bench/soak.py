@@ -74,6 +74,7 @@ CLIENT_TIMEOUT_S = 1.0  # TRADIER_TIMEOUT_S of every broker (worker and here)
 SILENCE_S = 3.0  # a "booked, then no reply" fault: past the client timeout
 HOLD_S = 60.0  # the placement the SIGKILL lands in: the fake holds its reply this long
 IDLE_TIMEOUT_S = 120.0
+CLEANUP: list[Any] = []  # stops the seed's fake server, Redis and worker even if the run raises
 # The seeded configs, changed for more order traffic: 2 contracts a trade (partial fills need 2;
 # seeded: 1) and up to 3 open trades and 3 new ones a day on the shared live book (seeded: 1 and 1).
 QUANTITY, MAX_OPEN, MAX_NEW_PER_DAY = 2, 3, 3
@@ -320,7 +321,9 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
 
     fake = SoakFake(SHARED / "fixtures" / "tradier", token=f"soak-{seed}-{os.urandom(8).hex()}")
     fake.start()
+    CLEANUP.append(fake.stop)
     redis = Redis(work / "redis")
+    CLEANUP.append(redis.stop)
     redis.start()
     clock = Clock(work / "clock")
     env = {
@@ -394,6 +397,7 @@ def run_seed(seed: int, *, days: int, every: int, last_day: dt.date, work: Path,
     late_filled: set[int] = set()
 
     worker = Worker(work, env)
+    CLEANUP.append(worker.stop)
     worker.start()
     broker_conn = redis_client.Redis.from_url(redis.url)
 
@@ -773,8 +777,15 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.seed_run is not None:
-        result = run_seed(args.seed_run, days=args.days, every=args.every, last_day=args.last_day, work=args.work,
-                          force_process_faults=args.force_process_faults, fault_scale=args.fault_scale)
+        try:
+            result = run_seed(args.seed_run, days=args.days, every=args.every, last_day=args.last_day, work=args.work,
+                              force_process_faults=args.force_process_faults, fault_scale=args.fault_scale)
+        finally:
+            for stop in reversed(CLEANUP):  # no process outlives a crashed run
+                try:
+                    stop()
+                except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                    print(f"cleanup: {exc!r}", file=sys.stderr)
         (args.work / "result.json").write_text(json.dumps(result, indent=1, default=str))
         return
 
