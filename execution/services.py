@@ -191,7 +191,21 @@ def _request(order: Order) -> SpreadOrderRequest:
 def _set_state(order: Order, target: OrderState, *, reason: str | None = None) -> None:
     order.state = transition(OrderState(order.state), target)
     if reason is not None:
-        order.reason = reason
+        order.reason = _reason_note(order, reason)
+
+
+def _reason_note(order: Order, note: str) -> str:
+    """The order's reason with ``note`` (an unknown outcome, a give-up, the broker's words).
+
+    A closing order's reason starts with why it was sent (``take_profit: …``, ``stop_loss: …``),
+    which ``order_exit_reason`` reads back when it fills: a note goes after it, never in its place,
+    or a take profit whose placement reply was lost would close as ``manual`` (and a lost stop-loss
+    reply would not block the day's new entries).
+    """
+    cause = order.reason.split(":", 1)[0]
+    if order.purpose == Order.Purpose.CLOSE and cause in Trade.ExitReason.values and not note.startswith(cause):
+        return f"{order.reason}; {note}"
+    return note
 
 
 MARKET_CLOSED = "market_closed"
@@ -357,7 +371,7 @@ def order_sync(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
             except ValueError as exc:  # illegal move reported by the broker: keep ours, say so
                 logger.error("order %s: %s", order.client_tag, exc)
         if snapshot.reason_description and order.state == OrderState.REJECTED:
-            order.reason = snapshot.reason_description
+            order.reason = _reason_note(order, snapshot.reason_description)
         order.save()
         _apply_to_trade(order, now=now)
     return order
@@ -391,11 +405,28 @@ def _apply_to_trade(order: Order, *, now: dt.datetime | None = None) -> None:
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED) and order.filled_quantity == 0:
             _entry_failed(order)
     elif order.purpose == Order.Purpose.CLOSE:
-        if state == OrderState.FILLED and trade.status in (Trade.Status.OPEN, Trade.Status.CLOSING):
-            trade_close(trade, exit_debit=order.avg_fill_price or order.limit_price,
+        # Closed when the closing fills of all its orders reach the position: an order that filled,
+        # or the rest after an earlier close filled in part and then expired or was canceled.
+        closing = _close_fills(trade)
+        if closing and sum(q for q, _ in closing) >= trade.quantity and trade.status in (
+                Trade.Status.OPEN, Trade.Status.CLOSING):
+            paid = sum((price * q for q, price in closing), Decimal(0))
+            trade_close(trade, exit_debit=paid / sum(q for q, _ in closing),
                         reason=order_exit_reason(order), source=f"order {order.client_tag}", at=now)
         elif state in (OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED):
+            # Open again, with what the fills left (the next close is for that quantity).
             _entry_failed(order)
+
+
+def _close_fills(trade: Trade) -> list[tuple[int, Decimal]]:
+    return list(Fill.objects.filter(order__trade=trade, order__purpose=Order.Purpose.CLOSE)
+                .values_list("quantity", "price"))
+
+
+def open_quantity(trade: Trade) -> int:
+    """Contracts still held: the trade's (entry-filled) quantity less what closing orders filled.
+    Below the quantity after a close that filled in part and then expired or was canceled."""
+    return trade.quantity - sum(q for q, _ in _close_fills(trade))
 
 
 def order_exit_reason(order: Order) -> str:
@@ -406,8 +437,37 @@ def trade_close(trade: Trade, *, exit_debit: Decimal, reason: str, source: str,
                 settlement_price: Decimal | None = None, at: dt.datetime | None = None) -> Trade:
     trade_close_set(trade, exit_debit=exit_debit, reason=reason, source=source, at=at or timezone.now(),
                     fee_per_contract_usd=settings.FEES_PER_CONTRACT_USD, settlement_price=settlement_price)
+    settled = reason == Trade.ExitReason.SETTLEMENT
+    gross = fills_gross_usd(trade, settlement_debit=trade.exit_debit if settled else None)
+    if gross is not None:
+        closed_by_orders = sum(q for q, _ in _close_fills(trade))
+        if settled and closed_by_orders:
+            # Part of it was closed by an order (exit fees on those contracts), the rest settled.
+            fee = Decimal(str(settings.FEES_PER_CONTRACT_USD))
+            trade.fees_usd = money(fee * 2 * (trade.quantity + closed_by_orders))
+        trade.realized_pnl_usd = money(gross - trade.fees_usd)
     trade.save()
     return trade
+
+
+def fills_gross_usd(trade: Trade, *, settlement_debit: Decimal | None) -> Decimal | None:
+    """A trade's gross PnL in USD from its fills' cash: the credit received on the entry fills, less
+    the debit paid on the closing fills and, when cash-settled, ``settlement_debit`` (points per
+    share) on the contracts still held. None for a trade without entry fills.
+
+    Exact, where the trade's averages are not: ``entry_credit`` and ``exit_debit`` are rounded to the
+    cent, so a close filled 1 @ 1.85 + 1 @ 1.90 (average 1.875, stored 1.88) would book $1 less than
+    the broker paid (found by the soak, ``bench/soak.py``). With fills at one price both agree.
+    """
+    fills = list(Fill.objects.filter(order__trade=trade).values_list("order__purpose", "quantity", "price"))
+    entry = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.OPEN), Decimal(0))
+    if not any(purpose == Order.Purpose.OPEN for purpose, _, _ in fills):
+        return None
+    paid = sum((price * quantity for purpose, quantity, price in fills if purpose == Order.Purpose.CLOSE), Decimal(0))
+    if settlement_debit is not None:
+        closed = sum(quantity for purpose, quantity, _ in fills if purpose == Order.Purpose.CLOSE)
+        paid += Decimal(settlement_debit) * (trade.quantity - closed)
+    return (entry - paid) * 100
 
 
 # ------------------------------------------------------------------------------------ walking
@@ -424,7 +484,8 @@ def order_walk(order_id: int, *, broker: Broker | None = None, now: dt.datetime 
     if (now - since).total_seconds() < settings.ORDER_WALK_AFTER_SECONDS:
         return order
     if order.walk_steps >= settings.ORDER_WALK_MAX_STEPS:
-        order.reason = f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}"
+        order.reason = _reason_note(
+            order, f"gave up after {order.walk_steps} price steps from {order.initial_limit_price}")
         try:
             result = broker.cancel(order.broker_order_id)
         except OrderOutcomeUnknown as exc:
@@ -556,7 +617,7 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
     mark, _ = PositionMark.objects.update_or_create(
         trade=trade, ts=snap.ts,
         defaults={"snapshot": snap, "debit_mid": money(debit_mid), "debit_fill": money(debit_fill),
-                  "unrealized_pnl_usd": money(rules.pnl_usd(credit, debit_fill, trade.quantity)),
+                  "unrealized_pnl_usd": money(rules.pnl_usd(credit, debit_fill, open_quantity(trade))),
                   "signal": signal.reason if signal else ""},
     )
     if signal is not None and trade.status == Trade.Status.OPEN:
@@ -578,12 +639,13 @@ def close_order_create(trade: Trade, *, limit_price: Decimal, reason: str,
         if trade.orders.filter(purpose=Order.Purpose.CLOSE, state__in=WORKING + (OrderState.NEW,)).exists():
             return None
         attempt = trade.orders.filter(purpose=Order.Purpose.CLOSE).count() + 1
+        quantity = open_quantity(trade)  # what an earlier, partly filled close left
         legs = [{"option_symbol": leg.symbol, "side": "buy_to_close" if leg.side == "sell" else "sell_to_close",
-                 "quantity": trade.quantity} for leg in trade.legs.order_by("-side")]
+                 "quantity": quantity} for leg in trade.legs.order_by("-side")]
         order = Order.objects.create(
             client_tag=new_client_tag("close"), trade=trade, purpose=Order.Purpose.CLOSE, attempt=attempt,
             source=trade.source, broker=settings.EXECUTION_BROKER, order_type="debit", limit_price=money(limit_price),
-            initial_limit_price=money(limit_price), quantity=trade.quantity, legs=legs, reason=reason,
+            initial_limit_price=money(limit_price), quantity=quantity, legs=legs, reason=reason,
             created_at=now or timezone.now(),
         )
         trade.status = Trade.Status.CLOSING

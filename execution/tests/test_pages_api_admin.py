@@ -235,7 +235,7 @@ def test_close_now_twice_leaves_one_working_close_order_and_cancel_reopens(sim, 
     html = operator.post(url, {"action": "close_now", "_selected_action": [unmarked.pk]}, follow=True).content.decode()
     assert "no mark to price the close from" in html and not unmarked.orders.exists()
     # Off the 0.05 tick: denied before anything is sent; the trade stays open for the next attempt.
-    with pytest.raises(CommandError, match="rejected: denied locally"):
+    with pytest.raises(CommandError, match="rejected: manual: operator; denied locally"):  # its cause kept in front
         call_command("close_trade", str(unmarked.pk), "--price", "0.07", stdout=StringIO())
     unmarked.refresh_from_db()
     assert unmarked.status == Trade.Status.OPEN and unmarked.orders.get().state == OrderState.REJECTED
