@@ -10,7 +10,9 @@ loopback ports under ``--dir``; gunicorn (sync workers, as the Dockerfile) with 
 secure cookies are off (``DJANGO_SECURE_SSL_REDIRECT=false``, ``DJANGO_SECURE_COOKIES=false``);
 ``locust --headless`` for ``--time`` with ``--users`` (``bench/locustfile.py``). Then one row per
 endpoint: requests, p50/p95/p99 (ms), error rate and the target (p95 ≤ 100 ms, no error) for the
-dashboard and the list endpoints, with the machine's load average. The servers are stopped at the
+dashboard and the list endpoints, with the machine's load average. The statistics restart once
+every user has been started (``--reset-stats``): they are the steady state of ``--users`` users,
+not the ramp-up and its logins (one PBKDF2 hash each). The servers are stopped at the
 end (``--keep`` leaves PostgreSQL's data in ``--dir`` for ``--reuse``).
 """
 
@@ -191,7 +193,8 @@ def main() -> None:
         with (results / f"{args.label}_locust.log").open("w") as log:
             subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
                             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.time, "--host", host,
-                            "--csv", str(results / args.label), "--only-summary", "--stop-timeout", "10"],
+                            "--csv", str(results / args.label), "--only-summary", "--stop-timeout", "10",
+                            "--reset-stats"],  # the figures are 20 users' steady state, after the logins
                            cwd=ROOT, env={**os.environ, "LOAD_INFO": str(info_path)}, check=False,
                            stdout=log, stderr=subprocess.STDOUT)
         load_after = os.getloadavg()
