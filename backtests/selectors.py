@@ -19,6 +19,7 @@ from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
 from backtests.models import BacktestChunk, BacktestRun, ImportedDay
 from snapshots.charts import heat_color, usd
 from snapshots.formatting import usd_text
+from execution import selectors as execution_selectors
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
 
@@ -98,10 +99,11 @@ def run_strategy_counts(run: BacktestRun) -> tuple[int, int]:
 
 
 def run_trades(run: BacktestRun, *, limit: int = RUN_TRADES_PAGE, offset: int = 0) -> QuerySet[Trade]:
-    """The run's trades, newest entry first."""
+    """The run's trades, newest entry first (``trade_run_opened_idx``), with their decision's day and
+    window but not its JSON."""
     return (
         Trade.objects.filter(backtest_run=run).select_related("strategy_config", "decision")
-        .order_by("-opened_at", "-pk")[offset:offset + limit]
+        .defer(*execution_selectors.DECISION_BULK).order_by("-opened_at", "-pk")[offset:offset + limit]
     )
 
 

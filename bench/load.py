@@ -11,8 +11,9 @@ secure cookies are off (``DJANGO_SECURE_SSL_REDIRECT=false``, ``DJANGO_SECURE_CO
 ``locust --headless`` for ``--time`` with ``--users`` (``bench/locustfile.py``). Then one row per
 endpoint: requests, p50/p95/p99 (ms), error rate and the target (p95 ≤ 100 ms, no error) for the
 dashboard and the list endpoints, with the machine's load average. The statistics restart once
-every user has been started (``--reset-stats``): they are the steady state of ``--users`` users,
-not the ramp-up and its logins (one PBKDF2 hash each). The servers are stopped at the
+every user has been started (``--reset-stats``), and the operators log in through the login form
+before locust starts (their session cookies are handed to it): the figures are the steady state of
+``--users`` users, not the ramp-up and its logins (one PBKDF2 hash each, timed apart). The servers are stopped at the
 end (``--keep`` leaves PostgreSQL's data in ``--dir`` for ``--reuse``).
 """
 
@@ -116,6 +117,32 @@ def wait_http(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
+def sessions_login(host: str, users: list[dict[str, str]]) -> tuple[list[str], float]:
+    """Log every operator in through the login form, before the test: their session ids, and the
+    median time of a login (a PBKDF2 hash; not in the table, whose window is the steady state)."""
+    import http.cookiejar
+    import re
+    import statistics
+    import urllib.parse
+
+    sessions, times = [], []
+    for account in users:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        t0 = time.perf_counter()
+        page = opener.open(f"{host}/accounts/login/", timeout=60).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        body = urllib.parse.urlencode({"username": account["username"], "password": account["password"],
+                                       "csrfmiddlewaretoken": token.group(1) if token else ""}).encode()
+        opener.open(f"{host}/accounts/login/", data=body, timeout=60).read()
+        times.append(time.perf_counter() - t0)
+        sid = next((c.value for c in jar if c.name == "sessionid"), None)
+        if sid is None:
+            raise SystemExit(f"login of {account['username']} failed")
+        sessions.append(sid)
+    return sessions, statistics.median(times)
+
+
 def results_table(stats_csv: Path) -> tuple[list[dict[str, object]], bool]:
     rows, ok = [], True
     with stats_csv.open() as f:
@@ -189,13 +216,17 @@ def main() -> None:
         info = json.loads(info_path.read_text())
         results = folder / "results"
         results.mkdir(exist_ok=True)
+        sessions, login_s = sessions_login(host, info["users"])
+        sessions_path = results / f"{args.label}_sessions.json"
+        sessions_path.write_text(json.dumps(sessions))
         load_before = os.getloadavg()
         with (results / f"{args.label}_locust.log").open("w") as log:
             subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
                             "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.time, "--host", host,
                             "--csv", str(results / args.label), "--only-summary", "--stop-timeout", "10",
                             "--reset-stats"],  # the figures are 20 users' steady state, after the logins
-                           cwd=ROOT, env={**os.environ, "LOAD_INFO": str(info_path)}, check=False,
+                           cwd=ROOT, env={**os.environ, "LOAD_INFO": str(info_path), "LOAD_SESSIONS": str(sessions_path)},
+                           check=False,
                            stdout=log, stderr=subprocess.STDOUT)
         load_after = os.getloadavg()
         rows, ok = results_table(results / f"{args.label}_stats.csv")
@@ -204,7 +235,8 @@ def main() -> None:
               f"gunicorn {args.workers} sync workers, PostgreSQL 15 + Redis on loopback, {os.cpu_count()} CPUs")
         print("data: " + ", ".join(f"{k} {v:,}" for k, v in info["counts"].items()))
         print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
-              f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}\n")
+              f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; the operators logged in through "
+              f"the login form before the test (median {login_s * 1000:.0f} ms a login, one at a time)\n")
         print_table(rows)
         total = sum(int(r["n"]) for r in rows)  # type: ignore[call-overload]
         print(f"\n{total:,} requests, {sum(float(r['rps']) for r in rows):.1f} per second; "  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """The load test's users (``bench/load.py`` runs it; see bench/README.md "Load").
 
-Two kinds of user, 3 : 1: an operator in a browser (logs in once through the login form, then
+Two kinds of user, 3 : 1: an operator in a browser (logged in through the login form — by load.py
+before the test, its session handed over in ``LOAD_SESSIONS``, else in ``on_start`` — then
 reads the dashboard, trades, decisions and backtests pages, the HTMX partials the pages poll
 every 30 s, and a few detail pages) and a script on the API (a read token: the lists, PnL, one
 trade). ``LOAD_INFO`` names the seed's JSON (logins, tokens, ids to request). Every request has a
@@ -15,12 +16,15 @@ import os
 import random
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from locust import HttpUser, between, task
 
 INFO: dict[str, Any] = json.loads(open(os.environ["LOAD_INFO"]).read())
 RUN = INFO["run"]
 _accounts = itertools.cycle(INFO["users"])
+_session_ids = json.loads(open(os.environ["LOAD_SESSIONS"]).read()) if os.environ.get("LOAD_SESSIONS") else []
+_sessions = itertools.cycle(_session_ids) if _session_ids else None
 HTMX = {"HX-Request": "true"}
 
 
@@ -41,6 +45,9 @@ class Operator(HttpUser):
     wait_time = between(1, 2)
 
     def on_start(self) -> None:
+        if _sessions:  # logged in through the form by load.py before the test
+            self.client.cookies.set("sessionid", next(_sessions), domain=urlsplit(self.host).hostname, path="/")
+            return
         account = next(_accounts)
         page = self.client.get("/accounts/login/", name="login (form)")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
