@@ -109,10 +109,10 @@ def _closed_rows(*, source: str | None = None, backtest_run_id: int | None = Non
     if source:
         qs = qs.filter(source=source)
     # The frozen delta as text, as bucket_of prints it ("0.100"; a JSON key transform would decode it
-    # to 0.1 on SQLite).
-    rows = qs.order_by().values_list("source", "closed_at", "realized_pnl_usd", "strategy_config__target_dte",
-                                     KeyTextTransform("short_delta_target", "decision__config_params"), "decision__entry_window",
-                                     "side")
+    # to 0.1 on SQLite). In the trades' own order, so the sums add up in the same order every time.
+    rows = qs.order_by("-opened_at", "-pk").values_list("source", "closed_at", "realized_pnl_usd", "strategy_config__target_dte",
+                                     KeyTextTransform("short_delta_target", "decision__config_params"),
+                                     "decision__entry_window", "side")
     return [(src, ClosedTrade(timezone.localtime(closed_at).date(), float(pnl or 0),
                               bucket_label(dte, delta, window, side)))
             for src, closed_at, pnl, dte, delta, window, side in rows]
