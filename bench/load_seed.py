@@ -70,6 +70,7 @@ from strategy.outcomes import outcome_fields  # noqa: E402
 from strategy.quant.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION  # noqa: E402
 from strategy.quant.osi import format_symbol  # noqa: E402
 from strategy.quant.timemodel import NEW_YORK  # noqa: E402
+from strategy.services import exit_rules_of  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -312,7 +313,6 @@ def seed_backtest(days: list[dt.date], market: Market, rng: random.Random, t0: f
                                         status=BacktestChunk.Status.DONE, attempts=1)
                           for i, j in enumerate(range(0, len(days), 21))])
     fees = float(params["fees_per_contract_usd"])
-    tp_frac, sl_mult = float(params["take_profit_fraction"]), float(params["stop_loss_multiple"])
     decisions: list[TradeDecision] = []
     fates: list[dict[str, Any] | None] = []
     for config in configs:
@@ -345,7 +345,8 @@ def seed_backtest(days: list[dt.date], market: Market, rng: random.Random, t0: f
         _bulk(TradeDecision, decisions)
         outcomes = [DecisionOutcome(decision=d, method=DecisionOutcome.Method.BACKTEST, **outcome_fields(
             entry_credit=d.credit_fill, quantity=1, entry_at=d.decided_at, exit_reason=f["reason"], exit_debit=f["debit"],
-            exit_at=f["at"], fee_per_contract_usd=fees, take_profit_frac=tp_frac, settlement_price=f["settlement"],
+            exit_at=f["at"], fee_per_contract_usd=fees,
+            take_profit_fraction=exit_rules_of(d.config_params).take_profit_fraction, settlement_price=f["settlement"],
             settlement_source="backtest estimate" if f["settlement"] else ""))
             for d, f in zip(decisions, fates) if f is not None]
         _bulk(DecisionOutcome, outcomes)
@@ -356,7 +357,7 @@ def seed_backtest(days: list[dt.date], market: Market, rng: random.Random, t0: f
             assert f is not None and d.credit_fill is not None
             trade, legs = trade_build(d, quantity=1)
             trade.opened_at = d.decided_at
-            trade_entry_set(trade, credit=d.credit_fill, take_profit_frac=tp_frac, stop_loss_mult=sl_mult)
+            trade_entry_set(trade, credit=d.credit_fill, exit_rules=exit_rules_of(d.config_params))
             if f["day"] > days[-1]:
                 trade.status = Trade.Status.OPEN_AT_END  # its exit lies past the data: valued at its last mark
             else:
@@ -391,7 +392,7 @@ def seed_paper(days: list[dt.date], market: Market, rng: random.Random, snap_ids
                model: ModelVersion, configs_n: int, t0: float) -> dict[str, list[int]]:
     """A year of simulated paper trading: one shared budget, max one open trade, orders, fills, marks."""
     configs = list(StrategyConfig.objects.order_by("priority", "name"))[:configs_n]
-    fees, tp_frac, sl_mult = settings.FEES_PER_CONTRACT_USD, settings.TAKE_PROFIT_FRACTION, settings.STOP_LOSS_MULTIPLE
+    fees = settings.FEES_PER_CONTRACT_USD
     contexts = dict(ContextSnapshot.objects.values_list("ts", "pk"))
     checksums = dict(ChainSnapshot.objects.filter(purpose="target").values_list("pk", "checksum"))
     decisions: list[TradeDecision] = []
@@ -435,7 +436,8 @@ def seed_paper(days: list[dt.date], market: Market, rng: random.Random, snap_ids
         _bulk(DecisionOutcome, [
             DecisionOutcome(decision=d, method=DecisionOutcome.Method.SHADOW, walked_until=f["at"], **outcome_fields(
                 entry_credit=d.credit_fill, quantity=1, entry_at=d.decided_at, exit_reason=f["reason"],
-                exit_debit=f["debit"], exit_at=f["at"], fee_per_contract_usd=fees, take_profit_frac=tp_frac,
+                exit_debit=f["debit"], exit_at=f["at"], fee_per_contract_usd=fees,
+                take_profit_fraction=exit_rules_of(d.config_params).take_profit_fraction,
                 settlement_price=f["settlement"], settlement_source="simulated SPX at 16:00" if f["settlement"] else ""))
             for d, f in zip(decisions, fates) if f is not None])
         trades, legs_of, fate_of = [], [], []
@@ -447,7 +449,7 @@ def seed_paper(days: list[dt.date], market: Market, rng: random.Random, snap_ids
             trade, legs = trade_build(d, quantity=1)
             trade.opened_at = d.decided_at + dt.timedelta(seconds=20)
             trade.status = Trade.Status.OPEN
-            trade_entry_set(trade, credit=d.credit_fill, take_profit_frac=tp_frac, stop_loss_mult=sl_mult)
+            trade_entry_set(trade, credit=d.credit_fill, exit_rules=exit_rules_of(d.config_params))
             if f is not None and f["day"] <= last_day:
                 trade_close_set(trade, exit_debit=f["debit"], reason=f["reason"], at=f["at"], fee_per_contract_usd=fees,
                                 source="simulated SPX at 16:00" if f["settlement"] else "simulated broker fill",
