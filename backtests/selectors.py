@@ -14,10 +14,12 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from backtests import services
-from backtests.data.dbn_io import SCHEMA_CBBO_1M
+from backtests.data import store
+from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
 from backtests.models import BacktestChunk, BacktestRun, ImportedDay
 from snapshots.charts import heat_color, usd
 from snapshots.formatting import usd_text
+from execution import selectors as execution_selectors
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
 
@@ -97,10 +99,11 @@ def run_strategy_counts(run: BacktestRun) -> tuple[int, int]:
 
 
 def run_trades(run: BacktestRun, *, limit: int = RUN_TRADES_PAGE, offset: int = 0) -> QuerySet[Trade]:
-    """The run's trades, newest entry first."""
+    """The run's trades, newest entry first (``trade_run_opened_idx``), with their decision's day and
+    window but not its JSON."""
     return (
         Trade.objects.filter(backtest_run=run).select_related("strategy_config", "decision")
-        .order_by("-opened_at", "-pk")[offset:offset + limit]
+        .defer(*execution_selectors.DECISION_BULK).order_by("-opened_at", "-pk")[offset:offset + limit]
     )
 
 
@@ -283,8 +286,13 @@ def equity_points(metrics: Mapping[str, Any], key: str = "equity_usd") -> list[t
 def data_ranges() -> list[dict[str, Any]]:
     """The imported market data as runs of consecutive trading days (quotes and definitions in the
     manifest and on disk), oldest first: what a backtest can replay."""
-    days = sorted(services.imported_days(ImportedDay.objects.filter(schema=SCHEMA_CBBO_1M)
-                                         .values_list("date", flat=True)))
+    # services.imported_days' rule (quotes and definitions in the manifest and on disk), from one
+    # query and one directory listing per schema instead of a path and a stat per manifest row.
+    schemas = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)
+    manifest: dict[str, set[dt.date]] = {s: set() for s in schemas}
+    for day, schema in ImportedDay.objects.filter(schema__in=schemas).values_list("date", "schema"):
+        manifest[schema].add(day)
+    days = sorted(set.intersection(*(manifest[s] & set(store.available_days(s)) for s in schemas)))
     if not days:
         return []
     index = {d: i for i, d in enumerate(services.trading_days(days[0], days[-1]))}

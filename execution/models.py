@@ -74,7 +74,11 @@ class Trade(models.Model):
         ordering = ["-opened_at", "-pk"]
         # Acting on a trade, beyond viewing it: checked by the admin action and any page or API doing the same.
         permissions = [("close_trade", "Can close a trade (send its closing order)")]
-        indexes = [models.Index(fields=["source", "status"]), models.Index(fields=["source", "closed_at"])]
+        indexes = [
+            models.Index(fields=["source", "status"]), models.Index(fields=["source", "closed_at"]),
+            # A run's trades newest first (its page and API): a page reads its rows, not the run's thousands.
+            models.Index(fields=["backtest_run", "-opened_at", "-id"], name="trade_run_opened_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.root} {self.expiration} {self.side} {float(self.short_strike):g}/{float(self.long_strike):g} ×{self.quantity}"

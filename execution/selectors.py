@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,14 +53,22 @@ def open_trade_expirations() -> list[dt.date]:
 LIVE, ALL = strategy_selectors.LIVE, strategy_selectors.ALL
 
 
+# The decision's bulky columns, which no list of trades shows (the CSV joins the decision for its window).
+DECISION_BULK = tuple(f"decision__{name}" for name in ("config_params", "legs", "features", "feature_missing"))
+
+
 def trade_list(*, source: str | None = None, status: str | None = None, backtest_run_id: int | None = None,
                config_id: int | None = None, limit: int | None = 200) -> QuerySet[Trade]:
     """Trades newest entry first (opened, or decided for an entry that never filled).
 
     ``source``: a ``Source`` value, ``"live"`` (live paper + simulated, without a backtest run) or
     None/``"all"`` for every row. ``limit=None`` leaves the queryset unsliced (for a paginator).
+    ``entry_at``: the opening time, else the decision's time; the decision itself is not loaded.
     """
-    qs = Trade.objects.select_related("strategy_config", "decision", "backtest_run")
+    # Neither the decision nor the run is joined: the run is shown by id (joined, its metrics JSON came
+    # back once per row), and the decision is needed only for the entry time of a trade never filled,
+    # which COALESCE looks up for those rows alone. So the sort reads the trades table, not the decisions'.
+    qs = Trade.objects.select_related("strategy_config")
     if source == LIVE:
         qs = qs.filter(backtest_run__isnull=True).exclude(source=Source.BACKTEST)
     elif source and source != ALL:
@@ -71,28 +81,55 @@ def trade_list(*, source: str | None = None, status: str | None = None, backtest
         qs = qs.filter(status=status)
     if backtest_run_id is not None:
         qs = qs.filter(backtest_run_id=backtest_run_id)
-    qs = qs.annotate(entry_at=Coalesce("opened_at", "decision__decided_at")).order_by(F("entry_at").desc(), "-pk")
+    decided_at = TradeDecision.objects.filter(pk=OuterRef("decision_id")).values("decided_at")[:1]
+    qs = qs.annotate(entry_at=Coalesce("opened_at", Subquery(decided_at))).order_by(F("entry_at").desc(), "-pk")
     return qs if limit is None else qs[:limit]
 
 
 def bucket_of(trade: Trade) -> str:
     """DTE × delta × entry window × side, the grid the design reports PnL on."""
     d = trade.decision
-    return f"{trade.strategy_config.target_dte}DTE {d.config_params.get('short_delta_target')}d " \
-           f"{d.entry_window:%H:%M} {trade.side}"
+    return bucket_label(trade.strategy_config.target_dte, d.config_params.get("short_delta_target"), d.entry_window,
+                        trade.side)
+
+
+def bucket_label(target_dte: int, delta_target: Any, window: dt.time, side: str) -> str:
+    """``bucket_of``'s label from its parts: the config's DTE, the decision's frozen delta target, window, side."""
+    return f"{target_dte}DTE {delta_target}d {window:%H:%M} {side}"
 
 
 def closed_trades(*, source: str | None = None, backtest_run_id: int | None = None) -> list[ClosedTrade]:
-    qs = Trade.objects.filter(status=Trade.Status.CLOSED, backtest_run_id=backtest_run_id).select_related(
-        "decision", "strategy_config")
+    return [row for _, row in _closed_rows(source=source, backtest_run_id=backtest_run_id)]
+
+
+def _closed_rows(*, source: str | None = None, backtest_run_id: int | None = None) -> list[tuple[str, ClosedTrade]]:
+    """(source, ClosedTrade) of each closed trade: plain values, one query, no model instances (the
+    dashboard and the trades page summarise the whole live book on every refresh)."""
+    qs = Trade.objects.filter(status=Trade.Status.CLOSED, backtest_run_id=backtest_run_id)
     if source:
         qs = qs.filter(source=source)
-    return [ClosedTrade(timezone.localtime(t.closed_at).date(), float(t.realized_pnl_usd or 0), bucket_of(t)) for t in qs]
+    # The frozen delta as text, as bucket_of prints it ("0.100"; a JSON key transform would decode it
+    # to 0.1 on SQLite). In the trades' own order, so the sums add up in the same order every time.
+    rows = qs.order_by("-opened_at", "-pk").values_list("source", "closed_at", "realized_pnl_usd", "strategy_config__target_dte",
+                                     KeyTextTransform("short_delta_target", "decision__config_params"),
+                                     "decision__entry_window", "side")
+    return [(src, ClosedTrade(timezone.localtime(closed_at).date(), float(pnl or 0),
+                              bucket_label(dte, delta, window, side)))
+            for src, closed_at, pnl, dte, delta, window, side in rows]
 
 
 def pnl_summary(*, source: str | None = None) -> tuple[PnlStats, dict[str, PnlStats]]:
     rows = closed_trades(source=source)
     return pnl_stats(rows), stats_by_bucket(rows)
+
+
+def pnl_summaries(sources: Iterable[str], *, bucket_source: str | None = None
+                  ) -> tuple[dict[str, PnlStats], dict[str, PnlStats]]:
+    """``pnl_summary(source=s)``'s stats for each of ``sources`` and ``pnl_summary(source=bucket_source)``'s
+    buckets (every live trade's when None), from one read of the closed trades."""
+    rows = _closed_rows()
+    stats = {s: pnl_stats([row for src, row in rows if src == s]) for s in sources}
+    return stats, stats_by_bucket([row for src, row in rows if bucket_source in (None, src)])
 
 
 # ------------------------------------------------------------------------------------ pages and API

@@ -50,14 +50,16 @@ def trade_list(request: HtmxHttpRequest) -> HttpResponseBase:
     filters, errors = _filters(request)
     template = "execution/trade_list.html" + ("#trade-panel" if request.htmx else "")
     source = filters["source"] if filters["source"] in Source.values else None
-    _, buckets = selectors.pnl_summary(source=source)
+    # The stats of each book and the buckets of the chosen source (every live book by default), from one read.
+    book_stats, buckets = selectors.pnl_summaries(STATS_SOURCES, bucket_source=source)
     trades = selectors.trade_list(**filters, limit=None) if not errors else Trade.objects.none()
     if wants_csv(request) and not errors:
-        return csv_response("trades.csv", TRADE_COLUMNS, trades.iterator(chunk_size=500))
+        rows = trades.select_related("decision").defer(*selectors.DECISION_BULK)  # the entry window column
+        return csv_response("trades.csv", TRADE_COLUMNS, rows.iterator(chunk_size=500))
     return render(request, template, {
         **page_get(request, trades),
         "errors": errors,
-        "stats": [selectors.stats_row(selectors.pnl_summary(source=s)[0], label=s.label) for s in STATS_SOURCES],
+        "stats": [selectors.stats_row(book_stats[s], label=s.label) for s in STATS_SOURCES],
         "buckets": [selectors.stats_row(b, label=name) for name, b in buckets.items()],
         "bucket_source": Source(source).label if source else "live sources",
         "configs": StrategyConfig.objects.all(),

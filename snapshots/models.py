@@ -82,6 +82,8 @@ class ChainSnapshot(models.Model):
         indexes = [
             models.Index(fields=["target_dte", "-ts"]),
             models.Index(fields=["-ts"]),
+            # The snapshots page (one purpose, newest first) and its pager's count: an index-only count.
+            models.Index(fields=["purpose", "-ts", "target_dte"], name="chain_snapshot_purpose_ts_idx"),
         ]
         ordering = ["-ts", "target_dte"]
 
@@ -166,6 +168,8 @@ class ContextSnapshot(models.Model):
     class Meta:
         db_table = "context_snapshots"
         constraints = [models.UniqueConstraint(fields=["underlying", "ts"], name="context_snapshot_slot_uniq")]
+        # The newest context (the dashboard's levels, the snapshots page): not a sort of every slot.
+        indexes = [models.Index(fields=["-ts"], name="context_snapshot_ts_idx")]
         ordering = ["-ts"]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from snapshots.http import HtmxHttpRequest
 from execution import selectors as execution_selectors
 from execution.models import Source
 from mlmodels.models import ModelVersion
-from mlmodels.monitoring import PSI_FLAG, monitoring
+from mlmodels.monitoring import PSI_FLAG, drift_flags
 from snapshots import charts, market_calendar, selectors as snapshot_selectors
 from strategy import selectors as strategy_selectors
 from strategy.quant.timemodel import NEW_YORK
@@ -70,5 +70,5 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 def _active_models() -> list[dict[str, object]]:
     """Each active meta-labeler with its drift flags (PSI ≥ 0.25 of a feature or the score)."""
-    return [{"model": mv, "flags": monitoring(mv)["flags"]}
+    return [{"model": mv, "flags": drift_flags(mv)}
             for mv in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)]

@@ -206,7 +206,14 @@ class TradeDecision(models.Model):
                 condition=Q(backtest_run__isnull=False), name="decision_run_uniq",
             ),
         ]
-        indexes = [models.Index(fields=["source", "trading_day"]), models.Index(fields=["action", "reason_code"])]
+        indexes = [
+            models.Index(fields=["source", "trading_day"]), models.Index(fields=["action", "reason_code"]),
+            # The lists' order (newest decided first): the API's first 100 read 100 index entries, not the table.
+            models.Index(fields=["-decided_at"], name="decision_decided_at_idx"),
+            # A model's scored live decisions (its monitoring, the dashboard's drift check), not every backtest row.
+            models.Index(fields=["model_version", "id"], name="decision_scored_live_idx",
+                         condition=Q(backtest_run__isnull=True, model_score__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.trading_day} {self.entry_window:%H:%M} {self.strategy_config_id} {self.action} {self.reason_code}"

@@ -52,7 +52,9 @@ def decision_list(request: HtmxHttpRequest) -> HttpResponseBase:
         return csv_response("decisions.csv", DECISION_COLUMNS, decisions.iterator(chunk_size=500))
     # One page is a few whole entry windows, so a window's grouped SKIP counts are complete.
     paging = page_get(request, selectors.decision_windows(decisions), per_page=WINDOWS_PER_PAGE)
-    rows = selectors.decision_rows(selectors.decisions_in_windows(decisions, paging["page"]))
+    # The page shows no features nor frozen config: a backtest window's 36 rows come without their JSON.
+    page_rows = decisions.defer("features", "feature_missing", "config_params")
+    rows = selectors.decision_rows(selectors.decisions_in_windows(page_rows, paging["page"]))
     return render(request, template, {
         **paging,
         "rows": rows,

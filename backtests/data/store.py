@@ -184,12 +184,20 @@ def parquet_path(schema: str, day: dt.date, *, root_dir: Path | None = None, dat
 
 
 def available_days(schema: str = SCHEMA_CBBO_1M, *, root_dir: Path | None = None, dataset: str = DATASET) -> list[dt.date]:
-    """Days with a Parquet file for ``schema``, ascending (the files, not the manifest)."""
-    base = parquet_root(root_dir, dataset=dataset) / schema
+    """Days with a Parquet file for ``schema``, ascending (the files, not the manifest).
+
+    One directory listing and one ``stat`` per day (the backtests page asks on every view)."""
+    base = os.fspath(parquet_root(root_dir, dataset=dataset) / schema)
     days = []
-    for path in base.glob(f"date=*/{PARQUET_NAME}"):
+    try:
+        entries = list(os.scandir(base))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if not entry.name.startswith("date=") or not os.path.isfile(os.path.join(entry.path, PARQUET_NAME)):
+            continue
         try:
-            days.append(dt.date.fromisoformat(path.parent.name.removeprefix("date=")))
+            days.append(dt.date.fromisoformat(entry.name.removeprefix("date=")))
         except ValueError:
             continue
     return sorted(days)
