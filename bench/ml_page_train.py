@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_backtest import _setup  # noqa: E402  (the bench data folder's environment)
+from bench.load import wait_http  # noqa: E402
 
 TRAINER_PERMISSION = "add_trainingrequest"
 
@@ -45,20 +46,6 @@ def _csrf(html: str) -> str:
     if found is None:
         raise SystemExit("no CSRF token on the page")
     return found.group(1)
-
-
-def _wait_up(client: object, url: str, seconds: float = 60.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if client.get(url).status_code == 200:  # type: ignore[attr-defined]
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
 def main() -> int:
@@ -95,7 +82,7 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{args.port}"
         with httpx.Client(base_url=base, timeout=60.0, follow_redirects=False) as web:
-            _wait_up(web, "/health")
+            wait_http(f"{base}/health")
             login = web.get("/accounts/login/")
             done = web.post("/accounts/login/", data={"username": user.username, "password": password,
                                                       "csrfmiddlewaretoken": _csrf(login.text)})
