@@ -40,6 +40,7 @@ from execution.brokers.base import (
 from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from snapshots import market_calendar
+from snapshots.analytics import settlement_for
 from strategy.models import TradeDecision
 from strategy.quant import rules
 from strategy.quant.money import cents as money, cents_or_none
@@ -590,7 +591,6 @@ def trade_mark(trade: Trade, *, at: dt.datetime, broker: Broker | None = None) -
     """Value an open trade from the latest snapshot of its expiration; submit one closing order at
     TP/SL or its time exit — the rules frozen on its decision (``exit_rules_of``), the mark's stamp
     being the snapshot's slot."""
-    from snapshots.analytics import settlement_for
     from snapshots.models import ChainSnapshot
 
     snap = (ChainSnapshot.objects.filter(underlying=settings.SNAPSHOT_UNDERLYING, expiration=trade.expiration,
@@ -669,7 +669,6 @@ def trades_settle(*, now: dt.datetime, settlement_value: Any) -> list[Trade]:
     ``settlement_value(expiration, root) -> (price, source) | None`` comes from the provider
     (SPXW: the 16:00 ET close, 13:00 on early-close days; SPX AM: the opening settlement value).
     """
-    from snapshots.analytics import settlement_for
 
     settled = []
     for trade in Trade.objects.filter(status__in=[Trade.Status.OPEN, Trade.Status.CLOSING]).exclude(source="backtest"):
