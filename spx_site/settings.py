@@ -179,7 +179,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 # Queues: live trading work (captures, entry windows, orders, marks) never waits behind a backtest
 # chunk or a training run; each queue has its own workers (README "Workers and queues").
-CELERY_QUEUE_LIVE, CELERY_QUEUE_BACKTESTS, CELERY_QUEUE_ML = "live", "backtests", "ml"
+# CELERY_QUEUE_SUFFIX (default none) is appended to each name, so that two deployments, or two test
+# runs, can share one Redis without taking each other's messages (workers then need -Q live<suffix>, …).
+CELERY_QUEUE_SUFFIX = env("CELERY_QUEUE_SUFFIX", default="")
+CELERY_QUEUE_LIVE, CELERY_QUEUE_BACKTESTS, CELERY_QUEUE_ML = (
+    f"{name}{CELERY_QUEUE_SUFFIX}" for name in ("live", "backtests", "ml"))
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_LIVE  # Celery's own tasks too; a worker without -Q consumes it
 # Time limits per kind of task (seconds; soft raises SoftTimeLimitExceeded in the task, hard kills
 # the process). The global pair is the live one; batch tasks get theirs in the annotations below.

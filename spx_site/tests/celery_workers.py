@@ -3,7 +3,8 @@
 ``Workers`` starts workers on the test database (``snapshots/tests/test_e2e_beat_worker.py``
 shows the pattern) and sends them messages, on whichever broker the settings name: the file
 broker gets a folder of this test's own; a server broker (Redis in CI) gets this test's own queue
-names (the project's queue + a suffix), so no other worker takes the messages. Messages are routed
+names (the project's queue + a suffix, also given to the worker as ``CELERY_QUEUE_SUFFIX`` so that
+what it sends itself stays in the test), so no other worker takes the messages. Messages are routed
 by the project's ``task_routes``; only the suffix is added.
 
 The workers run ``python -m spx_site.tests.celery_worker_main`` (``celery`` with test-only
@@ -95,7 +96,9 @@ class Workers:
                "--without-gossip"]
         # The market-data root as the test has it now (fixtures may set it after this object).
         market = {"MARKET_DATA_DIR": str(self.settings.MARKET_DATA_DIR)}
-        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env={**self.env, **market, **(env or {})}, stdout=log,
+        # The worker routes what it sends itself (a hand-over, the sweep's requeue) to this test's queues too.
+        queues_env = {"CELERY_QUEUE_SUFFIX": self.suffix}
+        proc = subprocess.Popen(cmd, cwd=self.tmp_path, env={**self.env, **queues_env, **market, **(env or {})}, stdout=log,
                                 stderr=subprocess.STDOUT)
         self.procs[name] = proc
         if not expect_exit:

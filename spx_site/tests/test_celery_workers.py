@@ -125,10 +125,6 @@ def test_a_poison_chunk_that_kills_its_worker_is_given_up_after_the_cap(workers:
     assert workers.procs["backtests"].poll() is None  # the worker itself keeps serving
 
 
-@pytest.mark.skipif(os.environ.get("CELERY_BROKER_URL", "").startswith("redis"),
-                    reason="fails on Redis, cause not found yet: after the sweep's requeue the worker never "
-                           "receives the chunk again (no second hard-limit kill within 90 s; CI's PostgreSQL + Redis "
-                           "half, 2026-12-03); the file-broker half runs and passes it")
 def test_a_chunk_killed_at_its_hard_time_limit_is_swept_requeued_then_failed_at_the_cap(
         workers: Workers, compact_market: Path) -> None:
     """The hard limit kills the pool process and acknowledges the message: without the sweep the
