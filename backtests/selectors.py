@@ -23,7 +23,7 @@ from execution import selectors as execution_selectors
 from execution.models import Trade
 from strategy.models import StrategyConfig, TradeDecision
 
-RUN_TRADES_PAGE = 200  # trades shown on a run page (newest first)
+RUN_TRADES_PAGE = 50  # trades shown on a run page (newest first; the trades page has them all, paginated)
 
 # The summary figures of a run, in display order: (key in metrics["summary"], label, kind).
 # kind drives formatting: int, pct (a 0..1 ratio), usd, ratio (2 dp), points (credit, 2 dp).

@@ -67,6 +67,8 @@ def pg_stop(folder: Path) -> None:
 
 
 def redis_start(folder: Path, port: int) -> None:
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed: apt-get install redis-server (bench/README.md \"Load\")")
     subprocess.run(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--maxmemory-policy", "noeviction", "--daemonize", "yes", "--dir", str(folder),
                     "--logfile", str(folder / "redis.log"), "--pidfile", str(folder / "redis.pid")], check=True)
@@ -184,6 +186,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the cluster's data for --reuse")
     parser.add_argument("--queries", action="store_true",
                         help="no load: SQL queries and response time per endpoint, in one process (load_queries.py)")
+    parser.add_argument("--profile", action="append", default=[], metavar="NAME",
+                        help="with --queries: cProfile this endpoint instead of the table (repeatable)")
     parser.add_argument("--label", default="load", help="name of the CSV files under --dir/results")
     args = parser.parse_args()
 
@@ -204,8 +208,9 @@ def main() -> None:
             args.keep = True
             return
         if args.queries:
-            subprocess.run([sys.executable, "bench/load_queries.py", "--info", str(info_path)], cwd=ROOT, env=env,
-                           check=True)
+            profile = [arg for name in args.profile for arg in ("--profile", name)]
+            subprocess.run([sys.executable, "bench/load_queries.py", "--info", str(info_path), *profile], cwd=ROOT,
+                           env=env, check=True)
             return
         subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                        check=True)

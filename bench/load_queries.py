@@ -59,12 +59,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--info", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", action="append", default=[], metavar="NAME",
+                        help="instead of the table: cProfile this endpoint (a name of the table, repeatable)")
     args = parser.parse_args()
     info = json.loads(args.info.read_text())
     account = info["users"][0]
     page_client = Client(HTTP_HOST="127.0.0.1")
     assert page_client.login(username=account["username"], password=account["password"])
     api_client = Client(HTTP_HOST="127.0.0.1", headers={"Authorization": f"Token {account['token']}"})
+    if args.profile:
+        profile(info, args.profile, page_client, api_client, args.repeat)
+        return
     print(f"medians of {args.repeat}; load average {os.getloadavg()[0]:.2f}")
     print("| endpoint | queries | SQL ms | Python CPU ms | response ms | bytes |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -83,6 +88,30 @@ def main() -> None:
             assert response.status_code == 200, (url, response.status_code)
         ms = lambda xs: f"{statistics.median(xs) * 1000:.0f}"  # noqa: E731
         print(f"| `{name}` | {len(queries)} | {ms(sql)} | {ms(cpu)} | {ms(times)} | {len(response.content):,} |")
+
+
+def profile(info: dict, names: list[str], page_client: Client, api_client: Client, repeat: int) -> None:
+    """The hottest functions of the named endpoints' requests (cumulative and own time)."""
+    import cProfile
+    import pstats
+
+    known = {name: (url, htmx, api) for name, url, htmx, api in endpoints(info)}
+    for name in names:
+        if name not in known:
+            raise SystemExit(f"--profile {name!r}: not an endpoint; one of {sorted(known)}")
+        url, htmx, api = known[name]
+        client = api_client if api else page_client
+        headers = {"HX-Request": "true"} if htmx else {}
+        client.get(url, headers=headers)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(repeat):
+            client.get(url, headers=headers)
+        profiler.disable()
+        print(f"== {name} ({url}), {repeat} requests")
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,25 @@ def test_dashboard_shows_spx_and_vix_with_time_and_snapshot_link(trader: Client)
     assert '<b id="spx-level">6012.34</b>' in levels and '<b id="vix-level">16.20</b>' in levels
     assert '<b id="vix-own">16.43</b>' in levels and str(older.spx_price) not in levels
     assert f'href="/snapshots/{chain.pk}/"' in levels and 'title="2026-11-20 15:00:00 UTC">11-20 10:00</time> ET' in levels
+
+
+# Every ``et`` format the templates use, plus a character the fast path does not know (F: month name).
+ET_FORMATS = ["Y-m-d H:i", "D Y-m-d H:i:s", "D m-d H:i", "H:i:s", "Y-m-d H:i:s", "m-d H:i", "m-d H:i:s", "F j, Y"]
+
+
+@pytest.mark.parametrize("fmt", ET_FORMATS)
+@pytest.mark.parametrize("instant", [
+    dt.datetime(2026, 3, 9, 14, 5, 7, tzinfo=dt.UTC),  # Monday after the spring-forward Sunday: 10:05:07 EDT
+    dt.datetime(2026, 11, 27, 18, 0, 0, tzinfo=dt.UTC),  # Friday after Thanksgiving, EST: 13:00:00
+    dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=dt.UTC),  # New York still on Thursday the 31st
+])
+def test_the_et_filter_writes_what_django_dateformat_writes(fmt: str, instant: dt.datetime) -> None:
+    from django.utils import dateformat
+
+    from snapshots.templatetags.spx_format import NEW_YORK, et
+
+    html = str(et(instant, fmt))
+    shown = re.search(r">([^<]*)</time>", html)
+    assert shown is not None
+    assert shown.group(1) == dateformat.format(instant.astimezone(NEW_YORK), fmt)
+    assert f'datetime="{instant.isoformat()}"' in html
