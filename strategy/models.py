@@ -285,7 +285,6 @@ class StrategyConfigChange(models.Model):
     class Via(models.TextChoices):
         PAGE = "page", "config pages"
         ADMIN = "admin", "Django admin"
-        API = "api", "API"
         COMMAND = "command", "command or script"
 
     config = models.ForeignKey(StrategyConfig, on_delete=models.CASCADE, related_name="changes")

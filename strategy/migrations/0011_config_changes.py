@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('changed_by_name', models.CharField(blank=True, help_text='the username then (kept if the user is deleted)', max_length=150)),
                 ('action', models.CharField(choices=[('created', 'Created'), ('copied', 'Copied'), ('edited', 'Edited'), ('enabled', 'Enabled'), ('disabled', 'Disabled')], max_length=8)),
-                ('via', models.CharField(choices=[('page', 'config pages'), ('admin', 'Django admin'), ('api', 'API'), ('command', 'command or script')], max_length=8)),
+                ('via', models.CharField(choices=[('page', 'config pages'), ('admin', 'Django admin'), ('command', 'command or script')], max_length=8)),
                 ('before', models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='frozen() before the change (of the source config for a copy); empty on create', null=True)),
                 ('after', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='frozen() after the change')),
                 ('diff', models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='{field: [old, new]}')),
