@@ -28,6 +28,8 @@ BACKTEST_CANCEL = "backtests.cancel_run"
 MODEL_TRAIN = "mlmodels.add_trainingrequest"
 MODEL_ACTIVATE = "mlmodels.activate_model"
 MODEL_RETIRE = "mlmodels.retire_model"
+CONFIG_CREATE = "strategy.add_strategyconfig"  # create or copy a strategy config
+CONFIG_CHANGE = "strategy.change_strategyconfig"  # edit, enable or disable one
 
 
 def user_can(user: object, perm: str) -> bool:

@@ -17,7 +17,7 @@ urlpatterns = [
     path("accounts/login/", LockoutLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("snapshots/", include("snapshots.urls")),
-    path("decisions/", include("strategy.urls")),
+    path("", include("strategy.urls")),  # /decisions/ and /configs/
     path("trades/", include("execution.urls")),
     path("backtests/", include("backtests.urls")),
     path("models/", include("mlmodels.urls")),

@@ -1,6 +1,19 @@
-from django.contrib import admin
+from typing import Any
 
-from strategy.models import StrategyConfig, TradeDecision
+from django.contrib import admin
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from strategy.configs import config_save
+from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
+
+
+def _diff_html(change: StrategyConfigChange) -> str:
+    return format_html_join("", "<div><code>{}</code>: {} → <b>{}</b></div>",
+                            ((k, old, new) for k, (old, new) in (change.diff or {}).items())) or "—"
 
 
 @admin.register(StrategyConfig)
@@ -12,6 +25,61 @@ class StrategyConfigAdmin(admin.ModelAdmin):
     list_editable = ("enabled", "priority")
     list_filter = ("enabled", "side", "target_dte")
     search_fields = ("name",)
+    # The history as a read-only field, not an inline: an inline would add a formset that every POST
+    # to this form (scripts, the tests) would have to carry.
+    readonly_fields = ("history",)
+    HISTORY_ROWS = 50
+
+    @admin.display(description="history (newest first)")
+    def history(self, obj: StrategyConfig) -> str:
+        if obj.pk is None:
+            return "—"
+        changes = list(StrategyConfigChange.objects.filter(config=obj).order_by("-changed_at", "-pk")[:self.HISTORY_ROWS + 1])
+        if not changes:
+            return "no recorded changes"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (f"{timezone.localtime(c.changed_at):%Y-%m-%d %H:%M:%S %Z}", c.changed_by_name or "—", c.action, c.get_via_display(), _diff_html(c))
+            for c in changes[:self.HISTORY_ROWS]))
+        url = reverse("admin:strategy_strategyconfigchange_changelist") + f"?config__id__exact={obj.pk}"
+        more = format_html('<p><a href="{}">all {} changes →</a></p>', url, obj.changes.count()) \
+            if len(changes) > self.HISTORY_ROWS else ""
+        return format_html('<table id="config-history"><thead><tr><th>when</th><th>who</th><th>what</th><th>where</th>'
+                           "<th>changes: field old → new</th></tr></thead><tbody>{}</tbody></table>{}", rows, more)
+
+    def save_model(self, request: HttpRequest, obj: StrategyConfig, form: ModelForm, change: bool) -> None:
+        # The change form and the list's editable columns alike: saved and recorded in the history.
+        config_save(obj, user=request.user, via=StrategyConfigChange.Via.ADMIN)
+
+
+@admin.register(StrategyConfigChange)
+class StrategyConfigChangeAdmin(admin.ModelAdmin):
+    """Every recorded config change, read-only."""
+
+    list_display = ("changed_at", "config", "action", "via", "changed_by_name", "changed_fields")
+    list_filter = ("action", "via", "config", "changed_at")
+    list_select_related = ("config",)
+    search_fields = ("config__name", "changed_by_name")
+    date_hierarchy = "changed_at"
+    fields = ("config", "changed_at", "changed_by", "changed_by_name", "action", "via", "copied_from", "changes",
+              "before", "after")
+    readonly_fields = fields
+
+    @admin.display(description="fields changed")
+    def changed_fields(self, obj: StrategyConfigChange) -> str:
+        return ", ".join(obj.diff or {})
+
+    @admin.display(description="changes: field old → new")
+    def changes(self, obj: StrategyConfigChange) -> str:
+        return _diff_html(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by strategy.configs.config_save alone
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(TradeDecision)

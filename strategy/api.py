@@ -1,4 +1,4 @@
-"""DRF API for decisions: list with filters, and one decision."""
+"""DRF API for decisions (list with filters, and one decision) and a strategy config's change history."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from snapshots.params import IdField, StrictDateField
-from strategy import selectors
-from strategy.models import TradeDecision
+from strategy import configs, selectors
+from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
 
 
 class DecisionOutputSerializer(serializers.ModelSerializer):
@@ -59,3 +59,36 @@ class DecisionDetailApi(APIView):
         if decision is None:
             return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
         return Response(DecisionOutputSerializer(decision).data)
+
+
+class ConfigChangeOutputSerializer(serializers.ModelSerializer):
+    config_id = serializers.IntegerField(read_only=True)
+    copied_from_id = serializers.IntegerField(read_only=True, allow_null=True)
+    changed_by = serializers.CharField(source="changed_by_name")
+
+    class Meta:
+        model = StrategyConfigChange
+        fields = ["id", "config_id", "changed_at", "changed_by", "action", "via", "copied_from_id", "diff", "before",
+                  "after"]
+
+
+class ConfigHistoryApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=100)
+
+    @extend_schema(operation_id="config_history", summary="A strategy config's recorded changes, newest first",
+                   parameters=[InputSerializer],
+                   responses={200: inline_serializer("ConfigHistory", {
+                       "config": inline_serializer("ConfigRef", {"id": serializers.IntegerField(),
+                                                                 "name": serializers.CharField()}),
+                       "items": ConfigChangeOutputSerializer(many=True)})})
+    def get(self, request: Request, pk: int) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        if not params.is_valid():
+            return Response({"error": "invalid query", "fields": params.errors}, status=status.HTTP_400_BAD_REQUEST)
+        config = StrategyConfig.objects.filter(pk=pk).first()
+        if config is None:
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
+        rows = configs.config_history(config)[: params.validated_data["limit"]]
+        return Response({"config": {"id": config.pk, "name": config.name},
+                         "items": ConfigChangeOutputSerializer(rows, many=True).data})

@@ -6,9 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from strategy.quant.decision import DEFAULT_ML_GROUP
 from strategy.quant.types import MAX_MINUTES_BEFORE_SETTLEMENT
@@ -261,3 +263,48 @@ class DecisionOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"outcome of {self.decision_id}: {self.exit_reason or self.status}"
+
+
+class StrategyConfigChange(models.Model):
+    """One change of a strategy config, as ``StrategyConfig.frozen()`` saw it before and after.
+
+    Written by ``strategy.configs.config_save`` alone, which the config pages, the admin's save and
+    any script call; never edited afterwards. ``diff`` is ``{field: [old, new]}``: for ``created``
+    every field against nothing, for ``copied`` the fields that differ from the config it was copied
+    from (``before`` is that config then), otherwise against the row as it was in the database.
+    Decisions are not touched by a change: each keeps the parameters it froze (``config_params``).
+    """
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        COPIED = "copied"
+        EDITED = "edited"
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+
+    class Via(models.TextChoices):
+        PAGE = "page", "config pages"
+        ADMIN = "admin", "Django admin"
+        COMMAND = "command", "command or script"
+
+    config = models.ForeignKey(StrategyConfig, on_delete=models.CASCADE, related_name="changes")
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", help_text="empty for a command or script")
+    changed_by_name = models.CharField(max_length=150, blank=True,
+                                       help_text="the username then (kept if the user is deleted)")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    via = models.CharField(max_length=8, choices=Via.choices)
+    copied_from = models.ForeignKey(StrategyConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder,
+                              help_text="frozen() before the change (of the source config for a copy); empty on create")
+    after = models.JSONField(encoder=DjangoJSONEncoder, help_text="frozen() after the change")
+    diff = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="{field: [old, new]}")
+
+    class Meta:
+        db_table = "strategy_config_changes"
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["config", "-changed_at", "-id"], name="config_change_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.config_id} {self.action} {self.changed_at:%Y-%m-%d %H:%M}"

@@ -1,23 +1,32 @@
-"""Decision pages: the list with filters (HTMX table partial) and one decision with its chain."""
+"""Decision pages (the list with filters, HTMX table partial; one decision with its chain) and the strategy
+config pages (the list; one config with every rule and its history; create, copy, edit, enable/disable)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.forms.models import model_to_dict
 from django.http.response import HttpResponseBase
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from snapshots.csv_export import csv_response, wants_csv
 from snapshots.http import HtmxHttpRequest
 from strategy.exports import DECISION_COLUMNS
 from snapshots.paging import page_get
 from snapshots.params import QueryParams
+from snapshots.permissions import CONFIG_CHANGE, CONFIG_CREATE, require_perm, user_can
 from snapshots.selectors import chain_view
-from strategy import selectors
-from strategy.models import StrategyConfig, TradeDecision
+from strategy import configs, selectors
+from strategy.forms import StrategyConfigForm
+from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
 
 WINDOWS_PER_PAGE = 9  # entry windows per page: three trading days of 10:00, 11:00 and 12:00
 
@@ -80,3 +89,121 @@ def decision_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         chain["chosen"] = strikes
     return render(request, "strategy/decision_detail.html",
                   {"decision": decision, "chain": chain, "feature_groups": selectors.feature_groups(decision)})
+
+
+# ------------------------------------------------------------------------------ strategy configs
+# Any login may look; creating or copying needs a staff login with strategy.add_strategyconfig,
+# editing, enabling and disabling strategy.change_strategyconfig (snapshots.permissions), as in admin.
+
+
+@require_GET
+@login_required
+def config_list(request: HtmxHttpRequest) -> HttpResponse:
+    paging = page_get(request, configs.config_list())
+    template = "strategy/config_list.html" + ("#config-table" if request.htmx else "")
+    return render(request, template, {**paging, "can_add": user_can(request.user, CONFIG_CREATE)})
+
+
+@require_GET
+@login_required
+def config_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    config = get_object_or_404(StrategyConfig, pk=pk)
+    paging = page_get(request, configs.config_history(config))
+    template = "strategy/config_detail.html" + ("#config-history" if request.htmx else "")
+    return render(request, template, {
+        **paging,
+        "config": config,
+        "groups": configs.config_rules(config),
+        "changes": configs.change_rows(paging["page"]),
+        "decision_count": config.decisions.filter(backtest_run__isnull=True).count(),
+        "can_add": user_can(request.user, CONFIG_CREATE),
+        "can_change": user_can(request.user, CONFIG_CHANGE),
+    })
+
+
+def _config_saved(request: HtmxHttpRequest, form: StrategyConfigForm, *,
+                  copied_from: StrategyConfig | None = None) -> HttpResponse | None:
+    """Save a valid form through ``configs.config_save`` and go to the config's page; a refusal
+    (the model's validation, a name taken meanwhile) goes on the form instead (None)."""
+    config = form.save(commit=False)
+    try:
+        change = configs.config_save(config, user=request.user, via=StrategyConfigChange.Via.PAGE,
+                                     copied_from=copied_from)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+    except IntegrityError:
+        form.add_error(None, "not saved: the database refused it (was the name taken meanwhile?); check and try again")
+        return None
+    if change is None:
+        messages.info(request, "Nothing changed.")
+    else:
+        n = len(change.diff)
+        messages.success(request, f"{change.get_action_display()}: {n} field{'s' if n != 1 else ''} recorded in the history.")
+    url = reverse("strategy:config-detail", args=[config.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _config_form_page(request: HtmxHttpRequest, form: StrategyConfigForm, *, mode: str,
+                      config: StrategyConfig | None = None) -> HttpResponse:
+    template = "strategy/config_form.html" + ("#config-form" if request.htmx else "")
+    return render(request, template, {"form": form, "mode": mode, "config": config})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def config_create(request: HtmxHttpRequest) -> HttpResponse:
+    require_perm(request, CONFIG_CREATE)
+    if request.method == "POST":
+        form = StrategyConfigForm(request.POST)
+        if form.is_valid() and (done := _config_saved(request, form)) is not None:
+            return done
+    else:
+        # A config made here starts disabled: it joins the live entry windows once someone enables it.
+        form = StrategyConfigForm(initial={"enabled": False})
+    return _config_form_page(request, form, mode="create")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def config_copy(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    require_perm(request, CONFIG_CREATE)
+    source = get_object_or_404(StrategyConfig, pk=pk)
+    if request.method == "POST":
+        form = StrategyConfigForm(request.POST)
+        if form.is_valid() and (done := _config_saved(request, form, copied_from=source)) is not None:
+            return done
+    else:
+        initial = {**model_to_dict(source, fields=list(StrategyConfigForm.base_fields)),
+                   "name": configs.copy_name(source.name), "enabled": False}
+        form = StrategyConfigForm(initial=initial)
+    return _config_form_page(request, form, mode="copy", config=source)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def config_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    require_perm(request, CONFIG_CHANGE)
+    config = get_object_or_404(StrategyConfig, pk=pk)
+    if request.method == "POST":
+        form = StrategyConfigForm(request.POST, instance=config)
+        if form.is_valid() and (done := _config_saved(request, form)) is not None:
+            return done
+        config.refresh_from_db()  # the form wrote its values onto the instance: the page names the saved one
+    else:
+        form = StrategyConfigForm(instance=config)
+    return _config_form_page(request, form, mode="edit", config=config)
+
+
+@require_POST
+@login_required
+def config_enable(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Enable (``enabled=1``) or disable (``enabled=0``) a config for the live entry windows."""
+    require_perm(request, CONFIG_CHANGE)
+    config = get_object_or_404(StrategyConfig, pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    if configs.config_set_enabled(config, enabled=enabled, user=request.user,
+                                  via=StrategyConfigChange.Via.PAGE) is not None:
+        messages.success(request, f"{config.name} {'enabled' if enabled else 'disabled'}.")
+    url = reverse("strategy:config-detail", args=[config.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -59,7 +59,8 @@ def ids() -> dict[str, int]:
     mv = ModelVersionFactory()
     return {"api-chain-snapshot-detail": ChainSnapshotFactory().pk, "api-trade-detail": trade.pk,
             "api-decision-detail": trade.decision_id, "api-backtest-detail": run.pk, "api-backtest-trades": run.pk,
-            "ml-model": mv.pk, "ml-training": TrainingRequestFactory(model=mv).pk}
+            "ml-model": mv.pk, "ml-training": TrainingRequestFactory(model=mv).pk,
+            "api-config-history": trade.decision.strategy_config_id}
 
 
 def url_of(name: str, route: str, ids: dict[str, int]) -> str:

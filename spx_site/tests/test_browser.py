@@ -103,6 +103,8 @@ def test_every_page_loads_in_chromium_without_console_errors(session: Session) -
         "decisions": "/decisions/", "trades": "/trades/", "trade": f"/trades/{trade.pk}/",
         "backtests": "/backtests/", "backtest": f"/backtests/{done.pk}/",
         "compare": f"/backtests/compare/?a={done.pk}&b={done.pk}", "models": "/models/", "api-docs": "/api/docs",
+        "configs": "/configs/", "config": f"/configs/{trade.decision.strategy_config_id}/",
+        "config-edit": f"/configs/{trade.decision.strategy_config_id}/edit/", "config-new": "/configs/new/",
     }
     for shot, path in pages.items():
         session.visit(path, shot)

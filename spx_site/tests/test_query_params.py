@@ -115,7 +115,7 @@ def test_the_widest_id_is_accepted_and_finds_nothing(trader: Client, rows: dict[
 
 
 @pytest.mark.parametrize("path", ["/trades/{n}/", "/decisions/{n}/", "/snapshots/{n}/", "/backtests/{n}/",
-                                  "/backtests/{n}/parity/", "/models/{n}/"])
+                                  "/backtests/{n}/parity/", "/models/{n}/", "/configs/{n}/"])
 def test_a_page_id_wider_than_any_column_is_404(trader: Client, path: str) -> None:
     assert trader.get(path.format(n="99999999999999999999")).status_code == 404
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import factory
 
-from strategy.models import StrategyConfig, TradeDecision
+from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
 
 
 class StrategyConfigFactory(factory.django.DjangoModelFactory):
@@ -34,3 +34,20 @@ class TradeDecisionFactory(factory.django.DjangoModelFactory):
     action = TradeDecision.Action.SKIP
     reason_code = "stale_snapshot"
     reason_message = "latest 5-DTE snapshot is 30 min old (max 10)"
+
+
+class StrategyConfigChangeFactory(factory.django.DjangoModelFactory):
+    """A recorded edit of a config (``priority`` 100 → 90 by default); real ones come from ``config_save``."""
+
+    class Meta:
+        model = StrategyConfigChange
+
+    config = factory.SubFactory(StrategyConfigFactory, priority=90)
+    changed_at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
+    changed_by = None
+    changed_by_name = ""
+    action = StrategyConfigChange.Action.EDITED
+    via = StrategyConfigChange.Via.COMMAND
+    after = factory.LazyAttribute(lambda o: o.config.frozen())
+    before = factory.LazyAttribute(lambda o: {**o.after, "priority": 100})
+    diff = factory.LazyAttribute(lambda o: {"priority": [o.before["priority"], o.after["priority"]]})
