@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backtests import selectors, services
+from backtests.services import sweeps
+from backtests.services.sweep_materialise import variant_materialise
 from backtests.models import BacktestRun
 from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_session_perm
 from execution.api import TradeOutputSerializer
@@ -283,3 +285,89 @@ class BacktestRunTradesApi(APIView):
         rows = selectors.run_trades(run, limit=p["limit"], offset=p["offset"])
         return Response({"run": run.pk, "items": self.BacktestTradeSerializer(rows, many=True).data,
                          "count": selectors.run_trade_count(run), "limit": p["limit"], "offset": p["offset"]})
+
+
+class SweepCreateApi(APIView):
+    """Launch a parameter sweep: one run of a base config × value lists (``services.sweeps``)."""
+
+    class InputSerializer(serializers.Serializer):
+        config = serializers.CharField(max_length=60, help_text="the base strategy config's name or id")
+        start = StrictDateField()
+        end = StrictDateField(required=False, help_text="inclusive; default: start")
+        dims = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField(allow_blank=True, allow_null=True, max_length=20),
+                                        allow_empty=True, max_length=10_000),
+            help_text="dimension → values: short_delta_target, width_points, take_profit_fraction, stop_loss_multiple, "
+                      "window, side, target_dte, exit_at_time, exit_minutes_before_settlement ('none' = no time exit)")
+        windows = serializers.ListField(child=serializers.CharField(max_length=5), required=False, allow_empty=False,
+                                        help_text="entry windows when `window` is not swept (default 10:00, 11:00, 12:00)")
+        exit_check_minutes = serializers.IntegerField(min_value=1, max_value=60, default=1)
+        chunk_days = serializers.IntegerField(min_value=1, max_value=400, default=services.DEFAULT_CHUNK_DAYS)
+        name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+        idempotency_key = serializers.CharField(max_length=80, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="backtests_sweeps_create",
+        summary="Launch a parameter sweep (operator token, admin key or staff session; idempotent on its key)",
+        request=InputSerializer,
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                                     description="the same key and body return the sweep already launched (200)")],
+        responses={201: BacktestRunDetailSerializer, 200: BacktestRunDetailSerializer, 400: ErrorSerializer,
+                   401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
+    )
+    def post(self, request: Request) -> Response:
+        require_session_perm(request, BACKTEST_LAUNCH)
+        body = self.InputSerializer(data=request.data)
+        if not body.is_valid():
+            return _invalid(body, "body")
+        p = body.validated_data
+        header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if header_key and p.get("idempotency_key") and header_key != p["idempotency_key"]:
+            return Response({"error": "invalid body", "fields": {
+                "idempotency_key": [f"differs from the {IDEMPOTENCY_HEADER} header"]}}, status=status.HTTP_400_BAD_REQUEST)
+        key = header_key or p.get("idempotency_key") or None
+        if key and len(key) > 80:
+            return Response({"error": "invalid body", "fields": {
+                "idempotency_key": ["at most 80 characters"]}}, status=status.HTTP_400_BAD_REQUEST)
+        configs, unknown = selectors.configs_resolve([p["config"]])
+        if unknown or not configs:
+            return Response({"error": "invalid body", "fields": {"config": [f"unknown strategy config: {p['config']}"]}},
+                            status=status.HTTP_400_BAD_REQUEST)
+        try:
+            run, created = sweeps.sweep_create(
+                config=configs[0], dims=p["dims"], start=p["start"], end=p.get("end") or p["start"],
+                windows=p.get("windows"), exit_check_minutes=p["exit_check_minutes"], chunk_days=p["chunk_days"],
+                name=p["name"], idempotency_key=key)
+        except services.BacktestError as exc:
+            if key and selectors.run_by_key(key) is not None:  # the only refusal once the key has a run
+                return Response({"error": str(exc), "fields": {}}, status=status.HTTP_409_CONFLICT)
+            return Response({"error": str(exc), "fields": exc.fields}, status=status.HTTP_400_BAD_REQUEST)
+        if not created:
+            if run.name != p["name"][:120]:
+                return Response({"error": f"idempotency key {key!r} was used with the name {run.name!r}", "fields": {}},
+                                status=status.HTTP_409_CONFLICT)
+            return _detail(run)
+        sweeps.sweep_launch(run)
+        return _detail(run, http_status=status.HTTP_201_CREATED)
+
+
+class SweepVariantMaterialiseApi(APIView):
+    """Write one variant of a done sweep as an ordinary run's decisions and trades (idempotent:
+    the same run again); answers that run."""
+
+    @extend_schema(operation_id="backtests_sweep_variant_materialise",
+                   summary="Materialise a sweep variant into ordinary rows (operator token, admin key or staff session)",
+                   request=None, responses={200: BacktestRunDetailSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
+                                            404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int, index: int) -> Response:
+        require_session_perm(request, BACKTEST_LAUNCH)
+        run = selectors.run_get(pk)
+        if run is None or not selectors.run_is_sweep(run):
+            return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
+        if run.status != BacktestRun.Status.DONE:
+            return Response({"error": f"sweep {run.pk} is {run.status}", "fields": {}}, status=status.HTTP_409_CONFLICT)
+        try:
+            child = variant_materialise(run, index)
+        except services.BacktestError as exc:
+            return Response({"error": str(exc), "fields": exc.fields}, status=status.HTTP_400_BAD_REQUEST)
+        return _detail(child)

@@ -133,3 +133,32 @@ class BacktestChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} chunk {self.index} {self.first_day}..{self.last_day} [{self.status}]"
+
+
+class SweepVariant(models.Model):
+    """One variant of a parameter sweep (a ``BacktestRun`` whose ``params["kind"]`` is ``"sweep"``):
+    the base config with the values of the swept dimensions ``dims``, its own strategy and risk
+    budget (``per_strategy``), and its metrics.
+
+    A sweep writes no ``TradeDecision``/``Trade`` row per variant-trade: its variants' trades are
+    kept in the run's result files (``services.sweeps``: ``sweep_trades.parquet``,
+    ``sweep_daily.parquet`` in ``BACKTEST_RESULTS_DIR/run-<id>/``), and any variant can be
+    materialised on demand into an ordinary run of its own (``materialized_run``).
+    """
+
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="sweep_variants")
+    index = models.PositiveIntegerField(help_text="position in the sweep's Cartesian product (row-major, dims in spec order)")
+    key = models.CharField(max_length=40, help_text="the variant's strategy key in the run (v<index>)")
+    name = models.CharField(max_length=200, blank=True)
+    dims = models.JSONField(help_text="the swept dimensions' values of this variant, e.g. {\"short_delta_target\": \"0.100\"}")
+    metrics = models.JSONField(default=dict, help_text="summary figures (engine.metrics.Metrics.as_dict) + open at the end")
+    materialized_run = models.ForeignKey(
+        BacktestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="materialized_from",
+        help_text="the ordinary run holding this variant's decisions and trades, once materialised")
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="sweep_variant_uniq")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} variant {self.index} {self.name}"

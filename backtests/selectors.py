@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from backtests import services
 from backtests.data import store
 from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION
-from backtests.models import BacktestChunk, BacktestRun, ImportedDay
+from backtests.models import BacktestChunk, BacktestRun, ImportedDay, SweepVariant
+from backtests.services import sweep_files
 from snapshots.charts import heat_color, usd
 from snapshots.formatting import usd_text
 from execution import selectors as execution_selectors
@@ -94,7 +97,10 @@ def run_by_key(key: str) -> BacktestRun | None:
 
 def run_strategy_counts(run: BacktestRun) -> tuple[int, int]:
     """(strategies, distinct configs) of the run's parameters: per_strategy runs count config × window."""
-    strategies = (run.params or {}).get("strategies", [])
+    params = run.params or {}
+    if params.get("kind") == "sweep":  # a sweep: its variants, all of one base config
+        return int(params["sweep"]["variants"]), 1
+    strategies = params.get("strategies", [])
     return len(strategies), len({s.get("config_id") for s in strategies})
 
 
@@ -304,3 +310,54 @@ def data_ranges() -> list[dict[str, Any]]:
         else:
             ranges.append({"start": day, "end": day, "days": 1})
     return ranges
+
+
+# ------------------------------------------------------------------------------------ sweeps
+
+def run_is_sweep(run: BacktestRun) -> bool:
+    return (run.params or {}).get("kind") == "sweep"
+
+
+@dataclass(frozen=True)
+class SweepResults:
+    """A sweep's results for its page (``sweep_results``).
+
+    ``dims``: the swept dimensions in spec order, each with its values (as stored: strings for
+    decimals and times, ints for DTE and minutes, None for "no time exit"). ``variants``: every
+    ``SweepVariant`` in index order (``.index``, ``.key``, ``.name``, ``.dims``, ``.metrics`` —
+    ``metrics["summary"]`` is ``engine.metrics.Metrics.as_dict()``, plus ``open_trades`` and
+    ``open_at_end_mtm_usd`` — and ``.materialized_run_id``). ``days``: the run's trading days;
+    ``daily_pnl_usd``/``daily_trades``/``daily_wins``: days × variants matrices (column j =
+    variant index j), PnL booked on the exit day as the run's equity curve books it — the input
+    of ``engine.selection`` and ``engine.overfitting``. Empty matrices with ``with_daily=False``.
+    """
+
+    run: BacktestRun
+    dims: dict[str, list[Any]]
+    variants: list[SweepVariant]
+    days: list[dt.date]
+    daily_pnl_usd: np.ndarray
+    daily_trades: np.ndarray
+    daily_wins: np.ndarray
+
+
+def sweep_results(run: BacktestRun, *, with_daily: bool = True) -> SweepResults:
+    """Variants with their dimension values and metrics, and their daily PnL (see ``SweepResults``).
+    Before the run is done there are no variants yet (empty lists and matrices)."""
+    spec = (run.params or {}).get("sweep") or {}
+    dims = {name: list(values) for name, values in spec.get("dims", [])}
+    variants = list(SweepVariant.objects.filter(run=run).order_by("index"))
+    days = services.trading_days(run.start_date, run.end_date) if with_daily else []
+    if with_daily and variants:
+        m = sweep_files.daily_matrix(run.pk, days, len(variants))
+    else:
+        m = {"pnl_usd": np.zeros((len(days), 0)), "trades": np.zeros((len(days), 0), dtype=np.int64),
+             "wins": np.zeros((len(days), 0), dtype=np.int64)}
+    return SweepResults(run=run, dims=dims, variants=variants, days=days, daily_pnl_usd=m["pnl_usd"],
+                        daily_trades=m["trades"], daily_wins=m["wins"])
+
+
+def sweep_variant_trades(run: BacktestRun, index: int) -> list[dict[str, Any]]:
+    """One variant's trades from ``sweep_trades.parquet`` (columns of ``sweep_files.TRADE_SCHEMA``),
+    oldest entry first: rows of plain Python values (Decimal money, aware datetimes)."""
+    return sweep_files.trades_read(run.pk, variant=index).to_pylist()

@@ -125,8 +125,8 @@ def trade_entry_set(trade: Trade, *, credit: Decimal, exit_rules: ExitRules) -> 
 
     ``exit_rules``: the decision's frozen ones (``exit_rules_of(decision.config_params)``)."""
     trade.entry_credit = credit
-    trade.max_profit_usd = money(credit * 100 * trade.quantity)
-    trade.max_loss_usd = money((trade.width_points - credit) * 100 * trade.quantity)
+    trade.max_profit_usd, trade.max_loss_usd = entry_amounts(credit=credit, width_points=trade.width_points,
+                                                            quantity=trade.quantity)
     trade.take_profit_debit = money(credit * (1 - Decimal(str(exit_rules.take_profit_fraction))))
     trade.stop_loss_debit = money(credit * (1 + Decimal(str(exit_rules.stop_loss_multiple))))
 
@@ -134,16 +134,29 @@ def trade_entry_set(trade: Trade, *, credit: Decimal, exit_rules: ExitRules) -> 
 def trade_close_set(trade: Trade, *, exit_debit: Decimal, reason: str, source: str, at: dt.datetime,
                     fee_per_contract_usd: float, settlement_price: Decimal | None = None) -> None:
     """Close a trade in memory: exit, fees and realized PnL (live and backtest alike; not saved)."""
-    fees = money(rules.fees_usd(fee_per_contract_usd, trade.quantity, settled=reason == Trade.ExitReason.SETTLEMENT))
+    trade.exit_debit, trade.fees_usd, trade.realized_pnl_usd = close_amounts(
+        entry_credit=trade.entry_credit or Decimal(0), exit_debit=exit_debit, quantity=trade.quantity,
+        fee_per_contract_usd=fee_per_contract_usd, settled=reason == Trade.ExitReason.SETTLEMENT)
     trade.status = Trade.Status.CLOSED
     trade.closed_at = at
     trade.exit_reason = reason
-    trade.exit_debit = money(exit_debit)
     trade.settlement_price = settlement_price
     trade.settlement_source = source[:200]
-    trade.fees_usd = fees
-    gross = rules.pnl_usd(float(trade.entry_credit or 0), float(trade.exit_debit), trade.quantity)
-    trade.realized_pnl_usd = money(Decimal(str(gross)) - fees)
+
+
+def close_amounts(*, entry_credit: Decimal, exit_debit: Decimal, quantity: int, fee_per_contract_usd: float,
+                  settled: bool) -> tuple[Decimal, Decimal, Decimal]:
+    """(exit debit, fees, realized PnL) of a closed trade as stored, USD to the cent: the one
+    computation behind ``trade_close_set`` (a sweep's variant-trades use it too, without rows)."""
+    fees = money(rules.fees_usd(fee_per_contract_usd, quantity, settled=settled))
+    debit = money(exit_debit)
+    gross = rules.pnl_usd(float(entry_credit), float(debit), quantity)
+    return debit, fees, money(Decimal(str(gross)) - fees)
+
+
+def entry_amounts(*, credit: Decimal, width_points: Decimal, quantity: int) -> tuple[Decimal, Decimal]:
+    """(max profit, max loss) in USD of a trade entered at ``credit``: the numbers ``trade_entry_set`` stores."""
+    return money(credit * 100 * quantity), money((width_points - credit) * 100 * quantity)
 
 
 def trade_open(*, decision: TradeDecision, now: dt.datetime | None = None) -> Trade:

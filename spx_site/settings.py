@@ -327,6 +327,11 @@ DATABENTO_API_KEY = env("DATABENTO_API_KEY", default="")
 # calendar days from start to end inclusive (1,830 ≈ five years), and strategies (config × window pairs).
 BACKTEST_MAX_SPAN_DAYS = env.int("BACKTEST_MAX_SPAN_DAYS", default=1830)
 BACKTEST_MAX_STRATEGIES = env.int("BACKTEST_MAX_STRATEGIES", default=200)
+# A parameter sweep (backtests.services.sweeps) is one run of up to this many variants (refused before any work).
+SWEEP_MAX_VARIANTS = env.int("SWEEP_MAX_VARIANTS", default=5000)
+# Where runs keep their result files (a sweep's variant trades and daily PnL, Parquet), one folder per run;
+# every worker and the web process must see the same folder (docker-compose: the shared /data volume).
+BACKTEST_RESULTS_DIR = Path(env("BACKTEST_RESULTS_DIR", default=str(VAR_DIR / "backtest-results")))
 
 # --- Meta-labeler -----------------------------------------------------------------------------
 ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ model files + JSON sidecars

@@ -112,9 +112,19 @@ def _daily_pnl(trades: Sequence[ClosedTrade], days: Sequence[dt.date]) -> NDArra
         raise ValueError("trades given but no days to book them on")
     pnl = np.zeros(len(days), dtype=np.float64)
     for t in trades:
-        i = min(bisect.bisect_left(days, t.exit_day), len(days) - 1)
-        pnl[i] += t.pnl_usd
+        pnl[booked_on(days, t.exit_day)] += t.pnl_usd
     return pnl
+
+
+def booked_on(days: Sequence[dt.date], exit_day: dt.date) -> int:
+    """The index in ``days`` (sorted) a trade exiting on ``exit_day`` is booked on: the first listed
+    day >= it, else the last (see ``equity_curve``)."""
+    return min(bisect.bisect_left(days, exit_day), len(days) - 1)
+
+
+def daily_pnl(trades: Sequence[ClosedTrade], days: Sequence[dt.date]) -> NDArray[np.float64]:
+    """PnL per listed day as the equity curve books it (float64, one per day in ``days``)."""
+    return _daily_pnl(trades, days)
 
 
 def _equity_and_drawdown(pnl: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

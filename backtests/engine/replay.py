@@ -45,7 +45,8 @@ from strategy.quant.money import cents
 from strategy.quant.timemodel import NEW_YORK
 from strategy.quant.types import ChainQuotes, Leg
 
-__all__ = ["ChunkOutput", "DayReplayer", "EngineParams", "Strategy", "check_stamps", "exit_screen", "window_instant"]
+__all__ = ["ChunkOutput", "DayReplayer", "EngineParams", "Strategy", "check_stamps", "debit_screen", "exit_screen",
+           "threshold_screen", "window_instant"]
 
 
 @dataclass
@@ -94,6 +95,36 @@ def _utc(stamp_ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp_ns // 1_000_000_000, tz=dt.UTC)
 
 
+def debit_screen(
+    sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, fill_fraction: float = 0.30,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(usable, approx): which stamps can be marked (``rules.mark_quotes_usable``, vectorised) and
+    the float closing debit there — ``rules.close_debit`` without the rounding to the 0.05 tick, so
+    within a tick of the exact one (NaN or meaningless where not usable)."""
+    with np.errstate(invalid="ignore"):
+        usable = (np.isfinite(sb) & np.isfinite(sa) & np.isfinite(lb) & np.isfinite(la) & (sa > 0) & (la > 0)
+                  & (sb >= 0) & (lb >= 0) & (sa >= sb) & (la >= lb))
+        mid = (sb + sa) / 2 - (lb + la) / 2
+        approx = np.clip(np.maximum(mid, 0) + fill_fraction * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
+    return usable, approx
+
+
+def threshold_screen(usable: np.ndarray, approx: np.ndarray, *, entry_credit: float,
+                     take_profit_fraction: float | np.ndarray, stop_loss_multiple: float | np.ndarray) -> np.ndarray:
+    """Which usable stamps might trigger TP/SL: the approximate debit within two ticks of (or past)
+    C·(1 − f) or C·(1 + m). With arrays of E fractions and multiples (one per exit rule), an
+    (E, stamps) mask: one path's marks screened for every exit rule at once."""
+    f = np.asarray(take_profit_fraction, dtype=np.float64)
+    m = np.asarray(stop_loss_multiple, dtype=np.float64)
+    if f.ndim:  # one row per exit rule
+        f, m = f[:, None], m[:, None]
+    margin = 2 * COMPLEX_ORDER_TICK
+    with np.errstate(invalid="ignore"):
+        maybe: np.ndarray = usable & ((approx <= entry_credit * (1 - f) + margin)
+                                      | (approx >= entry_credit * (1 + m) - margin))
+    return maybe
+
+
 def exit_screen(
     sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, entry_credit: float,
     take_profit_fraction: float, stop_loss_multiple: float, fill_fraction: float = 0.30,
@@ -105,14 +136,9 @@ def exit_screen(
     less than a tick (rounding to the 0.05 tick is skipped here), and the margin is two ticks, so
     no trigger is missed (a property test checks it on random quotes).
     """
-    with np.errstate(invalid="ignore"):
-        usable = (np.isfinite(sb) & np.isfinite(sa) & np.isfinite(lb) & np.isfinite(la) & (sa > 0) & (la > 0)
-                  & (sb >= 0) & (lb >= 0) & (sa >= sb) & (la >= lb))
-        mid = (sb + sa) / 2 - (lb + la) / 2
-        approx = np.clip(np.maximum(mid, 0) + fill_fraction * ((sa - sb) + (la - lb)), COMPLEX_ORDER_TICK, width_points)
-        margin = 2 * COMPLEX_ORDER_TICK
-        maybe = usable & ((approx <= entry_credit * (1 - take_profit_fraction) + margin)
-                          | (approx >= entry_credit * (1 + stop_loss_multiple) - margin))
+    usable, approx = debit_screen(sb, sa, lb, la, width_points=width_points, fill_fraction=fill_fraction)
+    maybe = threshold_screen(usable, approx, entry_credit=entry_credit, take_profit_fraction=take_profit_fraction,
+                             stop_loss_multiple=stop_loss_multiple)
     return usable, maybe
 
 

@@ -20,6 +20,8 @@ from backtests.engine.types import Candidate, Strategy
 from backtests.models import BacktestRun
 from backtests.services.metrics import run_metrics
 from backtests.services.params import imported_days, strategies_of
+from backtests.services.sweep_assembly import sweep_assemble
+from backtests.services.sweeps import is_sweep
 from execution.models import PositionMark, Trade, TradeLeg
 from execution.services import trade_build, trade_close_set, trade_entry_set
 from snapshots.payloads import sha256_of
@@ -34,6 +36,8 @@ from strategy.services import decision_fields
 
 def run_assemble(run_id: int) -> BacktestRun:
     """Phase 2 and the rows: books in time order, decisions/trades/legs/marks, metrics. Idempotent."""
+    if is_sweep(BacktestRun.objects.filter(pk=run_id).values_list("params", flat=True).first()):
+        return sweep_assemble(run_id)  # a sweep: variants' metrics and result files, no rows per variant-trade
     started = time.perf_counter()
     with transaction.atomic():
         run = BacktestRun.objects.select_for_update().get(pk=run_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import resource
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,9 @@ from django.utils import timezone
 
 from backtests.engine import codec
 from backtests.engine.daydata import DayData
+from backtests.engine import sweep as sweep_engine
 from backtests.engine.replay import DayReplayer
+from backtests.engine.sweep import SweepReplayer
 from backtests.models import BacktestChunk, BacktestRun
 from backtests.services.assembly import run_assemble
 from backtests.services.params import (
@@ -27,6 +30,7 @@ from backtests.services.params import (
     strategies_of,
     trading_days,
 )
+from backtests.services.sweeps import is_sweep, sweep_strategies
 from snapshots import settlement_values
 
 
@@ -65,9 +69,7 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
             status=BacktestRun.Status.RUNNING, started_at=timezone.now())
     started = time.perf_counter()
     params = run.params
-    replayer = DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day,
-                           official=settlement_values.from_rows(params.get("official_settlements", [])),
-                           fomc_days=[dt.date.fromisoformat(d) for d in params.get("fomc_days", [])])
+    replayer = _replayer(params)
     days = trading_days(chunk.first_day, chunk.last_day)
     i = 0
     try:
@@ -109,7 +111,10 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         BacktestChunk.objects.filter(pk=chunk.pk).update(status=BacktestChunk.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     out = replayer.out
-    blob = codec.encode(out.candidates, out.days_read)  # the one serialisation of engine values
+    if isinstance(replayer, SweepReplayer):  # a sweep: its groups' candidates and the shared exit paths
+        blob = sweep_engine.encode(replayer.sweep, out.days_read)
+    else:
+        blob = codec.encode(out.candidates, out.days_read)  # the one serialisation of engine values
     with transaction.atomic():
         chunk = BacktestChunk.objects.select_for_update().get(pk=chunk.pk)
         chunk.result = blob
@@ -118,7 +123,8 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         chunk.days_done = len(days)
         chunk.error = ""
         chunk.timings = {"read_s": round(out.read_s, 3), "compute_s": round(out.compute_s, 3),
-                         "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read)}
+                         "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read),
+                         "max_rss_mb": _max_rss_mb()}
         chunk.save()
         run = BacktestRun.objects.select_for_update().get(pk=run.pk)
         _progress_update(run.pk)
@@ -126,6 +132,22 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
     if last:
         run_assemble(run.pk)
     return chunk
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (a prefork child's: the worker's peak)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _replayer(params: dict) -> DayReplayer:
+    """The replayer of a run's parameters: every strategy's own, or a sweep's shared paths."""
+    official = settlement_values.from_rows(params.get("official_settlements", []))
+    fomc_days = [dt.date.fromisoformat(d) for d in params.get("fomc_days", [])]
+    if is_sweep(params):
+        return SweepReplayer(sweep_engine.sweep_plan(sweep_strategies(params)), engine_params(params),
+                             load_day=_load_day, official=official, fomc_days=fomc_days)
+    return DayReplayer(strategies_of(params), engine_params(params), load_day=_load_day, official=official,
+                       fomc_days=fomc_days)
 
 
 def _heartbeat(chunk: BacktestChunk, **fields: object) -> bool:
