@@ -5,6 +5,7 @@ the other reads (a login, any API token or the admin key). A launch is idempoten
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -42,6 +43,20 @@ ErrorSerializer = inline_serializer("BacktestError", {
 class PageInputSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=settings.API_MAX_LIMIT, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+def _idempotency_key(request: Request, body: Mapping[str, Any]) -> tuple[str | None, Response | None]:
+    """A launch's idempotency key, from the header or the body (they must agree; at most 80
+    characters): (key or None, None), or (None, the 400 to answer)."""
+    header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if header_key and body.get("idempotency_key") and header_key != body["idempotency_key"]:
+        return None, Response({"error": "invalid body", "fields": {
+            "idempotency_key": [f"differs from the {IDEMPOTENCY_HEADER} header"]}}, status=status.HTTP_400_BAD_REQUEST)
+    key = header_key or body.get("idempotency_key") or None
+    if key and len(key) > 80:
+        return None, Response({"error": "invalid body", "fields": {
+            "idempotency_key": ["at most 80 characters"]}}, status=status.HTTP_400_BAD_REQUEST)
+    return key, None
 
 
 def _invalid(serializer: serializers.Serializer, what: str) -> Response:
@@ -189,14 +204,9 @@ class BacktestRunListCreateApi(APIView):
         if not body.is_valid():
             return _invalid(body, "body")
         p = body.validated_data
-        header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if header_key and p.get("idempotency_key") and header_key != p["idempotency_key"]:
-            return Response({"error": "invalid body", "fields": {
-                "idempotency_key": [f"differs from the {IDEMPOTENCY_HEADER} header"]}}, status=status.HTTP_400_BAD_REQUEST)
-        key = header_key or p.get("idempotency_key") or None
-        if key and len(key) > 80:
-            return Response({"error": "invalid body", "fields": {
-                "idempotency_key": ["at most 80 characters"]}}, status=status.HTTP_400_BAD_REQUEST)
+        key, refused = _idempotency_key(request, p)
+        if refused is not None:
+            return refused
         if "configs" in p:
             configs, unknown = selectors.configs_resolve(p["configs"])
             if unknown:
@@ -321,14 +331,9 @@ class SweepCreateApi(APIView):
         if not body.is_valid():
             return _invalid(body, "body")
         p = body.validated_data
-        header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if header_key and p.get("idempotency_key") and header_key != p["idempotency_key"]:
-            return Response({"error": "invalid body", "fields": {
-                "idempotency_key": [f"differs from the {IDEMPOTENCY_HEADER} header"]}}, status=status.HTTP_400_BAD_REQUEST)
-        key = header_key or p.get("idempotency_key") or None
-        if key and len(key) > 80:
-            return Response({"error": "invalid body", "fields": {
-                "idempotency_key": ["at most 80 characters"]}}, status=status.HTTP_400_BAD_REQUEST)
+        key, refused = _idempotency_key(request, p)
+        if refused is not None:
+            return refused
         configs, unknown = selectors.configs_resolve([p["config"]])
         if unknown or not configs:
             return Response({"error": "invalid body", "fields": {"config": [f"unknown strategy config: {p['config']}"]}},
