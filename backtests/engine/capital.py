@@ -73,18 +73,29 @@ NOT_COVERED: Final = "not_covered"
 _EXP_LIMIT: Final = 700.0  # exp(709) is the float64 ceiling
 
 
+def _in_range(value: object, lo: float, hi: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi
+
+
+def capital_error(capital_usd: float) -> str | None:
+    """Why a capital per strategy (USD) is refused, or None."""
+    if _in_range(capital_usd, MIN_CAPITAL_USD, MAX_CAPITAL_USD):
+        return None
+    return f"capital per strategy must be a number from ${MIN_CAPITAL_USD:,.0f} to ${MAX_CAPITAL_USD:,.0f} (USD)"
+
+
+def risk_fraction_error(risk_fraction: float) -> str | None:
+    """Why a risk fraction is refused, or None."""
+    if _in_range(risk_fraction, MIN_RISK_FRACTION, MAX_RISK_FRACTION):
+        return None
+    return (f"risk fraction must be a number from {MIN_RISK_FRACTION:g} to {MAX_RISK_FRACTION:g} "
+            f"(0.02 = 2 % of the capital at risk per trade)")
+
+
 def sizing_errors(capital_usd: float, risk_fraction: float) -> dict[str, list[str]]:
     """What is wrong with a capital per strategy (USD) and a risk fraction, by input name; {} when both are fine."""
-    errors: dict[str, list[str]] = {}
-    if not (isinstance(capital_usd, (int, float)) and math.isfinite(capital_usd)
-            and MIN_CAPITAL_USD <= capital_usd <= MAX_CAPITAL_USD):
-        errors["capital_usd"] = [f"capital per strategy must be a number from ${MIN_CAPITAL_USD:,.0f} to "
-                                 f"${MAX_CAPITAL_USD:,.0f} (USD)"]
-    if not (isinstance(risk_fraction, (int, float)) and math.isfinite(risk_fraction)
-            and MIN_RISK_FRACTION <= risk_fraction <= MAX_RISK_FRACTION):
-        errors["risk_fraction"] = [f"risk fraction must be a number from {MIN_RISK_FRACTION:g} to "
-                                   f"{MAX_RISK_FRACTION:g} (0.02 = 2 % of the capital at risk per trade)"]
-    return errors
+    errors = {"capital_usd": capital_error(capital_usd), "risk_fraction": risk_fraction_error(risk_fraction)}
+    return {name: [message] for name, message in errors.items() if message}
 
 
 @dataclass(frozen=True)
