@@ -144,8 +144,11 @@ def run_capital(run: BacktestRun, *, capital_usd: float, risk_fraction: float, b
         books.append(Book(key, key))  # a trade outside the run's listed books (a hand-made row) still counts
     sized = engine.size_trades(outcomes, rule)
     first, last = run.start_date, run.end_date
-    per_book = [BookReport(b, engine.capital_report([s for s in sized if s.outcome.book == b.key], rule=rule, books=1,
-                                                    first_day=first, last_day=last)) for b in books]
+    by_book: dict[str, list[engine.SizedTrade]] = {b.key: [] for b in books}
+    for s in sized:
+        by_book[s.outcome.book].append(s)
+    per_book = [BookReport(b, engine.capital_report(by_book[b.key], rule=rule, books=1, first_day=first, last_day=last))
+                for b in books]
     if chosen is None:
         report = engine.capital_report(sized, rule=rule, books=len(books), first_day=first, last_day=last)
     else:

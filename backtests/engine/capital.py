@@ -162,15 +162,16 @@ def size_trades(trades: Sequence[TradeOutcome], rule: SizingRule) -> list[SizedT
             raise ValueError(f"a trade exits ({t.exit_at}) before it enters ({t.entry_at})")
     wanted = [contracts_for(t.max_loss_per_contract_usd, rule) for t in trades]
     # Events per book: (instant, 0 = exit / 1 = entry, index); sorted, exits come first at one instant.
-    events: dict[str, list[tuple[dt.datetime, int, int]]] = defaultdict(list)
+    # POSIX seconds: the same order as the aware datetimes, and much cheaper to sort.
+    events: dict[str, list[tuple[float, int, int]]] = defaultdict(list)
     for i, t in enumerate(trades):
-        events[t.book].append((t.entry_at, 1, i))
-        events[t.book].append((t.exit_at, 0, i))
+        events[t.book].append((t.entry_at.timestamp(), 1, i))
+        events[t.book].append((t.exit_at.timestamp(), 0, i))
     status = [OVER_BUDGET if n == 0 else NOT_COVERED for n in wanted]
     for book_events in events.values():
         equity = rule.capital_usd
         held = 0.0  # max loss of the book's open trades
-        for _, kind, i in sorted(book_events, key=lambda e: (e[0], e[1], e[2])):
+        for _, kind, i in sorted(book_events):
             t, n = trades[i], wanted[i]
             if kind == 1:
                 risk = n * t.max_loss_per_contract_usd
