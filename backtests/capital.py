@@ -20,6 +20,7 @@ from backtests.engine import capital as engine
 from backtests.models import BacktestRun
 from execution.models import Trade
 from snapshots.charts import MONTHS, bars_chart, heat_color
+from snapshots.formatting import usd_text
 
 SHARED_BOOK = "shared"
 
@@ -192,6 +193,48 @@ def histogram_chart(report: engine.CapitalReport) -> dict[str, Any] | None:
 def period_text(report: engine.CapitalReport) -> str:
     return (f"{report.first_day:%Y-%m-%d} → {report.last_day:%Y-%m-%d}: {report.calendar_days:,} calendar days "
             f"= {report.years:.4f} years of {engine.DAYS_PER_YEAR}")
+
+
+# The figures two runs are compared on, at one sizing: (attribute of CapitalReport, label, kind).
+COMPARE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("capital_usd", "Starting capital (books × capital)", "usd"),
+    ("taken", "Trades taken", "int"),
+    ("over_budget", "Not taken: over budget", "int"),
+    ("not_covered", "Not taken: not covered", "int"),
+    ("contracts_total", "Contracts in all", "int"),
+    ("total_pnl_usd", "Total PnL", "usd"),
+    ("return_on_capital", "Return on capital", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("max_drawdown_usd", "Max drawdown (USD)", "usd"),
+    ("max_drawdown_pct", "Max drawdown (% of peak equity)", "pct"),
+    ("mar", "MAR (CAGR ÷ max drawdown %)", "ratio"),
+)
+
+
+def _text(value: float | int | None, kind: str, *, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    if kind == "int":
+        return f"{int(value):+,}" if signed else f"{int(value):,}"
+    if kind == "usd":
+        text = usd_text(value)
+        return f"+{text}" if signed and value > 0 else text
+    if kind == "pct":
+        return f"{value * 100:+.2f} pp" if signed else f"{value * 100:.2f}%"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def compare_rows(a: engine.CapitalReport, b: engine.CapitalReport) -> list[dict[str, str]]:
+    """Two runs' accounts at one sizing side by side, with B − A (percentage points for the % figures)."""
+    rows = []
+    for key, label, kind in COMPARE_FIELDS:
+        va, vb = getattr(a, key), getattr(b, key)
+        diff = "" if va is None or vb is None else "0" if abs(vb - va) < 1e-12 else _text(vb - va, kind, signed=True)
+        tone = "" if key not in ("total_pnl_usd", "return_on_capital", "cagr") or not diff or vb == va else (
+            "good" if vb > va else "bad")
+        rows.append({"key": key, "label": label, "a": _text(va, kind), "b": _text(vb, kind), "diff": diff,
+                     "tone": tone})
+    return rows
 
 
 def as_api(rc: RunCapital) -> dict[str, Any]:

@@ -113,12 +113,16 @@ class CapitalForm(forms.Form):
                                     widget=forms.TextInput(attrs={"size": 8, "placeholder": "0.05 or 5%"}))
     book = forms.ChoiceField(required=False, label="strategy", choices=())
 
-    def __init__(self, *args: Any, books: Sequence[tuple[str, str]] = (), defaults: tuple[float, float],
+    def __init__(self, *args: Any, books: Sequence[tuple[str, str]] | None = (), defaults: tuple[float, float],
                  **kwargs: Any) -> None:
+        """``books`` None: no strategy choice (the compare page sizes whole runs)."""
         self.defaults = defaults
         kwargs.setdefault("initial", {"capital_usd": input_text(defaults[0]), "risk_fraction": input_text(defaults[1]),
                                       "book": ""})
         super().__init__(*args, **kwargs)
+        if books is None:
+            del self.fields["book"]
+            return
         field = self.fields["book"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", f"all {len(books)} together" if len(books) > 1 else "the run")] + list(books)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http.response import HttpResponseBase
 from django.http import Http404, HttpResponse
@@ -258,4 +259,18 @@ def run_compare(request: HtmxHttpRequest) -> HttpResponse:
                                              (f"#{b.pk} {b.name}".strip(), selectors.equity_points(mb))]),
             "buckets": selectors.bucket_compare(ma.get("buckets") or [], mb.get("buckets") or []),
         })
+    context.update(_compare_capital(request, runs.get("a") if len(runs) == 2 and not errors else None, runs.get("b")))
     return render(request, "backtests/run_compare.html", context)
+
+
+def _compare_capital(request: HtmxHttpRequest, a: BacktestRun | None, b: BacktestRun | None) -> dict[str, Any]:
+    """Both runs sized alike — the query's capital and fraction, else the settings' (not each run's
+    own: a comparison needs one basis); a bad input is a form error, the rest of the page stays."""
+    form = CapitalForm(request.GET, books=None,
+                       defaults=(float(settings.BACKTEST_CAPITAL_USD), float(settings.BACKTEST_RISK_FRACTION)))
+    if not form.is_valid() or a is None or b is None:
+        return {"capital_form": form, "capital_rows": None}
+    c, f = form.cleaned_data["capital_usd"], form.cleaned_data["risk_fraction"]
+    ra = capital.run_capital(a, capital_usd=c, risk_fraction=f).report
+    rb = capital.run_capital(b, capital_usd=c, risk_fraction=f).report
+    return {"capital_form": form, "capital_rows": capital.compare_rows(ra, rb), "capital_rule": ra.rule}

@@ -269,3 +269,39 @@ def test_a_launch_stores_its_sizing(operator: Client, imported: None, django_cap
         created = api.post("/api/backtests", body, format="json")
     assert created.status_code == 201, created.content
     assert created.json()["params"]["sizing"] == {"capital_usd": 100_000.0, "risk_fraction": 0.05}
+
+
+# ------------------------------------------------------------------------------------ the compare page
+
+def test_compare_sizes_both_runs_alike(viewer: Client) -> None:
+    """A: the two trades (−150.40 at 2 contracts each); B: only the +57.40 one (+114.80), sized at the
+    settings' 100,000 × 0.05 even though B was launched with another sizing: one basis. Both start at
+    4 × 100,000. ROC −0.0376 % vs +0.0287 %: +0.0663 pp, shown +0.07 pp."""
+    a = BacktestRunFactory(done=True)
+    two_trades(a)
+    b = BacktestRunFactory(done=True)
+    b.params = {**b.params, "sizing": capital.sizing_params(capital_usd=5_000, risk_fraction=0.01)}
+    b.save(update_fields=["params"])
+    backtest_trade(b, day=dt.date(2026, 3, 16), decision__strategy_config=StrategyConfig.objects.get(name="3DTE put 10d"))
+    html = viewer.get(f"/backtests/compare/?a={a.pk}&b={b.pk}").content.decode()
+    table = re.search(r'<table id="compare-capital".*?</table>', html, re.S).group(0)
+
+    def cells(key: str) -> list[str]:
+        row = re.search(rf'<tr id="compare-capital-{key}">(.*?)</tr>', table, re.S).group(1)
+        return re.findall(r"<td[^>]*>([^<]*)</td>", row)[1:]
+
+    assert cells("capital_usd") == ["$400,000.00", "$400,000.00", "0"]
+    assert cells("total_pnl_usd") == ["-$150.40", "$114.80", "+$265.20"]
+    assert cells("return_on_capital") == ["-0.04%", "0.03%", "+0.07 pp"]
+    assert cells("taken") == ["2", "1", "-1"] and cells("mar")[1] == "—"
+    assert "$100,000.00 per strategy, at most $5,000.00 lost per trade" in html
+    resized = viewer.get(f"/backtests/compare/?a={a.pk}&b={b.pk}&capital_usd=50000&risk_fraction=2%25").content.decode()
+    assert "at most $1,000.00 lost per trade" in resized and "Not taken: over budget</td><td>2</td><td>1</td>" in resized
+
+
+def test_compare_with_a_bad_sizing_keeps_the_rest(viewer: Client) -> None:
+    a, b = BacktestRunFactory(done=True), BacktestRunFactory(done=True)
+    response = viewer.get(f"/backtests/compare/?a={a.pk}&b={b.pk}&capital_usd=1e12&risk_fraction=x")
+    html = response.content.decode()
+    assert response.status_code == 200 and 'id="compare-summary"' in html and 'id="compare-capital"' not in html
+    assert "capital per strategy must be a number from $1,000" in html and "is not a number" in html
