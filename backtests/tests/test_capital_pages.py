@@ -305,3 +305,13 @@ def test_compare_with_a_bad_sizing_keeps_the_rest(viewer: Client) -> None:
     html = response.content.decode()
     assert response.status_code == 200 and 'id="compare-summary"' in html and 'id="compare-capital"' not in html
     assert "capital per strategy must be a number from $1,000" in html and "is not a number" in html
+
+
+def test_trades_open_at_the_end_are_left_out_and_said(viewer: Client) -> None:
+    run = BacktestRunFactory(done=True)
+    two_trades(run)
+    open_one = backtest_trade(run, day=dt.date(2026, 3, 19), decision__strategy_config=StrategyConfig.objects.get(
+        name="3DTE put 10d"))
+    Trade.objects.filter(pk=open_one.pk).update(status=Trade.Status.OPEN_AT_END, closed_at=None, realized_pnl_usd=None)
+    html = section(viewer.get(f"/backtests/{run.pk}/").content.decode())
+    assert "1 trade open at the end of the data left out (no realized PnL)" in html and figure(html, "taken") == "2 of 2"
