@@ -272,7 +272,7 @@ class BacktestRunDetailApi(APIView):
         p = params.validated_data
         context: dict[str, Any] = {"equity": p["equity"]}
         sizing_asked = p["capital"] or any(k in p for k in ("capital_usd", "risk_fraction", "book"))
-        if sizing_asked and run.status == BacktestRun.Status.DONE:
+        if sizing_asked and run.status == BacktestRun.Status.DONE and not selectors.run_is_sweep(run):
             default_capital, default_fraction = capital.sizing_default(run)
             if p.get("book") and p["book"] not in {b.key for b in capital.run_books(run)}:
                 return Response({"error": "invalid query", "fields": {"book": [f"run {run.pk} has no strategy "

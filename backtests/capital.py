@@ -242,7 +242,8 @@ def as_api(rc: RunCapital) -> dict[str, Any]:
     return {
         "rule": {"capital_per_book_usd": rc.rule.capital_usd, "risk_fraction": rc.rule.risk_fraction,
                  "budget_per_trade_usd": round(rc.rule.budget_usd, 2),
-                 "contracts": "floor(capital_per_book_usd × risk_fraction ÷ ((width − credit) × 100)); 0 = not taken"},
+                 "contracts": "floor(capital_per_book_usd × risk_fraction ÷ ((width − credit) × 100)); "
+                              "0 = not taken"},
         "book": rc.book.key if rc.book else None,
         "open_trades_left_out": rc.open_trades,
         **rc.report.as_dict(),

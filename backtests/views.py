@@ -42,7 +42,8 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
             ml_model=(data.get("ml_model") or "").strip() or None,
         )
         # The default of the run's capital and sizing view (a view over its trades: no row depends on it).
-        params["sizing"] = capital.sizing_params(capital_usd=data.get("capital_usd"), risk_fraction=data.get("risk_fraction"))
+        params["sizing"] = capital.sizing_params(capital_usd=data.get("capital_usd"),
+                                                 risk_fraction=data.get("risk_fraction"))
         run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
     except services.BacktestError as exc:
         if exc.fields and set(exc.fields) <= set(form.fields):
@@ -149,6 +150,9 @@ CAPITAL_INPUTS = ("capital_usd", "risk_fraction", "book")
 def _capital_context(request: HtmxHttpRequest, run: BacktestRun) -> dict[str, Any]:
     """The "Capital and sizing" section: its form (the run's sizing unless the query says otherwise)
     and, when the inputs are valid, the run's trades sized by them (``backtests.capital``)."""
+    if selectors.run_is_sweep(run):
+        # A sweep's variant trades live in its Parquet results, not in Trade rows: materialise a variant to size it.
+        return {"capital_sweep": True, "capital_form": None, "capital": None}
     books = capital.run_books(run)
     defaults = capital.sizing_default(run)
     asked = any(k in request.GET for k in CAPITAL_INPUTS)
@@ -160,8 +164,10 @@ def _capital_context(request: HtmxHttpRequest, run: BacktestRun) -> dict[str, An
                   if asked else (*defaults, ""))
     sized = capital.run_capital(run, capital_usd=c, risk_fraction=f, book=book or None)
     out.update({
-        "capital": sized, "capital_report": sized.report, "capital_months": MONTHS, "capital_monthly": capital.monthly_rows(sized.report),
-        "capital_histogram": capital.histogram_chart(sized.report), "capital_period": capital.period_text(sized.report),
+        "capital": sized, "capital_report": sized.report, "capital_months": MONTHS,
+        "capital_monthly": capital.monthly_rows(sized.report),
+        "capital_histogram": capital.histogram_chart(sized.report),
+        "capital_period": capital.period_text(sized.report),
         "capital_median_contracts": sized.contracts_at(sized.max_loss_median_usd),
         "capital_query": {"capital_usd": capital.input_text(c), "risk_fraction": capital.input_text(f)},
     })
@@ -268,7 +274,7 @@ def _compare_capital(request: HtmxHttpRequest, a: BacktestRun | None, b: Backtes
     own: a comparison needs one basis); a bad input is a form error, the rest of the page stays."""
     form = CapitalForm(request.GET, books=None,
                        defaults=(float(settings.BACKTEST_CAPITAL_USD), float(settings.BACKTEST_RISK_FRACTION)))
-    if not form.is_valid() or a is None or b is None:
+    if not form.is_valid() or a is None or b is None or selectors.run_is_sweep(a) or selectors.run_is_sweep(b):
         return {"capital_form": form, "capital_rows": None}
     c, f = form.cleaned_data["capital_usd"], form.cleaned_data["risk_fraction"]
     ra = capital.run_capital(a, capital_usd=c, risk_fraction=f).report

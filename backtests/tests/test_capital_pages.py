@@ -315,3 +315,16 @@ def test_trades_open_at_the_end_are_left_out_and_said(viewer: Client) -> None:
     Trade.objects.filter(pk=open_one.pk).update(status=Trade.Status.OPEN_AT_END, closed_at=None, realized_pnl_usd=None)
     html = section(viewer.get(f"/backtests/{run.pk}/").content.decode())
     assert "1 trade open at the end of the data left out (no realized PnL)" in html and figure(html, "taken") == "2 of 2"
+
+
+def test_a_sweep_run_is_not_sized_here() -> None:
+    """A sweep keeps its variants' trades in Parquet, not as Trade rows: the section says so, the API gives null."""
+    client = Client()
+    client.force_login(StaffUserFactory(username="capital-sweep"))
+    run = BacktestRunFactory(done=True)
+    run.params = {**run.params, "kind": "sweep", "sweep": {"variants": 3}, "strategies": []}
+    run.save(update_fields=["params"])
+    response = client.get(f"/backtests/{run.pk}/?capital_usd=50000")
+    html = section(response.content.decode())
+    assert response.status_code == 200 and 'id="capital-sweep"' in html and 'id="capital-form"' not in html
+    assert read_token_client().get(f"/api/backtests/{run.pk}?capital=true").json()["capital"] is None
