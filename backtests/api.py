@@ -22,7 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backtests import selectors, services
+from backtests import capital, selectors, services
+from backtests.engine.capital import capital_error, risk_fraction_error
 from backtests.services import sweeps
 from backtests.services.sweep_materialise import variant_materialise
 from backtests.models import BacktestRun
@@ -122,6 +123,12 @@ class BacktestRunDetailSerializer(BacktestRunSerializer):
     metrics = serializers.SerializerMethodField()
     error = serializers.CharField()
     chunks = serializers.SerializerMethodField()
+    capital = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_capital(self, run: BacktestRun) -> dict[str, Any] | None:
+        """The trades sized by a capital per strategy and a risk fraction (``?capital=true``); null otherwise."""
+        return self.context.get("capital")
 
     def get_data_days(self, run: BacktestRun) -> int:
         return len(run.data_days or [])
@@ -142,6 +149,23 @@ def _detail(run: BacktestRun, *, equity: bool = False, http_status: int = status
     return Response(BacktestRunDetailSerializer(fresh, context={"equity": equity}).data, status=http_status)
 
 
+class SizingInputSerializer(serializers.Serializer):
+    """A capital per strategy and a risk fraction, in the engine's ranges (``engine.capital``)."""
+
+    capital_usd = serializers.FloatField(required=False, help_text="capital per strategy (risk book), USD")
+    risk_fraction = serializers.FloatField(required=False, help_text="the most one trade may lose, of the capital")
+
+    def validate_capital_usd(self, value: float) -> float:
+        if error := capital_error(value):
+            raise serializers.ValidationError(error)
+        return value
+
+    def validate_risk_fraction(self, value: float) -> float:
+        if error := risk_fraction_error(value):
+            raise serializers.ValidationError(error)
+        return value
+
+
 class BacktestRunListCreateApi(APIView):
     """GET lists the runs (a read: any credentials); POST launches one (a write: operator token,
     admin key or staff session, ``snapshots.api_auth.WritesNeedOperator``)."""
@@ -149,7 +173,10 @@ class BacktestRunListCreateApi(APIView):
     class ListInputSerializer(PageInputSerializer):
         status = serializers.ChoiceField(choices=BacktestRun.Status.values, required=False)
 
-    class BacktestRunCreateInputSerializer(serializers.Serializer):
+    class BacktestRunCreateInputSerializer(SizingInputSerializer):
+        """The run's ``capital_usd`` and ``risk_fraction`` (default: the settings') are stored in its params as
+        the default of its capital and sizing view; they change none of its rows."""
+
         start = StrictDateField()
         end = StrictDateField(required=False, help_text="inclusive; default: start")
         configs = serializers.ListField(child=serializers.CharField(max_length=60), required=False, allow_empty=False,
@@ -219,6 +246,7 @@ class BacktestRunListCreateApi(APIView):
                 start=p["start"], end=p["end"], configs=configs, windows=p["windows"], risk_scope=p["risk_scope"],
                 exit_check_minutes=p["exit_check_minutes"], chunk_days=p["chunk_days"], ml_model=p["ml_model"],
             )
+            params["sizing"] = capital.sizing_params(capital_usd=p.get("capital_usd"), risk_fraction=p.get("risk_fraction"))
             run, created = services.run_create(params, name=p["name"], idempotency_key=key)
         except services.BacktestError as exc:
             if key and selectors.run_by_key(key) is not None:  # the only refusal once the key has a run
@@ -234,8 +262,12 @@ class BacktestRunListCreateApi(APIView):
 
 
 class BacktestRunDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(SizingInputSerializer):
         equity = serializers.BooleanField(default=False, help_text="include metrics.equity, the daily curve")
+        capital = serializers.BooleanField(
+            default=False, help_text="include `capital`: the trades sized by capital_usd and risk_fraction (default: "
+                                     "the run's own), contracts = floor(capital × fraction ÷ ((width − credit) × 100))")
+        book = serializers.CharField(required=False, max_length=40, help_text="one risk book of the run instead of all")
 
     @extend_schema(operation_id="backtests_retrieve", summary="One run: status, progress, parameters, metrics",
                    parameters=[InputSerializer],
@@ -247,7 +279,19 @@ class BacktestRunDetailApi(APIView):
         run = selectors.run_get(pk)
         if run is None:
             return Response({"error": "not found", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
-        return Response(BacktestRunDetailSerializer(run, context={"equity": params.validated_data["equity"]}).data)
+        p = params.validated_data
+        context: dict[str, Any] = {"equity": p["equity"]}
+        sizing_asked = p["capital"] or any(k in p for k in ("capital_usd", "risk_fraction", "book"))
+        if sizing_asked and run.status == BacktestRun.Status.DONE and not selectors.run_is_sweep(run):
+            default_capital, default_fraction = capital.sizing_default(run)
+            if p.get("book") and p["book"] not in {b.key for b in capital.run_books(run)}:
+                return Response({"error": "invalid query", "fields": {"book": [f"run {run.pk} has no strategy "
+                                                                               f"{p['book']!r}"]}},
+                                status=status.HTTP_400_BAD_REQUEST)
+            context["capital"] = capital.as_api(capital.run_capital(
+                run, capital_usd=p.get("capital_usd", default_capital),
+                risk_fraction=p.get("risk_fraction", default_fraction), book=p.get("book")))
+        return Response(BacktestRunDetailSerializer(run, context=context).data)
 
 
 class BacktestRunCancelApi(APIView):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http.response import HttpResponseBase
 from django.http import Http404, HttpResponse
@@ -15,10 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from snapshots.http import HtmxHttpRequest
-from backtests import parity, selectors, services
-from backtests.forms import RunLaunchForm
+from backtests import capital, parity, selectors, services
+from backtests.forms import CapitalForm, RunLaunchForm
 from backtests.models import BacktestRun
-from snapshots.charts import curves_chart, equity_chart, histogram_chart, monthly_table
+from snapshots.charts import MONTHS, curves_chart, equity_chart, histogram_chart, monthly_table
 from snapshots.csv_export import csv_response
 from snapshots.paging import page_get
 from snapshots.params import QueryParams
@@ -40,6 +41,9 @@ def _launch(request: HtmxHttpRequest, form: RunLaunchForm) -> BacktestRun | None
             chunk_days=data.get("chunk_days") or services.DEFAULT_CHUNK_DAYS,
             ml_model=(data.get("ml_model") or "").strip() or None,
         )
+        # The default of the run's capital and sizing view (a view over its trades: no row depends on it).
+        params["sizing"] = capital.sizing_params(capital_usd=data.get("capital_usd"),
+                                                 risk_fraction=data.get("risk_fraction"))
         run, created = services.run_create(params, name=data.get("name") or "", idempotency_key=key)
     except services.BacktestError as exc:
         if exc.fields and set(exc.fields) <= set(form.fields):
@@ -107,6 +111,11 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "can_cancel": user_can(request.user, BACKTEST_CANCEL) and not run.finished,
     }
     if run.status == BacktestRun.Status.DONE:
+        sizing = _capital_context(request, run)
+        if request.htmx and request.htmx.target == "capital-sizing":
+            # The sizing form's own swap: that section alone, none of the page's other queries.
+            return render(request, "backtests/run_detail.html#capital-sizing", {"run": run, **sizing})
+        context.update(sizing)
         # The results exist only once the run is assembled; a poll of a running run stays cheap.
         metrics = run.metrics or {}
         context.update({
@@ -133,6 +142,36 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # Nothing will change any more: swap in this last state and tell htmx to stop polling (286).
         return HttpResponseStopPolling(response.content)
     return response
+
+
+CAPITAL_INPUTS = ("capital_usd", "risk_fraction", "book")
+
+
+def _capital_context(request: HtmxHttpRequest, run: BacktestRun) -> dict[str, Any]:
+    """The "Capital and sizing" section: its form (the run's sizing unless the query says otherwise)
+    and, when the inputs are valid, the run's trades sized by them (``backtests.capital``)."""
+    if selectors.run_is_sweep(run):
+        # A sweep's variant trades live in its Parquet results, not in Trade rows: materialise a variant to size it.
+        return {"capital_sweep": True, "capital_form": None, "capital": None}
+    books = capital.run_books(run)
+    defaults = capital.sizing_default(run)
+    asked = any(k in request.GET for k in CAPITAL_INPUTS)
+    form = CapitalForm(request.GET if asked else None, books=[(b.key, b.name) for b in books], defaults=defaults)
+    out: dict[str, Any] = {"capital_form": form, "capital_defaults": defaults, "capital": None}
+    if asked and not form.is_valid():
+        return out  # the form shows what is wrong; no figures for inputs that make none
+    c, f, book = ((form.cleaned_data["capital_usd"], form.cleaned_data["risk_fraction"], form.cleaned_data["book"])
+                  if asked else (*defaults, ""))
+    sized = capital.run_capital(run, capital_usd=c, risk_fraction=f, book=book or None)
+    out.update({
+        "capital": sized, "capital_report": sized.report, "capital_months": MONTHS,
+        "capital_monthly": capital.monthly_rows(sized.report),
+        "capital_histogram": capital.histogram_chart(sized.report),
+        "capital_period": capital.period_text(sized.report),
+        "capital_median_contracts": sized.contracts_at(sized.max_loss_median_usd),
+        "capital_query": {"capital_usd": capital.input_text(c), "risk_fraction": capital.input_text(f)},
+    })
+    return out
 
 
 BUCKET_COLUMNS = [(key, (lambda k: lambda b: b.get(k))(key)) for key in (
@@ -226,4 +265,18 @@ def run_compare(request: HtmxHttpRequest) -> HttpResponse:
                                              (f"#{b.pk} {b.name}".strip(), selectors.equity_points(mb))]),
             "buckets": selectors.bucket_compare(ma.get("buckets") or [], mb.get("buckets") or []),
         })
+    context.update(_compare_capital(request, runs.get("a") if len(runs) == 2 and not errors else None, runs.get("b")))
     return render(request, "backtests/run_compare.html", context)
+
+
+def _compare_capital(request: HtmxHttpRequest, a: BacktestRun | None, b: BacktestRun | None) -> dict[str, Any]:
+    """Both runs sized alike — the query's capital and fraction, else the settings' (not each run's
+    own: a comparison needs one basis); a bad input is a form error, the rest of the page stays."""
+    form = CapitalForm(request.GET, books=None,
+                       defaults=(float(settings.BACKTEST_CAPITAL_USD), float(settings.BACKTEST_RISK_FRACTION)))
+    if not form.is_valid() or a is None or b is None or selectors.run_is_sweep(a) or selectors.run_is_sweep(b):
+        return {"capital_form": form, "capital_rows": None}
+    c, f = form.cleaned_data["capital_usd"], form.cleaned_data["risk_fraction"]
+    ra = capital.run_capital(a, capital_usd=c, risk_fraction=f).report
+    rb = capital.run_capital(b, capital_usd=c, risk_fraction=f).report
+    return {"capital_form": form, "capital_rows": capital.compare_rows(ra, rb), "capital_rule": ra.rule}

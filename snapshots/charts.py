@@ -391,7 +391,17 @@ def histogram_chart(values: Sequence[float], *, bins: int = 20, width: int = 760
         n_bins += 1
     edges = first + width_usd * np.arange(n_bins + 1)
     counts, _ = np.histogram(vals, bins=edges)
-    _, c_hi, c_ticks = nice_domain(0.0, float(counts.max()), 4)
+    return bars_chart([float(e) for e in edges], [int(c) for c in counts], bin_usd=width_usd, x_title=x_title,
+                      width=width, height=height)
+
+
+def bars_chart(edges: Sequence[float], counts: Sequence[int], *, bin_usd: float, x_title: str,
+               unit: str = "trade", width: int = 760, height: int = 220) -> dict[str, Any] | None:
+    """Bars of counts between USD bin ``edges`` (len(counts) + 1, ascending) — a histogram whose bins
+    were chosen elsewhere (``histogram_chart``, ``backtests.engine.capital.pnl_histogram``); zero marked."""
+    if not counts:
+        return None
+    _, c_hi, c_ticks = nice_domain(0.0, float(max(counts)), 4)
     c_ticks = [t for t in c_ticks if float(t).is_integer()] or [0.0, c_hi]
     frame = Frame(width, height, float(edges[0]), float(edges[-1]), 0.0, c_hi)
     x_lo, x_hi, x_ticks = nice_domain(float(edges[0]), float(edges[-1]), 6)
@@ -402,13 +412,13 @@ def histogram_chart(values: Sequence[float], *, bins: int = 20, width: int = 760
         y0 = frame.y(float(count))
         bars.append({"x": x0, "w": round(max(x1 - x0 - 1, 1), 1), "y": y0, "h": round(frame.bottom - y0, 1),
                      "cls": "bad" if right_edge <= 0 else ("good" if left_edge >= 0 else ""),
-                     "title": f"{usd(left_edge)} to {usd(right_edge)}: {int(count)} trade{'s' if count != 1 else ''}"})
+                     "title": f"{usd(left_edge)} to {usd(right_edge)}: {int(count)} {unit}{'s' if count != 1 else ''}"})
     out = frame.base()
     out.update({
         "bars": bars, "y_ticks": [{"y": frame.y(t), "text": f"{int(t)}"} for t in c_ticks],
         "x_ticks": [{"x": frame.x(t), "text": text(t)} for t in x_ticks if edges[0] <= t <= edges[-1]],
-        "zero_x": frame.x(0.0) if edges[0] < 0 < edges[-1] else None, "x_title": x_title, "y_title": "trades",
-        "bin_usd": width_usd, "n": int(vals.size), "lines": [], "levels": [], "markers": [], "vlines": [],
+        "zero_x": frame.x(0.0) if edges[0] < 0 < edges[-1] else None, "x_title": x_title, "y_title": f"{unit}s",
+        "bin_usd": bin_usd, "n": int(sum(counts)), "lines": [], "levels": [], "markers": [], "vlines": [],
     })
     return out
 

@@ -332,6 +332,16 @@ SWEEP_MAX_VARIANTS = env.int("SWEEP_MAX_VARIANTS", default=5000)
 # Where runs keep their result files (a sweep's variant trades and daily PnL, Parquet), one folder per run;
 # every worker and the web process must see the same folder (docker-compose: the shared /data volume).
 BACKTEST_RESULTS_DIR = Path(env("BACKTEST_RESULTS_DIR", default=str(VAR_DIR / "backtest-results")))
+# Capital and sizing, a view over a run's trades (backtests.engine.capital): the capital of each risk book (strategy)
+# and the fraction of it one trade may lose, contracts = floor(capital x fraction / ((width - credit) x 100)).
+# A run stores the pair it was launched with; these are the defaults (and a run stored without them uses them).
+# 5 %, not 2 %: the seeded 25-point spreads risk ~$2,400 a contract, over 2 % of $100,000, so none would be taken.
+BACKTEST_CAPITAL_USD = env.float("BACKTEST_CAPITAL_USD", default=100_000.0)
+BACKTEST_RISK_FRACTION = env.float("BACKTEST_RISK_FRACTION", default=0.05)
+if not 1_000 <= BACKTEST_CAPITAL_USD <= 1_000_000_000 or not 0.0001 <= BACKTEST_RISK_FRACTION <= 1:
+    raise ImproperlyConfigured(f"BACKTEST_CAPITAL_USD={BACKTEST_CAPITAL_USD} must lie in [1000, 1e9] (USD per strategy) "
+                               f"and BACKTEST_RISK_FRACTION={BACKTEST_RISK_FRACTION} in [0.0001, 1] (0.05 = 5 % of it "
+                               "at risk per trade)")
 
 # --- Meta-labeler -----------------------------------------------------------------------------
 ML_MODEL_DIR = Path(env("ML_MODEL_DIR", default=str(VAR_DIR / "models")))  # UBJ model files + JSON sidecars
