@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: venv run test test-fast lint bench bench-backtest bench-load clean
+.PHONY: venv run test test-fast lint bench bench-backtest bench-sweep bench-load clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: venv
 # month and year × 36-config backtests with 1 and 2 Celery workers.
 bench-backtest: venv
 	$(PY) bench/bench_backtest.py --generate
+
+# Parameter sweeps on the same year: 1,296 and 12,960 variants, 1 and 2 workers (bench/README.md "Sweeps").
+bench-sweep: venv
+	$(PY) bench/bench_sweep.py
 
 # Load test: a year of seeded rows in a throwaway PostgreSQL, gunicorn, locust at 20 users (bench/README.md "Load").
 bench-load: venv

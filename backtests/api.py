@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backtests import selectors, services
+from backtests.services import sweeps
+from backtests.services.sweep_materialise import variant_materialise
 from backtests.models import BacktestRun
 from snapshots.permissions import BACKTEST_CANCEL, BACKTEST_LAUNCH, require_session_perm
 from execution.api import TradeOutputSerializer
@@ -314,8 +316,6 @@ class SweepCreateApi(APIView):
                    401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
     )
     def post(self, request: Request) -> Response:
-        from backtests.services import sweeps
-
         require_session_perm(request, BACKTEST_LAUNCH)
         body = self.InputSerializer(data=request.data)
         if not body.is_valid():
@@ -360,8 +360,6 @@ class SweepVariantMaterialiseApi(APIView):
                    request=None, responses={200: BacktestRunDetailSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
                                             404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int, index: int) -> Response:
-        from backtests.services.sweep_materialise import variant_materialise
-
         require_session_perm(request, BACKTEST_LAUNCH)
         run = selectors.run_get(pk)
         if run is None or not selectors.run_is_sweep(run):

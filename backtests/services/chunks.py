@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import resource
 import time
 from collections.abc import Callable
 
@@ -122,7 +123,8 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
         chunk.days_done = len(days)
         chunk.error = ""
         chunk.timings = {"read_s": round(out.read_s, 3), "compute_s": round(out.compute_s, 3),
-                         "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read)}
+                         "wall_s": round(time.perf_counter() - started, 3), "days_read": len(out.days_read),
+                         "max_rss_mb": _max_rss_mb()}
         chunk.save()
         run = BacktestRun.objects.select_for_update().get(pk=run.pk)
         _progress_update(run.pk)
@@ -130,6 +132,11 @@ def chunk_execute(chunk_id: int, *, progress: Callable[[int], None] | None = Non
     if last:
         run_assemble(run.pk)
     return chunk
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (a prefork child's: the worker's peak)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _replayer(params: dict) -> DayReplayer:

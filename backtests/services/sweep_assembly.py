@@ -12,6 +12,7 @@ its closed trades over the run's days, as ``services.run_metrics`` computes it.
 from __future__ import annotations
 
 import datetime as dt
+import resource
 import time
 from decimal import Decimal
 from typing import Any
@@ -124,6 +125,8 @@ def sweep_assemble(run_id: int) -> BacktestRun:
             "read_s": round(sum(t.get("read_s", 0) for t in timings), 3),
             "compute_s": round(sum(t.get("compute_s", 0) for t in timings), 3),
             "assemble_s": round(time.perf_counter() - started, 3),
+            "max_rss_mb": max([t.get("max_rss_mb", 0) for t in timings] or [0]),
+            "assemble_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
         run.status = BacktestRun.Status.DONE
         run.finished_at = timezone.now()
