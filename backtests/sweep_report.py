@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
+from django.core.cache import cache
 
 from backtests.engine.overfitting import deflated_sharpe_ratio, probability_of_backtest_overfitting
 from backtests.engine.selection import Metric, walk_forward
@@ -498,9 +499,23 @@ def deflated_sharpe_panel(res: SweepResults) -> dict[str, Any]:
     }
 
 
+PBO_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _pbo_figures(res: SweepResults, q: SweepQuery) -> dict[str, Any]:
+    p = probability_of_backtest_overfitting(res.daily_pnl_usd, n_blocks=q.blocks, metric=Metric(q.selection),
+                                            trades=res.daily_trades, wins=res.daily_wins)
+    return {"value": p.pbo, "n_combinations": p.n_combinations, "overfit": int((p.logits <= 0).sum()),
+            "median_logit": float(np.median(p.logits))}
+
+
 def pbo_panel(res: SweepResults, q: SweepQuery) -> dict[str, Any]:
     """``engine.overfitting.probability_of_backtest_overfitting`` (CSCV) over every variant with the
-    query's selection metric and S blocks, with its inputs."""
+    query's selection metric and S blocks, with its inputs.
+
+    Cached: it scores C(S, S/2) = 12,870 halvings of every variant (seconds for thousands of
+    variants, while the rest of the page takes a fraction of one), and its figures depend only on
+    the sweep's daily file — the key holds that file's SHA-256 (``run.metrics``), the metric and S."""
     n_days, n_variants = res.daily_pnl_usd.shape
     base = {"sentence": PBO_SENTENCE, "n_days": n_days, "n_variants": n_variants, "n_blocks": q.blocks,
             "metric": SELECTION_METRICS[q.selection]}
@@ -510,11 +525,16 @@ def pbo_panel(res: SweepResults, q: SweepQuery) -> dict[str, Any]:
         return {**base, "message": f"The probability of backtest overfitting needs at least one trading day per "
                                    f"block: S = {q.blocks} blocks, this sweep has {n_days} day{'s' if n_days != 1 else ''}"
                                    f" (choose a smaller S, or sweep more days)."}
-    p = probability_of_backtest_overfitting(res.daily_pnl_usd, n_blocks=q.blocks, metric=Metric(q.selection),
-                                            trades=res.daily_trades, wins=res.daily_wins)
+    sha = (res.run.metrics or {}).get("daily_file_sha256") if res.run is not None else None
+    key = f"sweep-pbo:{res.run.pk}:{sha}:{n_days}x{n_variants}:{q.selection}:{q.blocks}" if sha else None
+    figures = cache.get(key) if key else None
+    if figures is None:
+        figures = _pbo_figures(res, q)
+        if key:
+            cache.set(key, figures, PBO_CACHE_SECONDS)
     sizes = [len(b) for b in np.array_split(np.arange(n_days), q.blocks)]
     return {
-        **base, "message": "", "value": p.pbo, "text": _num(p.pbo, 3), "n_combinations": p.n_combinations,
-        "overfit": int((p.logits <= 0).sum()), "median_logit": _num(float(np.median(p.logits)), 3),
-        "block_days": f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}", "raw": p,
+        **base, **figures, "message": "", "text": _num(figures["value"], 3),
+        "median_logit": _num(figures["median_logit"], 3),
+        "block_days": f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}",
     }

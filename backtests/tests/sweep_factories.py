@@ -76,9 +76,10 @@ def sweep_build(*, dims: Mapping[str, Sequence[Any]], trades: Callable[[int, dic
             metrics={"summary": summary, "decisions": len(days), "trade_decisions": len(closed),
                      "trades_total": len(closed), "open_trades": 0, "open_at_end_mtm_usd": 0.0}))
     SweepVariant.objects.bulk_create(variants)
-    sweep_files.trades_write(run.pk, {k: [r[k] for r in rows] for k in sweep_files.TRADE_SCHEMA.names})
-    sweep_files.daily_write(run.pk, daily)
-    run.metrics = {"variants": n, "variant_trades": len(rows)}
+    trades_path = sweep_files.trades_write(run.pk, {k: [r[k] for r in rows] for k in sweep_files.TRADE_SCHEMA.names})
+    daily_path = sweep_files.daily_write(run.pk, daily)
+    run.metrics = {"variants": n, "variant_trades": len(rows), "trades_file_sha256": sweep_files.file_sha256(trades_path),
+                   "daily_file_sha256": sweep_files.file_sha256(daily_path)}
     run.save(update_fields=["metrics"])
     return run
 

@@ -255,6 +255,27 @@ def test_the_deflated_sharpe_ratio_and_pbo_shown_are_the_pure_functions(long_swe
     assert text_of(html, "pbo-value") == f"{p.pbo:.3f}" and text_of(html, "pbo-combinations") == "70"
 
 
+def test_pbo_is_computed_once_per_daily_file_metric_and_s(long_sweep: BacktestRun, viewer: Client,
+                                                          monkeypatch: Any) -> None:
+    url = f"/backtests/{long_sweep.pk}/sweep/?blocks=4"
+    first = text_of(viewer.get(url).content.decode(), "pbo-value")
+
+    def recomputed(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("PBO recomputed")
+
+    monkeypatch.setattr(sweep_report, "probability_of_backtest_overfitting", recomputed)
+    # Another heatmap or sort: the same figure, not computed again.
+    html = viewer.get(url + "&metric=win_rate&sort=index").content.decode()
+    assert text_of(html, "pbo-value") == first
+    for other in ("?blocks=6", "?blocks=4&sel=total_pnl"):
+        with pytest.raises(AssertionError, match="PBO recomputed"):
+            viewer.get(f"/backtests/{long_sweep.pk}/sweep/{other}")
+    # Another result file (a rerun of different data) is another key.
+    BacktestRun.objects.filter(pk=long_sweep.pk).update(metrics={**long_sweep.metrics, "daily_file_sha256": "0" * 64})
+    with pytest.raises(AssertionError, match="PBO recomputed"):
+        viewer.get(url)
+
+
 def test_too_few_days_or_variants_give_a_message_instead_of_a_figure(grid: BacktestRun, viewer: Client) -> None:
     html = viewer.get(f"/backtests/{grid.pk}/sweep/").content.decode()  # 5 days, default S = 16
     assert "S = 16 blocks, this sweep has 5 days" in text_of(html, "pbo-message") and 'id="pbo-value"' not in html
