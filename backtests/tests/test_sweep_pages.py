@@ -28,7 +28,7 @@ from backtests.engine.overfitting import deflated_sharpe_ratio, probability_of_b
 from backtests.engine.selection import Metric, walk_forward
 from backtests.models import BacktestRun, SweepVariant
 from backtests.services import sweeps
-from backtests.tests.conftest import DAY, NEXT_DAY
+from backtests.tests.conftest import COMPACT_DAYS, DAY, NEXT_DAY
 from backtests.tests.factories import BacktestRunFactory
 from backtests.tests.sweep_factories import pnl_matrix, sweep_build
 from execution.models import Trade
@@ -439,19 +439,20 @@ def imported(tiny_days: dict[dt.date, Any], market_dir: Path, seeded_grid: list)
 
 
 def test_a_sweep_launched_from_the_form_runs_shows_its_results_and_materialises_a_variant(
-    operator: Client, imported: tuple[dt.date, dt.date], django_capture_on_commit_callbacks: Any,
+    operator: Client, compact_market: Path, django_capture_on_commit_callbacks: Any,
 ) -> None:
+    body = form_body(take_profit_fraction="0.5,0.9", start=COMPACT_DAYS[0].isoformat(), end=COMPACT_DAYS[-1].isoformat())
     with django_capture_on_commit_callbacks(execute=True) as queued:
-        response = operator.post("/backtests/sweeps/new/", form_body(take_profit_fraction="0.5,0.9"))
+        response = operator.post("/backtests/sweeps/new/", body)
     run = BacktestRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/backtests/{run.pk}/sweep/"
-    assert len(queued) == run.chunks_total == 2
+    assert len(queued) == run.chunks_total == 3
     run.refresh_from_db()
     assert run.status == BacktestRun.Status.DONE, run.error
     assert run.name == "tiny sweep" and run.idempotency_key == "sweep-form-1" and run.params["sweep"]["variants"] == 4
     assert run.params["sweep"]["dims"] == [["window", ["10:00"]], ["short_delta_target", ["0.100", "0.200"]],
                                            ["take_profit_fraction", ["0.500", "0.900"]]]
-    again = operator.post("/backtests/sweeps/new/", form_body(take_profit_fraction="0.5,0.9"))
+    again = operator.post("/backtests/sweeps/new/", body)
     assert again["Location"] == f"/backtests/{run.pk}/sweep/" and BacktestRun.objects.count() == 1
 
     html = operator.get(response["Location"]).content.decode()
@@ -463,6 +464,7 @@ def test_a_sweep_launched_from_the_form_runs_shows_its_results_and_materialises_
         assert usd_text(v.metrics["summary"]["total_pnl_usd"]) in section(html, "variant-table")
 
     best = sweep_report.variants_sorted(res.variants, "-trades")[0]
+    assert best.metrics["trades_total"] > 0  # a variant with trades to materialise
     page = operator.get(f"/backtests/{run.pk}/sweep/{best.index}/").content.decode()
     assert 'id="materialise"' in page
     assert page.count('class="variant-trade"') == len(selectors.sweep_variant_trades(run, best.index))
