@@ -2,8 +2,8 @@
 
 Every task is a :class:`Task` (the app's ``task_cls``): Django's ``delay_on_commit``, a guard that
 refuses a countdown/ETA beyond the broker's visibility timeout, and a bounded retry with backoff
-when SQLite reports "database is locked". Workers and beat refuse to start on a Redis broker that
-may evict keys (``spx_site.broker_check``).
+when SQLite reports "database is locked" or the database connection is lost or refused. Workers and
+beat refuse to start on a Redis broker that may evict keys (``spx_site.broker_check``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spx_site.settings")
 
@@ -42,6 +42,28 @@ def database_locked(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
+# PostgreSQL's SQLSTATEs for a lost or refused session: class 08 (connection exception) and the
+# operator's 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now.
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database connection was lost or never made (server restarted or down, session reset):
+    the database, not the job's data, so the same job can succeed later. Told apart from a bad
+    query or a constraint by the server's SQLSTATE, or, when there is none (refused, closed
+    unexpectedly), by the connection itself: it is gone or no longer answers."""
+    if isinstance(exc, InterfaceError):  # "connection already closed"
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate:
+        return str(sqlstate).startswith(_CONNECTION_SQLSTATES)
+    from django.db import connections
+
+    return any(c.connection is None or not c.is_usable() for c in connections.all(initialized_only=True))
+
+
 def retry_backoff_s(retries: int) -> int:
     """1, 2, 4, ... seconds, clipped to ``TASK_RETRY_BACKOFF_MAX_S`` (below the visibility timeout)."""
     from django.conf import settings
@@ -66,11 +88,18 @@ class Task(DjangoTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
-        except OperationalError as exc:
-            # SQLite's writer lock held past the busy timeout: transient, so retried (bounded, with
-            # backoff) rather than lost. The job is idempotent on its business key.
-            if not database_locked(exc):
+        except (OperationalError, InterfaceError) as exc:
+            # SQLite's writer lock held past the busy timeout, or a PostgreSQL connection reset or
+            # refused: transient, so retried (bounded, with backoff) rather than lost. The job is
+            # idempotent on its business key, and what it wrote in an unfinished transaction is gone.
+            if database_locked(exc):
+                raise self.retry_later(exc) from exc
+            if not database_unreachable(exc):
                 raise
+            from django.db import connections
+
+            for conn in connections.all(initialized_only=True):
+                conn.close_if_unusable_or_obsolete()  # the retry opens a fresh connection
             raise self.retry_later(exc) from exc
 
     def retry_later(self, exc: BaseException) -> BaseException:

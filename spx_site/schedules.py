@@ -98,7 +98,8 @@ def periodic_definitions() -> list[Periodic]:
 
 @transaction.atomic
 def periodic_tasks_setup() -> list[tuple[str, str]]:
-    """Upsert every defined schedule; returns (name, "created"|"updated") pairs."""
+    """Upsert every defined schedule; returns (name, "created"|"rescheduled"|"updated") pairs
+    ("rescheduled": its crontab, timezone or task changed, and its last run was reset)."""
     done = []
     for p in periodic_definitions():
         crontab, _ = CrontabSchedule.objects.get_or_create(
@@ -109,11 +110,21 @@ def periodic_tasks_setup() -> list[tuple[str, str]]:
             name=p.name,
             defaults={"task": p.task, "crontab": crontab, "expire_seconds": p.expire_seconds, "kwargs": json.dumps({})},
         )
+        rescheduled = not created and (task.crontab_id != crontab.pk or task.interval_id is not None
+                                       or task.task != p.task)
         if not created:
             # Keep `enabled` as the operator left it; everything else follows the code.
             task.task, task.crontab, task.interval = p.task, crontab, None
             task.expire_seconds = p.expire_seconds
+            if rescheduled:
+                # A run recorded under the old schedule (or timezone) says nothing about the new
+                # one: judged against it, a days-old run would fire at once. Without it, beat counts
+                # from this change (``date_changed``) and fires at the new schedule's next instant.
+                task.last_run_at = None
             task.save()
-        done.append((p.name, "created" if created else "updated"))
+        done.append((p.name, "created" if created else "rescheduled" if rescheduled else "updated"))
+    # Beat's DatabaseScheduler re-reads its rows only when this stamp moves. ``save()`` moves it, but
+    # a ``queryset.update()`` (a migration, a bulk edit) does not: running this command after one
+    # restores the code's schedules and tells a running beat.
     PeriodicTasks.update_changed()
     return done

@@ -19,6 +19,7 @@ import re
 import runpy
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import environ
 import httpx
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from execution import services, tasks
@@ -764,6 +766,70 @@ def test_late_placement_reply_does_not_overwrite_what_reconciliation_adopted(
     assert Trade.objects.get(pk=order.trade_id).status == "open"
     assert_trade_equals_fills(order)
     assert count(fake, "POST") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_trade_opens_for_one_decision_make_one_trade_one_order_one_post(
+    fake: FakeTradierOrders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B1 #7, the order side: two workers run the ``trade_open`` task for ONE decision at once, each
+    on its own database connection (committed rows, as in production), against the fake broker.
+
+    Two barriers force the worst interleaving rather than hoping for it: (1) both have seen "no trade
+    for this decision" before either inserts (the barrier sits in ``trade_build``, between the
+    look-up and the insert), so the unique ``Trade.decision`` lets one insert and the other lands
+    in ``trade_open``'s IntegrityError path; (2) both have read the order as ``new`` and entered
+    ``order_submit`` before either claims it, so only the conditional claim stands between the
+    two and a second POST."""
+    decision = factory_decision()
+    monkeypatch.setattr(services, "_reconciled_in_process", True)  # the restart case is tested above
+    looked_up = threading.Barrier(2, timeout=30)
+    both_submitting = threading.Barrier(2, timeout=30)
+    built: list[int] = []
+    submitted: list[Order] = []
+    build, submit = services.trade_build, services.order_submit
+
+    def build_after_both_looked(decision: TradeDecision, *, quantity: int) -> Any:
+        built.append(decision.pk)
+        looked_up.wait()  # neither has inserted: each saw no Trade for the decision
+        return build(decision, quantity=quantity)
+
+    def submit_after_both_read(order_id: int, **kwargs: Any) -> Order:
+        both_submitting.wait()  # each read the order as ``new``; neither has claimed it
+        order = submit(order_id, **kwargs)
+        submitted.append(order)
+        return order
+
+    monkeypatch.setattr(services, "trade_build", build_after_both_looked)
+    monkeypatch.setattr(services, "order_submit", submit_after_both_read)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            tasks.trade_open(decision.pk)
+        except BaseException as exc:  # noqa: BLE001 — reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+
+    assert errors == []
+    assert built == [decision.pk, decision.pk]  # both passed the look-up: the loser met the unique key
+    trade = Trade.objects.get(decision=decision)
+    order = Order.objects.get()
+    assert order.trade_id == trade.pk and trade.legs.count() == 2
+    assert Trade.objects.count() == 1
+    assert count(fake, "POST") == 1 and len(fake.orders()) == 1
+    assert fake.requests_by("POST")[0].form["tag"] == order.client_tag
+    # Both callers got the one row: the winner as it placed it, the loser as the claim found it.
+    assert len(submitted) == 2 and {o.pk for o in submitted} == {order.pk}
+    assert order.state == "open" and order.broker_order_id == str(only_order(fake, order.client_tag)["id"])
 
 
 def test_reconcile_reports_orphaned_and_external_broker_orders(caplog) -> None:  # type: ignore[no-untyped-def]

@@ -53,7 +53,8 @@ class TradierClient:
 
     Throttling: ``X-Ratelimit-Available``/``X-Ratelimit-Expiry`` are tracked from every response;
     once Available is at or below ``throttle_low_water`` the next request first sleeps until the
-    window expiry (a wall-clock epoch-ms value, hence ``wall_clock``). Sleeps for rate limits are
+    window expiry (a wall-clock epoch-ms value, hence ``wall_clock``, read once as the header
+    arrives; the wait runs on the monotonic ``clock``, so a stepped wall clock cannot change it). Sleeps for rate limits are
     capped at ``max_rate_limit_wait_s`` so a bogus header cannot park a worker for hours.
     All of this is ``tradier_http.TradierHttp``; request logs go to this module's logger.
     """

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -52,7 +52,10 @@ class RateLimitState:
     allowed: int | None = None
     used: int | None = None
     available: int | None = None
-    expiry_ms: int | None = None  # window reset, wall-clock epoch milliseconds
+    expiry_ms: int | None = None  # window reset, wall-clock epoch milliseconds (the broker's clock)
+    # The same instant on this process's monotonic clock, fixed when the header arrived: waits are
+    # measured against it, so a later step of the wall clock (NTP) cannot stretch or skip one.
+    resets_at_monotonic: float | None = field(default=None, compare=False)
 
 
 class BearerAuth(httpx.Auth):
@@ -144,7 +147,8 @@ class TradierHttp:
 
     Throttling: ``X-Ratelimit-Available``/``X-Ratelimit-Expiry`` are tracked from every read;
     once Available is at or below ``throttle_low_water`` the next read first sleeps until the
-    window expiry (a wall-clock epoch-ms value, hence ``wall_clock``). Rate-limit sleeps are capped
+    window expiry (a wall-clock epoch-ms value, hence ``wall_clock``, read once as the header
+    arrives; the wait runs on the monotonic ``clock``, so a stepped wall clock cannot change it). Rate-limit sleeps are capped
     at ``max_rate_limit_wait_s`` so a bogus header cannot park a worker for hours.
 
     ``transport`` None means httpx's default (environment proxies honoured); ``logger`` receives
@@ -343,18 +347,21 @@ class TradierHttp:
                 used=_int_header(headers, "X-Ratelimit-Used"),
                 available=available,
                 expiry_ms=expiry_ms,
+                resets_at_monotonic=None if expiry_ms is None else self._clock() + self._until_epoch_s(expiry_ms),
             )
 
     def _throttle(self, url_path: str) -> None:
         """Before a read: if the window is used up, wait for it to reset instead of earning a 429."""
         with self._rate_lock:
             state = self._rate
-            if state.available is None or state.expiry_ms is None or state.available > self._throttle_low_water:
+            if (state.available is None or state.resets_at_monotonic is None
+                    or state.available > self._throttle_low_water):
                 return
             # Forget the exhausted window: once we have waited for it, its numbers are stale and
             # must not make the following request wait again.
             self._rate = RateLimitState(allowed=state.allowed)
-        wait = min(state.expiry_ms / 1000.0 - self._wall_clock(), self._max_rate_limit_wait_s)
+        # Monotonic: the wall clock may have been stepped since the header arrived (B5 #55).
+        wait = min(state.resets_at_monotonic - self._clock(), self._max_rate_limit_wait_s)
         if wait > 0:
             self._log.info(
                 "tradier GET %s: %d requests left in window, waiting %.3fs for reset", url_path, state.available, wait
@@ -366,7 +373,7 @@ class TradierHttp:
         candidates: list[float] = []
         expiry_ms = _int_header(headers, "X-Ratelimit-Expiry")
         if expiry_ms is not None:
-            candidates.append(expiry_ms / 1000.0 - self._wall_clock())
+            candidates.append(self._until_epoch_s(expiry_ms))
         retry_after = self._retry_after(headers)
         if retry_after is not None:
             candidates.append(retry_after)
@@ -377,6 +384,11 @@ class TradierHttp:
             # This sleep already covers the window; keep _throttle from sleeping for it a second time.
             self._rate = RateLimitState(allowed=self._rate.allowed)
         return min(max(candidates), self._max_rate_limit_wait_s)
+
+    def _until_epoch_s(self, epoch_ms: int) -> float:
+        """Seconds from now until the broker's epoch instant ``epoch_ms``: the one place a wait is
+        derived from the wall clock, read once as the header arrives and then held as a duration."""
+        return epoch_ms / 1000.0 - self._wall_clock()
 
     def _retry_after(self, headers: httpx.Headers) -> float | None:
         value = headers.get("Retry-After")

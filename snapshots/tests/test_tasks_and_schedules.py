@@ -3,13 +3,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from io import StringIO
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
-from django_celery_beat.models import PeriodicTask
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.schedulers import DatabaseScheduler
 
 from snapshots.models import ChainSnapshot
+from spx_site.celery import app as celery_app
 from spx_site.schedules import periodic_tasks_setup
 from snapshots.tasks import snapshot_capture
 
@@ -65,6 +69,67 @@ def test_outside_rth_setting_schedules_around_the_clock(sim) -> None:  # type: i
     periodic_tasks_setup()
     crontab = PeriodicTask.objects.get(name="capture snapshots").crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("*/1", "*", "*")
+
+
+def _beat() -> DatabaseScheduler:
+    """A DatabaseScheduler on the test database, as beat builds it (its first read happens here)."""
+    return DatabaseScheduler(app=celery_app)
+
+
+def _minutes(entry: Any) -> set[int]:
+    return set(entry.schedule.minute)
+
+
+@pytest.mark.django_db(transaction=True)  # beat commits and closes connections as it reads
+def test_a_changed_setting_resets_last_run_and_a_running_beat_picks_up_the_new_schedule(sim) -> None:  # type: ignore[no-untyped-def]
+    periodic_tasks_setup()
+    ran_at = timezone.now() - dt.timedelta(days=3)  # beat's sync wrote a run under the old schedule
+    PeriodicTask.objects.filter(name__in=["capture snapshots", "sync orders"]).update(last_run_at=ran_at)
+    beat = _beat()
+    entry = beat.schedule["capture snapshots"]
+    assert _minutes(entry) == set(range(0, 60, 5)) and entry.last_run_at == ran_at
+
+    sim.SNAPSHOT_INTERVAL_MINUTES = 1
+    done = dict(periodic_tasks_setup())
+    assert done["capture snapshots"] == "rescheduled" and done["sync orders"] == "updated"
+
+    capture = PeriodicTask.objects.get(name="capture snapshots")
+    assert capture.last_run_at is None  # reset: the old run says nothing about the new schedule
+    assert PeriodicTask.objects.get(name="sync orders").last_run_at == ran_at  # unchanged: kept
+    entry = beat.schedule["capture snapshots"]  # the same scheduler instance, as a running beat
+    assert _minutes(entry) == set(range(60))
+    assert str(entry.schedule.tz) == "America/New_York"
+    # Counted from the change, not from three days ago: not due at once, due within the minute.
+    assert entry.last_run_at == capture.date_changed
+    assert beat.schedule["sync orders"].last_run_at == ran_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_update_is_unseen_by_beat_until_setup_periodic_tasks_restores_and_announces_it(sim) -> None:  # type: ignore[no-untyped-def]
+    """``queryset.update`` sends no signal, so beat keeps its old entry until ``update_changed()``;
+    the command puts the code's schedule back (its own timezone, whatever the row was moved to),
+    resets the run and tells the running beat, which follows."""
+    periodic_tasks_setup()
+    # Saving a crontab announces itself to beat (a signal): make it before beat starts.
+    utc_half_hours, _ = CrontabSchedule.objects.get_or_create(
+        minute="*/30", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC")
+    beat = _beat()
+    assert _minutes(beat.schedule["entry windows"]) == {0}
+    PeriodicTask.objects.filter(name="entry windows").update(
+        crontab=utc_half_hours, last_run_at=timezone.now() - dt.timedelta(days=3))
+    assert _minutes(beat.schedule["entry windows"]) == {0}  # the bulk update went unnoticed
+    PeriodicTasks.update_changed()  # what a migration doing such an update must call
+    moved = beat.schedule["entry windows"]
+    assert _minutes(moved) == {0, 30} and str(moved.schedule.tz) == "UTC"
+
+    out = StringIO()
+    call_command("setup_periodic_tasks", stdout=out)
+    assert "rescheduled: entry windows" in out.getvalue() and "updated: capture snapshots" in out.getvalue()
+    entry = beat.schedule["entry windows"]
+    assert _minutes(entry) == {0} and set(entry.schedule.hour) == {10, 11, 12}
+    assert str(entry.schedule.tz) == "America/New_York"
+    row = PeriodicTask.objects.get(name="entry windows")
+    assert row.last_run_at is None and entry.last_run_at == row.date_changed
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import datetime as dt
 import inspect
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -572,6 +573,81 @@ def test_429_wait_is_not_repeated_by_the_throttle(
     fake_tradier.script(ft.rate_limited(expiry_ms=int(fake_time.wall * 1000) + 2000))
     client.clock()
     assert fake_time.sleeps == [pytest.approx(2.0)]
+
+
+# ---------------------------------------------------------------------- wall clock jumps (B5 #55)
+# NTP steps the wall clock; the monotonic clock does not move with it. Waits are durations, so a
+# step must not change them: the throttle's window reset is converted to a monotonic deadline when
+# its header arrives, backoff depends only on the attempt, and socket timeouts never read the wall.
+
+WALL_JUMPS = [pytest.param(-3600.0, id="wall-back-1h"), pytest.param(3600.0, id="wall-forward-1h"),
+              pytest.param(0.0, id="no-jump")]
+
+
+@pytest.mark.parametrize("jump_s", WALL_JUMPS)
+def test_a_wall_clock_jump_between_reads_leaves_the_throttle_wait_unchanged(
+    fake_tradier: FakeTradier, client: TradierClient, fake_time: FakeTime, jump_s: float
+) -> None:
+    expiry_ms = int(fake_time.wall * 1000) + 3000  # the window resets 3 s after the first reply
+    clock_body = fake_tradier.fixture_bytes("clock_docs_example.json")
+    fake_tradier.set_route(ft.CLOCK_PATH, clock_body, headers=ratelimit_headers(0, expiry_ms))
+    client.clock()
+    fake_time.mono += 1.0  # one second passes...
+    fake_time.wall += 1.0 + jump_s  # ...and meanwhile the wall clock is stepped
+    client.clock()
+    # Back 1 h would have parked the read for the 65 s cap; forward 1 h would have sent it into
+    # the exhausted window (a 429). Either way the window still has 2 s to run.
+    assert fake_time.sleeps == [pytest.approx(2.0)]
+    assert len(fake_tradier.requests) == 2
+
+
+@pytest.mark.parametrize("jump_s", WALL_JUMPS)
+def test_wall_clock_jumps_during_retries_leave_backoff_and_retry_after_unchanged(
+    fake_tradier: FakeTradier, make_client: ClientFactory, fake_time: FakeTime, jump_s: float
+) -> None:
+    def step_wall(_seconds: float) -> None:
+        fake_time.wall += jump_s  # each sleep is interrupted by a step of the wall clock
+
+    fake_time.on_sleep = step_wall
+    fake_tradier.script(
+        ft.server_error(503, "busy"),  # no hint: backoff 0.5 s
+        ft.server_error(502, "Bad Gateway"),  # backoff 1.0 s
+        ft.Fault(status=503, body=b"busy", headers={"Retry-After": "4"}),
+        ft.rate_limited(retry_after="7"),
+    )
+    assert make_client(max_read_retries=4).clock().state == "open"
+    assert fake_time.sleeps == [0.5, 1.0, 4.0, 7.0]
+    assert len(fake_tradier.requests) == 5
+
+
+@pytest.mark.parametrize("jump_s", WALL_JUMPS)
+def test_wall_clock_jumps_leave_socket_timeouts_unchanged(
+    fake_tradier: FakeTradier, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, jump_s: float
+) -> None:
+    """The process's ``time.time`` is stepped by ``jump_s`` on every read of it (as if NTP kept
+    stepping it) while the requests time out: each attempt still gives up at the client timeout,
+    measured (and logged) on the monotonic clock."""
+    real_time = time.time
+    steps = [0]
+
+    def stepped() -> float:
+        steps[0] += 1
+        return real_time() + steps[0] * jump_s
+
+    fake_tradier.script(ft.timeout(), ft.timeout())
+    client = make_client(timeout_s=FAST_TIMEOUT_S, max_read_retries=1, clock=time.monotonic)
+    caplog.set_level(logging.WARNING, logger="snapshots.providers.tradier_http")
+    monkeypatch.setattr(time, "time", stepped)
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match="Timeout"):
+        client.clock()
+    took = time.monotonic() - started
+    monkeypatch.undo()
+    assert len(fake_tradier.requests) == 2
+    assert 2 * FAST_TIMEOUT_S * 0.9 <= took < 2.0
+    elapsed = [float(m) for m in re.findall(r"ReadTimeout after ([0-9.]+)s", caplog.text)]
+    assert len(elapsed) == 2 and all(FAST_TIMEOUT_S * 0.9 <= e < 1.0 for e in elapsed), caplog.text
 
 
 # ---------------------------------------------------------------------- the token stays secret

@@ -291,6 +291,91 @@ def test_a_task_that_finds_the_database_locked_is_retried_not_lost(settings: Any
     assert ChainSnapshot.objects.count() == 1  # not lost, and not doubled
 
 
+# ------------------------------------------------------------------------------ PostgreSQL unreachable (B5 #53)
+
+
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A loopback port bound but not listening: connecting to it is refused by the kernel."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def _terminate(pid: int) -> None:
+    """Another session ends backend ``pid`` (what a server restart or a reset does to a client)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("fault", ["reset-mid-write", "refused-at-start"])
+@pytest.mark.django_db(transaction=True)
+def test_a_task_whose_postgres_connection_is_reset_or_refused_is_retried_and_writes_nothing_partial(
+    settings: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    dead_port: int, fault: str,
+) -> None:
+    """reset-mid-write: the snapshot row and its instruments are written inside the capture's
+    transaction, then the server ends the session before the commit. refused-at-start: the first
+    attempt cannot connect at all. Either way the task is retried with its backoff (1 s, 2 s, ...,
+    ``TASK_RETRY_MAX`` times) and lands exactly one capture: nothing half-written, nothing doubled."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL): a server session that can be reset or refused; "
+                    "SQLite's 'database is locked' is tested above")
+    from snapshots import services as snapshot_services
+    from snapshots.models import CaptureFailure, OptionInstrument
+    from snapshots.tasks import snapshot_capture
+    from spx_site import celery as celery_mod
+
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.SNAPSHOT_CONTEXT_ENABLED = False
+    settings.SNAPSHOT_DTE_TARGETS = [3]
+    faults: list[str] = []
+    if fault == "reset-mid-write":
+        record = snapshot_services._instruments_record
+
+        def record_then_reset(chain: Any, underlying: str) -> None:
+            record(chain, underlying)
+            if not faults:
+                assert connection.in_atomic_block  # written, not committed
+                faults.append("reset")
+                _terminate(connection.connection.info.backend_pid)
+
+        monkeypatch.setattr(snapshot_services, "_instruments_record", record_then_reset)
+    else:
+        port = connection.settings_dict["PORT"]
+        connection.close()
+        monkeypatch.setitem(connection.settings_dict, "PORT", str(dead_port))
+        real_backoff = celery_mod.retry_backoff_s
+
+        def backoff(retries: int) -> int:
+            faults.append("refused")
+            connection.settings_dict["PORT"] = port  # the server is back for the retry
+            return real_backoff(retries)
+
+        monkeypatch.setattr(celery_mod, "retry_backoff_s", backoff)
+    try:
+        result = snapshot_capture.apply(args=["2026-03-18T10:00:00-04:00"])
+    finally:
+        connection.close()
+    assert result.successful(), result.traceback
+    retries = [r.getMessage() for r in caplog.records if "; retry " in r.getMessage()]
+    assert len(faults) == 1 and len(retries) == 1 and "retry 1/5 in 1 s" in retries[0], retries
+    assert ChainSnapshot.objects.count() == 1 and CaptureFailure.objects.count() == 0
+    snapshot = ChainSnapshot.objects.get()
+    assert OptionInstrument.objects.filter(expiration=snapshot.expiration).count() == snapshot.option_count
+
+
 # ------------------------------------------------------------------------------ result backend (B2 #31)
 
 UNREACHABLE_RESULT_BACKEND = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
