@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 
 from backtests.engine import capital as engine
 from backtests.models import BacktestRun
@@ -128,10 +129,30 @@ def run_outcomes(run: BacktestRun) -> tuple[list[engine.TradeOutcome], int]:
     return outcomes, entered - len(outcomes)
 
 
+CAPITAL_CACHE_SECONDS = 3600
+
+
 def run_capital(run: BacktestRun, *, capital_usd: float, risk_fraction: float, book: str | None = None) -> RunCapital:
     """The run's trades sized by ``capital_usd`` per book and ``risk_fraction`` (ValueError outside
     their ranges, or for a book the run does not have): the account of every book together (N ×
-    capital) or of ``book`` alone, and each book's own report."""
+    capital) or of ``book`` alone, and each book's own report.
+
+    A finished run's trades no longer change (a reassembly or a reopen gives it another
+    ``finished_at``), so its report is cached per inputs: sizing a year × 36 run's trades takes
+    most of a second, and the run page shows it on every view."""
+    if run.status != BacktestRun.Status.DONE or run.finished_at is None:
+        return _run_capital(run, capital_usd=capital_usd, risk_fraction=risk_fraction, book=book)
+    key = (f"run-capital:{run.pk}:{run.finished_at.isoformat()}:{run.code_version}:"
+           f"{capital_usd!r}:{risk_fraction!r}:{book or ''}")
+    cached = cache.get(key)
+    if isinstance(cached, RunCapital):
+        return cached
+    result = _run_capital(run, capital_usd=capital_usd, risk_fraction=risk_fraction, book=book)
+    cache.set(key, result, CAPITAL_CACHE_SECONDS)
+    return result
+
+
+def _run_capital(run: BacktestRun, *, capital_usd: float, risk_fraction: float, book: str | None) -> RunCapital:
     rule = engine.SizingRule(capital_usd=capital_usd, risk_fraction=risk_fraction)
     books = run_books(run)
     chosen = None

@@ -328,3 +328,23 @@ def test_a_sweep_run_is_not_sized_here() -> None:
     html = section(response.content.decode())
     assert response.status_code == 200 and 'id="capital-sweep"' in html and 'id="capital-form"' not in html
     assert read_token_client().get(f"/api/backtests/{run.pk}?capital=true").json()["capital"] is None
+
+
+def test_a_finished_run_is_sized_once_per_inputs_until_it_is_reassembled(django_assert_num_queries: Any) -> None:
+    """The run page sizes a done run from the cache; new inputs, or a new ``finished_at`` (a
+    reassembly writes new rows), size it again."""
+    run = BacktestRunFactory(done=True)
+    won, _ = two_trades(run)
+    first = capital.run_capital(run, capital_usd=100_000.0, risk_fraction=0.05)
+    with django_assert_num_queries(0):
+        again = capital.run_capital(run, capital_usd=100_000.0, risk_fraction=0.05)
+    assert again.report.total_pnl_usd == first.report.total_pnl_usd
+    Trade.objects.filter(pk=won.pk).update(realized_pnl_usd=Decimal("100.00"))  # as a reassembly would rewrite it
+    assert capital.run_capital(run, capital_usd=100_000.0, risk_fraction=0.05).report.total_pnl_usd == \
+        first.report.total_pnl_usd  # same finished_at: the cached figures
+    run.finished_at = run.finished_at + dt.timedelta(minutes=1)
+    run.save(update_fields=["finished_at"])
+    resized = capital.run_capital(run, capital_usd=100_000.0, risk_fraction=0.05)
+    assert resized.report.total_pnl_usd == pytest.approx(first.report.total_pnl_usd + 2 * (100.00 - 57.40))
+    other = capital.run_capital(run, capital_usd=200_000.0, risk_fraction=0.05)
+    assert other.report.total_pnl_usd != resized.report.total_pnl_usd
