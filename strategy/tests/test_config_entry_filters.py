@@ -130,6 +130,8 @@ def test_the_admin_form_shows_the_filters_refuses_bad_ones_and_warns_about_the_c
     body = page.content.decode()
     assert "the live capture takes no 0-DTE chains (SNAPSHOT_DTE_TARGETS = 3,5,7)" in body
     assert "every trade closes at its entry window&#x27;s first mark" in body
+    listing = admin_client.get(reverse("admin:strategy_strategyconfig_changelist")).content.decode()
+    assert "vix30 ..28.00; weekdays 1,2" in listing
     settings.SNAPSHOT_DTE_TARGETS = [0, 3, 5, 7]
     c.exit_at_time = None
     assert c.warnings() == []
