@@ -16,10 +16,10 @@ from typing import Any
 from backtests.models import BacktestRun
 from execution.models import Trade
 from strategy.models import TradeDecision
-from strategy.services import exit_rules_of
+from strategy.services import entry_filters_of, exit_rules_of
 
 DECISION_FIELDS = ("action", "reason_code", "expiration", "short_symbol", "long_symbol", "credit_mid", "credit_fill",
-                   "width_points", "exit_rules")
+                   "width_points", "exit_rules", "entry_filters")
 TRADE_FIELDS = ("status", "entry_credit", "take_profit_debit", "stop_loss_debit", "exit_reason", "closed_at",
                 "exit_debit", "settlement_price", "realized_pnl_usd")
 OUTCOME_FIELDS = ("exit_reason", "exit_at", "exit_debit", "pnl_usd", "label")
@@ -58,6 +58,8 @@ def _decision_view(d: TradeDecision) -> dict[str, Any]:
         "credit_mid": d.credit_mid, "credit_fill": d.credit_fill, "width_points": d.width_points,
         # The exit rules frozen on each side's decision (take profit, stop, time exit): the marks apply those.
         "exit_rules": exit_rules_of(d.config_params or {}),
+        # And its entry filters (weekdays, event days, VIX and term ratio ranges, credit / width).
+        "entry_filters": entry_filters_of(d.config_params or {}),
     }
 
 

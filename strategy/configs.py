@@ -26,6 +26,8 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Config", ("name", "enabled", "priority", "ml_group")),
     ("Entry: the spread", ("side", "target_dte", "short_delta_target", "width_points", "max_width_mult", "quantity")),
     ("Entry: quality", ("min_credit", "max_combo_spread", "max_combo_spread_frac", "max_snapshot_age_minutes")),
+    ("Entry filters (blank = no filter)", ("vix_min", "vix_max", "term_ratio_min", "term_ratio_max", "entry_weekdays",
+                                           "skip_event_days", "min_credit_to_width")),
     ("Exits", ("take_profit_fraction", "stop_loss_multiple", "exit_at_time", "exit_minutes_before_settlement")),
     ("Risk limits", ("max_open_trades", "max_new_trades_per_day", "no_new_after_stop")),
 )

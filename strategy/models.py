@@ -9,11 +9,11 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from strategy.quant.decision import DEFAULT_ML_GROUP
-from strategy.quant.types import MAX_MINUTES_BEFORE_SETTLEMENT
+from strategy.quant.types import MAX_MINUTES_BEFORE_SETTLEMENT, MAX_TARGET_DTE, weekdays_of
 
 SESSION_OPEN_ET = dt.time(9, 30)
 LAST_EXIT_TIME_ET = dt.time(15, 59)  # SPXW settles at 16:00 ET; a time exit at or after it never comes
@@ -47,7 +47,9 @@ class StrategyConfig(models.Model):
     name = models.CharField(max_length=60, unique=True)
     enabled = models.BooleanField(default=True)
     side = models.CharField(max_length=12, choices=Side.choices)
-    target_dte = models.PositiveSmallIntegerField(help_text="DTE bucket (calendar days); reads that bucket's snapshots")
+    target_dte = models.PositiveSmallIntegerField(
+        help_text="DTE bucket, 0 to 7 calendar days (0: the expiration of the entry day, settled that day); "
+                  "reads that bucket's snapshots, so live needs it in SNAPSHOT_DTE_TARGETS")
     short_delta_target = models.DecimalField(
         max_digits=4, decimal_places=3, validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("0.99"))],
         help_text="|delta| of the short leg, e.g. 0.10",
@@ -93,6 +95,33 @@ class StrategyConfig(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_MINUTES_BEFORE_SETTLEMENT)],
         help_text="time exit: close at the first mark at or after this many minutes before the series' settlement "
                   "(SPXW 16:00 ET, 13:00 on an early close); blank = none. At most one of the two time exits")
+    # Entry filters on decision-time features (README "The rules, exactly"), checked once the spread
+    # passed selection: SKIP entry_filter. Blank = no filter. Frozen on every decision too.
+    vix_min = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text="enter only when our 30-day VIX-style index (feature vix30) is at least this; blank = no minimum")
+    vix_max = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text="enter only when our 30-day VIX-style index (feature vix30) is at most this; blank = no maximum")
+    term_ratio_min = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True,
+        help_text="enter only when the 9d/30d term ratio (our 9-day / 30-day index, feature vix_ratio_9d_30d) is "
+                  "at least this; blank = no minimum")
+    term_ratio_max = models.DecimalField(
+        max_digits=5, decimal_places=3, null=True, blank=True,
+        help_text="enter only when the 9d/30d term ratio (feature vix_ratio_9d_30d) is at most this, e.g. 1.0 for "
+                  "contango; blank = no maximum")
+    entry_weekdays = models.CharField(
+        max_length=9, blank=True, default="",
+        help_text="ISO weekdays entries are allowed on, comma-separated: 1 = Monday ... 5 = Friday (e.g. 1,3,5); "
+                  "blank = every day")
+    skip_event_days = models.BooleanField(
+        default=False, help_text="no entry on an FOMC statement day (the market event table, kind fomc: feature "
+                                 "fomc_day)")
+    min_credit_to_width = models.DecimalField(
+        max_digits=4, decimal_places=3, null=True, blank=True,
+        help_text="enter only when the fill-model credit / width (feature credit_to_width) is at least this, e.g. "
+                  "0.05 = 1.25 on 25 points; in (0, 1]; blank = no minimum")
 
     class Meta:
         db_table = "strategy_configs"
@@ -105,15 +134,46 @@ class StrategyConfig(models.Model):
             models.CheckConstraint(condition=Q(stop_loss_multiple__gt=0), name="strategy_config_stop_loss_positive"),
             models.CheckConstraint(condition=Q(exit_at_time__isnull=True) | Q(exit_minutes_before_settlement__isnull=True),
                                    name="strategy_config_one_time_exit"),
+            models.CheckConstraint(condition=Q(target_dte__lte=MAX_TARGET_DTE), name="strategy_config_target_dte_range"),
+            models.CheckConstraint(condition=Q(vix_min__gte=0) & Q(vix_max__gte=0)
+                                   & (Q(vix_min__isnull=True) | Q(vix_max__isnull=True) | Q(vix_min__lte=F("vix_max"))),
+                                   name="strategy_config_vix_range"),
+            models.CheckConstraint(condition=Q(term_ratio_min__gte=0) & Q(term_ratio_max__gte=0)
+                                   & (Q(term_ratio_min__isnull=True) | Q(term_ratio_max__isnull=True)
+                                      | Q(term_ratio_min__lte=F("term_ratio_max"))),
+                                   name="strategy_config_term_ratio_range"),
+            models.CheckConstraint(condition=Q(min_credit_to_width__gt=0, min_credit_to_width__lte=1),
+                                   name="strategy_config_credit_to_width_range"),
         ]
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
-        """The exit rules' ranges, named by field (admin and the config pages show them)."""
+        """The DTE target's, exit rules' and entry filters' ranges, named by field (admin and the
+        config pages show them). ``entry_weekdays`` is written back canonical ("5, 1" → "1,5")."""
         super().clean()
         errors: dict[str, str] = {}
+        dte = self.target_dte
+        if dte is not None and not 0 <= dte <= MAX_TARGET_DTE:
+            errors["target_dte"] = (f"DTE targets go from 0 (the expiration of the entry day) to {MAX_TARGET_DTE} "
+                                    f"calendar days, not {dte}")
+        for low, high, what in (("vix_min", "vix_max", "the VIX-style index"),
+                                ("term_ratio_min", "term_ratio_max", "the 9d/30d term ratio")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            for name, value in ((low, lo), (high, hi)):
+                if value is not None and Decimal(value) < 0:
+                    errors[name] = f"{what} is never negative: 0 or more, or blank for no filter"
+            if lo is not None and hi is not None and Decimal(lo) > Decimal(hi) and low not in errors:
+                errors[low] = f"the minimum {lo} is above the maximum {hi}"
+                errors[high] = f"the maximum {hi} is below the minimum {lo}"
+        ctw = self.min_credit_to_width
+        if ctw is not None and not Decimal(0) < Decimal(ctw) <= 1:
+            errors["min_credit_to_width"] = "must lie in (0, 1]: credit / width, e.g. 0.05 = 1.25 on 25 points"
+        try:
+            self.entry_weekdays = ",".join(str(d) for d in weekdays_of(self.entry_weekdays))
+        except ValueError as exc:
+            errors["entry_weekdays"] = f"{exc}, comma-separated (e.g. 1,3,5); blank = every day"
         tp, sl = self.take_profit_fraction, self.stop_loss_multiple
         if tp is not None and not Decimal(0) < Decimal(tp) <= 1:
             errors["take_profit_fraction"] = "must lie in (0, 1]: 0.5 takes profit at +50 % of max profit"
@@ -131,6 +191,27 @@ class StrategyConfig(models.Model):
             errors.setdefault("exit_minutes_before_settlement", message)
         if errors:
             raise ValidationError(errors)
+
+    def warnings(self) -> list[str]:
+        """What the config allows but will not do as one may expect (shown by admin on save; never
+        refused): a DTE the live capture does not take (every live decision SKIPs ``no_snapshot``; a
+        backtest still replays it), and a 0-DTE time exit at or before an entry window (the trade
+        closes at its entry window's first mark)."""
+        out = []
+        targets = sorted(int(t) for t in settings.SNAPSHOT_DTE_TARGETS)
+        if self.target_dte is not None and self.target_dte not in targets:
+            out.append(f"the live capture takes no {self.target_dte}-DTE chains (SNAPSHOT_DTE_TARGETS = "
+                       f"{','.join(map(str, targets))}): live, this config SKIPs no_snapshot at every window until "
+                       f"{self.target_dte} is added there; backtests replay it regardless")
+        first_window = dt.time(10, 0)
+        if self.target_dte == 0 and self.exit_at_time is not None and self.exit_at_time <= first_window:
+            out.append(f"a 0-DTE time exit at {self.exit_at_time:%H:%M} comes at or before the 10:00 entry window: "
+                       f"every trade closes at its entry window's first mark")
+        if self.target_dte == 0 and self.exit_minutes_before_settlement is not None \
+                and self.exit_minutes_before_settlement >= 360:
+            out.append(f"a 0-DTE time exit {self.exit_minutes_before_settlement} min before the 16:00 settlement comes "
+                       f"at or before the 10:00 entry window: every trade closes at its entry window's first mark")
+        return out
 
     def frozen(self) -> dict[str, Any]:
         """The parameters as they were when a decision was made (stored on the decision)."""

@@ -44,7 +44,7 @@ from strategy.quant.decision import BookState, ChainRead, Evaluation, Gate, Stra
 from strategy.quant.features import FEATURE_SCHEMA_VERSION, ForwardHistory, WindowContext, history_minutes
 from strategy.quant.money import cents_or_none, mid_or_none
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import ExitRules, RiskLimits, SpreadRules, as_side
+from strategy.quant.types import EntryFilters, ExitRules, RiskLimits, SpreadRules, as_side, weekdays_of
 
 logger = logging.getLogger(__name__)
 ENTRY_WINDOWS = (dt.time(10, 0), dt.time(11, 0), dt.time(12, 0))
@@ -103,12 +103,33 @@ def exit_rules_of(params: Mapping[str, Any]) -> ExitRules:
     )
 
 
+def entry_filters_of(params: Mapping[str, Any]) -> EntryFilters:
+    """The entry filters frozen in a config's parameters (``StrategyConfig.frozen``, stored on every
+    decision as ``config_params``): what the decision core applies, live and in backtests.
+
+    Parameters frozen before the filters existed lack the keys: no filter, which is what those
+    decisions and runs decided with (so an old run reruns identically)."""
+    def opt(name: str) -> float | None:
+        v = params.get(name)
+        return float(v) if v is not None and v != "" else None
+
+    return EntryFilters(
+        vix_min=opt("vix_min"), vix_max=opt("vix_max"),
+        term_ratio_min=opt("term_ratio_min"), term_ratio_max=opt("term_ratio_max"),
+        weekdays=weekdays_of(params.get("entry_weekdays")),
+        skip_event_days=bool(params.get("skip_event_days") or False),
+        min_credit_to_width=opt("min_credit_to_width"),
+    )
+
+
 def strategy_spec(config: StrategyConfig, *, key: str | None = None, book: str = LIVE_BOOK,
                   fill_fraction: float | None = None) -> StrategySpec:
     """The decision core's view of a config (live: keyed by its name, in the one live book)."""
+    frozen = config.frozen()
     return StrategySpec(key=key or config.name, priority=int(config.priority), book=book,
                         target_dte=int(config.target_dte), rules=spread_rules(config, fill_fraction=fill_fraction),
-                        limits=risk_limits(config), ml_group=config.ml_group, exits=exit_rules_of(config.frozen()))
+                        limits=risk_limits(config), ml_group=config.ml_group, exits=exit_rules_of(frozen),
+                        filters=entry_filters_of(frozen))
 
 
 def window_context(*, at: dt.datetime, underlying: str, context: ContextSnapshot | None) -> WindowContext:
@@ -210,8 +231,13 @@ def config_read(config: StrategyConfig, *, at: dt.datetime, underlying: str, win
     spec = strategy_spec(config)
     snapshot = selectors.latest_snapshot(underlying=underlying, target_dte=config.target_dte, at=at)
     if snapshot is None:
+        message = f"no {config.target_dte}-DTE snapshot at or before {at:%H:%M}Z"
+        targets = sorted(int(t) for t in settings.SNAPSHOT_DTE_TARGETS)
+        if config.target_dte not in targets:
+            message += (f": the live capture takes no {config.target_dte}-DTE chains (SNAPSHOT_DTE_TARGETS = "
+                        f"{','.join(map(str, targets))}; add {config.target_dte} there)")
         return Read(config, decision.missing(spec, window=window, reason_code=decision.NO_SNAPSHOT,
-                                             reason_message=f"no {config.target_dte}-DTE snapshot at or before {at:%H:%M}Z"))
+                                             reason_message=message))
     age_min = (at - snapshot.ts).total_seconds() / 60
     if age_min > config.max_snapshot_age_minutes:
         message = (f"latest {config.target_dte}-DTE snapshot is {age_min:.0f} min old "

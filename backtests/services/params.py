@@ -164,12 +164,23 @@ def _legacy_exit_params(params: dict[str, Any], frozen: dict[str, Any]) -> dict[
             "exit_at_time": None, "exit_minutes_before_settlement": None}
 
 
+# A config's entry filters when none is set (``StrategyConfig``'s defaults when the filters came in).
+NO_ENTRY_FILTERS: dict[str, Any] = {"vix_min": None, "vix_max": None, "term_ratio_min": None, "term_ratio_max": None,
+                                    "entry_weekdays": "", "skip_event_days": False, "min_credit_to_width": None}
+
+
+def _legacy_filter_params(frozen: dict[str, Any]) -> dict[str, Any]:
+    """A run stored before the entry filters existed decided without any: its strategies get none,
+    spelled out, whatever the model's defaults say later (so the run reruns identically)."""
+    return {**NO_ENTRY_FILTERS, **frozen}
+
+
 def strategies_of(params: dict[str, Any]) -> list[Strategy]:
-    """The run's strategies, their rules (selection, risk and exits) built from the frozen config
-    parameters as live builds them."""
+    """The run's strategies, their rules (selection, entry filters, risk and exits) built from the
+    frozen config parameters as live builds them."""
     out = []
     for s in params["strategies"]:
-        frozen = _legacy_exit_params(params, s["params"])
+        frozen = _legacy_filter_params(_legacy_exit_params(params, s["params"]))
         config = StrategyConfig(**frozen)  # unsaved: only read to build the decision core's spec
         out.append(Strategy(
             spec=strategy_spec(config, key=s["key"], book=s["book"], fill_fraction=float(params["fill_fraction"])),

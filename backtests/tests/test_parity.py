@@ -187,3 +187,110 @@ def test_per_config_exit_rules_and_time_exits_agree_live_and_in_the_backtest(hol
     # A later edit of the config changes no decision made before it.
     StrategyConfig.objects.update(exit_at_time=None, exit_minutes_before_settlement=None, take_profit_fraction="0.5")
     assert parity.compare(run).differences == []
+
+
+def test_entry_filters_and_a_time_exit_agree_live_and_in_the_backtest(holiday_market: Path) -> None:
+    """Thanksgiving week with entry filters on top of per-config exits: Monday's 3-DTE put spread
+    (allowed Mondays and Fridays only) closes at its time exit, 47 minutes before Friday's 13:00
+    settlement (the 12:15 mark), and the filter refuses it on Tuesday and Wednesday; the 5-DTE put
+    skips event days (an FOMC statement put on Wednesday); the 7-DTE calls have a VIX maximum, and
+    the compact universe lists nothing 30 days out, so vix30 is missing and they never enter; the
+    7-DTE 10-delta put needs 5 % of the width as credit (1.25 on 25 points: some days it has it). Live and the backtest make the same decisions (SKIP
+    ``entry_filter`` with the same reasons), the same trades, exits and PnL, field by field."""
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from snapshots.models import MarketEvent
+    from strategy.quant.types import EntryFilters
+    from strategy.services import entry_filters_of
+
+    wednesday = HOLIDAY_DAYS[2]
+    MarketEvent.objects.create(day=wednesday, kind=MarketEvent.Kind.FOMC, description="test: an event day")
+    StrategyConfig.objects.update(take_profit_fraction=1, stop_loss_multiple=19, max_open_trades=2)
+    StrategyConfig.objects.filter(name="3DTE put 20d").update(priority=1, short_delta_target="0.45",
+                                                              exit_minutes_before_settlement=47, entry_weekdays="1,5")
+    StrategyConfig.objects.filter(name="5DTE put 20d").update(priority=2, skip_event_days=True, max_new_trades_per_day=2,
+                                                              max_combo_spread=None, max_combo_spread_frac=None)
+    StrategyConfig.objects.filter(target_dte=7, side="call_credit").update(vix_max=40)
+    StrategyConfig.objects.filter(name="7DTE put 10d").update(min_credit_to_width="0.05")
+    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
+    assert report.decisions_compared == 12 * 3 * len(HOLIDAY_DAYS)
+    assert report.trades_compared == Trade.objects.filter(backtest_run__isnull=True).count() > 0
+    assert report.differences == []
+
+    live = TradeDecision.objects.filter(backtest_run__isnull=True).select_related("strategy_config")
+    backtest = TradeDecision.objects.filter(backtest_run=run)
+    filtered = live.filter(reason_code="entry_filter")
+    assert filtered.count() == backtest.filter(reason_code="entry_filter").count()
+    by_config: dict[str, set[str]] = {}
+    for d in filtered:
+        by_config.setdefault(d.strategy_config.name, set()).add(d.reason_message.split(":")[0])
+        assert d.legs and d.credit_fill is not None  # the refused spread is stored, as for a selection SKIP
+        assert not DecisionOutcome.objects.filter(decision=d).exists()  # not a candidate: no shadow outcome
+    assert by_config["3DTE put 20d"] == {"entry_weekdays"}
+    assert by_config["5DTE put 20d"] == {"skip_event_days"}
+    assert by_config["7DTE call 10d"] == by_config["7DTE call 20d"] == {"vix_max"}
+    assert by_config["7DTE put 10d"] == {"min_credit_to_width"}
+    low = live.filter(strategy_config__name="7DTE put 10d")
+    assert all(d.credit_fill < Decimal("1.25") for d in low.filter(reason_code="entry_filter"))
+    assert all(d.credit_fill >= Decimal("1.25") for d in low.filter(reason_code="risk_limit"))
+    assert low.filter(reason_code="risk_limit").exists()  # passed the filter, then the shared budget was full
+    assert {d.trading_day for d in filtered.filter(strategy_config__name="3DTE put 20d")} <= {HOLIDAY_DAYS[1], wednesday}
+    assert {d.trading_day for d in filtered.filter(strategy_config__name="5DTE put 20d")} == {wednesday}
+    assert not live.filter(strategy_config__name__startswith="7DTE call", action="TRADE").exists()
+    message = filtered.filter(strategy_config__name="7DTE call 10d").first().reason_message
+    assert message == "vix_max: vix30 missing (term chains missing), and vix_max is set"
+    # The filters were frozen on both sides' decisions.
+    for d in [*live.filter(strategy_config__name="3DTE put 20d")[:1], *backtest.filter(strategy_config__name="3DTE put 20d")[:1]]:
+        assert entry_filters_of(d.config_params) == EntryFilters(weekdays=(1, 5))
+    # Monday's filtered 3-DTE trade closes at its time exit at the same stamp and PnL live and in the backtest.
+    ny = ZoneInfo("America/New_York")
+    timed = Trade.objects.filter(backtest_run=run, exit_reason="time_exit", strategy_config__name="3DTE put 20d")
+    assert timed.count() == 1, list(Trade.objects.filter(backtest_run=run).values_list("expiration", "exit_reason"))
+    t = timed.get()
+    assert t.decision.trading_day == HOLIDAY_DAYS[0] and t.closed_at.astimezone(ny) == dt.datetime(
+        2026, 11, 27, 12, 15, tzinfo=ny)
+    twin = Trade.objects.get(backtest_run__isnull=True, decision__trading_day=t.decision.trading_day,
+                             decision__entry_window=t.decision.entry_window, strategy_config=t.strategy_config)
+    assert (twin.exit_reason, twin.closed_at, twin.exit_debit, twin.realized_pnl_usd) == (
+        t.exit_reason, t.closed_at, t.exit_debit, t.realized_pnl_usd)
+
+
+def test_a_zero_dte_config_agrees_live_and_in_the_backtest(replay_market: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """0 DTE: with 0 in ``SNAPSHOT_DTE_TARGETS`` the live capture stores the day's own expiration
+    and the entry windows read it; one config holds to the 16:00 settlement (no take profit, a far
+    stop), the other (20-delta) closes at a 15:00 time exit. The backtest of the day reads the same expiration
+    from the minute data and ends every trade the same day, at the same stamps and PnL."""
+    from zoneinfo import ZoneInfo
+
+    from strategy.tests.factories import StrategyConfigFactory
+
+    settings.SNAPSHOT_DTE_TARGETS = [0, 3, 5, 7]
+    day = COMPACT_DAYS[0]
+    StrategyConfig.objects.exclude(name="3DTE put 10d").update(enabled=False)
+    StrategyConfigFactory(name="0DTE put held", target_dte=0, short_delta_target="0.10", min_credit="0.05",
+                          take_profit_fraction=1, stop_loss_multiple=19, max_open_trades=9, max_new_trades_per_day=9,
+                          priority=1)
+    StrategyConfigFactory(name="0DTE put timed", target_dte=0, short_delta_target="0.20",
+                          min_credit="0.05", take_profit_fraction=1, stop_loss_multiple=19, exit_at_time=dt.time(15),
+                          max_open_trades=9, max_new_trades_per_day=9, priority=2)
+    run, report = _live_then_backtest((day,), context=True)
+    assert report.decisions_compared == 3 * 3
+    assert report.differences == []
+
+    ny = ZoneInfo("America/New_York")
+    live = TradeDecision.objects.filter(backtest_run__isnull=True, strategy_config__target_dte=0)
+    assert live.count() == 2 * 3
+    for d in live.select_related("snapshot"):
+        assert d.expiration == day and d.snapshot is not None and 0 in d.snapshot.dte_targets
+        assert d.features["dte_calendar"] == 0
+    trades = Trade.objects.filter(strategy_config__target_dte=0)
+    assert trades.filter(backtest_run__isnull=True).count() == trades.filter(backtest_run=run).count() >= 2
+    reasons = set()
+    for t in trades:
+        closed = t.closed_at.astimezone(ny)
+        assert t.status == Trade.Status.CLOSED and t.expiration == day and closed.date() == day
+        reasons.add((t.strategy_config.name, t.exit_reason, closed.time()))
+    assert ("0DTE put held", "settlement", dt.time(16, 0)) in reasons, reasons
+    assert any(name == "0DTE put timed" and reason == "time_exit" and at == dt.time(15, 0)
+               for name, reason, at in reasons), reasons

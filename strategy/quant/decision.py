@@ -4,8 +4,9 @@ Live (``strategy.services.entry_window_run``) and the backtester (``backtests.en
 same functions and only do I/O around them:
 
 1. ``evaluate`` — per strategy: the chain it read (our forward, IV and delta) → ``select_spread``
-   with its quality filters → the decision-time features. A strategy that read no usable chain gets
-   ``missing`` (``no_snapshot`` / ``stale_snapshot``) instead.
+   with its quality filters → the decision-time features → the config's entry filters on those
+   features (``rules.entry_filter_check``: SKIP ``entry_filter``). A strategy that read no usable
+   chain gets ``missing`` (``no_snapshot`` / ``stale_snapshot``) instead.
 2. ``decide_window`` — the evaluations of one window instant, per risk book: the ones that want to
    trade are ranked (``rules.rank_candidates``), checked in that order against the book's risk
    state (``rules.risk_check``, each TRADE counting against the next), then the ML gate; the rest
@@ -31,6 +32,7 @@ from strategy.quant.features import FeatureRow, ForwardHistory, WindowContext, c
 from strategy.quant.types import (
     REASONS,
     ChainQuotes,
+    EntryFilters,
     ExitRules,
     Leg,
     NoCandidate,
@@ -47,6 +49,7 @@ SKIP: Final = "SKIP"
 NO_SNAPSHOT: Final = "no_snapshot"
 STALE_SNAPSHOT: Final = "stale_snapshot"
 NO_FORWARD: Final = "no_forward"
+ENTRY_FILTER: Final = "entry_filter"
 RISK_LIMIT: Final = "risk_limit"
 ML_GATE: Final = "ml_gate"
 ML_ERROR: Final = "ml_error"
@@ -57,6 +60,9 @@ DECISION_REASONS: Final[Mapping[str, str]] = MappingProxyType({
     NO_SNAPSHOT: "no chain of the DTE bucket's expiration was read at the window",
     STALE_SNAPSHOT: "the latest chain of the bucket is older than the config allows",
     NO_FORWARD: "our implied forward could not be fitted from the chain (or it has settled)",
+    ENTRY_FILTER: "the spread passed selection but one of the config's entry filters refused the entry "
+                  "(weekday, event day, VIX range, term ratio range, credit / width; the message names it and "
+                  "the value)",
     RISK_LIMIT: "a risk limit refused the trade (the message says which)",
     ML_GATE: "the meta-labeler scored the candidate below its threshold",
     ML_ERROR: "the meta-labeler could not score the candidate, so it was not traded (the message says why)",
@@ -71,7 +77,8 @@ class StrategySpec:
     ``key`` is unique among the strategies of a decision set and is the ranking's last tie-break
     (live: the config's name). Strategies with the same ``book`` share one risk budget.
     ``exits``: how its trades close (the config's frozen exit rules; the decision itself does not
-    read them, the marks and the backtest's exit walk do).
+    read them, the marks and the backtest's exit walk do). ``filters``: its entry filters on the
+    decision-time features (``evaluate`` applies them once the spread passed selection).
     """
 
     key: str
@@ -82,6 +89,7 @@ class StrategySpec:
     limits: RiskLimits
     ml_group: str = DEFAULT_ML_GROUP  # whose meta-labeler gates it (``StrategyConfig.ml_group``)
     exits: ExitRules = field(default_factory=ExitRules)
+    filters: EntryFilters = field(default_factory=EntryFilters)
 
 
 @dataclass(frozen=True)
@@ -206,9 +214,11 @@ def evaluate(
     spec: StrategySpec, chain: ChainRead, *, window: WindowContext, history: ForwardHistory,
     quotes: ChainQuotes | None = None,
 ) -> Evaluation:
-    """Chain → candidate spread → features for one strategy (no risk rules yet).
+    """Chain → candidate spread → features → entry filters for one strategy (no risk rules yet).
 
-    ``quotes`` is ``chain_quotes(chain.analytics)`` when the caller already built it (strategies
+    Order: ``no_forward``, then the selection reasons (``select_spread``), then — for a spread that
+    passed selection — the entry filters (``rules.entry_filter_check`` on the features: SKIP
+    ``entry_filter``, the rejected spread kept as for a selection SKIP). ``quotes`` is ``chain_quotes(chain.analytics)`` when the caller already built it (strategies
     reading the same chain share one). A chain without a fitted forward, or at/after its
     settlement, is SKIP ``no_forward``. ``window`` and ``history`` carry the market and calendar
     facts of the window and the expiration's forward earlier in the session (``features``).
@@ -223,6 +233,9 @@ def evaluate(
     feats = _features(spec, chain, candidate, window=window, history=history)
     if isinstance(result, NoCandidate):
         return Evaluation(spec, at, candidate, result.reason, result.message, feats)
+    refusal = rules.entry_filter_check(spec.filters, feats.values, feats.missing)
+    if refusal is not None:
+        return Evaluation(spec, at, candidate, ENTRY_FILTER, f"{refusal.filter}: {refusal.message}", feats)
     return Evaluation(spec, at, candidate, "", "", feats)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final, TypeAlias
@@ -28,10 +28,13 @@ from strategy.quant.fills import COMPLEX_ORDER_TICK, as_decimal, combo_spread_of
 from strategy.quant.types import (
     COMBO_SPREAD_TOO_WIDE,
     CREDIT_BELOW_MIN,
+    ENTRY_FILTERS,
+    EVENT_DAY_FILTER,
     EXIT_REASONS,
     LONG_LEG_NO_GREEKS,
     MAX_NEW_TRADES_PER_DAY,
     MAX_OPEN_TRADES,
+    MIN_CREDIT_TO_WIDTH,
     NO_CREDIT,
     NO_LONG_LEG,
     NO_QUOTES,
@@ -46,11 +49,19 @@ from strategy.quant.types import (
     STOP_LOSS,
     STOPPED_OUT_TODAY,
     TAKE_PROFIT,
+    TERM_RATIO_MAX,
+    TERM_RATIO_MIN,
     TIME_EXIT,
+    VIX_MAX,
+    VIX_MIN,
+    WEEKDAY_NAMES,
+    WEEKDAYS_FILTER,
     WIDTH_ADJUSTED,
     ChainQuotes,
+    EntryFilters,
     ExitRules,
     ExitSignal,
+    FilterRefusal,
     Leg,
     LegSide,
     NoCandidate,
@@ -64,6 +75,7 @@ from strategy.quant.types import (
 from strategy.quant.timemodel import NEW_YORK
 
 __all__ = [
+    "ENTRY_FILTERS",
     "EXIT_REASONS",
     "QUALITY_FLAGS",
     "REASONS",
@@ -71,6 +83,7 @@ __all__ = [
     "SELECTION_REASONS",
     "RankItem",
     "close_debit",
+    "entry_filter_check",
     "exit_due",
     "fees_usd",
     "mark_quotes_usable",
@@ -276,6 +289,71 @@ def risk_check(*, open_trades: int, entries_today: int, stops_today: int, limits
     if limits.no_new_after_stop and stops_today > 0:
         return RiskVerdict(False, STOPPED_OUT_TODAY, f"{stops_today} stop-loss exit(s) today")
     return RiskVerdict(True, RISK_OK, RISK_REASONS[RISK_OK])
+
+
+def entry_filter_check(filters: EntryFilters, values: Mapping[str, float],
+                       missing: Mapping[str, str] | None = None) -> FilterRefusal | None:
+    """The first entry filter that refuses a candidate, or None: it may go on to the risk limits.
+
+    Reads the candidate's decision-time features only (``values``, NaN = missing; ``missing`` says
+    why), so live and backtest, which compute the same features, filter alike. In this order
+    (``ENTRY_FILTERS``): ``entry_weekdays`` — the ISO weekday ``weekday + 1`` (the feature counts
+    0 = Monday) must be one of ``filters.weekdays``; ``skip_event_days`` — ``fomc_day`` must be 0;
+    ``vix_min`` / ``vix_max`` — ``vix_min <= vix30 <= vix_max``; ``term_ratio_min`` /
+    ``term_ratio_max`` — the same on ``vix_ratio_9d_30d``; ``min_credit_to_width`` — ``credit_fill
+    / width_points >= min_credit_to_width``, compared exactly as fractions of the decimal prices
+    (0.50 / 25 passes a minimum of 0.02). Bounds are inclusive: a value equal to a bound passes. A
+    filter that is set and whose feature is missing refuses (never a silent pass); a filter not set
+    reads nothing.
+    """
+    if not filters.active:
+        return None
+    why = missing or {}
+
+    def value(name: str) -> float | None:
+        x = values.get(name)
+        return float(x) if x is not None and math.isfinite(x) else None
+
+    def absent(name: str, feature: str) -> FilterRefusal:
+        return FilterRefusal(name, f"{feature} missing ({why.get(feature, 'not computed')}), and {name} is set")
+
+    if filters.weekdays:
+        weekday = value("weekday")
+        if weekday is None:
+            return absent(WEEKDAYS_FILTER, "weekday")
+        iso = int(weekday) + 1
+        if iso not in filters.weekdays:
+            allowed = ", ".join(f"{WEEKDAY_NAMES[d][:3]} ({d})" for d in filters.weekdays)
+            return FilterRefusal(WEEKDAYS_FILTER, f"{WEEKDAY_NAMES.get(iso, '?')} ({iso}) is not an allowed "
+                                                  f"weekday: {allowed}")
+    if filters.skip_event_days:
+        fomc = value("fomc_day")
+        if fomc is None:
+            return absent(EVENT_DAY_FILTER, "fomc_day")
+        if fomc:
+            return FilterRefusal(EVENT_DAY_FILTER, "the entry day is an FOMC statement day (fomc_day 1)")
+    ranges = ((VIX_MIN, "vix30", filters.vix_min, "min"), (VIX_MAX, "vix30", filters.vix_max, "max"),
+              (TERM_RATIO_MIN, "vix_ratio_9d_30d", filters.term_ratio_min, "min"),
+              (TERM_RATIO_MAX, "vix_ratio_9d_30d", filters.term_ratio_max, "max"))
+    for name, feature, bound, kind in ranges:
+        if bound is None:
+            continue
+        x = value(feature)
+        if x is None:
+            return absent(name, feature)
+        if kind == "min" and x < bound:
+            return FilterRefusal(name, f"{feature} {x:.4f} below min {bound:g}")
+        if kind == "max" and x > bound:
+            return FilterRefusal(name, f"{feature} {x:.4f} above max {bound:g}")
+    if filters.min_credit_to_width is not None:
+        credit, width = value("credit_fill"), value("width_points")
+        if credit is None or width is None or width <= 0:
+            return absent(MIN_CREDIT_TO_WIDTH, "credit_to_width")
+        ratio = Fraction(as_decimal(credit)) / Fraction(as_decimal(width))
+        if ratio < Fraction(as_decimal(filters.min_credit_to_width)):
+            return FilterRefusal(MIN_CREDIT_TO_WIDTH, f"credit_to_width {float(ratio):.4f} (credit {credit:.2f} / "
+                                                      f"width {width:g}) below min {filters.min_credit_to_width:g}")
+    return None
 
 
 def rank_candidates(items: Sequence[RankItem]) -> list[RankItem]:

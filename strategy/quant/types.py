@@ -301,6 +301,106 @@ class ExitRules:
             raise ValueError(f"exit_minutes_before_settlement must be an int in 1..{MAX_MINUTES_BEFORE_SETTLEMENT}, got {n!r}")
 
 
+# ISO weekdays (1 = Monday … 5 = Friday): the days SPX options trade on.
+TRADING_WEEKDAYS: Final = (1, 2, 3, 4, 5)
+WEEKDAY_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {1: "Monday", 2: "Tuesday", 3: "Wednesday", 4: "Thursday", 5: "Friday", 6: "Saturday", 7: "Sunday"})
+MAX_TARGET_DTE: Final = 7  # DTE targets 0 (expires the entry day) to 7 calendar days
+
+# The entry filters, checked in this order (``rules.entry_filter_check``; the first that refuses is
+# named in the SKIP's message): each reads one decision-time feature (``strategy.quant.features``).
+WEEKDAYS_FILTER: Final = "entry_weekdays"
+EVENT_DAY_FILTER: Final = "skip_event_days"
+VIX_MIN: Final = "vix_min"
+VIX_MAX: Final = "vix_max"
+TERM_RATIO_MIN: Final = "term_ratio_min"
+TERM_RATIO_MAX: Final = "term_ratio_max"
+MIN_CREDIT_TO_WIDTH: Final = "min_credit_to_width"
+ENTRY_FILTERS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        WEEKDAYS_FILTER: "the entry day's ISO weekday (feature weekday + 1) is not among the allowed ones",
+        EVENT_DAY_FILTER: "the entry day is an FOMC statement day of the event table (feature fomc_day)",
+        VIX_MIN: "our 30-day VIX-style index (feature vix30) is below the minimum, or missing",
+        VIX_MAX: "our 30-day VIX-style index (feature vix30) is above the maximum, or missing",
+        TERM_RATIO_MIN: "the 9d/30d term ratio (feature vix_ratio_9d_30d) is below the minimum, or missing",
+        TERM_RATIO_MAX: "the 9d/30d term ratio (feature vix_ratio_9d_30d) is above the maximum, or missing",
+        MIN_CREDIT_TO_WIDTH: "the fill-model credit / width (feature credit_to_width) is below the minimum, or missing",
+    }
+)
+
+
+def weekdays_of(text: str | Sequence[int] | None) -> tuple[int, ...]:
+    """ISO weekdays from a config's ``entry_weekdays`` ("1,3,5"; spaces allowed; blank = ()), sorted
+    and distinct. ``ValueError`` (naming the bad item) for anything but the trading weekdays 1..5."""
+    if text is None:
+        return ()
+    items = [str(x).strip() for x in (text.split(",") if isinstance(text, str) else text)]
+    out = set()
+    for item in (i for i in items if i):
+        if not item.isdigit() or int(item) not in TRADING_WEEKDAYS:
+            raise ValueError(f"{item!r} is not a trading weekday: use ISO weekdays 1 (Monday) to 5 (Friday)")
+        out.add(int(item))
+    return tuple(sorted(out))
+
+
+def _bound(value: float | None, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not math.isfinite(value) or value < 0):
+        raise ValueError(f"{name} must be a finite number >= 0 or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EntryFilters:
+    """A strategy config's entry filters on decision-time features (frozen on each decision with its
+    config); ``None`` / empty / False = no such filter, so ``EntryFilters()`` lets everything pass.
+
+    Ranges are inclusive: ``vix_min <= vix30 <= vix_max``, ``term_ratio_min <= vix_ratio_9d_30d <=
+    term_ratio_max``, ``credit_to_width >= min_credit_to_width`` (exactly, as the fraction of the
+    decimal credit and width). ``weekdays``: the ISO weekdays (1 = Monday … 5 = Friday) entries are
+    allowed on; () = all. ``skip_event_days``: no entry on an FOMC statement day. A set filter
+    whose feature is missing (NaN) refuses the entry. ``rules.entry_filter_check`` applies them.
+    """
+
+    vix_min: float | None = None
+    vix_max: float | None = None
+    term_ratio_min: float | None = None
+    term_ratio_max: float | None = None
+    weekdays: tuple[int, ...] = ()
+    skip_event_days: bool = False
+    min_credit_to_width: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in (VIX_MIN, VIX_MAX, TERM_RATIO_MIN, TERM_RATIO_MAX, MIN_CREDIT_TO_WIDTH):
+            _bound(getattr(self, name), name)
+        for low, high in ((VIX_MIN, VIX_MAX), (TERM_RATIO_MIN, TERM_RATIO_MAX)):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"{low} {lo!r} is above {high} {hi!r}")
+        days = self.weekdays
+        if (not isinstance(days, tuple) or any(isinstance(d, bool) or d not in TRADING_WEEKDAYS for d in days)
+                or list(days) != sorted(set(days))):
+            raise ValueError(f"weekdays must be a sorted tuple of distinct ISO weekdays 1..5, got {days!r}")
+        if not isinstance(self.skip_event_days, bool):
+            raise ValueError(f"skip_event_days must be a bool, got {self.skip_event_days!r}")
+
+    @property
+    def active(self) -> bool:
+        """True when at least one filter is set."""
+        return self != EntryFilters()
+
+
+@dataclass(frozen=True)
+class FilterRefusal:
+    """Which entry filter refused a candidate (``ENTRY_FILTERS``) and why, with the feature's value."""
+
+    filter: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.filter not in ENTRY_FILTERS:
+            raise ValueError(f"unknown entry filter {self.filter!r}")
+
+
 @dataclass(frozen=True)
 class TimeExit:
     """A trade's time exit as instants: due at an exit stamp ``at <= stamp < settles_at``."""
