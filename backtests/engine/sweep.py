@@ -120,6 +120,16 @@ class _Path(_Open):
     exits: dict[int, tuple[Exit, int, Mark | None]] = field(default_factory=dict)
 
 
+def exit_bounds(credit: float, take_profit_fraction: np.ndarray, stop_loss_multiple: np.ndarray
+                ) -> tuple[list[float], list[float]]:
+    """Per exit rule, (take, stop): an exact debit strictly between them cannot trigger the rule's
+    take profit or stop (``rules.exit_due``'s C·(1 − f) and C·(1 + m) widened by ``_EXACT_MARGIN``),
+    so only a debit outside reaches the exact rule (a test checks none that triggers is missed)."""
+    take = credit * (1 - take_profit_fraction) + _EXACT_MARGIN
+    stop = credit * (1 + stop_loss_multiple) - _EXACT_MARGIN
+    return take.tolist(), stop.tolist()
+
+
 @dataclass
 class SweepOutput:
     """What a sweep chunk found: every group's candidates (with their path, -1 when none) and the paths."""
@@ -231,8 +241,7 @@ class SweepReplayer(DayReplayer):
                 if first.size:
                     due_at[row] = int(first[0])
                     maybe[row, first] = True
-        take = (credit * (1 - tp) + _EXACT_MARGIN).tolist()
-        stop = (credit * (1 + sl) - _EXACT_MARGIN).tolist()
+        take, stop = exit_bounds(credit, tp, sl)
         debits: dict[int, tuple[float, float]] = {}  # stamp → exact (debit_mid, debit_fill), once for every rule
         for row in np.flatnonzero(maybe.any(axis=1)).tolist():
             e = int(exits[row])
