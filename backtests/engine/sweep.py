@@ -55,12 +55,15 @@ from strategy.quant import decision, rules
 from strategy.quant.decision import TRADE, BookState, Evaluation, StrategySpec
 from strategy.quant.features import WindowContext
 from strategy.quant.timemodel import NEW_YORK
-from strategy.quant.types import ExitRules, Leg, RiskLimits, SpreadCandidate, TimeExit
+from strategy.quant.types import ExitRules, ExitSignal, Leg, RiskLimits, SpreadCandidate, TimeExit
 
 __all__ = ["SweepPlan", "SweepReplayer", "Variant", "decode", "encode", "sweep_plan", "variant_books",
            "variant_candidates"]
 
 REASONS = ("take_profit", "stop_loss", "time_exit", "settlement")
+# The exact-debit screen's margin, points: the float thresholds C·(1 − f), C·(1 + m) and the debit
+# differ from their decimal values (``fills.as_decimal``: shortest repr, 1e-8 quantum) by < 1e-8.
+_EXACT_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,16 @@ class _Path(_Open):
     exits: dict[int, tuple[Exit, int, Mark | None]] = field(default_factory=dict)
 
 
+def exit_bounds(credit: float, take_profit_fraction: np.ndarray, stop_loss_multiple: np.ndarray
+                ) -> tuple[list[float], list[float]]:
+    """Per exit rule, (take, stop): an exact debit strictly between them cannot trigger the rule's
+    take profit or stop (``rules.exit_due``'s C·(1 − f) and C·(1 + m) widened by ``_EXACT_MARGIN``),
+    so only a debit outside reaches the exact rule (a test checks none that triggers is missed)."""
+    take = credit * (1 - take_profit_fraction) + _EXACT_MARGIN
+    stop = credit * (1 + stop_loss_multiple) - _EXACT_MARGIN
+    return take.tolist(), stop.tolist()
+
+
 @dataclass
 class SweepOutput:
     """What a sweep chunk found: every group's candidates (with their path, -1 when none) and the paths."""
@@ -135,7 +148,11 @@ class SweepReplayer(DayReplayer):
         self._paths: dict[tuple[Any, ...], _Path] = {}
         self._tp = np.array([r.take_profit_fraction for r in plan.exit_rules], dtype=np.float64)
         self._sl = np.array([r.stop_loss_multiple for r in plan.exit_rules], dtype=np.float64)
-        self.exact_checks = 0  # rules.exit_due calls (the screen's survivors), for the benchmark
+        self.exact_checks = 0  # stamps × rules that reached rules.exit_due (the screens' survivors), for the benchmark
+        self._debits: dict[tuple[float, ...], tuple[float, float]] = {}
+        self._due: dict[tuple[Any, ...], ExitSignal | None] = {}
+        self._stamps: dict[int, dt.datetime] = {}
+        self._time_exits: dict[tuple[Any, ...], TimeExit | None] = {}
 
     def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
                  context: dict[dt.time, set[tuple[str, dt.date]]]) -> None:
@@ -163,13 +180,20 @@ class SweepReplayer(DayReplayer):
             self.alive.append(p)
         for e in self.plan.group_exits[g]:
             if e not in p.open and e not in p.exits:
-                p.open[e] = rules.time_exit_for(self.plan.exit_rules[e], expiration=c.expiration, settles_at=c.settles_at)
+                k = (e, c.expiration, c.settles_at)
+                if k not in self._time_exits:
+                    self._time_exits[k] = rules.time_exit_for(self.plan.exit_rules[e], expiration=c.expiration,
+                                                              settles_at=c.settles_at)
+                p.open[e] = self._time_exits[k]
         return p.index
 
     def _exits(self, data: DayData) -> None:
         if not self.alive:
             return
         stamps = check_stamps(data.day, self.params.exit_check_minutes)
+        self._debits.clear()  # the memos hold one day's values (bounded memory over a long chunk)
+        self._due.clear()
+        self._stamps.clear()
         series = data.series(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))
         bounds = market_calendar.session_bounds(data.day)
         close_ns = ns(bounds[1]) if bounds else 0
@@ -187,7 +211,17 @@ class SweepReplayer(DayReplayer):
         self.alive = still
 
     def _walk_path(self, p: _Path, stamps: np.ndarray, series: dict[str, LegSeries]) -> None:
-        """``DayReplayer._walk`` for every exit rule open on the path at once (same stamps, same order)."""
+        """``DayReplayer._walk`` for every exit rule open on the path at once (same stamps, same order).
+
+        Numpy over the rules × stamps: the float screen (``threshold_screen`` on the approximate
+        debit, plus each time exit's first markable stamp) picks the stamps to value exactly; their
+        exact debit (``rules.close_debit``) is computed once per stamp; a second screen compares that
+        exact debit with every rule's thresholds in float, with a margin (``_EXACT_MARGIN``) far
+        wider than the float error of the products, so only a stamp that triggers (or ties within
+        the margin) reaches ``rules.exit_due``, which decides — in stamp order, the first signal
+        closing the rule, as alone (the exact debits are computed lazily in that order, so not
+        past the stamp every rule has closed at). ``exit_due`` is a pure function of (credit, debit, rules, whether
+        the time exit is due and its text): its answers are memoised per day (``_due``)."""
         if stamps.size == 0 or not p.open:
             return
         spread = p.candidate.evaluation.candidate
@@ -197,28 +231,40 @@ class SweepReplayer(DayReplayer):
         width, credit, fraction = spread.width_points, spread.credit_fill, self.params.fill_fraction
         usable, approx = debit_screen(sb, sa, lb, la, width_points=width, fill_fraction=fraction)
         exits = np.array(sorted(p.open), dtype=np.int64)
-        maybe = threshold_screen(usable, approx, entry_credit=credit, take_profit_fraction=self._tp[exits],
-                                 stop_loss_multiple=self._sl[exits])
+        tp, sl = self._tp[exits], self._sl[exits]
+        maybe = threshold_screen(usable, approx, entry_credit=credit, take_profit_fraction=tp, stop_loss_multiple=sl)
+        due_at: dict[int, int] = {}  # row → the time exit's first markable stamp (the only one that matters)
         for row, e in enumerate(exits.tolist()):
             te = p.open[e]
-            if te is not None:  # only the first markable stamp from the time exit's instant matters: it closes
+            if te is not None:
                 first = np.flatnonzero(usable & (stamps >= ns(te.at)) & (stamps < ns(te.settles_at)))[:1]
-                maybe[row, first] = True
+                if first.size:
+                    due_at[row] = int(first[0])
+                    maybe[row, first] = True
+        take, stop = exit_bounds(credit, tp, sl)
         debits: dict[int, tuple[float, float]] = {}  # stamp → exact (debit_mid, debit_fill), once for every rule
         for row in np.flatnonzero(maybe.any(axis=1)).tolist():
             e = int(exits[row])
             exit_rules, te = self.plan.exit_rules[e], p.open[e]
+            take_at, stop_at, first_due = take[row], stop[row], due_at.get(row, -1)
             for i in np.flatnonzero(maybe[row]).tolist():
                 if i not in debits:
-                    q = float(sb[i]), float(sa[i]), float(lb[i]), float(la[i])
-                    assert rules.mark_quotes_usable(*q)  # the screen only passes usable stamps
-                    debits[i] = rules.close_debit(*q, width_points=width, fraction=fraction)
+                    debits[i] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]), width,
+                                                  fraction)
                 debit_mid, debit_fill = debits[i]
-                at = _utc(int(stamps[i]))
+                is_due = i == first_due
+                if not is_due and take_at < debit_fill < stop_at:
+                    continue  # the exact debit is clear of both thresholds: exit_due would hold
+                key = (credit, debit_fill, e, te.rule if is_due and te is not None else None)
                 self.exact_checks += 1
-                signal = rules.exit_due(entry_credit=credit, debit_to_close=debit_fill, exit_rules=exit_rules, at=at,
-                                        time_exit=te)
+                if key in self._due:
+                    signal = self._due[key]
+                else:
+                    signal = self._due[key] = rules.exit_due(
+                        entry_credit=credit, debit_to_close=debit_fill, exit_rules=exit_rules,
+                        at=self._at(int(stamps[i])), time_exit=te)
                 if signal is not None:
+                    at = self._at(int(stamps[i]))
                     p.exits[e] = (Exit(at, signal.reason, debit_fill, signal.message), len(p.marks),
                                   Mark(at, debit_mid, debit_fill, signal.reason))
                     del p.open[e]
@@ -227,9 +273,26 @@ class SweepReplayer(DayReplayer):
             last = np.flatnonzero(usable)
             if last.size:
                 j = int(last[-1])
-                debit_mid, debit_fill = rules.close_debit(float(sb[j]), float(sa[j]), float(lb[j]), float(la[j]),
-                                                          width_points=width, fraction=fraction)
-                p.marks.append(Mark(_utc(int(stamps[j])), debit_mid, debit_fill))
+                debit_mid, debit_fill = self._close_debit(float(sb[j]), float(sa[j]), float(lb[j]), float(la[j]),
+                                                          width, fraction)
+                p.marks.append(Mark(self._at(int(stamps[j])), debit_mid, debit_fill))
+
+    def _at(self, stamp_ns: int) -> dt.datetime:
+        """``_utc`` of a check stamp, memoised per day (the same ~390 stamps for every path)."""
+        at = self._stamps.get(stamp_ns)
+        if at is None:
+            at = self._stamps[stamp_ns] = _utc(stamp_ns)
+        return at
+
+    def _close_debit(self, sb: float, sa: float, lb: float, la: float, width: float,
+                     fraction: float) -> tuple[float, float]:
+        """``rules.close_debit`` of usable quotes, memoised per day (paths on the same legs share them)."""
+        key = (sb, sa, lb, la, width, fraction)
+        out = self._debits.get(key)
+        if out is None:
+            assert rules.mark_quotes_usable(sb, sa, lb, la)  # the screen only passes usable stamps
+            out = self._debits[key] = rules.close_debit(sb, sa, lb, la, width_points=width, fraction=fraction)
+        return out
 
     def _settle_path(self, p: _Path, data: DayData) -> None:
         self._settle(p, data)  # sets p.exit when the series can be settled from the data

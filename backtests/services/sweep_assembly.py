@@ -29,7 +29,7 @@ from backtests.engine.sweep import REASONS, ExitTable, GroupEntries
 from backtests.models import BacktestRun, SweepVariant
 from backtests.services import sweep_files
 from backtests.services.params import imported_days, trading_days
-from backtests.services.sweeps import sweep_strategies, variant_dims, variant_name
+from backtests.services.sweeps import grid_product, sweep_strategies, variant_name
 from execution.services import close_amounts, entry_amounts
 from snapshots.payloads import sha256_of
 from strategy.quant import rules
@@ -141,68 +141,70 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
                    traded: list[np.ndarray], table: ExitTable, ex: dict[str, np.ndarray], sources: list[str],
                    trades_info: list[list[Any]], last_mark: list[float | None], decisions: np.ndarray,
                    days: list[dt.date], params: dict[str, Any]) -> dict[str, Any]:
+    """Every variant-trade's money as arrays over all variants at once (each distinct entry, close
+    and last mark computed once by the same functions), then per variant its summary and daily PnL."""
     fee = float(params["fees_per_contract_usd"])
-    # Per path (what the entry fixes): credit and max profit/loss, as trade_entry_set stores them.
-    path_money: dict[int, tuple[Decimal, int, int]] = {}
+    n_variants = len(plan.variants)
+    counts = np.array([t.size for t in traded], dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    if counts.sum():
+        variant = np.repeat(np.arange(n_variants, dtype=np.int64), counts)
+        path = np.concatenate([entries[v.group].path[t] for v, t in zip(plan.variants, traded)]).astype(np.int64)
+        rule = np.repeat(np.array([v.exit for v in plan.variants], dtype=np.int64), counts)
+        row = _rows(table, path, rule)
+    else:
+        variant = path = row = np.empty(0, np.int64)
+    money = _money(path, row, ex, trades_info, last_mark, fee)
+    closed = row >= 0
+    r = np.maximum(row, 0)
+    exit_at = ex["at_ns"][r].astype(np.int64) if row.size else np.empty(0, np.int64)
+    exit_ord = np.zeros(row.size, np.int64)
+    if closed.any():
+        uniq_at, inv = np.unique(exit_at[closed], return_inverse=True)
+        ords = np.array([dt.datetime.fromtimestamp(int(a) // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK).date()
+                         .toordinal() for a in uniq_at.tolist()], dtype=np.int64)
+        exit_ord[closed] = ords[inv]
+    reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
 
-    def entry_of(p: int) -> tuple[Decimal, int, int]:
-        if p not in path_money:
-            info = trades_info[p]
-            credit = cents(info[7])
-            mp, ml = entry_amounts(credit=credit, width_points=cents(info[5]), quantity=int(info[6]))
-            path_money[p] = (credit, _c(mp), _c(ml))
-        return path_money[p]
+    uniq_paths = np.unique(path).tolist()
+    entry_day = {p: dt.date.fromisoformat(trades_info[p][11]) for p in uniq_paths}
+    credit_f = {p: float(cents(trades_info[p][7])) for p in uniq_paths}
+    ord_day: dict[int, dt.date] = {}
 
-    close_memo: dict[tuple[Decimal, float, bool, int], tuple[int, int, int]] = {}
-    mark_memo: dict[tuple[Decimal, float, int], int] = {}
-    exit_day: dict[int, int] = {}
-
-    cols: dict[str, list[Any]] = {name: [] for name in ("variant", "path", "row")}
-    variants: list[SweepVariant] = []
     daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
     day_ord = np.array([d.toordinal() for d in days], dtype=np.int64)
-    total = 0
-    for v, positions in zip(plan.variants, traded):
-        en = entries[v.group]
-        paths = en.path[positions]
-        rows = table.rows(paths, v.exit)
-        cols["variant"].append(np.full(paths.size, v.index, dtype=np.int64))
-        cols["path"].append(paths)
-        cols["row"].append(rows)
-        total += paths.size
-        closed: list[metrics_mod.ClosedTrade] = []
-        open_n, open_mtm, unmarked = 0, Decimal(0), 0
+    variants: list[SweepVariant] = []
+    all_dims = _all_dims(params)
+    config_name = params["sweep"]["config_name"]
+    path_l, closed_l, pnl_l, mp_l, ml_l, ord_l, reason_l = (
+        path.tolist(), closed.tolist(), money["pnl"].tolist(), money["mp"].tolist(), money["ml"].tolist(),
+        exit_ord.tolist(), reason.tolist())
+    for v in plan.variants:
+        lo, hi = int(bounds[v.index]), int(bounds[v.index + 1])
+        closed_trades: list[metrics_mod.ClosedTrade] = []
         closed_day: list[int] = []
-        for p, r in zip(paths.tolist(), rows.tolist()):
-            credit, mp, ml = entry_of(p)
-            qty = int(trades_info[p][6])
-            if r < 0:
-                open_n += 1
-                mark = last_mark[p]
-                if mark is None:
-                    unmarked += 1
-                else:
-                    mk = (credit, mark, qty)
-                    if mk not in mark_memo:
-                        mark_memo[mk] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
-                    open_mtm += Decimal(mark_memo[mk]) / 100
+        for k in range(lo, hi):
+            if not closed_l[k]:
                 continue
-            _, _, pnl = _close(close_memo, credit, float(ex["debit"][r]), int(ex["reason"][r]) == _SETTLED, qty, fee)
-            at = int(ex["at_ns"][r])
-            if at not in exit_day:
-                exit_day[at] = dt.datetime.fromtimestamp(at // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK).date().toordinal()
-            closed_day.append(exit_day[at])
-            closed.append(metrics_mod.ClosedTrade(
-                entry_day=dt.date.fromisoformat(trades_info[p][11]),
-                exit_day=dt.date.fromordinal(exit_day[at]), pnl_usd=pnl / 100, entry_credit=float(credit),
-                max_profit_usd=mp / 100, max_loss_usd=ml / 100, exit_reason=REASONS[int(ex["reason"][r])],
+            p, o = path_l[k], ord_l[k]
+            if o not in ord_day:
+                ord_day[o] = dt.date.fromordinal(o)
+            closed_day.append(o)
+            closed_trades.append(metrics_mod.ClosedTrade(
+                entry_day=entry_day[p], exit_day=ord_day[o], pnl_usd=pnl_l[k] / 100, entry_credit=credit_f[p],
+                max_profit_usd=mp_l[k] / 100, max_loss_usd=ml_l[k] / 100, exit_reason=REASONS[reason_l[k]],
                 bucket=(0, 0.0, "", "")))
-        summary = metrics_mod.summarise(closed, days)
-        if closed:
+        open_ = ~closed[lo:hi]
+        open_n = int(open_.sum())
+        marked = open_ & money["has_mark"][lo:hi]
+        open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
+        unmarked = open_n - int(marked.sum())
+        summary = metrics_mod.summarise(closed_trades, days)
+        if closed_trades:
             idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"), len(days) - 1)
-            pnl_day = metrics_mod.daily_pnl(closed, days)
+            pnl_day = metrics_mod.daily_pnl(closed_trades, days)
             n_day = np.bincount(idx, minlength=len(days))
-            w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed], dtype=np.float64),
+            w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
                                 minlength=len(days)).astype(np.int64)
             for i in np.flatnonzero(n_day).tolist():
                 daily["variant"].append(v.index)
@@ -210,108 +212,147 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
                 daily["pnl_usd"].append(float(pnl_day[i]))
                 daily["trades"].append(int(n_day[i]))
                 daily["wins"].append(int(w_day[i]))
-        dims = variant_dims(params, v.index)
+        dims = all_dims[v.index]
+        n_trades = hi - lo
         variants.append(SweepVariant(
-            run=run, index=v.index, key=v.strategy.key, name=variant_name(params["sweep"]["config_name"], dims),
+            run=run, index=v.index, key=v.strategy.key, name=variant_name(config_name, dims),
             dims=dims, metrics={
-                "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": int(paths.size),
-                "trades_total": int(paths.size), "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
+                "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": n_trades,
+                "trades_total": n_trades, "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
                 "open_at_end_unmarked": unmarked}))
     SweepVariant.objects.filter(run=run).delete()
     SweepVariant.objects.bulk_create(variants, batch_size=500)
 
-    variant = np.concatenate(cols["variant"]) if cols["variant"] else np.empty(0, np.int64)
-    path = np.concatenate(cols["path"]) if cols["path"] else np.empty(0, np.int64)
-    row = np.concatenate(cols["row"]) if cols["row"] else np.empty(0, np.int64)
-    trades_path = sweep_files.trades_write(run.pk, _trade_columns(variant, path, row, trades_info, entries, ex, sources,
-                                                                 last_mark, entry_of, close_memo, mark_memo, fee))
+    trades_path = sweep_files.trades_write(run.pk, _trade_columns(variant, path, row, trades_info, entries, ex, money))
     daily_path = sweep_files.daily_write(run.pk, daily)
-    return {"variants": len(plan.variants), "variant_trades": int(total),
+    return {"variants": n_variants, "variant_trades": int(path.size),
             "decisions": int(sum(int(decisions[v.group]) for v in plan.variants)),
             "trades_file_sha256": sweep_files.file_sha256(trades_path),
             "daily_file_sha256": sweep_files.file_sha256(daily_path)}
 
 
-def _close(memo: dict[tuple[Decimal, float, bool, int], tuple[int, int, int]], credit: Decimal, debit: float,
-           settled: bool, qty: int, fee: float) -> tuple[int, int, int]:
-    """(exit debit, fees, realized PnL) in cents, as ``trade_close_set`` stores them (memoised: the
-    same credit and debit recur across variants and days)."""
-    k = (credit, debit, settled, qty)
-    if k not in memo:
-        d, f, pnl = close_amounts(entry_credit=credit, exit_debit=cents(debit), quantity=qty,
-                                  fee_per_contract_usd=fee, settled=settled)
-        memo[k] = (_c(d), _c(f), _c(pnl))
-    return memo[k]
+def _all_dims(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every variant's swept values in index order (``variant_dims`` of each, from one product)."""
+    dims = [(name, list(values)) for name, values in params["sweep"]["dims"]]
+    out = grid_product(dims)
+    assert len(out) == int(params["sweep"]["variants"])
+    return out
+
+
+def _rows(table: ExitTable, paths: np.ndarray, rules_: np.ndarray) -> np.ndarray:
+    """``ExitTable.rows`` with one exit rule per element."""
+    want = paths.astype(np.int64) * table.stride + rules_
+    if table.key.size == 0:
+        return np.full(want.shape, -1, dtype=np.int64)
+    i = np.minimum(np.searchsorted(table.key, want), table.key.size - 1)
+    return np.where(table.key[i] == want, i, -1)
+
+
+def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_info: list[list[Any]],
+           last_mark: list[float | None], fee: float) -> dict[str, np.ndarray]:
+    """Cents per variant-trade, as ``trade_entry_set``/``trade_close_set`` store them: credit, max
+    profit/loss (per path), exit debit, fees, realized PnL (per distinct close), the last mark's
+    PnL of a trade open at the end (per path), and the settlement price."""
+    n = path.size
+    out: dict[str, np.ndarray] = {name: np.zeros(n, np.int64)
+                                  for name in ("credit", "mp", "ml", "debit", "fees", "pnl", "mark", "sp")}
+    out["has_mark"] = np.zeros(n, bool)
+    out["sp_valid"] = np.zeros(n, bool)
+    if not n:
+        return out
+    uniq, inv = np.unique(path, return_inverse=True)
+    credit_d: list[Decimal] = []
+    per = {name: np.zeros(uniq.size, np.int64) for name in ("credit", "mp", "ml", "qty", "mark")}
+    has_mark = np.zeros(uniq.size, bool)
+    for j, p in enumerate(uniq.tolist()):
+        info = trades_info[p]
+        credit, qty = cents(info[7]), int(info[6])
+        mp, ml = entry_amounts(credit=credit, width_points=cents(info[5]), quantity=qty)
+        credit_d.append(credit)
+        per["credit"][j], per["mp"][j], per["ml"][j], per["qty"][j] = _c(credit), _c(mp), _c(ml), qty
+        mark = last_mark[p]
+        if mark is not None:
+            per["mark"][j] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
+            has_mark[j] = True
+    for name in ("credit", "mp", "ml"):
+        out[name] = per[name][inv]
+    closed = row >= 0
+    out["has_mark"] = ~closed & has_mark[inv]
+    out["mark"] = np.where(out["has_mark"], per["mark"][inv], 0)
+    r = np.maximum(row, 0)
+    if closed.any():
+        k = np.flatnonzero(closed)
+        keys = list(zip(inv[k].tolist(), ex["debit"][r[k]].tolist(), (ex["reason"][r[k]] == _SETTLED).tolist()))
+        memo: dict[tuple[int, float, bool], tuple[int, int, int]] = {}
+        values = []
+        for j, debit, settled in keys:
+            key = (j, debit, settled)
+            if key not in memo:
+                d, f, pnl = close_amounts(entry_credit=credit_d[j], exit_debit=cents(debit), quantity=int(per["qty"][j]),
+                                          fee_per_contract_usd=fee, settled=settled)
+                memo[key] = (_c(d), _c(f), _c(pnl))
+            values.append(memo[key])
+        arr = np.array(values, dtype=np.int64).reshape(-1, 3)
+        out["debit"][k], out["fees"][k], out["pnl"][k] = arr[:, 0], arr[:, 1], arr[:, 2]
+        sp = ex["settlement_price"][r[k]]
+        valid = ~np.isnan(sp)
+        out["sp_valid"][k] = valid
+        uniq_sp = {x: _c(cents(x)) for x in set(sp[valid].tolist())}
+        out["sp"][k[valid]] = [uniq_sp[x] for x in sp[valid].tolist()]
+    return out
 
 
 def _trade_columns(variant: np.ndarray, path: np.ndarray, row: np.ndarray, trades_info: list[list[Any]],
-                   entries: list[GroupEntries], ex: dict[str, np.ndarray], sources: list[str],
-                   last_mark: list[float | None], entry_of: Any, close_memo: Any, mark_memo: Any,
-                   fee: float) -> dict[str, Any]:
-    """The variant-trades as ``sweep_files.TRADE_SCHEMA`` columns (one per (variant, path))."""
+                   entries: list[GroupEntries], ex: dict[str, np.ndarray], money: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The variant-trades as ``sweep_files.TRADE_SCHEMA`` columns (one per (variant, path)): the
+    per-path fields taken once per path and spread with numpy, the money from ``_money``."""
     n = variant.size
     closed = row >= 0
     r = np.maximum(row, 0)
     uniq, inverse = np.unique(path, return_inverse=True)
 
-    def per_path(i: int, cast: Any = None) -> list[Any]:
-        values = [trades_info[int(p)][i] for p in uniq.tolist()]
-        return [values[j] for j in inverse.tolist()]
+    def per_path(i: int, convert: Any = None) -> np.ndarray:
+        values = [trades_info[p][i] for p in uniq.tolist()]
+        if convert is not None:
+            values = [convert(x) for x in values]
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        return column[inverse]
 
-    credit_c = np.zeros(n, np.int64)
-    mp_c = np.zeros(n, np.int64)
-    ml_c = np.zeros(n, np.int64)
-    debit_c = np.zeros(n, np.int64)
-    fees_c = np.zeros(n, np.int64)
-    pnl_c = np.zeros(n, np.int64)
-    mark_c = np.zeros(n, np.int64)
-    has_mark = np.zeros(n, bool)
-    sp_c = np.zeros(n, np.int64)
-    for k, (p, rr, ok) in enumerate(zip(path.tolist(), r.tolist(), closed.tolist())):
-        credit, mp, ml = entry_of(p)
-        qty = int(trades_info[p][6])
-        credit_c[k], mp_c[k], ml_c[k] = _c(credit), mp, ml
-        if ok:
-            debit_c[k], fees_c[k], pnl_c[k] = _close(close_memo, credit, float(ex["debit"][rr]),
-                                                     int(ex["reason"][rr]) == _SETTLED, qty, fee)
-            sp = float(ex["settlement_price"][rr])
-            if not np.isnan(sp):
-                sp_c[k] = _c(cents(sp))
-        elif last_mark[p] is not None:
-            mark = last_mark[p]
-            assert mark is not None
-            mk = (credit, mark, qty)
-            if mk not in mark_memo:
-                mark_memo[mk] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
-            mark_c[k], has_mark[k] = mark_memo[mk], True
-    sp_valid = closed & ~np.isnan(ex["settlement_price"][r]) if n else np.zeros(0, bool)
+    def floats(i: int) -> np.ndarray:
+        return np.array([float(trades_info[p][i]) for p in uniq.tolist()], dtype=np.float64)[inverse]
+
     # decided_at: the path's entry instant (the paths' ``day``/``window`` give the rest).
-    at_by_path = {}
-    for g in entries:
-        for p, a in zip(g.path.tolist(), g.at_ns.tolist()):
-            at_by_path[p] = a
-    decided = np.array([at_by_path[p] for p in path.tolist()], dtype=np.int64)
+    all_paths = np.concatenate([g.path for g in entries]) if entries else np.empty(0, np.int64)
+    all_at = np.concatenate([g.at_ns for g in entries]) if entries else np.empty(0, np.int64)
+    at_of = np.zeros(int(all_paths.max()) + 1 if all_paths.size else 0, np.int64)
+    at_of[all_paths] = all_at
+    decided = at_of[path] if n else np.empty(0, np.int64)
     exit_at = np.where(closed, ex["at_ns"][r] if n else np.zeros(0, np.int64), 0)
-    reason = [REASONS[int(x)] if ok else "" for x, ok in zip((ex["reason"][r] if n else []), closed.tolist())]
+    reason_names = np.array(["", *REASONS], dtype=object)
+    reason = reason_names[np.where(closed, (ex["reason"][r] if n else np.zeros(0, np.int8)).astype(np.int64) + 1, 0)]
+    status = np.where(closed, "closed", "open_at_end").astype(object)
     return {
         "variant": pa.array(variant.astype(np.int32)),
-        "trading_day": pa.array([dt.date.fromisoformat(x) for x in per_path(11)], type=pa.date32()),
-        "entry_window": per_path(10),
+        "trading_day": pa.array(per_path(11, dt.date.fromisoformat), type=pa.date32()),
+        "entry_window": pa.array(per_path(10), type=pa.string()),
         "decided_at": pa.array(decided // 1000, type=pa.timestamp("us", tz="UTC")),
-        "expiration": pa.array([dt.date.fromisoformat(x) for x in per_path(9)], type=pa.date32()),
-        "root": per_path(8), "side": per_path(0), "short_symbol": per_path(1), "long_symbol": per_path(2),
-        "short_strike": pa.array(per_path(3), type=pa.float64()), "long_strike": pa.array(per_path(4), type=pa.float64()),
-        "width_points": pa.array(per_path(5), type=pa.float64()),
-        "quantity": pa.array(per_path(6), type=pa.int16()),
-        "entry_credit": _money_array(credit_c, np.ones(n, bool)),
-        "max_profit_usd": _money_array(mp_c, np.ones(n, bool)),
-        "max_loss_usd": _money_array(ml_c, np.ones(n, bool)),
-        "status": ["closed" if ok else "open_at_end" for ok in closed.tolist()],
+        "expiration": pa.array(per_path(9, dt.date.fromisoformat), type=pa.date32()),
+        "root": pa.array(per_path(8), type=pa.string()), "side": pa.array(per_path(0), type=pa.string()),
+        "short_symbol": pa.array(per_path(1), type=pa.string()), "long_symbol": pa.array(per_path(2), type=pa.string()),
+        "short_strike": pa.array(floats(3), type=pa.float64()), "long_strike": pa.array(floats(4), type=pa.float64()),
+        "width_points": pa.array(floats(5), type=pa.float64()),
+        "quantity": pa.array(np.array([int(trades_info[p][6]) for p in uniq.tolist()], dtype=np.int16)[inverse]
+                             if n else np.empty(0, np.int16), type=pa.int16()),
+        "entry_credit": _money_array(money["credit"], np.ones(n, bool)),
+        "max_profit_usd": _money_array(money["mp"], np.ones(n, bool)),
+        "max_loss_usd": _money_array(money["ml"], np.ones(n, bool)),
+        "status": pa.array(status, type=pa.string()),
         "exit_at": pa.array(exit_at // 1000, type=pa.timestamp("us", tz="UTC"), mask=~closed),
-        "exit_reason": reason,
-        "exit_debit": _money_array(debit_c, closed),
-        "settlement_price": _money_array(sp_c, sp_valid),
-        "fees_usd": _money_array(fees_c, closed),
-        "realized_pnl_usd": _money_array(pnl_c, closed),
-        "last_mark_pnl_usd": _money_array(mark_c, has_mark),
+        "exit_reason": pa.array(reason, type=pa.string()),
+        "exit_debit": _money_array(money["debit"], closed),
+        "settlement_price": _money_array(money["sp"], money["sp_valid"]),
+        "fees_usd": _money_array(money["fees"], closed),
+        "realized_pnl_usd": _money_array(money["pnl"], closed),
+        "last_mark_pnl_usd": _money_array(money["mark"], money["has_mark"]),
     }

@@ -10,6 +10,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -264,3 +265,31 @@ def test_the_command_and_the_api(compact_market: Path, client) -> None:  # type:
     bad = client.post("/api/backtests/sweeps", {**body, "dims": {"short_delta_target": ["2"]}},
                       content_type="application/json")
     assert bad.status_code == 400 and "short_delta_target" in bad.json()["fields"]
+
+
+def test_the_exact_debit_screen_misses_no_trigger_of_the_exact_rule() -> None:
+    """``exit_bounds`` (float, per rule) against ``rules.exit_due`` (decimal) on every debit tick:
+    each debit the exact rule closes on lies outside the bounds — ties included (C = 1.30 takes
+    profit at exactly 0.65; 1.3 × 0.7 is 0.9099999999999999 in float)."""
+    from strategy.quant import rules
+    from strategy.quant.types import ExitRules
+
+    fractions = [round(0.05 * i, 2) for i in range(1, 21)] + [0.333, 0.125]
+    multiples = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.333, 0.125]
+    checked = triggers = 0
+    for credit in [round(0.05 * i, 2) for i in range(1, 61)]:
+        for f in fractions:
+            for m in multiples:
+                take, stop = sweep_engine.exit_bounds(credit, np.array([f]), np.array([m]))
+                er = ExitRules(take_profit_fraction=f, stop_loss_multiple=m)
+                near = {t for x in (credit * (1 - f), credit * (1 + m)) for t in range(int(x / 0.05) - 3, int(x / 0.05) + 4)}
+                for tick in sorted(t for t in near if t >= 1):
+                    debit = round(0.05 * tick, 2)
+                    fired = rules.exit_due(entry_credit=credit, debit_to_close=debit, exit_rules=er) is not None
+                    checked += 1
+                    triggers += fired
+                    if fired:
+                        assert not take[0] < debit < stop[0], (credit, f, m, debit)
+                    elif not take[0] < debit < stop[0]:  # screened in but holding: only a near-tie
+                        assert min(abs(debit - take[0]), abs(debit - stop[0])) < 1e-5, (credit, f, m, debit)
+    assert checked > 50_000 and triggers > 10_000
