@@ -283,7 +283,8 @@ def test_the_form_takes_every_editable_field_of_the_model() -> None:
     assert set(StrategyConfigForm.base_fields) == editable - set(EXCLUDED_FIELDS)
     grouped = {n for _, names in field_groups(sorted(editable)) for n in names}
     assert grouped == editable
-    assert field_groups(["name", "vix_max", "weekdays"]) == [("Config", ["name"]), (OTHER_GROUP, ["vix_max", "weekdays"])]
+    assert field_groups(["name", "vix_max", "brand_new_rule"]) == [
+        ("Config", ["name"]), ("Entry filters (blank = no filter)", ["vix_max"]), (OTHER_GROUP, ["brand_new_rule"])]
 
 
 # ---------------------------------------------------------------------------------- bad ids
