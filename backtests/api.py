@@ -46,6 +46,12 @@ class PageInputSerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
+# A launch's answers (runs and sweeps alike): created, the same key and body again, refused, another body.
+def _launch_responses() -> dict[int, Any]:
+    return {201: BacktestRunDetailSerializer, 200: BacktestRunDetailSerializer, 400: ErrorSerializer, 401: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="key used with another body")}
+
+
 def _idempotency_key(request: Request, body: Mapping[str, Any]) -> tuple[str | None, Response | None]:
     """A launch's idempotency key, from the header or the body (they must agree; at most 80
     characters): (key or None, None), or (None, the 400 to answer)."""
@@ -222,8 +228,7 @@ class BacktestRunListCreateApi(APIView):
         request=BacktestRunCreateInputSerializer,
         parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                      description="the same key and body return the run already launched (200)")],
-        responses={201: BacktestRunDetailSerializer, 200: BacktestRunDetailSerializer, 400: ErrorSerializer,
-                   401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
+        responses=_launch_responses(),
     )
     def post(self, request: Request) -> Response:
         require_session_perm(request, BACKTEST_LAUNCH)
@@ -366,8 +371,7 @@ class SweepCreateApi(APIView):
         request=InputSerializer,
         parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
                                      description="the same key and body return the sweep already launched (200)")],
-        responses={201: BacktestRunDetailSerializer, 200: BacktestRunDetailSerializer, 400: ErrorSerializer,
-                   401: ErrorSerializer, 409: OpenApiResponse(ErrorSerializer, description="key used with another body")},
+        responses=_launch_responses(),
     )
     def post(self, request: Request) -> Response:
         require_session_perm(request, BACKTEST_LAUNCH)
