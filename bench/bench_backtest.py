@@ -32,7 +32,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,26 +128,25 @@ def bench_inline(start: dt.date, end: dt.date, label: str) -> float:
     return wall
 
 
-def bench_workers(start: dt.date, end: dt.date, workers: int, label: str) -> float:
-    from backtests import services
+def on_workers(workers: int, create: Callable[[], Any], launch: Callable[[Any], None], *, name: str = "bench",
+               stop_timeout_s: float = 60) -> tuple[Any, float]:
+    """Start ``workers`` Celery workers (1 process each, queue ``backtests``), create the run, launch
+    it and wait for it to finish: (run, wall seconds from the launch). SystemExit unless it is done."""
     from backtests.models import BacktestRun
 
-    _warm(start, end)
-    days = len(services.trading_days(start, end))
-    chunk_days = math.ceil(days / (2 * workers))
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "spx_site", "worker", "-Q", "backtests", "--concurrency", "1", "--pool", "prefork",
-             "--loglevel", "WARNING", "-n", f"bench{i}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+             "--loglevel", "WARNING", "-n", f"{name}{i}@%h", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         for i in range(workers)
     ]
     try:
         time.sleep(4)  # workers up
-        run, _ = services.run_create(_params(start, end, chunk_days=chunk_days), name=f"bench {label} {workers}w")
+        run = create()
         t0 = time.perf_counter()
-        services.run_launch(run)
+        launch(run)
         while True:
             run.refresh_from_db()
             if run.finished:
@@ -156,9 +157,21 @@ def bench_workers(start: dt.date, end: dt.date, workers: int, label: str) -> flo
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
-            p.wait(timeout=60)
+            p.wait(timeout=stop_timeout_s)
     if run.status != BacktestRun.Status.DONE:
-        raise SystemExit(f"run ended {run.status}: {run.error}")
+        raise SystemExit(f"run {run.pk} ended {run.status}: {run.error}")
+    return run, wall
+
+
+def bench_workers(start: dt.date, end: dt.date, workers: int, label: str) -> float:
+    from backtests import services
+
+    _warm(start, end)
+    days = len(services.trading_days(start, end))
+    chunk_days = math.ceil(days / (2 * workers))
+    run, wall = on_workers(
+        workers, lambda: services.run_create(_params(start, end, chunk_days=chunk_days), name=f"bench {label} {workers}w")[0],
+        services.run_launch)
     _report(f"{label}, {workers} worker(s), {run.chunks_total} chunks", run, wall)
     return wall
 

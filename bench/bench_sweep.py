@@ -31,8 +31,6 @@ import argparse
 import datetime as dt
 import math
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,40 +71,17 @@ def _generate(first: dt.date, last: dt.date, data: Path, universe: str) -> None:
 
 def _run(first: dt.date, last: dt.date, grid: str, workers: int) -> dict:
     from backtests import services
-    from backtests.models import BacktestRun
     from backtests.services import sweeps
     from strategy.models import StrategyConfig
 
     bb._warm(first, last)
     days = len(services.trading_days(first, last))
     chunk_days = math.ceil(days / (2 * workers))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "spx_site", "worker", "-Q", "backtests", "--concurrency", "1",
-             "--pool", "prefork", "--loglevel", "WARNING", "-n", f"sweep{i}@%h", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=bb.ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for i in range(workers)
-    ]
-    try:
-        time.sleep(4)  # workers up
-        run, _ = sweeps.sweep_create(config=StrategyConfig.objects.get(name="3DTE put 10d"), dims=GRIDS[grid],
-                                     start=first, end=last, chunk_days=chunk_days, name=f"bench sweep {grid} {workers}w")
-        t0 = time.perf_counter()
-        sweeps.sweep_launch(run)
-        while True:
-            run.refresh_from_db()
-            if run.finished:
-                break
-            time.sleep(0.2)
-        wall = time.perf_counter() - t0
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            p.wait(timeout=120)
-    if run.status != BacktestRun.Status.DONE:
-        raise SystemExit(f"sweep ended {run.status}: {run.error}")
+    run, wall = bb.on_workers(
+        workers, lambda: sweeps.sweep_create(config=StrategyConfig.objects.get(name="3DTE put 10d"), dims=GRIDS[grid],
+                                             start=first, end=last, chunk_days=chunk_days,
+                                             name=f"bench sweep {grid} {workers}w")[0],
+        sweeps.sweep_launch, name="sweep", stop_timeout_s=120)
     t, m = run.timings, run.metrics
     cpu = t.get("read_s", 0) + t.get("compute_s", 0)
     read_share = t.get("read_s", 0) / cpu if cpu else 0.0
