@@ -68,8 +68,6 @@ def _rows(run: BacktestRun) -> tuple[list[Any], ...]:
     dec = [tuple((k, {**v, "name": ""} if k == "config_params" else v) for k, v in sorted(d.items())
                  if k not in skip and not k.endswith("_id"))
            for d in TradeDecision.objects.filter(backtest_run=run).order_by("decided_at", "pk").values()]
-    for d in dec:  # the alone run's config has a name of its own
-        pass
     trades = _trades(run)
     legs = list(TradeLeg.objects.filter(trade__backtest_run=run).order_by("trade__opened_at", "pk")
                 .values_list("symbol", "side", "strike", "option_type", "quantity", "entry_price", "exit_price"))
