@@ -18,8 +18,11 @@ venv: $(VENV)/.installed
 run: venv
 	PORT=$(PORT) $(PY) -m spx_site.run
 
+# Tests run in parallel, one process per core (TEST_WORKERS=0: one process); the tests that start Celery
+# workers or beat (marker e2e) share a broker, so they run one after another in one xdist group.
+TEST_WORKERS ?= auto
 test: venv
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Who may import whom (.importlinter), types (mypy.ini: strict on the decision core and the engine), pyflakes.
 lint: venv
@@ -28,7 +31,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) bench/run.py

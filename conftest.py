@@ -23,6 +23,23 @@ def tradier_fixtures(shared_dir: Path) -> Path:
     return shared_dir / "fixtures" / "tradier"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on every core (pytest-xdist, ``--dist loadgroup``). The end-to-end tests start
+    Celery workers and beat on the configured broker (in CI one Redis), where a worker of one test
+    would take another's tasks: they share one xdist group, so they run one after another."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("broker"))
+
+
+@pytest.fixture(autouse=True)
+def _own_result_folders(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Files keyed by row ids (a sweep's Parquet under ``run-<id>/``, model files) go to the test's
+    own folder: parallel test processes each have a database of their own and so the same ids."""
+    settings.BACKTEST_RESULTS_DIR = tmp_path / "backtest-results"
+    settings.ML_MODEL_DIR = tmp_path / "models"
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager() -> object:
     """Tasks queued by services (e.g. a TRADE's hand-over to order placement) run in-process in
