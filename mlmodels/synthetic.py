@@ -12,8 +12,10 @@ smile) without the quote noise, the chain fits and the stores in between:
   model delta is nearest the target, its credit the model mid minus 0.30 × a model combo spread,
   floored to the 0.05 tick;
 * its fate: marked every 5 minutes on the model's prices (debit = mid + 0.30 × combo spread, ceiled
-  to the tick) until take profit (≤ 0.5 × credit), stop (≥ 2 × credit) or cash settlement at the
-  model's close; the label and PnL as the platform books them (``rules``);
+  to the tick) until the exit rules close it (``exit_rules``, default the seed's: take profit at a
+  debit ≤ 0.5 × credit, stop at ≥ 2 × credit; a time exit if they have one), each mark checked by
+  ``rules.exit_due`` as live marks are, else cash settlement at the model's close; the label and
+  PnL as the platform books them (``rules``);
 * the features of ``strategy.quant.features`` the model gives (the term ratio, realised vol, the
   moves, the candidate's numbers and the calendar); the rest are NaN.
 
@@ -48,6 +50,7 @@ from snapshots.providers.simulated_market import (
 from strategy.quant import rules
 from strategy.quant.features import FEATURE_NAMES
 from strategy.quant.fills import entry_credit
+from strategy.quant.types import ExitRules, TimeExit
 
 WINDOWS = (dt.time(10), dt.time(11), dt.time(12))
 GRID = [(dte, delta, side) for dte in (3, 5, 7) for delta in (0.10, 0.20) for side in ("put_credit", "call_credit")]
@@ -88,8 +91,10 @@ def _state(seed: int, at: dt.datetime, regime: RegimeParams | None) -> tuple[flo
     return float(path.spot[i]), float(vol_level(path.u[i])), float(path.front), path
 
 
-def candidates(seed: int, start: dt.date, end: dt.date, *, regime: RegimeParams | None = None) -> list[dict[str, Any]]:
-    """Dataset rows (``mlmodels.dataset.COLUMNS``) of the grid's candidates from ``start`` to ``end``."""
+def candidates(seed: int, start: dt.date, end: dt.date, *, regime: RegimeParams | None = None,
+               exit_rules: ExitRules = rules.DEFAULT_EXIT_RULES) -> list[dict[str, Any]]:
+    """Dataset rows (``mlmodels.dataset.COLUMNS``) of the grid's candidates from ``start`` to ``end``,
+    each closed by ``exit_rules`` (the same rules for every candidate, as one sweep variant's)."""
     days = list(mc.trading_days(start, end))
     rows: list[dict[str, Any]] = []
     for day in days:
@@ -109,7 +114,7 @@ def candidates(seed: int, start: dt.date, end: dt.date, *, regime: RegimeParams 
                 if choice.expiration is None:
                     continue
                 row = _candidate(seed, regime, at, day, window, choice.expiration, dte, delta_target, side,
-                                 spot, x30, front, path)
+                                 spot, x30, front, path, exit_rules)
                 if row is None:
                     continue
                 row.update(rv_30m=rv30, rv_60m=rv60, vix30=vix30, vix9d=vix9d, vix_ratio_9d_30d=vix9d / vix30,
@@ -127,7 +132,7 @@ def candidates(seed: int, start: dt.date, end: dt.date, *, regime: RegimeParams 
 
 def _candidate(seed: int, regime: RegimeParams | None, at: dt.datetime, day: dt.date, window: dt.time,
                expiration: dt.date, dte: int, delta_target: float, side: str, spot: float, x30: float, front: float,
-               path: Any) -> dict[str, Any] | None:
+               path: Any, exit_rules: ExitRules) -> dict[str, Any] | None:
     is_call = side == "call_credit"
     settle = mc.settlement_instant(expiration, mc.ROOT_PM)
     t = (settle - at).total_seconds() / 60 / MINUTES_PER_YEAR
@@ -147,9 +152,11 @@ def _candidate(seed: int, regime: RegimeParams | None, at: dt.datetime, day: dt.
     credit = entry_credit(mid, combo, 0.30)
     if credit < 0.50:
         return None  # the seeded grid's minimum credit
-    exit_reason, exit_at, exit_value = _walk(seed, regime, at, settle, is_call, legs, credit, side)
+    time_exit = rules.time_exit_for(exit_rules, expiration=expiration, settles_at=settle)
+    exit_reason, exit_at, exit_value = _walk(seed, regime, at, settle, is_call, legs, credit, side, exit_rules, time_exit)
     pnl = rules.pnl_usd(credit, exit_value, 1)
-    label = rules.outcome_label(exit_reason, exit_value, entry_credit=credit)
+    label = rules.outcome_label(exit_reason, exit_value, entry_credit=credit,
+                                take_profit_fraction=exit_rules.take_profit_fraction)
     sd = float(np.asarray(smile_vol(x30, t, 0.0, front))) * math.sqrt(t)
     row: dict[str, Any] = dict.fromkeys(FEATURE_NAMES, math.nan)
     row.update(
@@ -181,9 +188,12 @@ def _marks_of(seed: int, regime: RegimeParams | None, day: dt.date) -> tuple[np.
 
 
 def _walk(seed: int, regime: RegimeParams | None, at: dt.datetime, settle: dt.datetime, is_call: bool,
-          legs: np.ndarray, credit: float, side: str) -> tuple[str, dt.datetime, float]:
+          legs: np.ndarray, credit: float, side: str, exit_rules: ExitRules,
+          time_exit: TimeExit | None) -> tuple[str, dt.datetime, float]:
     """Marks every 5 minutes from the entry on the model's prices (vectorised over the stamps) until
-    TP/SL, else the cash settlement at the model's close."""
+    ``rules.exit_due`` closes the spread, else the cash settlement at the model's close. The debits
+    are screened in floats (within a 1e-9 of a threshold, or the time exit's stamps) and only those
+    stamps go through the exact decimal rule, in order."""
     spots, us, fronts, stamps = [], [], [], []
     day, last = at.astimezone(mc.ET).date(), settle.astimezone(mc.ET).date()
     at_ns, settle_ns = _ns(at), _ns(settle)
@@ -212,11 +222,16 @@ def _walk(seed: int, regime: RegimeParams | None, at: dt.datetime, settle: dt.da
             * np.sqrt(x30 / 0.16)
         raw = np.maximum(short - long_, 0.0) + 0.30 * width
         debit = np.clip(np.ceil(raw / 0.05 - 1e-9) * 0.05, 0.05, WIDTH)
-        hit = np.flatnonzero((debit <= 0.5 * credit + 1e-9) | (debit >= 2 * credit - 1e-9))
-        if hit.size:
-            j = int(hit[0])
-            reason = "take_profit" if debit[j] <= 0.5 * credit + 1e-9 else "stop_loss"
-            return reason, dt.datetime.fromtimestamp(int(instants[j]) // 10**9, tz=dt.UTC), round(float(debit[j]), 2)
+        f, m = exit_rules.take_profit_fraction, exit_rules.stop_loss_multiple
+        maybe = (debit <= (1 - f) * credit + 1e-9) | (debit >= (1 + m) * credit - 1e-9)
+        if time_exit is not None:
+            maybe |= (instants >= _ns(time_exit.at)) & (instants < _ns(time_exit.settles_at))
+        for j in np.flatnonzero(maybe):
+            stamp = dt.datetime.fromtimestamp(int(instants[j]) // 10**9, tz=dt.UTC)
+            signal = rules.exit_due(entry_credit=credit, debit_to_close=round(float(debit[j]), 2),
+                                    exit_rules=exit_rules, at=stamp, time_exit=time_exit)
+            if signal is not None:
+                return signal.reason, stamp, signal.debit_to_close
     close = day_path(seed, last, regime).spot[-1]
     value = rules.settlement_value(side, float(legs[0]), float(legs[1]), float(close))  # type: ignore[arg-type]
     return "settlement", settle, value
