@@ -36,7 +36,6 @@ API_KEY_ENV = "DATABENTO_API_KEY"
 DEFAULT_SCHEMAS = (SCHEMA_CBBO_1M, SCHEMA_DEFINITION)
 PRE_OPEN = dt.timedelta(minutes=30)
 AFTER_CLOSE = dt.timedelta(minutes=1)
-COST_MODE = "historical-streaming"  # priced as the timeseries.get_range requests we make
 
 
 class DownloadError(Exception):
@@ -149,7 +148,7 @@ def download_plan(
                 "stype_in": "parent",
             }
             try:
-                cost = float(client.metadata.get_cost(mode=COST_MODE, **query))
+                cost = float(client.metadata.get_cost(**query))  # no `mode`: deprecated, and the client no longer sends it
                 size = int(client.metadata.get_billable_size(**query))
             except databento.BentoError as exc:  # HTTP 4xx/5xx (bad key, bad request) or a client-side check
                 raise DownloadError(f"Databento refused the cost query for {day} {schema}: {exc}") from exc

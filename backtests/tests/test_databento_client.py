@@ -40,9 +40,10 @@ def test_plan_prices_each_trading_day_and_schema(fake_databento: FakeHistorical,
     costs = [c.kwargs for c in fake_databento.calls if c.method == "metadata.get_cost"]
     assert len(costs) == 4 and fake_databento.names().count("metadata.get_billable_size") == 4
     first = costs[0]
-    assert (first["dataset"], first["symbols"], first["stype_in"], first["schema"], first["mode"]) == (
-        "OPRA.PILLAR", ["SPX.OPT", "SPXW.OPT"], "parent", "cbbo-1m", "historical-streaming"
+    assert (first["dataset"], first["symbols"], first["stype_in"], first["schema"]) == (
+        "OPRA.PILLAR", ["SPX.OPT", "SPXW.OPT"], "parent", "cbbo-1m"
     )
+    assert "mode" not in first  # deprecated in the client (a DeprecationWarning), and the API prices without it
     # cbbo-1m: 09:00 → 16:16 ET (half-open, so the 16:15 stamp is in); definitions: the UTC day.
     cbbo, definition = plan.files[2], plan.files[3]
     assert (cbbo.start.astimezone(ET).time(), cbbo.end.astimezone(ET).time()) == (dt.time(9, 0), dt.time(16, 16))
