@@ -13,9 +13,9 @@ import pytest
 from django.core.management import call_command
 
 from backtests import parity, services
-from backtests.data.dbn_import import import_files
 from backtests.models import BacktestRun
 from backtests.tests.conftest import COMPACT_DAYS, HOLIDAY_DAYS
+from backtests.tests.parity_helpers import live_then_backtest, replay_market_in
 from execution.models import Trade
 from execution.replay import day_replay
 from strategy import gating
@@ -26,33 +26,14 @@ from strategy.quant.features import FEATURE_SCHEMA_VERSION
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _replay_market(root: Path, settings, files: list[Path]) -> Path:  # type: ignore[no-untyped-def]
-    settings.MARKET_DATA_DIR = root
-    settings.MARKET_DATA_PROVIDER = "opra-replay"
-    settings.EXECUTION_BROKER = "simulated"
-    import_files(files, root_dir=root, workers=1)
-    return root
-
-
 @pytest.fixture
 def replay_market(tmp_path: Path, settings, compact_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
-    return _replay_market(tmp_path / "market-data", settings, compact_files)
+    return replay_market_in(tmp_path / "market-data", settings, compact_files)
 
 
 @pytest.fixture
 def holiday_market(tmp_path: Path, settings, holiday_files: list[Path], seeded_grid: list) -> Path:  # type: ignore[no-untyped-def]
-    return _replay_market(tmp_path / "market-data", settings, holiday_files)
-
-
-def _live_then_backtest(days: tuple, *, context: bool = False, **params) -> tuple:  # type: ignore[no-untyped-def]
-    for day in days:
-        day_replay(day, every_minutes=5, context=context)
-    run, _ = services.run_create(services.params_build(
-        start=days[0], end=days[-1], configs=StrategyConfig.objects.filter(enabled=True), risk_scope="shared",
-        exit_check_minutes=5, **params), name="parity")
-    run = services.run_execute_inline(run)
-    assert run.status == "done"
-    return run, parity.compare(run)
+    return replay_market_in(tmp_path / "market-data", settings, holiday_files)
 
 
 @pytest.fixture
@@ -126,7 +107,7 @@ def test_a_holiday_week_with_a_shared_expiration_and_a_settled_trade_agrees(holi
     Monday's trade expires inside the replayed days.)"""
     StrategyConfig.objects.update(take_profit_fraction=1, stop_loss_multiple=19)  # no take profit, a far stop
     StrategyConfig.objects.filter(target_dte=3).update(priority=1)
-    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
+    run, report = live_then_backtest(HOLIDAY_DAYS, context=True)
     live = TradeDecision.objects.filter(backtest_run__isnull=True)
     monday = live.filter(trading_day=HOLIDAY_DAYS[0], entry_window="10:00")
     assert {d.expiration for d in monday if d.config_params["target_dte"] in (3, 5)} == {dt.date(2026, 11, 27)}
@@ -166,7 +147,7 @@ def test_per_config_exit_rules_and_time_exits_agree_live_and_in_the_backtest(hol
     StrategyConfig.objects.filter(name="5DTE put 20d").update(priority=2, short_delta_target="0.45",
                                                               exit_at_time=dt.time(12, 32), max_new_trades_per_day=2)
     StrategyConfig.objects.filter(target_dte=7).update(take_profit_fraction="0.25", stop_loss_multiple=2)
-    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
+    run, report = live_then_backtest(HOLIDAY_DAYS, context=True)
     assert report.decisions_compared == 12 * 3 * len(HOLIDAY_DAYS)
     assert report.differences == []
     timed = Trade.objects.filter(backtest_run=run, exit_reason="time_exit")
@@ -213,7 +194,7 @@ def test_entry_filters_and_a_time_exit_agree_live_and_in_the_backtest(holiday_ma
                                                               max_combo_spread=None, max_combo_spread_frac=None)
     StrategyConfig.objects.filter(target_dte=7, side="call_credit").update(vix_max=40)
     StrategyConfig.objects.filter(name="7DTE put 10d").update(min_credit_to_width="0.05")
-    run, report = _live_then_backtest(HOLIDAY_DAYS, context=True)
+    run, report = live_then_backtest(HOLIDAY_DAYS, context=True)
     assert report.decisions_compared == 12 * 3 * len(HOLIDAY_DAYS)
     assert report.trades_compared == Trade.objects.filter(backtest_run__isnull=True).count() > 0
     assert report.differences == []
@@ -274,7 +255,7 @@ def test_a_zero_dte_config_agrees_live_and_in_the_backtest(replay_market: Path, 
     StrategyConfigFactory(name="0DTE put timed", target_dte=0, short_delta_target="0.20",
                           min_credit="0.05", take_profit_fraction=1, stop_loss_multiple=19, exit_at_time=dt.time(15),
                           max_open_trades=9, max_new_trades_per_day=9, priority=2)
-    run, report = _live_then_backtest((day,), context=True)
+    run, report = live_then_backtest((day,), context=True)
     assert report.decisions_compared == 3 * 3
     assert report.differences == []
 
