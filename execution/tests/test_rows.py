@@ -4,7 +4,6 @@ the same cells, links and text for open, closed, losing, never-opened and backte
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 
 import pytest
@@ -17,6 +16,7 @@ from execution import selectors
 from execution.models import Trade
 from execution.rows import trade_rows
 from execution.tests.factories import TradeFactory
+from snapshots.tests.html import squeezed
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +32,6 @@ TEMPLATE_ROW = """{% load spx_format %}{% for t in page %}
         <td class="{% if t.realized_pnl_usd > 0 %}good{% elif t.realized_pnl_usd < 0 %}bad{% endif %}">{{ t.realized_pnl_usd|usd }}</td>
       </tr>
     {% endfor %}"""
-
-
-def squeezed(html: str) -> str:
-    """The markup without the whitespace between tags (the template's indentation)."""
-    return re.sub(r">\s+<", "><", html).strip()
 
 
 def _trades() -> list[Trade]:
