@@ -1,6 +1,6 @@
 """The trades page's table rows as HTML, built in Python (``snapshots.cells``): the row the
 template drew cell by cell, the same columns, links and text (pinned by
-``execution/tests/test_rows.py`` against that template row)."""
+``backtests/tests/test_trade_rows.py`` against that template row)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ _ROW = (
 )
 
 
-def _entry(t: Trade) -> SafeString:
+def _entry(t: Trade) -> SafeString | str:
     if t.opened_at:
         return et(t.opened_at)
     return format_html("{} (not opened)", et(getattr(t, "entry_at", None)))

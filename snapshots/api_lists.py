@@ -34,13 +34,13 @@ def _plan(child: serializers.Serializer[Any]) -> list[tuple[str, Getter, Getter 
     model = getattr(getattr(child, "Meta", None), "model", None)
     plan: list[tuple[str, Getter, Getter | None]] = []
     for field in child._readable_fields:
-        attrs = field.source_attrs
+        name, attrs = str(field.field_name), field.source_attrs
         if model is not None and isinstance(field, PrimaryKeyRelatedField) and field.pk_field is None and len(attrs) == 1:
-            plan.append((field.field_name, operator.attrgetter(model._meta.get_field(attrs[0]).attname), None))
+            plan.append((name, operator.attrgetter(model._meta.get_field(attrs[0]).attname), None))
         elif model is not None and len(attrs) == 1 and _plain_attribute(model, attrs[0]):
-            plan.append((field.field_name, operator.attrgetter(attrs[0]), field.to_representation))
+            plan.append((name, operator.attrgetter(attrs[0]), field.to_representation))
         else:
-            plan.append((field.field_name, _drf_getter(field), field.to_representation))
+            plan.append((name, _drf_getter(field), field.to_representation))
     return plan
 
 
