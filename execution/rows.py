@@ -1,6 +1,6 @@
 """The trades page's table rows as HTML, built in Python (``snapshots.cells``): the row the
 template drew cell by cell, the same columns, links and text (pinned by
-``backtests/tests/test_trade_rows.py`` against that template row)."""
+``backtests/tests/test_list_rows.py`` against that template row)."""
 
 from __future__ import annotations
 

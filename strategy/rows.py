@@ -1,6 +1,6 @@
 """The decisions page's table rows as HTML, built in Python (``snapshots.cells``): a decision's
 11-cell row and a window's grouped SKIPs, as the template drew them (pinned by
-``backtests/tests/test_decision_rows.py`` against those template rows)."""
+``backtests/tests/test_list_rows.py`` against those template rows)."""
 
 from __future__ import annotations
 
