@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from snapshots.api_lists import RowListSerializer
 from execution import selectors
 from snapshots.params import IdField
 from execution.models import Fill, Order, PositionMark, Source, Trade, TradeLeg
@@ -23,6 +24,7 @@ class TradeOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Trade
+        list_serializer_class = RowListSerializer  # many=True: the same rows, cheaper (snapshots.api_lists)
         fields = [
             "id", "decision", "strategy_config", "source", "backtest_run_id", "status", "side", "root", "expiration",
             "quantity", "short_strike", "long_strike", "width_points", "entry_credit", "max_profit_usd",

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseStopPolling
 from snapshots.http import HtmxHttpRequest
 from execution import selectors
 from execution.models import Source, Trade
+from execution.rows import trade_rows
 from snapshots import charts
 from execution.exports import TRADE_COLUMNS
 from snapshots.csv_export import csv_response, wants_csv
@@ -56,8 +57,10 @@ def trade_list(request: HtmxHttpRequest) -> HttpResponseBase:
     if wants_csv(request) and not errors:
         rows = trades.select_related("decision").defer(*selectors.DECISION_BULK)  # the entry window column
         return csv_response("trades.csv", TRADE_COLUMNS, rows.iterator(chunk_size=500))
+    paging = page_get(request, trades)
     return render(request, template, {
-        **page_get(request, trades),
+        **paging,
+        "trade_rows": trade_rows(paging["page"]),
         "errors": errors,
         "stats": [selectors.stats_row(book_stats[s], label=s.label) for s in STATS_SOURCES],
         "buckets": [selectors.stats_row(b, label=name) for name, b in buckets.items()],

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from snapshots.api_lists import RowListSerializer
 from snapshots.params import IdField, StrictDateField
 from strategy import configs, selectors
 from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
@@ -20,6 +21,7 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TradeDecision
+        list_serializer_class = RowListSerializer  # many=True: the same rows, cheaper (snapshots.api_lists)
         fields = [
             "id", "trading_day", "entry_window", "strategy_config", "config_params", "source", "backtest_run_id",
             "decided_at", "action", "reason_code", "reason_message", "snapshot", "snapshot_checksum", "context",

@@ -27,6 +27,7 @@ from snapshots.selectors import chain_view
 from strategy import configs, selectors
 from strategy.forms import StrategyConfigForm
 from strategy.models import StrategyConfig, StrategyConfigChange, TradeDecision
+from strategy.rows import decision_rows_html
 
 WINDOWS_PER_PAGE = 9  # entry windows per page: three trading days of 10:00, 11:00 and 12:00
 
@@ -66,7 +67,7 @@ def decision_list(request: HtmxHttpRequest) -> HttpResponseBase:
     rows = selectors.decision_rows(selectors.decisions_in_windows(page_rows, paging["page"]))
     return render(request, template, {
         **paging,
-        "rows": rows,
+        "rows_html": decision_rows_html(rows),
         "errors": errors,
         "configs": StrategyConfig.objects.all(),
         "reasons": TradeDecision.objects.values_list("reason_code", flat=True).distinct().order_by("reason_code"),
