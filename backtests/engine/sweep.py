@@ -52,6 +52,7 @@ from backtests.engine.types import Candidate, Exit, Mark, Strategy
 from snapshots import market_calendar
 from snapshots.expiry_selection import ExpiryChoice
 from strategy.quant import decision, rules
+from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.decision import TRADE, BookState, Evaluation, StrategySpec
 from strategy.quant.features import WindowContext
 from strategy.quant.timemodel import NEW_YORK
@@ -128,6 +129,50 @@ def exit_bounds(credit: float, take_profit_fraction: np.ndarray, stop_loss_multi
     take = credit * (1 - take_profit_fraction) + _EXACT_MARGIN
     stop = credit * (1 + stop_loss_multiple) - _EXACT_MARGIN
     return take.tolist(), stop.tolist()
+
+
+_Q = 100_000_000  # as_decimal's quantum, 1e-8 points, as an integer scale
+_TICK_UNITS = 5 * 10**14  # the 0.05 complex-order tick in 1e-16 units (a price × a fraction's scale)
+_SAFE_UNITS = 5 * 10**9  # 50 points in 1e-8 units: products stay far inside int64
+
+
+def _quanta(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``fills.as_decimal(x)`` in 1e-8 units, whether that is certain): the nearest integer to
+    x·1e8 equals the half-up quantum of x's shortest repr when x·1e8 is within 0.25 of it (the repr
+    and the float product differ from x·1e8 by far less than 0.25 below 1e6 points)."""
+    scaled = x * _Q
+    n = np.rint(scaled)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(scaled) & (np.abs(scaled - n) < 0.25) & (np.abs(x) < 1e6)
+    return np.where(ok, n, 0).astype(np.int64), ok
+
+
+def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float,
+                 fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rules.close_debit`` of usable quotes, vectorised and exact: (debit_mid, debit_fill, exact).
+
+    debit_mid is the same float expression; debit_fill is ``fills.exit_debit``'s decimal arithmetic
+    done in integers (prices in 1e-8 units, the fill fraction × combo spread in 1e-16 units, the
+    ceiling to the 0.05 tick, then k / 20 — a correctly rounded division, as ``float(Decimal)``
+    is), floored at one tick and capped at the width as ``close_debit`` does. Where ``exact`` is
+    False (a quantum not certain, or a price beyond 50 points) the fill is not computed: the caller
+    asks ``rules.close_debit`` (a test compares both on random and on-tick quotes)."""
+    debit_mid = (sb + sa) / 2 - (lb + la) / 2
+    qsb, ok1 = _quanta(sb)
+    qsa, ok2 = _quanta(sa)
+    qlb, ok3 = _quanta(lb)
+    qla, ok4 = _quanta(la)
+    spread_n = (qsa - qsb) + (qla - qlb)  # combo_spread_of: the decimal sum, exact
+    spread = spread_n / _Q  # float(Decimal(n) · 1e-8): correctly rounded either way
+    qspread, ok5 = _quanta(spread)
+    qm, ok6 = _quanta(np.maximum(debit_mid, 0.0))
+    qf, okf = _quanta(np.asarray([fraction], dtype=np.float64))
+    exact = (ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & bool(okf[0]) & (qspread == spread_n) & (spread_n >= 0)
+             & (qm <= _SAFE_UNITS) & (spread_n <= _SAFE_UNITS) & (0 <= qf[0] <= _Q))
+    raw = np.where(exact, qm, 0) * _Q + int(qf[0]) * np.where(exact, spread_n, 0)  # 1e-16 units, ≥ 0
+    k = (raw + _TICK_UNITS - 1) // _TICK_UNITS  # ROUND_CEILING to the tick
+    fill = np.minimum(np.maximum(k / 20, COMPLEX_ORDER_TICK), float(width_points))
+    return debit_mid, fill, exact
 
 
 @dataclass
@@ -242,40 +287,48 @@ class SweepReplayer(DayReplayer):
                     due_at[row] = int(first[0])
                     maybe[row, first] = True
         take, stop = exit_bounds(credit, tp, sl)
-        debits: dict[int, tuple[float, float]] = {}  # stamp → exact (debit_mid, debit_fill), once for every rule
-        for row in np.flatnonzero(maybe.any(axis=1)).tolist():
+        last = np.flatnonzero(usable)[-1:] if p.open else np.empty(0, dtype=np.int64)
+        need = np.union1d(np.flatnonzero(maybe.any(axis=0)), last)  # the stamps valued exactly, once for every rule
+        debit_mid = np.full(stamps.size, np.nan)
+        debit_fill = np.full(stamps.size, np.nan)
+        if need.size:
+            mids, fills, exact = close_debits(sb[need], sa[need], lb[need], la[need], width_points=width,
+                                              fraction=fraction)
+            for k in np.flatnonzero(~exact).tolist():  # beyond the integer path: the rule's own function
+                i = int(need[k])
+                mids[k], fills[k] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+                                                      width, fraction)
+            debit_mid[need], debit_fill[need] = mids, fills
+        # A stamp reaches the exact rule when its exact debit is not strictly inside both of the
+        # rule's bounds, or it is the rule's time-exit stamp.
+        with np.errstate(invalid="ignore"):
+            clear = (np.asarray(take)[:, None] < debit_fill[None, :]) & (debit_fill[None, :] < np.asarray(stop)[:, None])
+        check = maybe & ~clear
+        for row, first in due_at.items():
+            check[row, first] = True
+        for row in np.flatnonzero(check.any(axis=1)).tolist():
             e = int(exits[row])
-            exit_rules, te = self.plan.exit_rules[e], p.open[e]
-            take_at, stop_at, first_due = take[row], stop[row], due_at.get(row, -1)
-            for i in np.flatnonzero(maybe[row]).tolist():
-                if i not in debits:
-                    debits[i] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]), width,
-                                                  fraction)
-                debit_mid, debit_fill = debits[i]
+            exit_rules, te, first_due = self.plan.exit_rules[e], p.open[e], due_at.get(row, -1)
+            for i in np.flatnonzero(check[row]).tolist():
+                fill = float(debit_fill[i])
                 is_due = i == first_due
-                if not is_due and take_at < debit_fill < stop_at:
-                    continue  # the exact debit is clear of both thresholds: exit_due would hold
-                key = (credit, debit_fill, e, te.rule if is_due and te is not None else None)
+                key = (credit, fill, e, te.rule if is_due and te is not None else None)
                 self.exact_checks += 1
                 if key in self._due:
                     signal = self._due[key]
                 else:
                     signal = self._due[key] = rules.exit_due(
-                        entry_credit=credit, debit_to_close=debit_fill, exit_rules=exit_rules,
+                        entry_credit=credit, debit_to_close=fill, exit_rules=exit_rules,
                         at=self._at(int(stamps[i])), time_exit=te)
                 if signal is not None:
                     at = self._at(int(stamps[i]))
-                    p.exits[e] = (Exit(at, signal.reason, debit_fill, signal.message), len(p.marks),
-                                  Mark(at, debit_mid, debit_fill, signal.reason))
+                    p.exits[e] = (Exit(at, signal.reason, fill, signal.message), len(p.marks),
+                                  Mark(at, float(debit_mid[i]), fill, signal.reason))
                     del p.open[e]
                     break
-        if p.open:  # held through the day: one summary mark at the last usable stamp
-            last = np.flatnonzero(usable)
-            if last.size:
-                j = int(last[-1])
-                debit_mid, debit_fill = self._close_debit(float(sb[j]), float(sa[j]), float(lb[j]), float(la[j]),
-                                                          width, fraction)
-                p.marks.append(Mark(self._at(int(stamps[j])), debit_mid, debit_fill))
+        if p.open and last.size:  # held through the day: one summary mark at the last usable stamp
+            j = int(last[0])
+            p.marks.append(Mark(self._at(int(stamps[j])), float(debit_mid[j]), float(debit_fill[j])))
 
     def _at(self, stamp_ns: int) -> dt.datetime:
         """``_utc`` of a check stamp, memoised per day (the same ~390 stamps for every path)."""
