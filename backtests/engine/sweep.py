@@ -54,7 +54,7 @@ from snapshots.expiry_selection import ExpiryChoice
 from strategy.quant import decision, rules
 from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.decision import TRADE, BookState, Evaluation, StrategySpec
-from strategy.quant.features import WindowContext
+from strategy.quant.features import ForwardHistory, WindowContext
 from strategy.quant.timemodel import NEW_YORK
 from strategy.quant.types import ExitRules, ExitSignal, Leg, RiskLimits, SpreadCandidate, TimeExit
 
@@ -198,6 +198,19 @@ class SweepReplayer(DayReplayer):
         self._due: dict[tuple[Any, ...], ExitSignal | None] = {}
         self._stamps: dict[int, dt.datetime] = {}
         self._time_exits: dict[tuple[Any, ...], TimeExit | None] = {}
+        self._histories: dict[tuple[Any, ...], ForwardHistory] = {}
+
+    def run_day(self, day: dt.date, *, entries: bool) -> bool:
+        self._histories.clear()  # one day's forward histories (the groups of a DTE and window share one)
+        return super().run_day(day, entries=entries)
+
+    def _history(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ForwardHistory:
+        """``DayReplayer._history``, once per (series, instant) for all the groups reading it."""
+        key = (data.day, root, expiration, at)
+        h = self._histories.get(key)
+        if h is None:
+            h = self._histories[key] = super()._history(data, root, expiration, at)
+        return h
 
     def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
                  context: dict[dt.time, set[tuple[str, dt.date]]]) -> None:
@@ -434,12 +447,14 @@ def variant_books(plan: SweepPlan, entries: Sequence[GroupEntries], exits: ExitT
     own minute still open —, entries today, stops earlier today), and the verdict of
     ``decision.decide_window`` for a book of one strategy without a gate, which depends on that
     state and the strategy's limits only: the core is asked once per distinct pair."""
-    verdicts: dict[tuple[RiskLimits, BookState], bool] = {}
+    verdicts: dict[tuple[int, int, int, int], bool] = {}
+    limits_of: dict[RiskLimits, int] = {}
     stop_days: dict[int, int] = {}
     midnights: dict[int, int] = {}
     out: list[np.ndarray] = []
     for v in plan.variants:
         spec = v.strategy.spec
+        limits = limits_of.setdefault(spec.limits, len(limits_of))
         en = entries[v.group]
         rows = exits.rows(en.path, v.exit)
         exit_ns = np.where(rows >= 0, exits.at_ns[np.maximum(rows, 0)], -1).tolist() if rows.size else []
@@ -455,13 +470,16 @@ def variant_books(plan: SweepPlan, entries: Sequence[GroupEntries], exits: ExitT
                 if start is None:
                     start = midnights[d] = _midnight_ns(d)
                 held = [h for h in held if h[1] < 0 or h[1] >= start]
-            state = BookState(
-                open_trades=sum(1 for h in held if h[0] < at and (h[1] < 0 or h[1] >= at)),
-                entries_today=entries_today,
-                stops_today=sum(1 for h in held if h[2] == day and 0 <= h[1] < at))
-            key = (spec.limits, state)
+            open_trades = stops_today = 0
+            for h in held:
+                if h[0] < at and (h[1] < 0 or h[1] >= at):
+                    open_trades += 1
+                if h[2] == day and 0 <= h[1] < at:
+                    stops_today += 1
+            key = (limits, open_trades, entries_today, stops_today)  # plain ints hash faster than the dataclasses
             allowed = verdicts.get(key)
             if allowed is None:
+                state = BookState(open_trades=open_trades, entries_today=entries_today, stops_today=stops_today)
                 allowed = verdicts[key] = decision.decide_window([_probe(spec)], {spec.book: state})[0].action == TRADE
             if not allowed:
                 continue
