@@ -158,18 +158,16 @@ def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray,
     False (a quantum not certain, or a price beyond 50 points) the fill is not computed: the caller
     asks ``rules.close_debit`` (a test compares both on random and on-tick quotes)."""
     debit_mid = (sb + sa) / 2 - (lb + la) / 2
-    qsb, ok1 = _quanta(sb)
-    qsa, ok2 = _quanta(sa)
-    qlb, ok3 = _quanta(lb)
-    qla, ok4 = _quanta(la)
+    n = debit_mid.size
+    q, ok = _quanta(np.concatenate([sb, sa, lb, la, np.maximum(debit_mid, 0.0), [fraction]]))
+    qsb, qsa, qlb, qla, qm, qf = q[:n], q[n:2 * n], q[2 * n:3 * n], q[3 * n:4 * n], q[4 * n:5 * n], int(q[-1])
     spread_n = (qsa - qsb) + (qla - qlb)  # combo_spread_of: the decimal sum, exact
     spread = spread_n / _Q  # float(Decimal(n) · 1e-8): correctly rounded either way
-    qspread, ok5 = _quanta(spread)
-    qm, ok6 = _quanta(np.maximum(debit_mid, 0.0))
-    qf, okf = _quanta(np.asarray([fraction], dtype=np.float64))
-    exact = (ok1 & ok2 & ok3 & ok4 & ok5 & ok6 & bool(okf[0]) & (qspread == spread_n) & (spread_n >= 0)
-             & (qm <= _SAFE_UNITS) & (spread_n <= _SAFE_UNITS) & (0 <= qf[0] <= _Q))
-    raw = np.where(exact, qm, 0) * _Q + int(qf[0]) * np.where(exact, spread_n, 0)  # 1e-16 units, ≥ 0
+    qspread, ok_spread = _quanta(spread)
+    exact = (ok[:n] & ok[n:2 * n] & ok[2 * n:3 * n] & ok[3 * n:4 * n] & ok[4 * n:5 * n] & bool(ok[-1]) & ok_spread
+             & (qspread == spread_n) & (spread_n >= 0) & (qm <= _SAFE_UNITS) & (spread_n <= _SAFE_UNITS)
+             & (0 <= qf <= _Q))
+    raw = np.where(exact, qm, 0) * _Q + qf * np.where(exact, spread_n, 0)  # 1e-16 units, ≥ 0
     k = (raw + _TICK_UNITS - 1) // _TICK_UNITS  # ROUND_CEILING to the tick
     fill = np.minimum(np.maximum(k / 20, COMPLEX_ORDER_TICK), float(width_points))
     return debit_mid, fill, exact
@@ -300,8 +298,10 @@ class SweepReplayer(DayReplayer):
                     due_at[row] = int(first[0])
                     maybe[row, first] = True
         take, stop = exit_bounds(credit, tp, sl)
-        last = np.flatnonzero(usable)[-1:] if p.open else np.empty(0, dtype=np.int64)
-        need = np.union1d(np.flatnonzero(maybe.any(axis=0)), last)  # the stamps valued exactly, once for every rule
+        last = np.flatnonzero(usable)[-1:]
+        wanted = maybe.any(axis=0)
+        wanted[last] = True
+        need = np.flatnonzero(wanted)  # the stamps valued exactly, once for every rule
         debit_mid = np.full(stamps.size, np.nan)
         debit_fill = np.full(stamps.size, np.nan)
         if need.size:
