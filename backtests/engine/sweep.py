@@ -142,8 +142,7 @@ def _quanta(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and the float product differ from x·1e8 by far less than 0.25 below 1e6 points)."""
     scaled = x * _Q
     n = np.rint(scaled)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(scaled) & (np.abs(scaled - n) < 0.25) & (np.abs(x) < 1e6)
+    ok = np.isfinite(scaled) & (np.abs(scaled - n) < 0.25) & (np.abs(x) < 1e6)  # NaN compares False, no warning
     return np.where(ok, n, 0).astype(np.int64), ok
 
 
@@ -314,8 +313,7 @@ class SweepReplayer(DayReplayer):
             debit_mid[need], debit_fill[need] = mids, fills
         # A stamp reaches the exact rule when its exact debit is not strictly inside both of the
         # rule's bounds, or it is the rule's time-exit stamp.
-        with np.errstate(invalid="ignore"):
-            clear = (np.asarray(take)[:, None] < debit_fill[None, :]) & (debit_fill[None, :] < np.asarray(stop)[:, None])
+        clear = (np.asarray(take)[:, None] < debit_fill[None, :]) & (debit_fill[None, :] < np.asarray(stop)[:, None])
         check = maybe & ~clear
         for row, first in due_at.items():
             check[row, first] = True
