@@ -270,13 +270,14 @@ class SweepReplayer(DayReplayer):
 
         Numpy over the rules × stamps: the float screen (``threshold_screen`` on the approximate
         debit, plus each time exit's first markable stamp) picks the stamps to value exactly; their
-        exact debit (``rules.close_debit``) is computed once per stamp; a second screen compares that
-        exact debit with every rule's thresholds in float, with a margin (``_EXACT_MARGIN``) far
-        wider than the float error of the products, so only a stamp that triggers (or ties within
-        the margin) reaches ``rules.exit_due``, which decides — in stamp order, the first signal
-        closing the rule, as alone (the exact debits are computed lazily in that order, so not
-        past the stamp every rule has closed at). ``exit_due`` is a pure function of (credit, debit, rules, whether
-        the time exit is due and its text): its answers are memoised per day (``_due``)."""
+        exact debit (``rules.close_debit``'s, by ``close_debits`` in one integer pass, the rule's own
+        function where that is not certain) is computed once per stamp for every rule; a second
+        screen compares that exact debit with every rule's thresholds in float (an rules × stamps
+        mask), with a margin (``_EXACT_MARGIN``) far wider than the float error of the products, so
+        only a stamp that triggers (or ties within the margin) reaches ``rules.exit_due``, which
+        decides — in stamp order, the first signal closing the rule, as alone. ``exit_due`` is a
+        pure function of (credit, debit, rules, whether the time exit is due and its text): its
+        answers are memoised per day (``_due``)."""
         if stamps.size == 0 or not p.open:
             return
         spread = p.candidate.evaluation.candidate
@@ -298,7 +299,7 @@ class SweepReplayer(DayReplayer):
                     maybe[row, first] = True
         take, stop = exit_bounds(credit, tp, sl)
         last = np.flatnonzero(usable)[-1:]
-        wanted = maybe.any(axis=0)
+        wanted: np.ndarray = np.asarray(maybe.any(axis=0))
         wanted[last] = True
         need = np.flatnonzero(wanted)  # the stamps valued exactly, once for every rule
         debit_mid = np.full(stamps.size, np.nan)
@@ -306,17 +307,17 @@ class SweepReplayer(DayReplayer):
         if need.size:
             mids, fills, exact = close_debits(sb[need], sa[need], lb[need], la[need], width_points=width,
                                               fraction=fraction)
-            for k in np.flatnonzero(~exact).tolist():  # beyond the integer path: the rule's own function
-                i = int(need[k])
-                mids[k], fills[k] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+            for j in np.flatnonzero(~exact).tolist():  # beyond the integer path: the rule's own function
+                i = int(need[j])
+                mids[j], fills[j] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
                                                       width, fraction)
             debit_mid[need], debit_fill[need] = mids, fills
         # A stamp reaches the exact rule when its exact debit is not strictly inside both of the
         # rule's bounds, or it is the rule's time-exit stamp.
         clear = (np.asarray(take)[:, None] < debit_fill[None, :]) & (debit_fill[None, :] < np.asarray(stop)[:, None])
         check = maybe & ~clear
-        for row, first in due_at.items():
-            check[row, first] = True
+        for row, due in due_at.items():
+            check[row, due] = True
         for row in np.flatnonzero(check.any(axis=1)).tolist():
             e = int(exits[row])
             exit_rules, te, first_due = self.plan.exit_rules[e], p.open[e], due_at.get(row, -1)
