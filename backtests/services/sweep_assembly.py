@@ -202,7 +202,10 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
         summary = metrics_mod.summarise(closed_trades, days)
         if closed_trades:
             idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"), len(days) - 1)
-            pnl_day = metrics_mod.daily_pnl(closed_trades, days)
+            # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
+            # each day's PnLs in trade order, as its loop does, so the floats are the same.
+            pnl_day = np.bincount(idx, weights=np.array([t.pnl_usd for t in closed_trades], dtype=np.float64),
+                                  minlength=len(days))
             n_day = np.bincount(idx, minlength=len(days))
             w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
                                 minlength=len(days)).astype(np.int64)
