@@ -326,3 +326,20 @@ def test_the_vectorised_close_debits_equal_the_rule_s_close_debit() -> None:
             assert mids[i] == mid, (i, sb[i], sa[i], lb[i], la[i])
             if exact[i]:
                 assert fills[i] == fill, (i, sb[i], sa[i], lb[i], la[i], width, fraction)
+
+
+@pytest.mark.django_db
+def test_variants_sharing_a_selection_get_the_specs_strategy_spec_builds_them_alone() -> None:
+    """``strategies_of`` builds one spec per set of non-exit parameters and derives the others'
+    exits (``exit_rules_of``): each strategy equals the one built alone, both kinds of time exit."""
+    from backtests.services.params import strategies_of
+
+    for dims in ({**DIMS, "width_points": [10, 25]},
+                 {"target_dte": [3], "take_profit_fraction": ["0.25", "0.5"], "stop_loss_multiple": ["1.5"],
+                  "exit_minutes_before_settlement": ["none", "30", "90"]}):
+        params = sweeps.sweep_params(config=_base(), dims=dims, windows=WINDOWS, start=START, end=END)
+        shared = sweeps.sweep_strategies(params)
+        raw = [sweeps.variant_strategy(params, i) for i in range(int(params["sweep"]["variants"]))]
+        alone = [strategies_of({**params, "strategies": [s]})[0] for s in raw]
+        assert shared == alone
+        assert len({s.spec.exits for s in shared}) > 1 and len({s.spec.key for s in shared}) == len(shared)
