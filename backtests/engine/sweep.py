@@ -52,8 +52,9 @@ from backtests.engine.types import Candidate, Exit, Mark, Strategy
 from snapshots import market_calendar
 from snapshots.expiry_selection import ExpiryChoice
 from strategy.quant import decision, rules
+from strategy.quant.fills import COMPLEX_ORDER_TICK
 from strategy.quant.decision import TRADE, BookState, Evaluation, StrategySpec
-from strategy.quant.features import WindowContext
+from strategy.quant.features import ForwardHistory, WindowContext
 from strategy.quant.timemodel import NEW_YORK
 from strategy.quant.types import ExitRules, ExitSignal, Leg, RiskLimits, SpreadCandidate, TimeExit
 
@@ -130,6 +131,47 @@ def exit_bounds(credit: float, take_profit_fraction: np.ndarray, stop_loss_multi
     return take.tolist(), stop.tolist()
 
 
+_Q = 100_000_000  # as_decimal's quantum, 1e-8 points, as an integer scale
+_TICK_UNITS = 5 * 10**14  # the 0.05 complex-order tick in 1e-16 units (a price × a fraction's scale)
+_SAFE_UNITS = 5 * 10**9  # 50 points in 1e-8 units: products stay far inside int64
+
+
+def _quanta(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``fills.as_decimal(x)`` in 1e-8 units, whether that is certain): the nearest integer to
+    x·1e8 equals the half-up quantum of x's shortest repr when x·1e8 is within 0.25 of it (the repr
+    and the float product differ from x·1e8 by far less than 0.25 below 1e6 points)."""
+    scaled = x * _Q
+    n = np.rint(scaled)
+    ok = np.isfinite(scaled) & (np.abs(scaled - n) < 0.25) & (np.abs(x) < 1e6)  # NaN compares False, no warning
+    return np.where(ok, n, 0).astype(np.int64), ok
+
+
+def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float,
+                 fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rules.close_debit`` of usable quotes, vectorised and exact: (debit_mid, debit_fill, exact).
+
+    debit_mid is the same float expression; debit_fill is ``fills.exit_debit``'s decimal arithmetic
+    done in integers (prices in 1e-8 units, the fill fraction × combo spread in 1e-16 units, the
+    ceiling to the 0.05 tick, then k / 20 — a correctly rounded division, as ``float(Decimal)``
+    is), floored at one tick and capped at the width as ``close_debit`` does. Where ``exact`` is
+    False (a quantum not certain, or a price beyond 50 points) the fill is not computed: the caller
+    asks ``rules.close_debit`` (a test compares both on random and on-tick quotes)."""
+    debit_mid = (sb + sa) / 2 - (lb + la) / 2
+    n = debit_mid.size
+    q, ok = _quanta(np.concatenate([sb, sa, lb, la, np.maximum(debit_mid, 0.0), [fraction]]))
+    qsb, qsa, qlb, qla, qm, qf = q[:n], q[n:2 * n], q[2 * n:3 * n], q[3 * n:4 * n], q[4 * n:5 * n], int(q[-1])
+    spread_n = (qsa - qsb) + (qla - qlb)  # combo_spread_of: the decimal sum, exact
+    spread = spread_n / _Q  # float(Decimal(n) · 1e-8): correctly rounded either way
+    qspread, ok_spread = _quanta(spread)
+    exact = (ok[:n] & ok[n:2 * n] & ok[2 * n:3 * n] & ok[3 * n:4 * n] & ok[4 * n:5 * n] & bool(ok[-1]) & ok_spread
+             & (qspread == spread_n) & (spread_n >= 0) & (qm <= _SAFE_UNITS) & (spread_n <= _SAFE_UNITS)
+             & (0 <= qf <= _Q))
+    raw = np.where(exact, qm, 0) * _Q + qf * np.where(exact, spread_n, 0)  # 1e-16 units, ≥ 0
+    k = (raw + _TICK_UNITS - 1) // _TICK_UNITS  # ROUND_CEILING to the tick
+    fill = np.minimum(np.maximum(k / 20, COMPLEX_ORDER_TICK), float(width_points))
+    return debit_mid, fill, exact
+
+
 @dataclass
 class SweepOutput:
     """What a sweep chunk found: every group's candidates (with their path, -1 when none) and the paths."""
@@ -153,6 +195,19 @@ class SweepReplayer(DayReplayer):
         self._due: dict[tuple[Any, ...], ExitSignal | None] = {}
         self._stamps: dict[int, dt.datetime] = {}
         self._time_exits: dict[tuple[Any, ...], TimeExit | None] = {}
+        self._histories: dict[tuple[Any, ...], ForwardHistory] = {}
+
+    def run_day(self, day: dt.date, *, entries: bool) -> bool:
+        self._histories.clear()  # one day's forward histories (the groups of a DTE and window share one)
+        return super().run_day(day, entries=entries)
+
+    def _history(self, data: DayData, root: str, expiration: dt.date, at: dt.datetime) -> ForwardHistory:
+        """``DayReplayer._history``, once per (series, instant) for all the groups reading it."""
+        key = (data.day, root, expiration, at)
+        h = self._histories.get(key)
+        if h is None:
+            h = self._histories[key] = super()._history(data, root, expiration, at)
+        return h
 
     def _entries(self, data: DayData, chosen: dict[int, tuple[ExpiryChoice, str]],
                  context: dict[dt.time, set[tuple[str, dt.date]]]) -> None:
@@ -215,13 +270,14 @@ class SweepReplayer(DayReplayer):
 
         Numpy over the rules × stamps: the float screen (``threshold_screen`` on the approximate
         debit, plus each time exit's first markable stamp) picks the stamps to value exactly; their
-        exact debit (``rules.close_debit``) is computed once per stamp; a second screen compares that
-        exact debit with every rule's thresholds in float, with a margin (``_EXACT_MARGIN``) far
-        wider than the float error of the products, so only a stamp that triggers (or ties within
-        the margin) reaches ``rules.exit_due``, which decides — in stamp order, the first signal
-        closing the rule, as alone (the exact debits are computed lazily in that order, so not
-        past the stamp every rule has closed at). ``exit_due`` is a pure function of (credit, debit, rules, whether
-        the time exit is due and its text): its answers are memoised per day (``_due``)."""
+        exact debit (``rules.close_debit``'s, by ``close_debits`` in one integer pass, the rule's own
+        function where that is not certain) is computed once per stamp for every rule; a second
+        screen compares that exact debit with every rule's thresholds in float (an rules × stamps
+        mask), with a margin (``_EXACT_MARGIN``) far wider than the float error of the products, so
+        only a stamp that triggers (or ties within the margin) reaches ``rules.exit_due``, which
+        decides — in stamp order, the first signal closing the rule, as alone. ``exit_due`` is a
+        pure function of (credit, debit, rules, whether the time exit is due and its text): its
+        answers are memoised per day (``_due``)."""
         if stamps.size == 0 or not p.open:
             return
         spread = p.candidate.evaluation.candidate
@@ -242,40 +298,49 @@ class SweepReplayer(DayReplayer):
                     due_at[row] = int(first[0])
                     maybe[row, first] = True
         take, stop = exit_bounds(credit, tp, sl)
-        debits: dict[int, tuple[float, float]] = {}  # stamp → exact (debit_mid, debit_fill), once for every rule
-        for row in np.flatnonzero(maybe.any(axis=1)).tolist():
+        last = np.flatnonzero(usable)[-1:]
+        wanted: np.ndarray = np.asarray(maybe.any(axis=0))
+        wanted[last] = True
+        need = np.flatnonzero(wanted)  # the stamps valued exactly, once for every rule
+        debit_mid = np.full(stamps.size, np.nan)
+        debit_fill = np.full(stamps.size, np.nan)
+        if need.size:
+            mids, fills, exact = close_debits(sb[need], sa[need], lb[need], la[need], width_points=width,
+                                              fraction=fraction)
+            for j in np.flatnonzero(~exact).tolist():  # beyond the integer path: the rule's own function
+                i = int(need[j])
+                mids[j], fills[j] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+                                                      width, fraction)
+            debit_mid[need], debit_fill[need] = mids, fills
+        # A stamp reaches the exact rule when its exact debit is not strictly inside both of the
+        # rule's bounds, or it is the rule's time-exit stamp.
+        clear = (np.asarray(take)[:, None] < debit_fill[None, :]) & (debit_fill[None, :] < np.asarray(stop)[:, None])
+        check = maybe & ~clear
+        for row, due in due_at.items():
+            check[row, due] = True
+        for row in np.flatnonzero(check.any(axis=1)).tolist():
             e = int(exits[row])
-            exit_rules, te = self.plan.exit_rules[e], p.open[e]
-            take_at, stop_at, first_due = take[row], stop[row], due_at.get(row, -1)
-            for i in np.flatnonzero(maybe[row]).tolist():
-                if i not in debits:
-                    debits[i] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]), width,
-                                                  fraction)
-                debit_mid, debit_fill = debits[i]
+            exit_rules, te, first_due = self.plan.exit_rules[e], p.open[e], due_at.get(row, -1)
+            for i in np.flatnonzero(check[row]).tolist():
+                fill = float(debit_fill[i])
                 is_due = i == first_due
-                if not is_due and take_at < debit_fill < stop_at:
-                    continue  # the exact debit is clear of both thresholds: exit_due would hold
-                key = (credit, debit_fill, e, te.rule if is_due and te is not None else None)
+                key = (credit, fill, e, te.rule if is_due and te is not None else None)
                 self.exact_checks += 1
                 if key in self._due:
                     signal = self._due[key]
                 else:
                     signal = self._due[key] = rules.exit_due(
-                        entry_credit=credit, debit_to_close=debit_fill, exit_rules=exit_rules,
+                        entry_credit=credit, debit_to_close=fill, exit_rules=exit_rules,
                         at=self._at(int(stamps[i])), time_exit=te)
                 if signal is not None:
                     at = self._at(int(stamps[i]))
-                    p.exits[e] = (Exit(at, signal.reason, debit_fill, signal.message), len(p.marks),
-                                  Mark(at, debit_mid, debit_fill, signal.reason))
+                    p.exits[e] = (Exit(at, signal.reason, fill, signal.message), len(p.marks),
+                                  Mark(at, float(debit_mid[i]), fill, signal.reason))
                     del p.open[e]
                     break
-        if p.open:  # held through the day: one summary mark at the last usable stamp
-            last = np.flatnonzero(usable)
-            if last.size:
-                j = int(last[-1])
-                debit_mid, debit_fill = self._close_debit(float(sb[j]), float(sa[j]), float(lb[j]), float(la[j]),
-                                                          width, fraction)
-                p.marks.append(Mark(self._at(int(stamps[j])), debit_mid, debit_fill))
+        if p.open and last.size:  # held through the day: one summary mark at the last usable stamp
+            j = int(last[0])
+            p.marks.append(Mark(self._at(int(stamps[j])), float(debit_mid[j]), float(debit_fill[j])))
 
     def _at(self, stamp_ns: int) -> dt.datetime:
         """``_utc`` of a check stamp, memoised per day (the same ~390 stamps for every path)."""
@@ -381,12 +446,14 @@ def variant_books(plan: SweepPlan, entries: Sequence[GroupEntries], exits: ExitT
     own minute still open —, entries today, stops earlier today), and the verdict of
     ``decision.decide_window`` for a book of one strategy without a gate, which depends on that
     state and the strategy's limits only: the core is asked once per distinct pair."""
-    verdicts: dict[tuple[RiskLimits, BookState], bool] = {}
+    verdicts: dict[tuple[int, int, int, int], bool] = {}
+    limits_of: dict[RiskLimits, int] = {}
     stop_days: dict[int, int] = {}
     midnights: dict[int, int] = {}
     out: list[np.ndarray] = []
     for v in plan.variants:
         spec = v.strategy.spec
+        limits = limits_of.setdefault(spec.limits, len(limits_of))
         en = entries[v.group]
         rows = exits.rows(en.path, v.exit)
         exit_ns = np.where(rows >= 0, exits.at_ns[np.maximum(rows, 0)], -1).tolist() if rows.size else []
@@ -402,13 +469,16 @@ def variant_books(plan: SweepPlan, entries: Sequence[GroupEntries], exits: ExitT
                 if start is None:
                     start = midnights[d] = _midnight_ns(d)
                 held = [h for h in held if h[1] < 0 or h[1] >= start]
-            state = BookState(
-                open_trades=sum(1 for h in held if h[0] < at and (h[1] < 0 or h[1] >= at)),
-                entries_today=entries_today,
-                stops_today=sum(1 for h in held if h[2] == day and 0 <= h[1] < at))
-            key = (spec.limits, state)
+            open_trades = stops_today = 0
+            for h in held:
+                if h[0] < at and (h[1] < 0 or h[1] >= at):
+                    open_trades += 1
+                if h[2] == day and 0 <= h[1] < at:
+                    stops_today += 1
+            key = (limits, open_trades, entries_today, stops_today)  # plain ints hash faster than the dataclasses
             allowed = verdicts.get(key)
             if allowed is None:
+                state = BookState(open_trades=open_trades, entries_today=entries_today, stops_today=stops_today)
                 allowed = verdicts[key] = decision.decide_window([_probe(spec)], {spec.book: state})[0].action == TRADE
             if not allowed:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
@@ -21,8 +22,9 @@ from snapshots.models import MarketEvent
 from snapshots.payloads import sha256_of
 from strategy import gating
 from strategy.models import StrategyConfig
+from strategy.quant.decision import StrategySpec
 from strategy.quant.fills import DEFAULT_FILL_FRACTION
-from strategy.services import ENTRY_WINDOWS, FOMC_LOOKAHEAD_DAYS, strategy_spec
+from strategy.services import ENTRY_WINDOWS, FOMC_LOOKAHEAD_DAYS, exit_rules_of, strategy_spec
 
 RISK_SCOPES = ("per_strategy", "shared")
 DEFAULT_CHUNK_DAYS = 21
@@ -175,16 +177,32 @@ def _legacy_filter_params(frozen: dict[str, Any]) -> dict[str, Any]:
     return {**NO_ENTRY_FILTERS, **frozen}
 
 
+# The frozen parameters ``strategy_spec`` reads only through ``exit_rules_of``.
+_EXIT_PARAMS = frozenset({"take_profit_fraction", "stop_loss_multiple", "exit_at_time", "exit_minutes_before_settlement"})
+
+
 def strategies_of(params: dict[str, Any]) -> list[Strategy]:
     """The run's strategies, their rules (selection, entry filters, risk and exits) built from the
-    frozen config parameters as live builds them."""
+    frozen config parameters as live builds them.
+
+    Strategies whose parameters differ only in their exits (a sweep's thousands of variants) build
+    one spec through ``strategy_spec`` and the others from it with their own key, book and
+    ``exit_rules_of`` their parameters — what ``strategy_spec`` gives them (frozen parameters
+    freeze to themselves; a test compares both ways over a sweep's variants)."""
     out = []
+    specs: dict[str, StrategySpec] = {}
     for s in params["strategies"]:
         frozen = _legacy_filter_params(_legacy_exit_params(params, s["params"]))
-        config = StrategyConfig(**frozen)  # unsaved: only read to build the decision core's spec
+        selection = repr(sorted((k, v) for k, v in frozen.items() if k not in _EXIT_PARAMS))
+        first = specs.get(selection)
+        if first is None:
+            config = StrategyConfig(**frozen)  # unsaved: only read to build the decision core's spec
+            spec = specs[selection] = strategy_spec(config, key=s["key"], book=s["book"],
+                                                    fill_fraction=float(params["fill_fraction"]))
+        else:
+            spec = dataclasses.replace(first, key=s["key"], book=s["book"], exits=exit_rules_of(frozen))
         out.append(Strategy(
-            spec=strategy_spec(config, key=s["key"], book=s["book"], fill_fraction=float(params["fill_fraction"])),
-            config_id=int(s["config_id"]), name=s["name"], params=frozen,
+            spec=spec, config_id=int(s["config_id"]), name=s["name"], params=frozen,
             windows=tuple(dt.time.fromisoformat(w) for w in s["windows"]),
         ))
     return out

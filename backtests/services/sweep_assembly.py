@@ -202,7 +202,10 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
         summary = metrics_mod.summarise(closed_trades, days)
         if closed_trades:
             idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"), len(days) - 1)
-            pnl_day = metrics_mod.daily_pnl(closed_trades, days)
+            # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
+            # each day's PnLs in trade order, as its loop does, so the floats are the same.
+            pnl_day = np.bincount(idx, weights=np.array([t.pnl_usd for t in closed_trades], dtype=np.float64),
+                                  minlength=len(days))
             n_day = np.bincount(idx, minlength=len(days))
             w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
                                 minlength=len(days)).astype(np.int64)
@@ -264,15 +267,27 @@ def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_
     credit_d: list[Decimal] = []
     per = {name: np.zeros(uniq.size, np.int64) for name in ("credit", "mp", "ml", "qty", "mark")}
     has_mark = np.zeros(uniq.size, bool)
+    # Pure functions of a few prices each: computed once per distinct input (credits, widths,
+    # debits and marks are on 0.05 ticks, so thousands of paths share a handful of values).
+    entry_memo: dict[tuple[Any, ...], tuple[Decimal, int, int]] = {}
+    mark_memo: dict[tuple[Any, ...], int] = {}
     for j, p in enumerate(uniq.tolist()):
         info = trades_info[p]
-        credit, qty = cents(info[7]), int(info[6])
-        mp, ml = entry_amounts(credit=credit, width_points=cents(info[5]), quantity=qty)
+        qty = int(info[6])
+        ekey = (info[7], info[5], qty)
+        if ekey not in entry_memo:
+            credit = cents(info[7])
+            mp, ml = entry_amounts(credit=credit, width_points=cents(info[5]), quantity=qty)
+            entry_memo[ekey] = (credit, _c(mp), _c(ml))
+        credit, per["mp"][j], per["ml"][j] = entry_memo[ekey]
         credit_d.append(credit)
-        per["credit"][j], per["mp"][j], per["ml"][j], per["qty"][j] = _c(credit), _c(mp), _c(ml), qty
+        per["credit"][j], per["qty"][j] = _c(credit), qty
         mark = last_mark[p]
         if mark is not None:
-            per["mark"][j] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
+            mkey = (credit, mark, qty)
+            if mkey not in mark_memo:
+                mark_memo[mkey] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
+            per["mark"][j] = mark_memo[mkey]
             has_mark[j] = True
     for name in ("credit", "mp", "ml"):
         out[name] = per[name][inv]
@@ -283,10 +298,10 @@ def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_
     if closed.any():
         k = np.flatnonzero(closed)
         keys = list(zip(inv[k].tolist(), ex["debit"][r[k]].tolist(), (ex["reason"][r[k]] == _SETTLED).tolist()))
-        memo: dict[tuple[int, float, bool], tuple[int, int, int]] = {}
+        memo: dict[tuple[Decimal, int, float, bool], tuple[int, int, int]] = {}  # on the close's inputs, not its path
         values = []
         for j, debit, settled in keys:
-            key = (j, debit, settled)
+            key = (credit_d[j], int(per["qty"][j]), debit, settled)
             if key not in memo:
                 d, f, pnl = close_amounts(entry_credit=credit_d[j], exit_debit=cents(debit), quantity=int(per["qty"][j]),
                                           fee_per_contract_usd=fee, settled=settled)

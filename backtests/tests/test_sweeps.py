@@ -291,3 +291,55 @@ def test_the_exact_debit_screen_misses_no_trigger_of_the_exact_rule() -> None:
                     elif not take[0] < debit < stop[0]:  # screened in but holding: only a near-tie
                         assert min(abs(debit - take[0]), abs(debit - stop[0])) < 1e-5, (credit, f, m, debit)
     assert checked > 50_000 and triggers > 10_000
+
+
+def test_the_vectorised_close_debits_equal_the_rule_s_close_debit() -> None:
+    """``close_debits`` (integer numpy) against ``rules.close_debit`` (decimal), quote by quote: on
+    0.05/0.10-tick quotes (every one exact), on quotes off the tick (mid-ticks, float noise) and
+    beyond 50 points, where it defers (``exact`` False) rather than answer differently."""
+    from strategy.quant import rules
+
+    rng = np.random.default_rng(16)
+    n = 20_000
+
+    def ticks(hi: float, step: float = 0.05) -> np.ndarray:
+        return np.round(rng.integers(0, int(hi / step), n) * step, 2)
+
+    sb = ticks(40)
+    sa = np.round(sb + ticks(3) + rng.choice([0.05, 0.10], n), 2)
+    lb = ticks(25)
+    la = np.round(lb + ticks(2, 0.10) + rng.choice([0.0, 0.05], n), 2)
+    off = slice(0, n // 4)  # off the tick: uniform prices, and sums carrying float noise
+    sb[off] = rng.uniform(0, 30, n // 4)
+    sa[off] = sb[off] + rng.uniform(0, 2, n // 4)
+    la[n // 4:n // 2] = lb[n // 4:n // 2] + 0.1 + 0.2
+    far = slice(n - 200, n)  # beyond the integer path's 50 points
+    sb[far], sa[far] = sb[far] + 80, sa[far] + 80
+    for width, fraction in ((10.0, 0.30), (25.0, 0.30), (50.0, 0.25), (5.0, 0.333), (100.0, 0.30)):
+        mids, fills, exact = sweep_engine.close_debits(sb, sa, lb, la, width_points=width, fraction=fraction)
+        assert exact[n // 4:n - 200].all() and not exact[far][sa[far] - la[far] > 52].any()
+        for i in range(n):
+            if not rules.mark_quotes_usable(sb[i], sa[i], lb[i], la[i]):
+                continue
+            mid, fill = rules.close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
+                                          width_points=width, fraction=fraction)
+            assert mids[i] == mid, (i, sb[i], sa[i], lb[i], la[i])
+            if exact[i]:
+                assert fills[i] == fill, (i, sb[i], sa[i], lb[i], la[i], width, fraction)
+
+
+@pytest.mark.django_db
+def test_variants_sharing_a_selection_get_the_specs_strategy_spec_builds_them_alone() -> None:
+    """``strategies_of`` builds one spec per set of non-exit parameters and derives the others'
+    exits (``exit_rules_of``): each strategy equals the one built alone, both kinds of time exit."""
+    from backtests.services.params import strategies_of
+
+    for dims in ({**DIMS, "width_points": [10, 25]},
+                 {"target_dte": [3], "take_profit_fraction": ["0.25", "0.5"], "stop_loss_multiple": ["1.5"],
+                  "exit_minutes_before_settlement": ["none", "30", "90"]}):
+        params = sweeps.sweep_params(config=_base(), dims=dims, windows=WINDOWS, start=START, end=END)
+        shared = sweeps.sweep_strategies(params)
+        raw = [sweeps.variant_strategy(params, i) for i in range(int(params["sweep"]["variants"]))]
+        alone = [strategies_of({**params, "strategies": [s]})[0] for s in raw]
+        assert shared == alone
+        assert len({s.spec.exits for s in shared}) > 1 and len({s.spec.key for s in shared}) == len(shared)

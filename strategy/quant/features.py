@@ -30,6 +30,7 @@ Pure: no Django, no clock; the calendar's facts and the event days are passed in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,13 @@ def history_minutes(at: dt.datetime) -> list[dt.datetime]:
     return [at - dt.timedelta(minutes=HISTORY_STEP_MINUTES * k) for k in range(HISTORY_SAMPLES - 1, -1, -1)]
 
 
+@functools.lru_cache(maxsize=4096)
+def _realised_vol(samples: tuple[float, ...]) -> float:
+    """``market.realised_vol`` of forward samples 5 minutes apart: a pure function of the samples,
+    memoised (the strategies of one window and expiration read the same history; a sweep has hundreds)."""
+    return market.realised_vol(samples, step_minutes=HISTORY_STEP_MINUTES)
+
+
 def _days_to_next(day: dt.date, days: Sequence[dt.date]) -> float:
     ahead = [d for d in days if d >= day]
     return float((min(ahead) - day).days) if ahead else math.nan
@@ -161,10 +169,10 @@ def candidate_features(
         "no forward at the session's first minute")
     put("move_since_prev_close_pct", 100 * math.log(f / window.prev_close) if f > 0 and window.prev_close > 0 else None,
         window.reasons.get("prev_close", "no index level at the previous session's settlement"))
-    samples = list(history.samples)
-    put("rv_30m", market.realised_vol(samples[-7:], step_minutes=HISTORY_STEP_MINUTES) if len(samples) >= 7 else None,
+    samples = tuple(history.samples)
+    put("rv_30m", _realised_vol(samples[-7:]) if len(samples) >= 7 else None,
         "no forward at every 5-minute sample of the last 30 minutes")
-    put("rv_60m", market.realised_vol(samples, step_minutes=HISTORY_STEP_MINUTES) if len(samples) == HISTORY_SAMPLES
+    put("rv_60m", _realised_vol(samples) if len(samples) == HISTORY_SAMPLES
         else None, "no forward at every 5-minute sample of the last 60 minutes")
     put("vix30", window.vix30, window.reasons.get("vix30", "not computed"))
     put("vix9d", window.vix9d, window.reasons.get("vix9d", "not computed"))
