@@ -150,15 +150,19 @@ def data_gaps(run: BacktestRun, read: Sequence[str]) -> dict[str, Any]:
     days = [{"date": r.date.isoformat(), "empty_minutes": r.empty_minutes, "ranges": r.gaps,
              "outside_session": r.outside_session} for r in rows]
     by_day = {dt.date.fromisoformat(d["date"]): d["ranges"] for d in days}
-    decisions = [(d.astimezone(NEW_YORK).isoformat(), name) for d, name, day in TradeDecision.objects.filter(
-        backtest_run=run, trading_day__in=list(by_day)).order_by("decided_at", "strategy_config__name").values_list(
-        "decided_at", "strategy_config__name", "trading_day") if _in_any(d, day, by_day[day])]
-    exits = [(c.astimezone(NEW_YORK).isoformat(), name) for c, name in Trade.objects.filter(
-        backtest_run=run, closed_at__isnull=False).order_by("closed_at", "strategy_config__name").values_list(
-        "closed_at", "strategy_config__name")
-        if any(_in_any(c, day, ranges) for day, ranges in by_day.items())]
+    decisions: list[list[str]] = []
+    exits: list[list[str]] = []
+    if by_day:  # the usual run reads no day with a gap: no query
+        for decided, name, day in TradeDecision.objects.filter(backtest_run=run, trading_day__in=list(by_day)).order_by(
+                "decided_at", "strategy_config__name").values_list("decided_at", "strategy_config__name", "trading_day"):
+            if _in_any(decided, day, by_day[day]):
+                decisions.append([decided.astimezone(NEW_YORK).isoformat(), name])
+        for closed, name in Trade.objects.filter(backtest_run=run, closed_at__isnull=False).order_by(
+                "closed_at", "strategy_config__name").values_list("closed_at", "strategy_config__name"):
+            if closed is not None and any(_in_any(closed, day, ranges) for day, ranges in by_day.items()):
+                exits.append([closed.astimezone(NEW_YORK).isoformat(), name])
     return {"days": days, "empty_minutes": sum(d["empty_minutes"] for d in days),
-            "decisions_in_gap": [list(d) for d in decisions], "exits_in_gap": [list(e) for e in exits]}
+            "decisions_in_gap": decisions, "exits_in_gap": exits}
 
 
 def _rows_delete(run: BacktestRun) -> None:
