@@ -124,6 +124,8 @@ class BacktestRunDetailSerializer(BacktestRunSerializer):
     params_sha256 = serializers.CharField()
     data_sha256 = serializers.CharField()
     data_days = serializers.SerializerMethodField()
+    output_sha256 = serializers.CharField(help_text="SHA-256 of the run's decisions and trades (fixed fields and order)")
+    data_gaps = serializers.JSONField(help_text="gaps of the days read and the decisions/exits made inside one")
     code_version = serializers.CharField()
     timings = serializers.JSONField()
     metrics = serializers.SerializerMethodField()

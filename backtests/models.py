@@ -22,6 +22,12 @@ class ImportedDay(models.Model):
     instrument_count = models.PositiveIntegerField(help_text="cbbo-1m: instruments quoted; definition: instruments defined")
     parquet_path = models.CharField(max_length=1024)
     parquet_bytes = models.PositiveBigIntegerField(default=0)
+    outside_session = models.PositiveBigIntegerField(
+        default=0, help_text="cbbo-1m: records stamped outside the session, kept in the store, never read by the engine")
+    empty_minutes = models.PositiveIntegerField(
+        default=0, help_text="cbbo-1m: session minutes with no record of any instrument (gaps)")
+    gaps = models.JSONField(default=list, blank=True,
+                            help_text='cbbo-1m: the runs of empty session minutes, [["HH:MM", "HH:MM"], …] ET, both included')
     imported_at = models.DateTimeField()
 
     class Meta:
@@ -41,7 +47,8 @@ class BacktestRun(models.Model):
     parameters and entry windows, risk scope, fill model, exit rules, fees); ``params_sha256`` is
     the SHA-256 of its canonical JSON. ``data_sha256`` hashes the manifest rows (file SHA-256s)
     of the imported days it read, and ``code_version`` the source it ran, so a rerun can be checked
-    for identical inputs. Its decisions and trades are the ordinary ``TradeDecision``/``Trade`` rows
+    for identical inputs; ``output_sha256`` hashes what it produced (``services.assembly.output_sha256``),
+    so a rerun can be checked for an identical output. Its decisions and trades are the ordinary ``TradeDecision``/``Trade`` rows
     with ``source = backtest`` and ``backtest_run`` pointing here.
     """
 
@@ -70,6 +77,12 @@ class BacktestRun(models.Model):
     code_version = models.CharField(max_length=80, blank=True)
     timings = models.JSONField(default=dict, help_text="seconds: wall, read, compute, write")
     metrics = models.JSONField(default=dict)
+    output_sha256 = models.CharField(
+        max_length=64, blank=True,
+        help_text="SHA-256 of the run's canonical output (decisions and trades, fixed fields and order): same input, same hash")
+    data_gaps = models.JSONField(
+        default=dict, blank=True,
+        help_text="gaps of the days read (session minutes without records) and the decisions/exits made inside one")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

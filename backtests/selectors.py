@@ -60,7 +60,7 @@ def run_queryset() -> QuerySet[BacktestRun]:
 def run_list(*, status: str | None = None, limit: int | None = 100, offset: int = 0) -> QuerySet[BacktestRun]:
     """Newest first, with ``live_days_done``; the per-day data manifest is left unread.
     ``limit=None`` leaves the queryset unsliced (for a paginator)."""
-    qs = run_queryset().defer("data_days")
+    qs = run_queryset().defer("data_days", "data_gaps")
     if status:
         qs = qs.filter(status=status)
     qs = qs.order_by("-created_at", "-pk")

@@ -27,6 +27,15 @@ the one later in the input**, the record a carry-forward over the raw file would
 them); the manifest's ``record_count`` stays the records read. A file already in order with no
 repeats (every Databento file seen so far) is checked in linear time and written as it came.
 
+Records outside the session and gaps (reliability #43): **quotes stamped before the open or after
+the close (09:30–16:15 ET, 13:15 on an early close, both stamps included: ``store.session_minutes``)
+are kept in the store as Databento sent them, counted (``DayImport.outside_session``, the
+manifest's ``outside_session``), and never read by the engine** (``store.in_session``: not as the
+quote in force at the open, not after the close). **A session minute with no record of any
+instrument is a gap**: the day's count (``empty_minutes``) and runs (``gaps``, [first, last] ET
+minutes) go to the manifest; quotes are still carried forward over it, and a run reports the
+decisions and exits it made inside one (``BacktestRun.data_gaps``).
+
 All or nothing: every file is decoded and validated, and every day's Parquet written to a
 temporary file, before anything is renamed into place; the renames and the ``ImportedDay``
 manifest rows then commit together in one transaction (a failed rename restores the files it
@@ -61,6 +70,7 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from backtests.data import dbn_io, slots, store
+from snapshots.market_calendar import ET
 from backtests.data.dbn_io import (
     DATASET,
     SCHEMA_CBBO_1M,
@@ -107,6 +117,12 @@ class DayImport:
     # dropped because a later record of the same file had the same (instrument_id, ts_recv).
     reordered: int = 0
     duplicates_dropped: int = 0
+    # cbbo-1m only: records kept but stamped outside the session (``store.in_session``: the engine
+    # never reads them), and the session minutes with no record at all — their count and their
+    # runs as [first, last] ET "HH:MM" (both included).
+    outside_session: int = 0
+    empty_minutes: int = 0
+    gaps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -352,6 +368,12 @@ def in_time_order_deduplicated(stamps: NDArray[np.int64], rows: NDArray[np.int32
 _DENSE_CELLS = 1 << 26
 
 
+def _et_minute(stamp_ns: int) -> str:
+    """A stamp (ns) as New York "HH:MM"."""
+    moment = dt.datetime.fromtimestamp(stamp_ns // 1_000_000_000, tz=dt.UTC).astimezone(ET)
+    return moment.strftime("%H:%M")
+
+
 def _tmp_path(final: Path) -> Path:
     """A hidden temporary name beside ``final`` (no ``.parquet`` suffix: the store's globs skip it)."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -405,6 +427,8 @@ class _QuoteDayWriter:
         if keep is not None:
             table, expirations = table.take(pa.array(keep)), expirations[keep]
         store.write_quotes(self.tmp, table, expirations, compression=self.compression)
+        kept = stamps if keep is None else stamps[keep]
+        runs = store.empty_minutes(self.day, kept)
         result = DayImport(
             date=self.day,
             schema=SCHEMA_CBBO_1M,
@@ -417,6 +441,9 @@ class _QuoteDayWriter:
             parquet_bytes=self.tmp.stat().st_size,
             reordered=reordered,
             duplicates_dropped=dropped,
+            outside_session=int(np.count_nonzero(~store.in_session(self.day, kept))),
+            empty_minutes=sum((last - first) // dbn_io.NS_PER_MINUTE + 1 for first, last in runs),
+            gaps=tuple((_et_minute(first), _et_minute(last)) for first, last in runs),
         )
         return _Staged(result=result, tmp_path=self.tmp)
 
@@ -784,6 +811,9 @@ def _commit(staged: Sequence[_Staged]) -> None:
                         "instrument_count": r.instrument_count,
                         "parquet_path": str(r.parquet_path),
                         "parquet_bytes": r.parquet_bytes,
+                        "outside_session": r.outside_session,
+                        "empty_minutes": r.empty_minutes,
+                        "gaps": [list(g) for g in r.gaps],
                         "imported_at": now,
                     },
                 )

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
@@ -42,7 +43,7 @@ from backtests.data import store
 from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION
 from snapshots import market_calendar
 
-FORMAT = 1
+FORMAT = 2  # 2: records outside the session are left out (books of format 1 are stale)
 SLOT_MINUTES = 5
 BOOK_NAME = "book.npy"
 META_NAME = "book.json"
@@ -114,6 +115,9 @@ def build(day: dt.date, *, root_dir: Path | None = None) -> Path | None:
                         columns=["instrument_id"]).column("instrument_id")
     q = pq.read_table(store.parquet_path(SCHEMA_CBBO_1M, day, root_dir=root_dir),
                       columns=["ts_recv", "instrument_id", "bid_px", "ask_px"], use_threads=False)
+    inside = store.in_session(day, q.column("ts_recv").cast("int64").to_numpy())
+    if not inside.all():  # records outside RTH are never read (``store.in_session``)
+        q = q.filter(pa.array(inside))
     row = pc.fill_null(pc.index_in(q.column("instrument_id"), value_set=ids), -1).to_numpy()
     book = in_force_matrix(q.column("ts_recv").cast("int64").to_numpy(), row, q.column("bid_px").to_numpy(),
                            q.column("ask_px").to_numpy(), len(ids), stamps)

@@ -57,7 +57,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtests.data.dbn_io import DATASET, SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS
+from backtests.data.dbn_io import DATASET, NS_PER_MINUTE, SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STATISTICS, instant_ns
+from snapshots import market_calendar
 
 PARQUET_NAME = "data.parquet"
 
@@ -201,6 +202,47 @@ def available_days(schema: str = SCHEMA_CBBO_1M, *, root_dir: Path | None = None
         except ValueError:
             continue
     return sorted(days)
+
+
+def session_minutes(day: dt.date) -> np.ndarray:
+    """The cbbo-1m stamps (ns, interval ends) of ``day``'s session: the open (09:30 ET, the opening
+    book) to the close (16:15 ET, 13:15 on an early close), both included, every minute; empty on a
+    closed day. The engine reads only records stamped in this range (``in_session``)."""
+    bounds = market_calendar.session_bounds(day)
+    if bounds is None:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(instant_ns(bounds[0]), instant_ns(bounds[1]) + 1, NS_PER_MINUTE, dtype=np.int64)
+
+
+def in_session(day: dt.date, ts_ns: np.ndarray) -> np.ndarray:
+    """Which record stamps (ns) fall in ``day``'s session, open and close included (``session_minutes``).
+
+    The rule for records outside RTH: the import keeps them in the store (the file's day, as
+    Databento sent it) and counts them; the engine never reads them — not as a quote in force at the
+    open, not after the close. On a closed day nothing is in session."""
+    minutes = session_minutes(day)
+    if minutes.size == 0:
+        return np.zeros(ts_ns.shape, dtype=np.bool_)
+    ts = ts_ns.astype(np.int64)
+    mask: np.ndarray = (ts >= minutes[0]) & (ts <= minutes[-1])
+    return mask
+
+
+def empty_minutes(day: dt.date, ts_ns: np.ndarray) -> list[tuple[int, int]]:
+    """The gaps of a day's quotes: runs of session minutes (``session_minutes``) with no record at all,
+    as (first, last) stamps in ns, in time order. A record counts for the minute its stamp is in
+    (cbbo-1m stamps are clamped to the minute)."""
+    minutes = session_minutes(day)
+    if minutes.size == 0:
+        return []
+    have = np.unique(ts_ns.astype(np.int64) // NS_PER_MINUTE * NS_PER_MINUTE)
+    empty = minutes[~np.isin(minutes, have)]
+    if empty.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(empty) != NS_PER_MINUTE)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [empty.size - 1]))
+    return [(int(empty[a]), int(empty[b])) for a, b in zip(starts, ends, strict=True)]
 
 
 def _existing(schema: str, day: dt.date, root_dir: Path | None) -> Path:

@@ -6,7 +6,8 @@ the store clusters a day's quotes by expiration — and of those only four colum
 numpy: the quotes in force at a minute for one expiration (entries), and the records of a few
 instruments over the day (exits). "In force" is CBBO-1m's carry-forward rule: an instrument's
 latest record at or before the minute (no record in a minute means no change). Quotes never
-carry over from the previous day: each day's file starts with its own opening book.
+carry over from the previous day: each day's file starts with its own opening book. Records stamped
+outside the session (before 09:30 ET, after 16:15 or 13:15 ET) are not read (``store.in_session``).
 
 NULL bid (no bid) reads as 0.0, as Tradier shows it; NULL ask stays NaN (not tradable).
 
@@ -29,6 +30,7 @@ from typing import Any
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
@@ -45,6 +47,13 @@ _ROW_SHIFT = 47  # index key = row << 47 | ns since 23:00 UTC the day before (2*
 def ns(moment: dt.datetime) -> int:
     """Nanoseconds since the epoch of an aware datetime (the store's ``ts_recv`` unit)."""
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _session_only(day: dt.date, q: pa.Table) -> pa.Table:
+    """The records of ``q`` stamped in the day's session (``store.in_session``): records outside RTH
+    stay in the store but are never read — not as a quote in force at the open, not after the close."""
+    inside = store.in_session(day, q.column("ts_recv").cast("int64").to_numpy())
+    return q if inside.all() else q.filter(pa.array(inside))
 
 
 def _bid(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -121,6 +130,7 @@ class DayData:
             wanted = sorted({g for e in expirations for g in groups.get(e, [])})
             q = f.read_row_groups(wanted, columns=QUOTE_COLUMNS, use_threads=False)
             self.expirations_loaded = set(expirations)
+        q = _session_only(self.day, q)
         self.ts = q.column("ts_recv").cast("int64").to_numpy()
         # instrument_id → definition row with a hash lookup (OPRA ids are large and sparse); -1 = unknown.
         rows = pc.index_in(q.column("instrument_id"), value_set=self._defs_ids)

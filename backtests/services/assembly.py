@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +18,14 @@ from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STAT
 from backtests.engine import codec
 from backtests.engine.books import books_walk
 from backtests.engine.types import Candidate, Strategy
-from backtests.models import BacktestRun
+from backtests.models import BacktestRun, ImportedDay
 from backtests.services.metrics import run_metrics
 from backtests.services.params import imported_days, strategies_of
 from backtests.services.sweep_assembly import sweep_assemble
 from backtests.services.sweeps import is_sweep
 from execution.models import PositionMark, Trade, TradeLeg
 from execution.services import trade_build, trade_close_set, trade_entry_set
+from snapshots.market_calendar import ET as NEW_YORK
 from snapshots.payloads import sha256_of
 from strategy import gating
 from strategy.models import DecisionOutcome, Source, TradeDecision
@@ -64,6 +66,8 @@ def run_assemble(run_id: int) -> BacktestRun:
                          for d in map(dt.date.fromisoformat, read)]
         run.data_sha256 = sha256_of(run.data_days)
         run.metrics = run_metrics(run, trades)
+        run.data_gaps = data_gaps(run, read)
+        run.output_sha256 = output_sha256(run)
         timings = [c.timings for c in run.chunks.all()]
         run.timings = {
             "read_s": round(sum(t.get("read_s", 0) for t in timings), 3),
@@ -77,6 +81,88 @@ def run_assemble(run_id: int) -> BacktestRun:
         run.error = ""
         run.save()
     return run
+
+
+# The output a run's hash covers, in this order: its decisions, then its trades (with their legs),
+# each ordered by (decision time, strategy name, entry window). No ids or creation times: a rerun
+# writes new rows with the same content and must hash the same.
+DECISION_FIELDS = ("decided_at", "strategy_config__name", "trading_day", "entry_window", "action", "reason_code",
+                   "expiration", "legs", "credit_mid", "credit_fill", "width_points", "max_profit_usd",
+                   "max_loss_usd", "features", "model_version", "model_score")
+TRADE_FIELDS = ("decision__decided_at", "strategy_config__name", "decision__entry_window", "status", "side", "root",
+                "expiration", "quantity", "short_strike", "long_strike", "width_points", "entry_credit",
+                "max_profit_usd", "max_loss_usd", "take_profit_debit", "stop_loss_debit", "opened_at", "closed_at",
+                "exit_reason", "exit_debit", "settlement_price", "fees_usd", "realized_pnl_usd")
+LEG_FIELDS = ("symbol", "side", "strike", "option_type", "quantity", "entry_price", "exit_price")
+
+
+def _plain(value: Any) -> Any:
+    """A field value as canonical JSON: decimals, dates and times as their strings, NaN as "nan"."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date | dt.time | Decimal):
+        return str(value)
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
+
+
+def output_canonical(run: BacktestRun) -> dict[str, Any]:
+    """The run's output as one JSON value: decisions and trades, fixed fields in a fixed order."""
+    decisions = TradeDecision.objects.filter(backtest_run=run).order_by(
+        "decided_at", "strategy_config__name", "entry_window", "pk")
+    trades = Trade.objects.filter(backtest_run=run).order_by(
+        "decision__decided_at", "strategy_config__name", "decision__entry_window", "pk")
+    legs: dict[int, list[list[Any]]] = {}
+    for leg in TradeLeg.objects.filter(trade__backtest_run=run).order_by("trade_id", "pk").values("trade_id", *LEG_FIELDS):
+        legs.setdefault(leg["trade_id"], []).append([_plain(leg[f]) for f in LEG_FIELDS])
+    return {
+        "decision_fields": list(DECISION_FIELDS),
+        "decisions": [[_plain(d[f]) for f in DECISION_FIELDS] for d in decisions.values(*DECISION_FIELDS)],
+        "trade_fields": [*TRADE_FIELDS, "legs"],
+        "trades": [[*(_plain(t[f]) for f in TRADE_FIELDS), legs.get(t["pk"], [])]
+                   for t in trades.values("pk", *TRADE_FIELDS)],
+    }
+
+
+def output_sha256(run: BacktestRun) -> str:
+    """SHA-256 of ``output_canonical``: the same input reruns to the same hash (reliability #43)."""
+    return sha256_of(output_canonical(run))
+
+
+def _in_any(moment: dt.datetime | None, day: dt.date, ranges: Sequence[Sequence[str]]) -> bool:
+    if moment is None or moment.astimezone(NEW_YORK).date() != day:
+        return False
+    minute = moment.astimezone(NEW_YORK).strftime("%H:%M")
+    return any(first <= minute <= last for first, last in ranges)
+
+
+def data_gaps(run: BacktestRun, read: Sequence[str]) -> dict[str, Any]:
+    """The gaps of the days the run read (their manifest rows: session minutes with no record) and
+    which of its decisions and trade exits fell at a minute inside one — quotes were carried
+    forward there, so these are the run's decisions made on data that did not move."""
+    rows = ImportedDay.objects.filter(date__in=[dt.date.fromisoformat(d) for d in read], schema=SCHEMA_CBBO_1M,
+                                      empty_minutes__gt=0).order_by("date")
+    days = [{"date": r.date.isoformat(), "empty_minutes": r.empty_minutes, "ranges": r.gaps,
+             "outside_session": r.outside_session} for r in rows]
+    by_day = {dt.date.fromisoformat(d["date"]): d["ranges"] for d in days}
+    decisions: list[list[str]] = []
+    exits: list[list[str]] = []
+    if by_day:  # the usual run reads no day with a gap: no query
+        for decided, name, day in TradeDecision.objects.filter(backtest_run=run, trading_day__in=list(by_day)).order_by(
+                "decided_at", "strategy_config__name").values_list("decided_at", "strategy_config__name", "trading_day"):
+            if _in_any(decided, day, by_day[day]):
+                decisions.append([decided.astimezone(NEW_YORK).isoformat(), name])
+        for closed, name in Trade.objects.filter(backtest_run=run, closed_at__isnull=False).order_by(
+                "closed_at", "strategy_config__name").values_list("closed_at", "strategy_config__name"):
+            if closed is not None and any(_in_any(closed, day, ranges) for day, ranges in by_day.items()):
+                exits.append([closed.astimezone(NEW_YORK).isoformat(), name])
+    return {"days": days, "empty_minutes": sum(d["empty_minutes"] for d in days),
+            "decisions_in_gap": decisions, "exits_in_gap": exits}
 
 
 def _rows_delete(run: BacktestRun) -> None:
