@@ -199,6 +199,13 @@ def test_dashboard_shows_adopted_fills_as_their_own_lines_marked_by_origin(trade
     assert operator.get(reverse("admin:execution_adoptedorder_add")).status_code == 403
     assert AdoptedOrder.objects.count() == 3
 
+    body = read_token_client().get("/api/positions").json()
+    assert [t["id"] for t in body["trades"]] == [trade.pk]
+    assert [(a["order"]["broker_order_id"], a["order"]["origin"], a["order"]["filled_quantity"], a["expiration"])
+            for a in body["adopted"]] == [(external.broker_order_id, "external", 1, "2030-12-20"),
+                                          (recovered.broker_order_id, "recovered", 1, "2030-12-20")]
+    assert body["adopted"][0]["order"]["avg_fill_price"] == "1.50"
+
 
 @pytest.mark.parametrize(
     ("now_et", "expected_et"),
