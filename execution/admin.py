@@ -15,7 +15,7 @@ from django.utils import timezone
 from execution import selectors, services
 from execution.brokers.base import BrokerError, OrderOutcomeUnknown
 from execution.brokers.simulated import SimOrder
-from execution.models import Fill, Order, PositionMark, SimulatedBrokerOrder, Trade, TradeLeg
+from execution.models import AdoptedOrder, Fill, Order, PositionMark, SimulatedBrokerOrder, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal
 
 # Broker construction refuses bad settings with ValueError (e.g. a live URL without TRADIER_ALLOW_LIVE);
@@ -220,6 +220,20 @@ class PositionMarkAdmin(ReadOnlyAdmin):
     list_select_related = ("trade",)  # not the snapshot: its row carries the compressed chain
     raw_id_fields = ("trade", "snapshot")
     date_hierarchy = "ts"
+
+
+@admin.register(AdoptedOrder)
+class AdoptedOrderAdmin(ReadOnlyAdmin):
+    """Broker orders no row knew, adopted by reconciliation (B1 #13, #14): shown, never acted on."""
+
+    list_display = ("broker_order_id", "origin", "client_tag", "state", "order_type", "quantity", "limit_price",
+                    "filled_quantity", "avg_fill_price", "broker_created_at", "last_synced_at")
+    list_filter = ("origin", "state")
+    search_fields = ("broker_order_id", "client_tag")
+    readonly_fields = ("broker_order_id", "origin", "broker", "client_tag", "state", "raw_status", "order_type",
+                       "quantity", "limit_price", "filled_quantity", "avg_fill_price", "legs", "broker_created_at",
+                       "adopted_at", "last_synced_at")
+    list_select_related = False  # no foreign keys: not a strategy's order
 
 
 @admin.register(SimulatedBrokerOrder)

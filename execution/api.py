@@ -1,5 +1,6 @@
 """DRF API for trades and PnL: the list with filters, one trade with its legs, orders, fills and
-marks, and the PnL summary (stats, buckets, equity curve) the pages show."""
+marks, the open positions (strategies' and adopted broker orders'), and the PnL summary (stats,
+buckets, equity curve) the pages show."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 from snapshots.api_lists import RowListSerializer
 from execution import selectors
 from snapshots.params import IdField
-from execution.models import Fill, Order, PositionMark, Source, Trade, TradeLeg
+from execution.models import AdoptedOrder, Fill, Order, PositionMark, Source, Trade, TradeLeg
 
 
 class TradeOutputSerializer(serializers.ModelSerializer):
@@ -153,3 +154,29 @@ class PnlApi(APIView):
             "equity_curve": [{"date": day.isoformat(), "equity_usd": value} for day, value in stats.equity_curve],
             "daily_pnl": [{"date": day.isoformat(), "pnl_usd": value} for day, value in stats.daily_pnl],
         })
+
+
+class AdoptedOrderOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AdoptedOrder
+        fields = ["id", "broker_order_id", "origin", "client_tag", "state", "order_type", "quantity", "limit_price",
+                  "filled_quantity", "avg_fill_price", "legs", "broker_created_at", "last_synced_at"]
+
+
+class PositionsApi(APIView):
+    """What the dashboard's open positions show: the strategies' trades not closed, live and simulated,
+    and, as lines of their own, the filled part of broker orders no strategy placed (B1 #13, #14),
+    which no config's max open trades counts."""
+
+    class AdoptedPositionSerializer(serializers.Serializer):
+        order = AdoptedOrderOutputSerializer()
+        expiration = serializers.DateField(allow_null=True)
+
+    @extend_schema(operation_id="positions_list", summary="Open positions: strategy trades and adopted broker orders",
+                   responses={200: inline_serializer("Positions", {
+                       "trades": TradeOutputSerializer(many=True),
+                       "adopted": AdoptedPositionSerializer(many=True)})})
+    def get(self, request: Request) -> Response:
+        trades = [p.trade for p in selectors.open_positions()]
+        return Response({"trades": TradeOutputSerializer(trades, many=True).data,
+                         "adopted": self.AdoptedPositionSerializer(selectors.adopted_positions(), many=True).data})

@@ -8,7 +8,7 @@ from django.utils import timezone
 from execution.order_states import OrderState
 from strategy.models import Source  # one definition of where a row comes from
 
-__all__ = ["Fill", "Order", "PositionMark", "SimulatedBrokerOrder", "Source", "Trade", "TradeLeg"]
+__all__ = ["AdoptedOrder", "Fill", "Order", "PositionMark", "SimulatedBrokerOrder", "Source", "Trade", "TradeLeg"]
 
 
 class Trade(models.Model):
@@ -153,6 +153,45 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.order_type} {self.limit_price} [{self.state}] {self.client_tag}"
+
+
+class AdoptedOrder(models.Model):
+    """A broker order that no ``Order`` row knows, adopted by reconciliation (reliability B1 #13, #14).
+
+    Its own table, not an ``Order``: it has no trade, decision or strategy config, and no strategy
+    job (submit, sync, walk, cancel, close) reads this table, so it is never re-sent, re-priced or
+    closed automatically; every entry ``Order`` of a TRADE decision keeps its trade. Keyed by the
+    broker order id (a second reconcile updates, never adds). State and fills are copied from the
+    broker's own report on each reconcile; its filled spreads are shown as their own position lines.
+    """
+
+    class Origin(models.TextChoices):
+        RECOVERED = "recovered", "recovered (our tag, no local row)"
+        EXTERNAL = "external", "external (placed outside this platform)"
+
+    broker_order_id = models.CharField(max_length=40, unique=True)
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    broker = models.CharField(max_length=12)  # tradier | simulated
+    client_tag = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=20, choices=[(s.value, s.value) for s in OrderState])
+    raw_status = models.CharField(max_length=40, blank=True)
+    order_type = models.CharField(max_length=12, blank=True)  # credit | debit | as the broker says
+    quantity = models.PositiveIntegerField(default=0)
+    limit_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    filled_quantity = models.PositiveIntegerField(default=0, help_text="spreads filled, as the broker reports")
+    avg_fill_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                         help_text="net package price, points per share (positive)")
+    legs = models.JSONField(default=list, help_text="[{option_symbol, side, quantity, exec_quantity}]")
+    broker_created_at = models.DateTimeField(null=True, blank=True)
+    adopted_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "adopted_orders"
+        ordering = ["-adopted_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.origin} {self.broker_order_id} [{self.state}] {self.filled_quantity}/{self.quantity}"
 
 
 class Fill(models.Model):

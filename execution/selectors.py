@@ -13,12 +13,13 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from execution.models import Order, PositionMark, Source, Trade, TradeLeg
+from execution.models import AdoptedOrder, Order, PositionMark, Source, Trade, TradeLeg
 from snapshots.models import ContextSnapshot
 from execution.stats import ClosedTrade, PnlStats, pnl_stats, stats_by_bucket
 from strategy import selectors as strategy_selectors
 from strategy.models import TradeDecision
 from strategy.quant.decision import BookState
+from strategy.quant.osi import parse_symbol
 from strategy.quant.timemodel import NEW_YORK
 
 NOT_CLOSED = (Trade.Status.OPENING, Trade.Status.OPEN, Trade.Status.CLOSING)
@@ -179,6 +180,30 @@ def open_positions() -> list[OpenPosition]:
         [t.last_mark_id for t in trades if t.last_mark_id]
     )
     return [OpenPosition(t, marks.get(t.last_mark_id)) for t in trades]
+
+
+@dataclass(frozen=True)
+class AdoptedPosition:
+    """The filled part of a broker order no strategy placed (recovered or external): its own line."""
+
+    order: AdoptedOrder
+    expiration: dt.date | None  # the latest of its legs' expirations; None if a symbol is not OSI
+
+
+def adopted_positions(*, today: dt.date | None = None) -> list[AdoptedPosition]:
+    """Adopted orders with a fill whose legs have not all expired (B1 #13, #14): shown beside the
+    strategies' positions, marked by origin. They are not a strategy's trade, so ``risk_state``
+    does not count them against any config's max open trades."""
+    today = today or timezone.now().astimezone(NEW_YORK).date()
+    out = []
+    for order in AdoptedOrder.objects.filter(filled_quantity__gt=0).order_by("broker_created_at", "pk"):
+        try:
+            expiration = max(parse_symbol(str(leg.get("option_symbol", ""))).expiration for leg in order.legs)
+        except ValueError:
+            expiration = None  # not an option package we can read: shown, never hidden
+        if expiration is None or expiration >= today:
+            out.append(AdoptedPosition(order, expiration))
+    return out
 
 
 def stats_row(stats: PnlStats, *, label: str) -> dict[str, Any]:

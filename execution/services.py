@@ -37,7 +37,7 @@ from execution.brokers.base import (
     PlaceOutcome,
     SpreadOrderRequest,
 )
-from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
+from execution.models import AdoptedOrder, Fill, Order, PositionMark, Trade, TradeLeg
 from execution.order_states import OrderState, is_terminal, transition
 from snapshots import market_calendar
 from snapshots.analytics import settlement_for
@@ -549,14 +549,16 @@ def orders_reconcile(*, broker: Broker | None = None) -> dict[str, int]:
 
 
 def broker_orders_unmatched(*, broker: Broker | None = None) -> dict[str, int]:
-    """Report the broker's orders of today that no row knows (reliability B1 #13, #14).
+    """Adopt the broker's orders of today that no ``Order`` row knows (reliability B1 #13, #14).
 
     ``orphans`` carry our tag prefix but have no row (placed by a process that died before its
-    commit, or by another installation): logged as errors for the operator, never attributed to
-    a strategy automatically. ``external`` orders have no tag of ours (placed by hand).
+    commit, or by another installation): adopted as ``recovered``. ``external`` orders have no tag
+    of ours (placed by hand): adopted as ``external``. Either becomes one ``AdoptedOrder`` row keyed
+    by the broker order id, never attributed to a strategy, never re-sent, re-priced or canceled;
+    a later pass only copies the broker's state and fills onto it. ``adopted`` counts new rows.
     """
     broker = broker or broker_get()
-    counts = {"orphans": 0, "external": 0}
+    counts = {"orphans": 0, "external": 0, "adopted": 0}
     try:
         at_broker = broker.list_orders()
     except BrokerError as exc:
@@ -568,23 +570,54 @@ def broker_orders_unmatched(*, broker: Broker | None = None) -> dict[str, int]:
     for o in at_broker:
         if o.broker_order_id in known_ids or (o.client_tag and o.client_tag in known_tags):
             continue
-        if o.client_tag and o.client_tag.startswith(TAG_PREFIX):
-            counts["orphans"] += 1
-            logger.error("reconcile: broker order %s carries our tag %s but no order row knows it (%s)",
-                         o.broker_order_id, o.client_tag, o.status)
+        ours = bool(o.client_tag and o.client_tag.startswith(TAG_PREFIX))
+        counts["orphans" if ours else "external"] += 1
+        row, created = _adopt(o, origin=AdoptedOrder.Origin.RECOVERED if ours else AdoptedOrder.Origin.EXTERNAL)
+        if not created:
+            continue
+        counts["adopted"] += 1
+        if ours:
+            logger.error("reconcile: broker order %s carries our tag %s but no order row knows it (%s): "
+                         "adopted as recovered, not attributed to a strategy", o.broker_order_id, o.client_tag, o.status)
         else:
-            counts["external"] += 1
-            logger.warning("reconcile: external broker order %s (tag %r), not attributed to a strategy",
-                           o.broker_order_id, o.client_tag)
+            logger.warning("reconcile: external broker order %s (tag %r, %s) adopted as external, "
+                           "not attributed to a strategy", o.broker_order_id, o.client_tag, o.status)
     return counts
 
 
+def _adopt(o: BrokerOrder, *, origin: str) -> tuple[AdoptedOrder, bool]:
+    """One row per broker order id (the unique key): created once, then refreshed from the broker's report."""
+    legs = [{"option_symbol": leg.option_symbol, "side": leg.side, "quantity": leg.quantity,
+             "exec_quantity": leg.exec_quantity} for leg in o.legs]
+    fields = {"state": o.status.value, "raw_status": o.raw_status[:40], "order_type": (o.order_type or "")[:12],
+              "quantity": o.quantity, "limit_price": cents_or_none(o.price), "filled_quantity": o.filled_quantity,
+              "avg_fill_price": cents_or_none(o.avg_fill_price), "legs": legs, "last_synced_at": timezone.now()}
+    try:
+        with transaction.atomic():
+            return AdoptedOrder.objects.update_or_create(
+                broker_order_id=o.broker_order_id, defaults=fields,
+                create_defaults={**fields, "origin": origin, "broker": settings.EXECUTION_BROKER,
+                                 "client_tag": o.client_tag or "", "broker_created_at": o.created_at})
+    except IntegrityError:  # a concurrent pass adopted it first: the key holds, refresh that row
+        AdoptedOrder.objects.filter(broker_order_id=o.broker_order_id).update(**fields)
+        return AdoptedOrder.objects.get(broker_order_id=o.broker_order_id), False
+
+
+def adopted_orders_sync(*, broker: Broker | None = None) -> dict[str, int] | None:
+    """Refresh adopted orders still working (their later fills), one order list read; None if none works."""
+    if not AdoptedOrder.objects.filter(state__in=WORKING + (OrderState.NEW,)).exists():
+        return None
+    return broker_orders_unmatched(broker=broker)
+
+
 def ensure_reconciled() -> None:
-    """Once per process, before its first trading job (restart with orders in flight, B1 #13)."""
+    """Once per process, before its first trading job (restart with orders in flight, B1 #13):
+    resolve every local in-flight order, then adopt the broker's orders no row knows."""
     global _reconciled_in_process
     if _reconciled_in_process:
         return
     counts = orders_reconcile()
+    counts.update(broker_orders_unmatched())
     _reconciled_in_process = True
     if any(counts.values()):
         logger.info("reconciled at start: %s", counts)

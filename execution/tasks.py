@@ -51,21 +51,15 @@ def trade_open(self, decision_id: int) -> None:
         services.order_submit(order.pk)
 
 
-_unmatched_reported = False
-
-
 @shared_task(acks_late=True)
 def orders_sync() -> None:
-    """Every minute: poll working orders (fills, states) and walk unfilled limits. The first run
-    in a process also reports broker orders no row knows (orphans with our tag, external ones)."""
-    global _unmatched_reported
+    """Every minute: poll working orders (fills, states) and walk unfilled limits. Adopted broker
+    orders (recovered, external) are only read, never walked or canceled: their state and fills."""
     from execution import services
     from execution.models import Order
 
-    services.ensure_reconciled()
-    if not _unmatched_reported:
-        services.broker_orders_unmatched()
-        _unmatched_reported = True
+    services.ensure_reconciled()  # the first run in a process also adopts what no row knows
+    services.adopted_orders_sync()
     for order_id in Order.objects.filter(state__in=services.WORKING).values_list("pk", flat=True):
         services.order_sync(order_id)
         services.order_walk(order_id)

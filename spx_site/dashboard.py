@@ -58,6 +58,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "latest_snapshot": snapshot_selectors.snapshot_list(limit=1).first(),
         "levels": snapshot_selectors.latest_levels(),
         "positions": execution_selectors.open_positions(),
+        "adopted_positions": execution_selectors.adopted_positions(today=today),
         "decisions": strategy_selectors.decision_list(day=today, source=source),
         "source_label": Source(source).label,
         "stats": [execution_selectors.stats_row(stats, label=Source(source).label)],

@@ -12,7 +12,7 @@ from typing import Any
 
 import factory
 
-from execution.models import Fill, Order, PositionMark, Trade, TradeLeg
+from execution.models import AdoptedOrder, Fill, Order, PositionMark, Trade, TradeLeg
 from strategy.models import TradeDecision
 from strategy.quant.osi import format_symbol
 from strategy.tests.factories import TradeDecisionFactory
@@ -142,3 +142,29 @@ class PositionMarkFactory(factory.django.DjangoModelFactory):
     )
     signal = ""
 
+
+
+class AdoptedOrderFactory(factory.django.DjangoModelFactory):
+    """A hand-placed (external) 6000/5975 put credit spread at the broker, filled 1 @ 1.50; far expiration."""
+
+    class Meta:
+        model = AdoptedOrder
+
+    broker_order_id = factory.Sequence(lambda n: f"ext-{n}")
+    origin = AdoptedOrder.Origin.EXTERNAL
+    broker = "tradier"
+    client_tag = ""
+    state = "filled"
+    raw_status = "filled"
+    order_type = "credit"
+    quantity = 1
+    limit_price = Decimal("1.50")
+    filled_quantity = factory.LazyAttribute(lambda o: o.quantity if o.state == "filled" else 0)
+    avg_fill_price = factory.LazyAttribute(lambda o: o.limit_price if o.filled_quantity else None)
+    legs = factory.LazyAttribute(lambda o: [
+        {"option_symbol": "SPXW301220P06000000", "side": "sell_to_open", "quantity": o.quantity,
+         "exec_quantity": o.filled_quantity},
+        {"option_symbol": "SPXW301220P05975000", "side": "buy_to_open", "quantity": o.quantity,
+         "exec_quantity": o.filled_quantity},
+    ])
+    broker_created_at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)

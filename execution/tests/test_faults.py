@@ -36,7 +36,9 @@ from execution import services, tasks
 from execution.brokers import OrderDenied, PlaceResult, SpreadOrderRequest, TradierBroker
 from execution.brokers.base import DEFAULT_MAX_QUANTITY
 from execution.brokers.tradier import SANDBOX_BASE_URL
-from execution.models import Fill, Order, Trade
+from execution import selectors
+from execution.models import AdoptedOrder, Fill, Order, Trade
+from execution.tests.factories import AdoptedOrderFactory, TradeFactory
 from execution.tests.fake_tradier_orders import (
     FakeTradierOrders,
     OrderRequest,
@@ -634,6 +636,10 @@ def test_restart_reconciles_every_in_flight_order_before_any_work(
     assert post.form["tag"] == e.client_tag
     assert str(external) not in {o.broker_order_id for o in rows.values()}
     assert len(fake.orders()) == 5
+    # ... but adopted: one external row of its own, keyed by its broker id, in no trade (B1 #14).
+    [adopted] = AdoptedOrder.objects.all()
+    assert (adopted.broker_order_id, adopted.origin, adopted.state) == (str(external), "external", "open")
+    assert count(fake, "DELETE") == 0 and count(fake, "PUT") == 0
 
     # Once per process: a second call is free, and a full pass again sends nothing.
     requests = len(fake.requests)
@@ -641,6 +647,97 @@ def test_restart_reconciles_every_in_flight_order_before_any_work(
     assert len(fake.requests) == requests
     services.orders_reconcile()
     assert count(fake, "POST") == 1
+
+
+def test_reconcile_adopts_orphaned_and_external_orders_once_and_never_acts_on_them(
+    fake: FakeTradierOrders, broker: TradierBroker
+) -> None:
+    """B1 #13/#14: an orphan (our tag, no row) becomes ``recovered``, a hand-placed order ``external``;
+    one row per broker order id however often reconcile runs; their fills are copied from the broker;
+    nothing is sent, re-priced or canceled for them, and no trade, decision or config gains a row."""
+    known = _seed(fake, state="open", at_broker="open", with_id=True)  # ours, with its row: not adopted
+    orphan_tag = "spx-open-0123456789abcdef0123"
+    orphan = fake.add_order({**_form(known), "tag": orphan_tag})  # a process died before its commit
+    external = fake.add_order({**_form(known), "price": "1.50"})  # placed by hand: no tag
+    fake.fill(external, 1, 1.50)
+    trades, orders, decisions = Trade.objects.count(), Order.objects.count(), TradeDecision.objects.count()
+
+    counts = services.broker_orders_unmatched(broker=broker)
+
+    assert counts == {"orphans": 1, "external": 1, "adopted": 2}
+    rows = {o.broker_order_id: o for o in AdoptedOrder.objects.all()}
+    assert set(rows) == {str(orphan), str(external)}
+    rec, ext = rows[str(orphan)], rows[str(external)]
+    assert (rec.origin, rec.client_tag, rec.state, rec.filled_quantity) == ("recovered", orphan_tag, "open", 0)
+    assert (ext.origin, ext.client_tag, ext.state, ext.filled_quantity) == ("external", "", "filled", 1)
+    assert ext.avg_fill_price == Decimal("1.50") and ext.order_type == "credit"
+    assert [leg["option_symbol"] for leg in ext.legs] == [SHORT, LONG]
+    assert (Trade.objects.count(), Order.objects.count(), TradeDecision.objects.count()) == (trades, orders, decisions)
+
+    # Idempotent: a second pass adds nothing; a later fill at the broker is copied onto the same row.
+    fake.fill(orphan, 1, float(known.limit_price))
+    assert services.adopted_orders_sync(broker=broker) == {"orphans": 1, "external": 1, "adopted": 0}
+    assert AdoptedOrder.objects.count() == 2
+    rec.refresh_from_db()
+    assert (rec.state, rec.filled_quantity, rec.avg_fill_price) == ("filled", 1, known.limit_price)
+    assert services.broker_orders_unmatched(broker=broker)["adopted"] == 0 and AdoptedOrder.objects.count() == 2
+    # Only reads: no POST, no re-price, no cancel, for them or for anything else.
+    assert (count(fake, "POST"), count(fake, "PUT"), count(fake, "DELETE")) == (0, 0, 0)
+    # Both fills are position lines of their own on their legs' expiration day, marked by origin.
+    lines = selectors.adopted_positions(today=dt.date(2026, 11, 20))
+    assert {(p.order.broker_order_id, p.order.origin, p.expiration) for p in lines} == {
+        (str(orphan), "recovered", dt.date(2026, 11, 20)), (str(external), "external", dt.date(2026, 11, 20))}
+    assert selectors.adopted_positions(today=dt.date(2026, 11, 21)) == []  # expired: no longer open
+
+
+def test_orders_sync_job_never_walks_or_cancels_adopted_orders(
+    fake: FakeTradierOrders, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The minute job adopts at its first run, then only reads: an adopted working order is past every
+    walk and give-up threshold, yet no PUT or DELETE reaches the broker for it."""
+    settings.ORDER_WALK_AFTER_SECONDS = 0
+    settings.ORDER_WALK_MAX_STEPS = 0
+    external = fake.add_order({**_form(opened(factory_decision())), "price": "1.50"})
+    Order.objects.update(state="canceled")  # only the external order is working
+    monkeypatch.setattr(services, "_reconciled_in_process", False)
+
+    tasks.orders_sync()
+    tasks.orders_sync()
+
+    [adopted] = AdoptedOrder.objects.all()
+    assert (adopted.broker_order_id, adopted.origin, adopted.state) == (str(external), "external", "open")
+    assert (count(fake, "POST"), count(fake, "PUT"), count(fake, "DELETE")) == (0, 0, 0)
+    assert fake.orders()[0]["status"] == "open"
+
+
+@pytest.mark.parametrize("strategy_trade_open", [False, True], ids=["allowed", "refused"])
+def test_adopted_positions_do_not_count_against_a_strategy(settings: Any, strategy_trade_open: bool) -> None:
+    """An external filled spread is a position line, not a strategy's trade: the entry window allows
+    or refuses (max open trades) exactly as it would without it."""
+    AdoptedOrderFactory()  # filled, expires 2030: an open position at the broker
+    AdoptedOrderFactory(origin="recovered", client_tag="spx-open-ffffffffffffffffffff", state="partially_filled",
+                        quantity=2, filled_quantity=1)
+    assert len(selectors.adopted_positions(today=WED_10.date())) == 2
+    if strategy_trade_open:
+        # The window's book: the simulated market's source (``strategy.services.default_source``).
+        TradeFactory(decision__source=TradeDecision.Source.SIMULATED,
+                     decision__trading_day=dt.date(2026, 11, 17), expiration=dt.date(2026, 11, 20))
+    before = selectors.risk_state(TradeDecision.Source.SIMULATED, WED_10.date())
+    assert before.open_trades == int(strategy_trade_open)
+
+    if not strategy_trade_open:
+        market_decision(settings)  # asserts the window's one TRADE
+        return
+    settings.MARKET_DATA_PROVIDER = "simulated"
+    settings.SNAPSHOT_CONTEXT_ENABLED = False
+    settings.SNAPSHOT_DTE_TARGETS = [3]
+    StrategyConfig.objects.update(enabled=False)
+    StrategyConfigFactory(name="faults 3DTE put 20d", enabled=True, side="put_credit", target_dte=3,
+                          short_delta_target=Decimal("0.20"), width_points=Decimal("25"))
+    entry_window_run(at=WED_10, hand_over=lambda _pk: None)
+    decision = TradeDecision.objects.get(entry_window=WED_10, strategy_config__name="faults 3DTE put 20d")
+    assert (decision.action, decision.reason_code) == ("SKIP", "risk_limit")
+    assert "1 open trade(s), limit 1" in decision.reason_message  # the strategy's trade, not the adopted two
 
 
 def test_trading_job_reconciles_before_it_places_anything(

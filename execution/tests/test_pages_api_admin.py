@@ -22,10 +22,10 @@ from django.utils import timezone
 from snapshots.tests.factories import read_token_client
 
 from execution import services
-from execution.models import Fill, Order, PositionMark, SimulatedBrokerOrder, Trade, TradeLeg
+from execution.models import AdoptedOrder, Fill, Order, PositionMark, SimulatedBrokerOrder, Trade, TradeLeg
 from execution.order_states import OrderState
 from execution.tasks import orders_sync
-from execution.tests.factories import FillFactory, OrderFactory, PositionMarkFactory, TradeFactory
+from execution.tests.factories import AdoptedOrderFactory, FillFactory, OrderFactory, PositionMarkFactory, TradeFactory
 from snapshots.formatting import usd_text
 from snapshots.services import snapshot_capture
 from spx_site.dashboard import next_entry_window
@@ -173,6 +173,38 @@ def test_dashboard_shows_the_open_position_with_its_mark(opened: Trade, trader: 
     assert f'id="position-{opened.pk}"' in partial
     bad = trader.get("/?source=nope")
     assert bad.status_code == 200 and b"source must be one of" in bad.content
+
+
+def test_dashboard_shows_adopted_fills_as_their_own_lines_marked_by_origin(trader: Client, operator: Client) -> None:
+    """B1 #13/#14: a strategy's trade, a hand-placed filled spread and a recovered partial fill, each a
+    line of its own; an adopted order with nothing filled is no position. The admin shows them read-only."""
+    trade = TradeFactory(expiration=dt.date(2030, 12, 20))
+    external = AdoptedOrderFactory()
+    recovered = AdoptedOrderFactory(origin="recovered", client_tag="spx-open-ffffffffffffffffffff",
+                                    state="partially_filled", quantity=2, filled_quantity=1, avg_fill_price=Decimal("1.45"))
+    unfilled = AdoptedOrderFactory(state="open")
+    html = trader.get("/").content.decode()
+    assert rows(html, "position") == [trade.pk] and rows(html, "adopted-position") == [external.pk, recovered.pk]
+    ext = re.search(rf'<tr id="adopted-position-{external.pk}" [^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert f"broker order {external.broker_order_id}" in ext and "×1" in ext and "1.50" in ext
+    assert "external (placed outside this platform)" in ext and "Fri 2030-12-20" in ext
+    rec = re.search(rf'<tr id="adopted-position-{recovered.pk}" [^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert "recovered (our tag, no local row)" in rec and "×1" in rec and "1.45" in rec
+    assert f'adopted-position-{unfilled.pk}"' not in html
+
+    listing = operator.get(reverse("admin:execution_adoptedorder_changelist")).content.decode()
+    assert external.broker_order_id in listing and recovered.client_tag in listing
+    change = operator.get(reverse("admin:execution_adoptedorder_change", args=[external.pk]))
+    assert change.status_code == 200 and b'name="_save"' not in change.content  # nothing to edit
+    assert operator.get(reverse("admin:execution_adoptedorder_add")).status_code == 403
+    assert AdoptedOrder.objects.count() == 3
+
+    body = read_token_client().get("/api/positions").json()
+    assert [t["id"] for t in body["trades"]] == [trade.pk]
+    assert [(a["order"]["broker_order_id"], a["order"]["origin"], a["order"]["filled_quantity"], a["expiration"])
+            for a in body["adopted"]] == [(external.broker_order_id, "external", 1, "2030-12-20"),
+                                          (recovered.broker_order_id, "recovered", 1, "2030-12-20")]
+    assert body["adopted"][0]["order"]["avg_fill_price"] == "1.50"
 
 
 @pytest.mark.parametrize(

@@ -16,4 +16,5 @@ class Command(BaseCommand):
             raise CommandError(f"reconciliation stopped: {exc}") from exc
         self.stdout.write(f"reconciled: {counts['submitted']} submitted, {counts['synced']} synced; "
                           f"at the broker but unknown here: {unmatched['orphans']} with our tag, "
-                          f"{unmatched['external']} external (see the log)")
+                          f"{unmatched['external']} external; "
+                          f"{unmatched['adopted']} newly adopted (see the log and the adopted orders in the admin)")
