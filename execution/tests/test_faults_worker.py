@@ -28,6 +28,7 @@ from execution.brokers import TradierBroker
 from execution.models import Order, Trade
 from execution.tests.fake_tradier_orders import FakeTradierOrders, booked_then_timeout
 from execution.tests.test_faults import _TLS, market_decision, only_order
+from snapshots.tests.fake_tradier import Fault
 from snapshots.tests.test_e2e_beat_worker import _database_url
 from spx_site.celery import app
 
@@ -139,7 +140,10 @@ def test_worker_killed_between_broker_accept_and_commit_never_places_twice(
     start, send = worker
     fake_orders.now = timezone.now()  # orders are looked up by tag on the order row's date
     decision = market_decision(settings)
-    fake_orders.script(booked_then_timeout(HOLD_REPLY_S))
+    # The worker's start-up reconciliation lists the broker's orders first (none yet: Tradier's empty
+    # list), then the job's POST is booked and its reply never comes.
+    fake_orders.script(Fault(status=200, body=b'{"orders": "null"}', headers={"Content-Type": "application/json"}),
+                       booked_then_timeout(HOLD_REPLY_S))
 
     first = start("first")
     send(decision.pk)
