@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import resource
 import time
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ from backtests.data.dbn_io import SCHEMA_CBBO_1M, SCHEMA_DEFINITION, SCHEMA_STAT
 from backtests.engine import metrics as metrics_mod
 from backtests.engine import sweep as sweep_engine
 from backtests.engine.sweep import REASONS, ExitTable, GroupEntries
-from backtests.models import BacktestRun, SweepVariant
+from backtests.models import BacktestChunk, BacktestRun, SweepVariant
 from backtests.services import sweep_files
 from backtests.services.params import imported_days, trading_days
 from backtests.services.sweeps import grid_product, sweep_strategies, variant_name
@@ -77,9 +78,12 @@ def sweep_assemble(run_id: int) -> BacktestRun:
         exit_parts: dict[str, list[np.ndarray]] = {name: [] for name in sweep_engine.EXIT_COLUMNS}
         sources: dict[str, int] = {}
         days_read: set[str] = set()
-        for chunk in run.chunks.order_by("index"):
-            assert chunk.result is not None  # every chunk is done before the assembly runs
-            d = sweep_engine.decode(bytes(chunk.result))
+        for chunk_id in run.chunks.order_by("index").values_list("pk", flat=True):
+            # One chunk's result in memory at a time (a queryset would hold every blob at once).
+            result = BacktestChunk.objects.filter(pk=chunk_id).values_list("result", flat=True).get()
+            assert result is not None  # every chunk is done before the assembly runs
+            d = sweep_engine.decode(bytes(result))
+            del result
             offset = len(trades_info)
             days_read.update(d.core["days_read"])
             for g, day, at, path in d.core["candidates"]:
@@ -101,9 +105,10 @@ def sweep_assemble(run_id: int) -> BacktestRun:
                 exit_parts[name].append(col)
         ex = {name: (np.concatenate(parts) if parts else np.empty(0)) for name, parts in exit_parts.items()}
         key = ex["path"].astype(np.int64) * stride + ex["rule"].astype(np.int64)
-        order = np.argsort(key, kind="stable")  # already sorted (paths in chunk order, rules ascending)
-        ex = {name: col[order] for name, col in ex.items()}
-        table = ExitTable(key=key[order], at_ns=ex["at_ns"].astype(np.int64), stop=ex["reason"] == _STOP, stride=stride)
+        if key.size > 1 and not bool(np.all(key[1:] >= key[:-1])):  # chunks write them sorted (paths in
+            order = np.argsort(key, kind="stable")                     # chunk order, rules ascending)
+            ex, key = {name: col[order] for name, col in ex.items()}, key[order]
+        table = ExitTable(key=key, at_ns=ex["at_ns"].astype(np.int64), stop=ex["reason"] == _STOP, stride=stride)
         entries = [GroupEntries(np.asarray(at_l[g], dtype=np.int64), np.asarray(day_l[g], dtype=np.int64),
                                 np.asarray(path_l[g], dtype=np.int64)) for g in range(n_groups)]
         traded = sweep_engine.variant_books(plan, entries, table)
@@ -137,98 +142,144 @@ def sweep_assemble(run_id: int) -> BacktestRun:
     return run
 
 
+# Variant-trades per assembly block: the money, the trade columns and the daily rows are built for
+# a block of whole variants at a time and handed to the files' writers, so the assembly's memory is
+# bounded by a block, not by the run (a 10x year holds ~2 M variant-trades).
+BLOCK_ROWS = 1 << 18
+
+
+def _blocks(counts: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive variant ranges [a, b) of at most ``limit`` variant-trades each (a variant with
+    more is a block of its own)."""
+    out: list[tuple[int, int]] = []
+    a, total = 0, 0
+    for i, n in enumerate(counts.tolist()):
+        if i > a and total + n > limit:
+            out.append((a, i))
+            a, total = i, 0
+        total += n
+    if a < counts.size:
+        out.append((a, int(counts.size)))
+    return out
+
+
+@dataclass
+class _Memo:
+    """Pure functions of a few prices each, computed once per distinct input for the whole run
+    (credits, widths, debits and marks are on 0.05 ticks: thousands of paths share a handful)."""
+
+    entry: dict[tuple[Any, ...], tuple[Decimal, int, int]] = field(default_factory=dict)
+    mark: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    close: dict[tuple[Decimal, int, float, bool], tuple[int, int, int]] = field(default_factory=dict)
+    settlement: dict[float, int] = field(default_factory=dict)
+    exit_day: dict[int, int] = field(default_factory=dict)  # exit instant (ns) → New York day ordinal
+    entry_day: dict[int, dt.date] = field(default_factory=dict)  # path → its entry's trading day
+    credit: dict[int, float] = field(default_factory=dict)  # path → its entry credit
+    day: dict[int, dt.date] = field(default_factory=dict)  # ordinal → date
+
+
 def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list[GroupEntries],
                    traded: list[np.ndarray], table: ExitTable, ex: dict[str, np.ndarray], sources: list[str],
                    trades_info: list[list[Any]], last_mark: list[float | None], decisions: np.ndarray,
-                   days: list[dt.date], params: dict[str, Any]) -> dict[str, Any]:
-    """Every variant-trade's money as arrays over all variants at once (each distinct entry, close
-    and last mark computed once by the same functions), then per variant its summary and daily PnL."""
+                   days: list[dt.date], params: dict[str, Any], *, block_rows: int | None = None) -> dict[str, Any]:
+    """Every variant-trade's money as arrays over a block of variants at a time (each distinct
+    entry, close and last mark computed once by the same functions), then per variant its summary
+    and daily PnL; the blocks' rows go to the files in variant order."""
     fee = float(params["fees_per_contract_usd"])
     n_variants = len(plan.variants)
     counts = np.array([t.size for t in traded], dtype=np.int64)
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    if counts.sum():
-        variant = np.repeat(np.arange(n_variants, dtype=np.int64), counts)
-        path = np.concatenate([entries[v.group].path[t] for v, t in zip(plan.variants, traded)]).astype(np.int64)
-        rule = np.repeat(np.array([v.exit for v in plan.variants], dtype=np.int64), counts)
-        row = _rows(table, path, rule)
-    else:
-        variant = path = row = np.empty(0, np.int64)
-    money = _money(path, row, ex, trades_info, last_mark, fee)
-    closed = row >= 0
-    r = np.maximum(row, 0)
-    exit_at = ex["at_ns"][r].astype(np.int64) if row.size else np.empty(0, np.int64)
-    exit_ord = np.zeros(row.size, np.int64)
-    if closed.any():
-        uniq_at, inv = np.unique(exit_at[closed], return_inverse=True)
-        ords = np.array([dt.datetime.fromtimestamp(int(a) // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK).date()
-                         .toordinal() for a in uniq_at.tolist()], dtype=np.int64)
-        exit_ord[closed] = ords[inv]
-    reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
-
-    uniq_paths = np.unique(path).tolist()
-    entry_day = {p: dt.date.fromisoformat(trades_info[p][11]) for p in uniq_paths}
-    credit_f = {p: float(cents(trades_info[p][7])) for p in uniq_paths}
-    ord_day: dict[int, dt.date] = {}
-
-    daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
+    rule_of = np.array([v.exit for v in plan.variants], dtype=np.int64)
+    # decided_at of a path: its entry instant (the paths' ``day``/``window`` give the rest).
+    all_paths = np.concatenate([g.path for g in entries]) if entries else np.empty(0, np.int64)
+    at_of = np.zeros(int(all_paths.max()) + 1 if all_paths.size else 0, np.int64)
+    at_of[all_paths] = np.concatenate([g.at_ns for g in entries]) if entries else np.empty(0, np.int64)
     day_ord = np.array([d.toordinal() for d in days], dtype=np.int64)
-    variants: list[SweepVariant] = []
     all_dims = _all_dims(params)
     config_name = params["sweep"]["config_name"]
-    path_l, closed_l, pnl_l, mp_l, ml_l, ord_l, reason_l = (
-        path.tolist(), closed.tolist(), money["pnl"].tolist(), money["mp"].tolist(), money["ml"].tolist(),
-        exit_ord.tolist(), reason.tolist())
-    for v in plan.variants:
-        lo, hi = int(bounds[v.index]), int(bounds[v.index + 1])
-        closed_trades: list[metrics_mod.ClosedTrade] = []
-        closed_day: list[int] = []
-        for k in range(lo, hi):
-            if not closed_l[k]:
-                continue
-            p, o = path_l[k], ord_l[k]
-            if o not in ord_day:
-                ord_day[o] = dt.date.fromordinal(o)
-            closed_day.append(o)
-            closed_trades.append(metrics_mod.ClosedTrade(
-                entry_day=entry_day[p], exit_day=ord_day[o], pnl_usd=pnl_l[k] / 100, entry_credit=credit_f[p],
-                max_profit_usd=mp_l[k] / 100, max_loss_usd=ml_l[k] / 100, exit_reason=REASONS[reason_l[k]],
-                bucket=(0, 0.0, "", "")))
-        open_ = ~closed[lo:hi]
-        open_n = int(open_.sum())
-        marked = open_ & money["has_mark"][lo:hi]
-        open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
-        unmarked = open_n - int(marked.sum())
-        summary = metrics_mod.summarise(closed_trades, days)
-        if closed_trades:
-            idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"), len(days) - 1)
-            # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
-            # each day's PnLs in trade order, as its loop does, so the floats are the same.
-            pnl_day = np.bincount(idx, weights=np.array([t.pnl_usd for t in closed_trades], dtype=np.float64),
-                                  minlength=len(days))
-            n_day = np.bincount(idx, minlength=len(days))
-            w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
-                                minlength=len(days)).astype(np.int64)
-            for i in np.flatnonzero(n_day).tolist():
-                daily["variant"].append(v.index)
-                daily["day"].append(days[i])
-                daily["pnl_usd"].append(float(pnl_day[i]))
-                daily["trades"].append(int(n_day[i]))
-                daily["wins"].append(int(w_day[i]))
-        dims = all_dims[v.index]
-        n_trades = hi - lo
-        variants.append(SweepVariant(
-            run=run, index=v.index, key=v.strategy.key, name=variant_name(config_name, dims),
-            dims=dims, metrics={
-                "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": n_trades,
-                "trades_total": n_trades, "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
-                "open_at_end_unmarked": unmarked}))
+    memo = _Memo()
+    variants: list[SweepVariant] = []
+    trades_file, daily_file = sweep_files.trades_writer(run.pk), sweep_files.daily_writer(run.pk)
+    for a, b in _blocks(counts, block_rows or BLOCK_ROWS):
+        block = plan.variants[a:b]
+        if bounds[b] > bounds[a]:
+            variant = np.repeat(np.arange(a, b, dtype=np.int64), counts[a:b])
+            path = np.concatenate([entries[v.group].path[traded[v.index]] for v in block]).astype(np.int64)
+            row = _rows(table, path, np.repeat(rule_of[a:b], counts[a:b]))
+        else:
+            variant = path = row = np.empty(0, np.int64)
+        money = _money(path, row, ex, trades_info, last_mark, fee, memo)
+        closed = row >= 0
+        r = np.maximum(row, 0)
+        exit_ord = np.zeros(row.size, np.int64)
+        if closed.any():
+            uniq_at, inv = np.unique(ex["at_ns"][r[closed]].astype(np.int64), return_inverse=True)
+            for x in uniq_at.tolist():
+                if x not in memo.exit_day:
+                    memo.exit_day[x] = (dt.datetime.fromtimestamp(x // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK)
+                                        .date().toordinal())
+            exit_ord[closed] = np.array([memo.exit_day[x] for x in uniq_at.tolist()], dtype=np.int64)[inv]
+        reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
+        for p in np.unique(path).tolist():
+            if p not in memo.entry_day:
+                memo.entry_day[p] = dt.date.fromisoformat(trades_info[p][11])
+                memo.credit[p] = float(cents(trades_info[p][7]))
+
+        daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
+        path_l, closed_l, pnl_l, mp_l, ml_l, ord_l, reason_l = (
+            path.tolist(), closed.tolist(), money["pnl"].tolist(), money["mp"].tolist(), money["ml"].tolist(),
+            exit_ord.tolist(), reason.tolist())
+        for v in block:
+            lo, hi = int(bounds[v.index] - bounds[a]), int(bounds[v.index + 1] - bounds[a])
+            closed_trades: list[metrics_mod.ClosedTrade] = []
+            closed_day: list[int] = []
+            for k in range(lo, hi):
+                if not closed_l[k]:
+                    continue
+                p, o = path_l[k], ord_l[k]
+                if o not in memo.day:
+                    memo.day[o] = dt.date.fromordinal(o)
+                closed_day.append(o)
+                closed_trades.append(metrics_mod.ClosedTrade(
+                    entry_day=memo.entry_day[p], exit_day=memo.day[o], pnl_usd=pnl_l[k] / 100,
+                    entry_credit=memo.credit[p], max_profit_usd=mp_l[k] / 100, max_loss_usd=ml_l[k] / 100,
+                    exit_reason=REASONS[reason_l[k]], bucket=(0, 0.0, "", "")))
+            open_ = ~closed[lo:hi]
+            open_n = int(open_.sum())
+            marked = open_ & money["has_mark"][lo:hi]
+            open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
+            unmarked = open_n - int(marked.sum())
+            summary = metrics_mod.summarise(closed_trades, days)
+            if closed_trades:
+                idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"),
+                                 len(days) - 1)
+                # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
+                # each day's PnLs in trade order, as its loop does, so the floats are the same.
+                pnl_day = np.bincount(idx, weights=np.array([t.pnl_usd for t in closed_trades], dtype=np.float64),
+                                      minlength=len(days))
+                n_day = np.bincount(idx, minlength=len(days))
+                w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
+                                    minlength=len(days)).astype(np.int64)
+                for i in np.flatnonzero(n_day).tolist():
+                    daily["variant"].append(v.index)
+                    daily["day"].append(days[i])
+                    daily["pnl_usd"].append(float(pnl_day[i]))
+                    daily["trades"].append(int(n_day[i]))
+                    daily["wins"].append(int(w_day[i]))
+            dims = all_dims[v.index]
+            n_trades = hi - lo
+            variants.append(SweepVariant(
+                run=run, index=v.index, key=v.strategy.key, name=variant_name(config_name, dims),
+                dims=dims, metrics={
+                    "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": n_trades,
+                    "trades_total": n_trades, "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
+                    "open_at_end_unmarked": unmarked}))
+        trades_file.write(_trade_columns(variant, path, row, trades_info, at_of, ex, money))
+        daily_file.write(daily)
+    trades_path, daily_path = trades_file.close(), daily_file.close()
     SweepVariant.objects.filter(run=run).delete()
     SweepVariant.objects.bulk_create(variants, batch_size=500)
-
-    trades_path = sweep_files.trades_write(run.pk, _trade_columns(variant, path, row, trades_info, entries, ex, money))
-    daily_path = sweep_files.daily_write(run.pk, daily)
-    return {"variants": n_variants, "variant_trades": int(path.size),
+    return {"variants": n_variants, "variant_trades": int(bounds[-1]),
             "decisions": int(sum(int(decisions[v.group]) for v in plan.variants)),
             "trades_file_sha256": sweep_files.file_sha256(trades_path),
             "daily_file_sha256": sweep_files.file_sha256(daily_path)}
@@ -252,7 +303,7 @@ def _rows(table: ExitTable, paths: np.ndarray, rules_: np.ndarray) -> np.ndarray
 
 
 def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_info: list[list[Any]],
-           last_mark: list[float | None], fee: float) -> dict[str, np.ndarray]:
+           last_mark: list[float | None], fee: float, memo: _Memo) -> dict[str, np.ndarray]:
     """Cents per variant-trade, as ``trade_entry_set``/``trade_close_set`` store them: credit, max
     profit/loss (per path), exit debit, fees, realized PnL (per distinct close), the last mark's
     PnL of a trade open at the end (per path), and the settlement price."""
@@ -267,27 +318,23 @@ def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_
     credit_d: list[Decimal] = []
     per = {name: np.zeros(uniq.size, np.int64) for name in ("credit", "mp", "ml", "qty", "mark")}
     has_mark = np.zeros(uniq.size, bool)
-    # Pure functions of a few prices each: computed once per distinct input (credits, widths,
-    # debits and marks are on 0.05 ticks, so thousands of paths share a handful of values).
-    entry_memo: dict[tuple[Any, ...], tuple[Decimal, int, int]] = {}
-    mark_memo: dict[tuple[Any, ...], int] = {}
     for j, p in enumerate(uniq.tolist()):
         info = trades_info[p]
         qty = int(info[6])
         ekey = (info[7], info[5], qty)
-        if ekey not in entry_memo:
+        if ekey not in memo.entry:
             credit = cents(info[7])
             mp, ml = entry_amounts(credit=credit, width_points=cents(info[5]), quantity=qty)
-            entry_memo[ekey] = (credit, _c(mp), _c(ml))
-        credit, per["mp"][j], per["ml"][j] = entry_memo[ekey]
+            memo.entry[ekey] = (credit, _c(mp), _c(ml))
+        credit, per["mp"][j], per["ml"][j] = memo.entry[ekey]
         credit_d.append(credit)
         per["credit"][j], per["qty"][j] = _c(credit), qty
         mark = last_mark[p]
         if mark is not None:
             mkey = (credit, mark, qty)
-            if mkey not in mark_memo:
-                mark_memo[mkey] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
-            per["mark"][j] = mark_memo[mkey]
+            if mkey not in memo.mark:
+                memo.mark[mkey] = _c(cents(rules.pnl_usd(float(credit), mark, qty)))
+            per["mark"][j] = memo.mark[mkey]
             has_mark[j] = True
     for name in ("credit", "mp", "ml"):
         out[name] = per[name][inv]
@@ -298,27 +345,28 @@ def _money(path: np.ndarray, row: np.ndarray, ex: dict[str, np.ndarray], trades_
     if closed.any():
         k = np.flatnonzero(closed)
         keys = list(zip(inv[k].tolist(), ex["debit"][r[k]].tolist(), (ex["reason"][r[k]] == _SETTLED).tolist()))
-        memo: dict[tuple[Decimal, int, float, bool], tuple[int, int, int]] = {}  # on the close's inputs, not its path
         values = []
-        for j, debit, settled in keys:
+        for j, debit, settled in keys:  # memoised on the close's inputs, not its path
             key = (credit_d[j], int(per["qty"][j]), debit, settled)
-            if key not in memo:
+            if key not in memo.close:
                 d, f, pnl = close_amounts(entry_credit=credit_d[j], exit_debit=cents(debit), quantity=int(per["qty"][j]),
                                           fee_per_contract_usd=fee, settled=settled)
-                memo[key] = (_c(d), _c(f), _c(pnl))
-            values.append(memo[key])
+                memo.close[key] = (_c(d), _c(f), _c(pnl))
+            values.append(memo.close[key])
         arr = np.array(values, dtype=np.int64).reshape(-1, 3)
         out["debit"][k], out["fees"][k], out["pnl"][k] = arr[:, 0], arr[:, 1], arr[:, 2]
         sp = ex["settlement_price"][r[k]]
         valid = ~np.isnan(sp)
         out["sp_valid"][k] = valid
-        uniq_sp = {x: _c(cents(x)) for x in set(sp[valid].tolist())}
-        out["sp"][k[valid]] = [uniq_sp[x] for x in sp[valid].tolist()]
+        for x in set(sp[valid].tolist()):
+            if x not in memo.settlement:
+                memo.settlement[x] = _c(cents(x))
+        out["sp"][k[valid]] = [memo.settlement[x] for x in sp[valid].tolist()]
     return out
 
 
 def _trade_columns(variant: np.ndarray, path: np.ndarray, row: np.ndarray, trades_info: list[list[Any]],
-                   entries: list[GroupEntries], ex: dict[str, np.ndarray], money: dict[str, np.ndarray]) -> dict[str, Any]:
+                   at_of: np.ndarray, ex: dict[str, np.ndarray], money: dict[str, np.ndarray]) -> dict[str, Any]:
     """The variant-trades as ``sweep_files.TRADE_SCHEMA`` columns (one per (variant, path)): the
     per-path fields taken once per path and spread with numpy, the money from ``_money``."""
     n = variant.size
@@ -337,11 +385,6 @@ def _trade_columns(variant: np.ndarray, path: np.ndarray, row: np.ndarray, trade
     def floats(i: int) -> np.ndarray:
         return np.array([float(trades_info[p][i]) for p in uniq.tolist()], dtype=np.float64)[inverse]
 
-    # decided_at: the path's entry instant (the paths' ``day``/``window`` give the rest).
-    all_paths = np.concatenate([g.path for g in entries]) if entries else np.empty(0, np.int64)
-    all_at = np.concatenate([g.at_ns for g in entries]) if entries else np.empty(0, np.int64)
-    at_of = np.zeros(int(all_paths.max()) + 1 if all_paths.size else 0, np.int64)
-    at_of[all_paths] = all_at
     decided = at_of[path] if n else np.empty(0, np.int64)
     exit_at = np.where(closed, ex["at_ns"][r] if n else np.zeros(0, np.int64), 0)
     reason_names = np.array(["", *REASONS], dtype=object)

@@ -69,26 +69,71 @@ def run_dir(run_id: int, *, root: Path | None = None) -> Path:
     return Path(root or settings.BACKTEST_RESULTS_DIR) / f"run-{run_id}"
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # Fixed options: identical tables give identical bytes (no timestamps in the metadata).
-    pq.write_table(table, tmp, compression="zstd", compression_level=3, use_dictionary=True,
-                   write_statistics=True, row_group_size=1 << 20)
-    os.replace(tmp, path)
+ROW_GROUP_ROWS = 1 << 20
+# Fixed options: identical tables give identical bytes (no timestamps in the metadata).
+_WRITER_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 3, "use_dictionary": True,
+                                   "write_statistics": True}
+
+
+class TableWriter:
+    """A result file written from consecutive pieces of its table, to a temporary name renamed into
+    place by ``close``. The bytes are those of ``pq.write_table`` of the whole table with
+    ``row_group_size=row_group_rows`` (a test compares them): the pieces are cut into row groups at
+    the same rows, and each row group is written from one contiguous chunk. So the assembly can
+    hand over a block of variants at a time, and its memory is bounded by a block, not the run."""
+
+    def __init__(self, path: Path, schema: pa.Schema, *, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.schema, self.rows = path, schema, row_group_rows
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer = pq.ParquetWriter(self._tmp, schema, **_WRITER_OPTIONS)
+        self._pending: list[pa.Table] = []
+        self._n = 0
+        self._written = False
+
+    def write(self, columns: pa.Table | dict[str, Any]) -> None:
+        table = columns if isinstance(columns, pa.Table) else pa.Table.from_pydict(
+            {name: columns[name] for name in self.schema.names}, schema=self.schema)
+        self._pending.append(table)
+        self._n += table.num_rows
+        while self._n >= self.rows:
+            self._flush(self.rows)
+
+    def _flush(self, n: int) -> None:
+        table = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        head, tail = table.slice(0, n), table.slice(n)
+        self._writer.write_table(head.combine_chunks(), row_group_size=self.rows)
+        self._written = True
+        self._pending, self._n = ([tail] if tail.num_rows else []), tail.num_rows
+
+    def close(self) -> Path:
+        if self._n or not self._written:  # the last part (an empty table, as write_table writes one)
+            self._flush(self._n)
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+
+def trades_writer(run_id: int) -> TableWriter:
+    """The run's trades file, written a block of variants at a time (``TRADE_SCHEMA`` columns)."""
+    return TableWriter(run_dir(run_id) / TRADES_FILE, TRADE_SCHEMA)
+
+
+def daily_writer(run_id: int) -> TableWriter:
+    return TableWriter(run_dir(run_id) / DAILY_FILE, DAILY_SCHEMA)
 
 
 def trades_write(run_id: int, columns: dict[str, Any]) -> Path:
     """Write the variant-trades (column → list or array, ``TRADE_SCHEMA`` order) for the run."""
-    path = run_dir(run_id) / TRADES_FILE
-    _write(pa.Table.from_pydict({name: columns[name] for name in TRADE_SCHEMA.names}, schema=TRADE_SCHEMA), path)
-    return path
+    writer = trades_writer(run_id)
+    writer.write(columns)
+    return writer.close()
 
 
 def daily_write(run_id: int, columns: dict[str, Any]) -> Path:
-    path = run_dir(run_id) / DAILY_FILE
-    _write(pa.Table.from_pydict({name: columns[name] for name in DAILY_SCHEMA.names}, schema=DAILY_SCHEMA), path)
-    return path
+    writer = daily_writer(run_id)
+    writer.write(columns)
+    return writer.close()
 
 
 def files_delete(run_id: int) -> None:

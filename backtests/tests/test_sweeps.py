@@ -18,7 +18,7 @@ from backtests import selectors, services
 from backtests.engine import sweep as sweep_engine
 from backtests.engine.replay import DayReplayer
 from backtests.models import BacktestRun, SweepVariant
-from backtests.services import sweep_files, sweeps
+from backtests.services import sweep_assembly, sweep_files, sweeps
 from backtests.services.chunks import _load_day
 from backtests.services.sweep_materialise import variant_materialise
 from backtests.tests.conftest import COMPACT_DAYS
@@ -210,7 +210,8 @@ def test_a_bad_spec_is_refused_before_any_work(compact_market: Path, settings, m
 
 
 @pytest.mark.django_db(transaction=True)
-def test_launch_is_idempotent_and_a_rerun_gives_the_same_result_file(compact_market: Path) -> None:
+def test_launch_is_idempotent_and_a_rerun_gives_the_same_result_file(compact_market: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     dims = {"short_delta_target": ["0.10", "0.20"], "take_profit_fraction": ["0.5", "0.9"]}
     first, created = sweeps.sweep_create(config=_base(), dims=dims, start=START, end=END, idempotency_key="k1")
     again, created_again = sweeps.sweep_create(config=_base(), dims=dims, start=START, end=END, idempotency_key="k1")
@@ -230,6 +231,16 @@ def test_launch_is_idempotent_and_a_rerun_gives_the_same_result_file(compact_mar
     one.refresh_from_db()
     assert one.metrics["trades_file_sha256"] == two.metrics["trades_file_sha256"]
     assert SweepVariant.objects.filter(run=one).count() == 3 * 4  # 3 windows by default
+    # Assembled a variant at a time (blocks of one variant-trade): the same files and metrics.
+    assert one.metrics["variant_trades"] > 12
+    metrics = [v.metrics for v in SweepVariant.objects.filter(run=one).order_by("index")]
+    monkeypatch.setattr(sweep_assembly, "BLOCK_ROWS", 1)
+    BacktestRun.objects.filter(pk=one.pk).update(status=BacktestRun.Status.RUNNING)
+    services.run_assemble(one.pk)
+    one.refresh_from_db()
+    assert (one.metrics["trades_file_sha256"], one.metrics["daily_file_sha256"]) == (
+        two.metrics["trades_file_sha256"], two.metrics["daily_file_sha256"])
+    assert [v.metrics for v in SweepVariant.objects.filter(run=one).order_by("index")] == metrics
 
 
 @pytest.mark.django_db(transaction=True)
@@ -263,6 +274,32 @@ def test_the_command_and_the_api(compact_market: Path, client) -> None:  # type:
     bad = client.post("/api/backtests/sweeps", {**body, "dims": {"short_delta_target": ["2"]}},
                       content_type="application/json")
     assert bad.status_code == 400 and "short_delta_target" in bad.json()["fields"]
+
+
+@pytest.mark.parametrize("rows,row_group_rows", [(0, 100), (7, 100), (100, 100), (1234, 100), (5000, 999)])
+def test_a_result_file_written_in_pieces_has_the_bytes_of_one_write(tmp_path: Path, rows: int,
+                                                                    row_group_rows: int) -> None:
+    """``TableWriter`` (the assembly hands it a block of variants at a time) cuts the row groups at
+    the rows ``pq.write_table`` of the whole table cuts them: the same file, byte for byte."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(rows)
+    table = pa.table({"variant": np.sort(rng.integers(0, 40, rows)).astype(np.int32),
+                      "day": pa.array(rng.integers(19_000, 19_400, rows).astype(np.int32)).cast(pa.date32()),
+                      "pnl_usd": rng.normal(size=rows), "trades": rng.integers(1, 4, rows).astype(np.int32),
+                      "wins": rng.integers(0, 2, rows).astype(np.int32)}, schema=sweep_files.DAILY_SCHEMA)
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(table, whole, row_group_size=row_group_rows, **sweep_files._WRITER_OPTIONS)
+    writer = sweep_files.TableWriter(tmp_path / "pieces.parquet", sweep_files.DAILY_SCHEMA, row_group_rows=row_group_rows)
+    cuts = [0, *sorted(rng.integers(0, rows + 1, 6).tolist()), rows]
+    for a, b in zip(cuts, cuts[1:]):
+        writer.write(table.slice(a, b - a))
+    pieces = writer.close()
+    assert pq.read_metadata(pieces).num_row_groups == pq.read_metadata(whole).num_row_groups == max(
+        1, -(-rows // row_group_rows))
+    assert sweep_files.file_sha256(pieces) == sweep_files.file_sha256(whole)
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_the_exact_debit_screen_misses_no_trigger_of_the_exact_rule() -> None:
