@@ -96,7 +96,8 @@ def _utc(stamp_ns: int) -> dt.datetime:
 
 
 def debit_screen(
-    sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float, fill_fraction: float = 0.30,
+    sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float | np.ndarray,
+    fill_fraction: float = 0.30,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(usable, approx): which stamps can be marked (``rules.mark_quotes_usable``, vectorised) and
     the float closing debit there — ``rules.close_debit`` without the rounding to the 0.05 tick, so

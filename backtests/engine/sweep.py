@@ -37,7 +37,7 @@ import numpy as np
 import zstandard
 
 from backtests.engine import codec
-from backtests.engine.daydata import DayData, LegSeries, ns
+from backtests.engine.daydata import DayData, ns
 from backtests.engine.replay import (
     DayReplayer,
     _legs,
@@ -146,7 +146,7 @@ def _quanta(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, n, 0).astype(np.int64), ok
 
 
-def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float,
+def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray, *, width_points: float | np.ndarray,
                  fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``rules.close_debit`` of usable quotes, vectorised and exact: (debit_mid, debit_fill, exact).
 
@@ -168,7 +168,7 @@ def close_debits(sb: np.ndarray, sa: np.ndarray, lb: np.ndarray, la: np.ndarray,
              & (0 <= qf <= _Q))
     raw = np.where(exact, qm, 0) * _Q + qf * np.where(exact, spread_n, 0)  # 1e-16 units, ≥ 0
     k = (raw + _TICK_UNITS - 1) // _TICK_UNITS  # ROUND_CEILING to the tick
-    fill = np.minimum(np.maximum(k / 20, COMPLEX_ORDER_TICK), float(width_points))
+    fill = np.minimum(np.maximum(k / 20, COMPLEX_ORDER_TICK), np.asarray(width_points, dtype=np.float64))
     return debit_mid, fill, exact
 
 
@@ -252,20 +252,62 @@ class SweepReplayer(DayReplayer):
         series = data.series(sorted({leg.symbol for p in self.alive for leg in _legs(p.candidate)}))
         bounds = market_calendar.session_bounds(data.day)
         close_ns = ns(bounds[1]) if bounds else 0
+        # Each leg's quotes in force at every stamp of the day, once per leg for all the paths on it
+        # (a quote at a stamp depends on that stamp alone, so a path's stamps are a slice), then the
+        # debit screen and the exact closing debits of every path's usable stamps in one numpy pass
+        # over all of them (both are element-wise: the same values as path by path).
+        quotes = {symbol: leg.at(stamps) for symbol, leg in series.items()}
+        alive = [p for p in self.alive if isinstance(p, _Path)]
+        assert len(alive) == len(self.alive)
+        spans = []
+        for p in alive:
+            assert p.candidate.settles_at is not None
+            spans.append((int(np.searchsorted(stamps, ns(p.candidate.decided_at), side="left")),
+                          int(np.searchsorted(stamps, ns(p.candidate.settles_at), side="right"))))
+        day = self._day_marks(alive, spans, quotes)
         still: list[_Open] = []
-        for p in self.alive:
-            assert isinstance(p, _Path)
+        offset = 0
+        for p, (first, last) in zip(alive, spans):
             c = p.candidate
             assert c.settles_at is not None
             settles_ns = ns(c.settles_at)
-            self._walk_path(p, stamps[(stamps >= ns(c.decided_at)) & (stamps <= settles_ns)], series)
+            n = max(last - first, 0)
+            self._walk_path(p, stamps[first:first + n], {k: v[offset:offset + n] for k, v in day.items()})
+            offset += n
             if p.open and settles_ns <= close_ns:
                 self._settle_path(p, data)
             if p.open:
                 still.append(p)
         self.alive = still
 
-    def _walk_path(self, p: _Path, stamps: np.ndarray, series: dict[str, LegSeries]) -> None:
+    def _day_marks(self, alive: list[_Path], spans: list[tuple[int, int]],
+                   quotes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Every path's stamps of the day end to end (``spans``: its slice of the day's stamps): the
+        leg quotes (sb, sa, lb, la), ``debit_screen``'s usable and approx, and at the usable stamps
+        ``close_debits``' mid, fill and exact (NaN / False elsewhere)."""
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sb", "sa", "lb", "la", "width")}
+        for p, (first, last) in zip(alive, spans):
+            spread = p.candidate.evaluation.candidate
+            assert spread is not None
+            n = max(last - first, 0)
+            for (bid, ask), (kb, ka) in ((quotes[spread.short_leg.symbol], ("sb", "sa")),
+                                         (quotes[spread.long_leg.symbol], ("lb", "la"))):
+                parts[kb].append(bid[first:first + n])
+                parts[ka].append(ask[first:first + n])
+            parts["width"].append(np.full(n, spread.width_points))
+        day = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+        fraction = self.params.fill_fraction
+        day["usable"], day["approx"] = debit_screen(day["sb"], day["sa"], day["lb"], day["la"],
+                                                    width_points=day["width"], fill_fraction=fraction)
+        size = day["sb"].size
+        day["mid"], day["fill"], day["exact"] = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, bool)
+        u = np.flatnonzero(day["usable"])
+        if u.size:
+            day["mid"][u], day["fill"][u], day["exact"][u] = close_debits(
+                day["sb"][u], day["sa"][u], day["lb"][u], day["la"][u], width_points=day["width"][u], fraction=fraction)
+        return day
+
+    def _walk_path(self, p: _Path, stamps: np.ndarray, day: dict[str, np.ndarray]) -> None:
         """``DayReplayer._walk`` for every exit rule open on the path at once (same stamps, same order).
 
         Numpy over the rules × stamps: the float screen (``threshold_screen`` on the approximate
@@ -282,10 +324,8 @@ class SweepReplayer(DayReplayer):
             return
         spread = p.candidate.evaluation.candidate
         assert spread is not None
-        sb, sa = series[spread.short_leg.symbol].at(stamps)
-        lb, la = series[spread.long_leg.symbol].at(stamps)
+        sb, sa, lb, la, usable, approx = (day[k] for k in ("sb", "sa", "lb", "la", "usable", "approx"))
         width, credit, fraction = spread.width_points, spread.credit_fill, self.params.fill_fraction
-        usable, approx = debit_screen(sb, sa, lb, la, width_points=width, fill_fraction=fraction)
         exits = np.array(sorted(p.open), dtype=np.int64)
         tp, sl = self._tp[exits], self._sl[exits]
         maybe = threshold_screen(usable, approx, entry_credit=credit, take_profit_fraction=tp, stop_loss_multiple=sl)
@@ -304,9 +344,8 @@ class SweepReplayer(DayReplayer):
         need = np.flatnonzero(wanted)  # the stamps valued exactly, once for every rule
         debit_mid = np.full(stamps.size, np.nan)
         debit_fill = np.full(stamps.size, np.nan)
-        if need.size:
-            mids, fills, exact = close_debits(sb[need], sa[need], lb[need], la[need], width_points=width,
-                                              fraction=fraction)
+        if need.size:  # every needed stamp is usable: its exact debit is in ``day`` (``_day_marks``)
+            mids, fills, exact = day["mid"][need], day["fill"][need], day["exact"][need]
             for j in np.flatnonzero(~exact).tolist():  # beyond the integer path: the rule's own function
                 i = int(need[j])
                 mids[j], fills[j] = self._close_debit(float(sb[i]), float(sa[i]), float(lb[i]), float(la[i]),
