@@ -16,7 +16,7 @@ import bisect
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
@@ -151,14 +151,29 @@ def _mean(values: NDArray[np.float64]) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def summarise(trades: Sequence[ClosedTrade], days: Sequence[dt.date]) -> Metrics:
+def summarise(trades: Sequence[ClosedTrade], days: Sequence[dt.date], *,
+              daily: NDArray[np.float64] | None = None) -> Metrics:
     """``Metrics`` of ``trades`` over the trading days ``days`` (formulas on ``Metrics``; days and
-    booking as in ``equity_curve``). Empty ``trades`` gives zero counts, None rates and ratios."""
-    pnl = np.asarray([t.pnl_usd for t in trades], dtype=np.float64)
+    booking as in ``equity_curve``). Empty ``trades`` gives zero counts, None rates and ratios.
+    ``daily``: the trades' ``daily_pnl`` over ``days`` when the caller already has it."""
+    if daily is None:
+        daily = _daily_pnl(trades, days)
+    return summary_of(pnl_usd=np.asarray([t.pnl_usd for t in trades], dtype=np.float64),
+                      entry_credit=np.asarray([t.entry_credit for t in trades], dtype=np.float64),
+                      exits=Counter(t.exit_reason for t in trades), daily=daily)
+
+
+def summary_of(*, pnl_usd: NDArray[np.float64], entry_credit: NDArray[np.float64], exits: Mapping[str, int],
+               daily: NDArray[np.float64]) -> Metrics:
+    """``summarise`` from its inputs as arrays: the closed trades' PnL and entry credit (in trade
+    order), their exit reasons' counts, and their ``daily_pnl`` (a sweep's assembly has these for
+    every variant without building a ``ClosedTrade`` per variant-trade)."""
+    pnl = pnl_usd
+    if entry_credit.shape != pnl.shape or sum(exits.values()) != len(pnl):
+        raise ValueError("pnl_usd, entry_credit and exits must describe the same trades")
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     gross_win, gross_loss = float(wins.sum()), float(losses.sum())
 
-    daily = _daily_pnl(trades, days)
     _, drawdown = _equity_and_drawdown(daily)
     root_year = math.sqrt(TRADING_DAYS_PER_YEAR)
     mean_day = float(daily.mean()) if len(daily) else 0.0
@@ -168,8 +183,7 @@ def summarise(trades: Sequence[ClosedTrade], days: Sequence[dt.date]) -> Metrics
     sharpe = mean_day / std * root_year if std > 0 else None
     sortino = mean_day / downside * root_year if downside > 0 else None
 
-    exits = Counter(t.exit_reason for t in trades)
-    n = len(trades)
+    n = len(pnl)
     return Metrics(
         trades=n,
         wins=len(wins),
@@ -183,8 +197,8 @@ def summarise(trades: Sequence[ClosedTrade], days: Sequence[dt.date]) -> Metrics
         max_drawdown_usd=float(-drawdown.min()) if len(drawdown) else 0.0,
         sharpe_daily_annualised=sharpe,
         sortino_daily_annualised=sortino,
-        avg_credit=_mean(np.asarray([t.entry_credit for t in trades], dtype=np.float64)),
-        exits={**{r: exits.get(r, 0) for r in EXIT_REASONS}, **dict(sorted(exits.items()))},
+        avg_credit=_mean(entry_credit),
+        exits={**{r: exits.get(r, 0) for r in EXIT_REASONS}, **dict(sorted((r, n) for r, n in exits.items() if n))},
     )
 
 

@@ -104,6 +104,7 @@ def sweep_assemble(run_id: int) -> BacktestRun:
                     col = remap[col]
                 exit_parts[name].append(col)
         ex = {name: (np.concatenate(parts) if parts else np.empty(0)) for name, parts in exit_parts.items()}
+        del exit_parts  # the decoded chunks' buffers behind them
         key = ex["path"].astype(np.int64) * stride + ex["rule"].astype(np.int64)
         if key.size > 1 and not bool(np.all(key[1:] >= key[:-1])):  # chunks write them sorted (paths in
             order = np.argsort(key, kind="stable")                     # chunk order, rules ascending)
@@ -173,9 +174,7 @@ class _Memo:
     close: dict[tuple[Decimal, int, float, bool], tuple[int, int, int]] = field(default_factory=dict)
     settlement: dict[float, int] = field(default_factory=dict)
     exit_day: dict[int, int] = field(default_factory=dict)  # exit instant (ns) → New York day ordinal
-    entry_day: dict[int, dt.date] = field(default_factory=dict)  # path → its entry's trading day
-    credit: dict[int, float] = field(default_factory=dict)  # path → its entry credit
-    day: dict[int, dt.date] = field(default_factory=dict)  # ordinal → date
+    credit: dict[int, float] = field(default_factory=dict)  # path → its entry credit (points)
 
 
 def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list[GroupEntries],
@@ -220,52 +219,42 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
                                         .date().toordinal())
             exit_ord[closed] = np.array([memo.exit_day[x] for x in uniq_at.tolist()], dtype=np.int64)[inv]
         reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
-        for p in np.unique(path).tolist():
-            if p not in memo.entry_day:
-                memo.entry_day[p] = dt.date.fromisoformat(trades_info[p][11])
+        uniq, inv = np.unique(path, return_inverse=True)
+        for p in uniq.tolist():
+            if p not in memo.credit:
                 memo.credit[p] = float(cents(trades_info[p][7]))
+        credit = np.array([memo.credit[p] for p in uniq.tolist()], dtype=np.float64)[inv]
+        pnl_usd = money["pnl"] / 100  # as the Trade row's Decimal cents, in float (exact for cents)
+        booked = np.minimum(np.searchsorted(day_ord, exit_ord, side="left"), len(days) - 1)
 
         daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
-        path_l, closed_l, pnl_l, mp_l, ml_l, ord_l, reason_l = (
-            path.tolist(), closed.tolist(), money["pnl"].tolist(), money["mp"].tolist(), money["ml"].tolist(),
-            exit_ord.tolist(), reason.tolist())
         for v in block:
             lo, hi = int(bounds[v.index] - bounds[a]), int(bounds[v.index + 1] - bounds[a])
-            closed_trades: list[metrics_mod.ClosedTrade] = []
-            closed_day: list[int] = []
-            for k in range(lo, hi):
-                if not closed_l[k]:
-                    continue
-                p, o = path_l[k], ord_l[k]
-                if o not in memo.day:
-                    memo.day[o] = dt.date.fromordinal(o)
-                closed_day.append(o)
-                closed_trades.append(metrics_mod.ClosedTrade(
-                    entry_day=memo.entry_day[p], exit_day=memo.day[o], pnl_usd=pnl_l[k] / 100,
-                    entry_credit=memo.credit[p], max_profit_usd=mp_l[k] / 100, max_loss_usd=ml_l[k] / 100,
-                    exit_reason=REASONS[reason_l[k]], bucket=(0, 0.0, "", "")))
-            open_ = ~closed[lo:hi]
-            open_n = int(open_.sum())
-            marked = open_ & money["has_mark"][lo:hi]
-            open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
-            unmarked = open_n - int(marked.sum())
-            summary = metrics_mod.summarise(closed_trades, days)
-            if closed_trades:
-                idx = np.minimum(np.searchsorted(day_ord, np.asarray(closed_day, dtype=np.int64), side="left"),
-                                 len(days) - 1)
-                # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
-                # each day's PnLs in trade order, as its loop does, so the floats are the same.
-                pnl_day = np.bincount(idx, weights=np.array([t.pnl_usd for t in closed_trades], dtype=np.float64),
-                                      minlength=len(days))
+            c = closed[lo:hi]
+            pnl_v = pnl_usd[lo:hi][c]
+            codes = reason[lo:hi][c]
+            # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
+            # each day's PnLs in trade order, as its loop does, so the floats are the same.
+            idx = booked[lo:hi][c]
+            pnl_day = np.asarray(np.bincount(idx, weights=pnl_v, minlength=len(days)), dtype=np.float64)
+            if pnl_v.size:
                 n_day = np.bincount(idx, minlength=len(days))
-                w_day = np.bincount(idx, weights=np.array([t.pnl_usd > 0 for t in closed_trades], dtype=np.float64),
-                                    minlength=len(days)).astype(np.int64)
+                w_day = np.bincount(idx, weights=(pnl_v > 0).astype(np.float64), minlength=len(days)).astype(np.int64)
                 for i in np.flatnonzero(n_day).tolist():
                     daily["variant"].append(v.index)
                     daily["day"].append(days[i])
                     daily["pnl_usd"].append(float(pnl_day[i]))
                     daily["trades"].append(int(n_day[i]))
                     daily["wins"].append(int(w_day[i]))
+            by_reason = np.bincount(codes, minlength=len(REASONS)) if codes.size else np.zeros(len(REASONS), np.int64)
+            summary = metrics_mod.summary_of(
+                pnl_usd=pnl_v, entry_credit=credit[lo:hi][c], daily=pnl_day,
+                exits={REASONS[k]: int(n) for k, n in enumerate(by_reason.tolist()) if n})
+            open_ = ~c
+            open_n = int(open_.sum())
+            marked = open_ & money["has_mark"][lo:hi]
+            open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
+            unmarked = open_n - int(marked.sum())
             dims = all_dims[v.index]
             n_trades = hi - lo
             variants.append(SweepVariant(

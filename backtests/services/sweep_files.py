@@ -79,8 +79,9 @@ class TableWriter:
     """A result file written from consecutive pieces of its table, to a temporary name renamed into
     place by ``close``. The bytes are those of ``pq.write_table`` of the whole table with
     ``row_group_size=row_group_rows`` (a test compares them): the pieces are cut into row groups at
-    the same rows, and each row group is written from one contiguous chunk. So the assembly can
-    hand over a block of variants at a time, and its memory is bounded by a block, not the run."""
+    the same rows (the pieces' chunks are not copied into one: Arrow encodes a chunked column to
+    the same pages). So the assembly can hand over a block of variants at a time, and its memory is
+    bounded by a row group of pending rows and a block, not the run."""
 
     def __init__(self, path: Path, schema: pa.Schema, *, row_group_rows: int = ROW_GROUP_ROWS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ class TableWriter:
     def _flush(self, n: int) -> None:
         table = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
         head, tail = table.slice(0, n), table.slice(n)
-        self._writer.write_table(head.combine_chunks(), row_group_size=self.rows)
+        self._writer.write_table(head, row_group_size=self.rows)  # chunked as it came: the same bytes
         self._written = True
         self._pending, self._n = ([tail] if tail.num_rows else []), tail.num_rows
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import math
 import subprocess
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -14,7 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtests.engine.metrics import ClosedTrade, Metrics, bucket_label, by_bucket, equity_curve, summarise
+from backtests.engine.metrics import (
+    ClosedTrade,
+    Metrics,
+    bucket_label,
+    by_bucket,
+    daily_pnl,
+    equity_curve,
+    summarise,
+    summary_of,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -252,3 +262,27 @@ def test_metrics_imports_no_django_and_only_numpy() -> None:
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["django"] is False
     assert set(report["packages"]) <= {"numpy"}, report["packages"]
+
+
+_reasons = st.sampled_from(["take_profit", "stop_loss", "settlement", "time_exit", "manual", "expired"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(trades=st.lists(st.builds(lambda d, p, c, r: trade(d, p, credit=c, reason=r),
+                                 st.dates(dt.date(2025, 12, 20), dt.date(2026, 4, 10)), _pnl,
+                                 st.floats(0.05, 20, allow_nan=False), _reasons), max_size=30), days=_days)
+def test_the_summary_from_arrays_is_the_summary_of_the_trades(trades: list[ClosedTrade], days: list[dt.date]) -> None:
+    """A sweep's assembly summarises every variant from arrays (no ClosedTrade per variant-trade):
+    the same Metrics, bit for bit and in the same key order, as ``summarise`` of the trades."""
+    import numpy as np
+
+    alone = summarise(trades, days)
+    arrays = summary_of(pnl_usd=np.array([t.pnl_usd for t in trades], dtype=np.float64),
+                        entry_credit=np.array([t.entry_credit for t in trades], dtype=np.float64),
+                        exits=dict(Counter(t.exit_reason for t in trades)), daily=daily_pnl(trades, days))
+    assert arrays == alone == summarise(trades, days, daily=daily_pnl(trades, days))
+    assert list(arrays.exits) == list(alone.exits)
+    if trades:
+        with pytest.raises(ValueError, match="same trades"):
+            summary_of(pnl_usd=np.zeros(len(trades)), entry_credit=np.zeros(len(trades) + 1), exits={},
+                       daily=np.zeros(len(days)))

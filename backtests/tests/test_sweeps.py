@@ -285,13 +285,17 @@ def test_a_result_file_written_in_pieces_has_the_bytes_of_one_write(tmp_path: Pa
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(rows)
+    schema = pa.schema([*sweep_files.DAILY_SCHEMA, ("symbol", pa.string()), ("credit", sweep_files.MONEY)])
     table = pa.table({"variant": np.sort(rng.integers(0, 40, rows)).astype(np.int32),
                       "day": pa.array(rng.integers(19_000, 19_400, rows).astype(np.int32)).cast(pa.date32()),
                       "pnl_usd": rng.normal(size=rows), "trades": rng.integers(1, 4, rows).astype(np.int32),
-                      "wins": rng.integers(0, 2, rows).astype(np.int32)}, schema=sweep_files.DAILY_SCHEMA)
+                      "wins": rng.integers(0, 2, rows).astype(np.int32),
+                      "symbol": [f"SPXW  251219P0{int(k):04d}000" for k in rng.integers(4000, 7000, rows)],
+                      "credit": pa.array([Decimal(int(k)) / 20 for k in rng.integers(1, 200, rows)],
+                                         type=sweep_files.MONEY)}, schema=schema)
     whole = tmp_path / "whole.parquet"
     pq.write_table(table, whole, row_group_size=row_group_rows, **sweep_files._WRITER_OPTIONS)
-    writer = sweep_files.TableWriter(tmp_path / "pieces.parquet", sweep_files.DAILY_SCHEMA, row_group_rows=row_group_rows)
+    writer = sweep_files.TableWriter(tmp_path / "pieces.parquet", schema, row_group_rows=row_group_rows)
     cuts = [0, *sorted(rng.integers(0, rows + 1, 6).tolist()), rows]
     for a, b in zip(cuts, cuts[1:]):
         writer.write(table.slice(a, b - a))
