@@ -95,7 +95,7 @@ def main() -> int:
             if done.status_code != 302:
                 raise SystemExit(f"login failed: HTTP {done.status_code}")
             form = web.get("/backtests/sweeps/new/")
-            body = {name: ",".join(values) for name, values in GRIDS[args.grid].items()}
+            body = {name: ",".join(map(str, values)) for name, values in GRIDS[args.grid].items()}
             body.update({"csrfmiddlewaretoken": _csrf(form.text), "name": f"page sweep {args.grid}",
                          "config": str(StrategyConfig.objects.get(name="3DTE put 10d").pk),
                          "start": first.isoformat(), "end": last.isoformat(), "exit_check_minutes": "1",
