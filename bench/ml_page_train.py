@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -37,15 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_backtest import _setup  # noqa: E402  (the bench data folder's environment)
 from bench.load import wait_http  # noqa: E402
+from bench.page_session import csrf, login, servers, staff_user, stop  # noqa: E402
 
 TRAINER_PERMISSION = "add_trainingrequest"
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
-    if found is None:
-        raise SystemExit("no CSRF token on the page")
-    return found.group(1)
 
 
 def main() -> int:
@@ -58,42 +50,24 @@ def main() -> int:
     os.environ.setdefault("ML_MODEL_DIR", str(args.data / "var" / "models"))
 
     import httpx
-    from django.contrib.auth.models import Permission, User
 
     from mlmodels.models import ModelVersion, TrainingRequest
 
-    password = secrets.token_urlsafe(16)
-    user, _ = User.objects.get_or_create(username="bench-trainer", defaults={"is_staff": True})
-    user.is_staff = True
-    user.set_password(password)
-    user.save()
-    user.user_permissions.add(Permission.objects.get(codename=TRAINER_PERMISSION, content_type__app_label="mlmodels"))
-
-    bin_dir = Path(sys.executable).parent
+    user, password = staff_user("bench-trainer", "mlmodels", TRAINER_PERMISSION)
     env = {**os.environ}
     log = open(args.data / "var" / "ml_page_train.log", "a")  # the server's and the worker's output
-    procs = [
-        subprocess.Popen([str(bin_dir / "gunicorn"), "spx_site.wsgi", "--bind", f"127.0.0.1:{args.port}",
-                          "--workers", "2", "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=log),
-        subprocess.Popen([str(bin_dir / "celery"), "-A", "spx_site", "worker", "-Q", "backtests,ml",
-                          "-n", f"bench-ml-{uuid.uuid4().hex[:6]}@%h", "--concurrency", "1", "--loglevel", "WARNING"],
-                         cwd=ROOT, env=env, stdout=log, stderr=log),
-    ]
+    procs = servers(port=args.port, queues="backtests,ml", workers=1, name="bench-ml", env=env, log=log)
     try:
         base = f"http://127.0.0.1:{args.port}"
         with httpx.Client(base_url=base, timeout=60.0, follow_redirects=False) as web:
             wait_http(f"{base}/health")
-            login = web.get("/accounts/login/")
-            done = web.post("/accounts/login/", data={"username": user.username, "password": password,
-                                                      "csrfmiddlewaretoken": _csrf(login.text)})
-            if done.status_code != 302:
-                raise SystemExit(f"login failed: HTTP {done.status_code}")
+            login(web, user.username, password)
             page = web.get("/models/")
             before = set(TrainingRequest.objects.values_list("pk", flat=True))
             models_before = set(ModelVersion.objects.values_list("pk", flat=True))
             started = time.monotonic()
             posted = web.post("/models/", data={
-                "csrfmiddlewaretoken": _csrf(page.text), "source": "backtest", "run": str(args.run),
+                "csrfmiddlewaretoken": csrf(page.text), "source": "backtest", "run": str(args.run),
                 "group": "spx-verticals", "idempotency_key": uuid.uuid4().hex})
             if posted.status_code != 302:
                 raise SystemExit(f"the training form was refused: HTTP {posted.status_code}")
@@ -118,10 +92,7 @@ def main() -> int:
             print(f"page: trained in {page_s:.0f} s (queue + worker), model {req.model_id} "
                   f"sha256 {req.model.model_sha256}; GET /models/{req.model_id}/ → HTTP {detail.status_code}", flush=True)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        stop(procs)
         log.close()
 
     # The command on a copy of the database without the page's model (else it would return that

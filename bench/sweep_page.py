@@ -26,8 +26,6 @@ import html
 import math
 import os
 import re
-import secrets
-import subprocess
 import sys
 import time
 import uuid
@@ -39,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_backtest import _setup  # noqa: E402  (the bench data folder's environment)
 from bench.bench_sweep import GRIDS  # noqa: E402
 from bench.load import wait_http  # noqa: E402
-from bench.ml_page_train import _csrf  # noqa: E402
+from bench.page_session import csrf, login, servers, staff_user, stop  # noqa: E402
 
 SECTIONS = ("sweep-heatmap", "variant-table", "walk-forward", "deflated-sharpe", "pbo")
 
@@ -61,7 +59,6 @@ def main() -> int:
     _setup(args.data)
 
     import httpx
-    from django.contrib.auth.models import Permission, User
 
     from backtests import services
     from backtests.models import BacktestRun
@@ -69,34 +66,18 @@ def main() -> int:
 
     days = services.trading_days(dt.date(args.year, 1, 1), dt.date(args.year, 12, 31))
     first, last = days[0], days[-1]
-    password = secrets.token_urlsafe(16)
-    user, _ = User.objects.get_or_create(username="bench-researcher", defaults={"is_staff": True})
-    user.is_staff = True
-    user.set_password(password)
-    user.save()
-    user.user_permissions.add(Permission.objects.get(codename="add_backtestrun", content_type__app_label="backtests"))
-
-    bin_dir = Path(sys.executable).parent
+    user, password = staff_user("bench-researcher", "backtests", "add_backtestrun")
     env = {**os.environ}
     log = open(args.data / "var" / "sweep_page.log", "a")  # the server's and the workers' output
-    procs = [subprocess.Popen([str(bin_dir / "gunicorn"), "spx_site.wsgi", "--bind", f"127.0.0.1:{args.port}",
-                               "--workers", "2", "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=log)]
-    procs += [subprocess.Popen([str(bin_dir / "celery"), "-A", "spx_site", "worker", "-Q", "backtests",
-                                "-n", f"bench-sweep-{uuid.uuid4().hex[:6]}@%h", "--concurrency", "1",
-                                "--loglevel", "WARNING"], cwd=ROOT, env=env, stdout=log, stderr=log)
-              for _ in range(args.workers)]
+    procs = servers(port=args.port, queues="backtests", workers=args.workers, name="bench-sweep", env=env, log=log)
     try:
         base = f"http://127.0.0.1:{args.port}"
         with httpx.Client(base_url=base, timeout=120.0, follow_redirects=False) as web:
             wait_http(f"{base}/health")
-            login = web.get("/accounts/login/")
-            done = web.post("/accounts/login/", data={"username": user.username, "password": password,
-                                                      "csrfmiddlewaretoken": _csrf(login.text)})
-            if done.status_code != 302:
-                raise SystemExit(f"login failed: HTTP {done.status_code}")
+            login(web, user.username, password)
             form = web.get("/backtests/sweeps/new/")
             body = {name: ",".join(map(str, values)) for name, values in GRIDS[args.grid].items()}
-            body.update({"csrfmiddlewaretoken": _csrf(form.text), "name": f"page sweep {args.grid}",
+            body.update({"csrfmiddlewaretoken": csrf(form.text), "name": f"page sweep {args.grid}",
                          "config": str(StrategyConfig.objects.get(name="3DTE put 10d").pk),
                          "start": first.isoformat(), "end": last.isoformat(), "exit_check_minutes": "1",
                          "chunk_days": str(math.ceil(len(days) / (2 * args.workers))),
@@ -148,10 +129,7 @@ def main() -> int:
                       f"in {(time.monotonic() - t) * 1000:.0f} ms")
             return 0 if page.status_code == 200 and not missing else 1
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
+        stop(procs)
         log.close()
 
 
