@@ -199,73 +199,78 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
     memo = _Memo()
     variants: list[SweepVariant] = []
     trades_file, daily_file = sweep_files.trades_writer(run.pk), sweep_files.daily_writer(run.pk)
-    for a, b in _blocks(counts, block_rows or BLOCK_ROWS):
-        block = plan.variants[a:b]
-        if bounds[b] > bounds[a]:
-            variant = np.repeat(np.arange(a, b, dtype=np.int64), counts[a:b])
-            path = np.concatenate([entries[v.group].path[traded[v.index]] for v in block]).astype(np.int64)
-            row = _rows(table, path, np.repeat(rule_of[a:b], counts[a:b]))
-        else:
-            variant = path = row = np.empty(0, np.int64)
-        money = _money(path, row, ex, trades_info, last_mark, fee, memo)
-        closed = row >= 0
-        r = np.maximum(row, 0)
-        exit_ord = np.zeros(row.size, np.int64)
-        if closed.any():
-            uniq_at, inv = np.unique(ex["at_ns"][r[closed]].astype(np.int64), return_inverse=True)
-            for x in uniq_at.tolist():
-                if x not in memo.exit_day:
-                    memo.exit_day[x] = (dt.datetime.fromtimestamp(x // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK)
-                                        .date().toordinal())
-            exit_ord[closed] = np.array([memo.exit_day[x] for x in uniq_at.tolist()], dtype=np.int64)[inv]
-        reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
-        uniq, inv = np.unique(path, return_inverse=True)
-        for p in uniq.tolist():
-            if p not in memo.credit:
-                memo.credit[p] = float(cents(trades_info[p][7]))
-        credit = np.array([memo.credit[p] for p in uniq.tolist()], dtype=np.float64)[inv]
-        pnl_usd = money["pnl"] / 100  # as the Trade row's Decimal cents, in float (exact for cents)
-        booked = np.minimum(np.searchsorted(day_ord, exit_ord, side="left"), len(days) - 1)
+    try:
+        for a, b in _blocks(counts, block_rows or BLOCK_ROWS):
+            block = plan.variants[a:b]
+            if bounds[b] > bounds[a]:
+                variant = np.repeat(np.arange(a, b, dtype=np.int64), counts[a:b])
+                path = np.concatenate([entries[v.group].path[traded[v.index]] for v in block]).astype(np.int64)
+                row = _rows(table, path, np.repeat(rule_of[a:b], counts[a:b]))
+            else:
+                variant = path = row = np.empty(0, np.int64)
+            money = _money(path, row, ex, trades_info, last_mark, fee, memo)
+            closed = row >= 0
+            r = np.maximum(row, 0)
+            exit_ord = np.zeros(row.size, np.int64)
+            if closed.any():
+                uniq_at, inv = np.unique(ex["at_ns"][r[closed]].astype(np.int64), return_inverse=True)
+                for x in uniq_at.tolist():
+                    if x not in memo.exit_day:
+                        memo.exit_day[x] = (dt.datetime.fromtimestamp(x // 1_000_000_000, tz=dt.UTC).astimezone(NEW_YORK)
+                                            .date().toordinal())
+                exit_ord[closed] = np.array([memo.exit_day[x] for x in uniq_at.tolist()], dtype=np.int64)[inv]
+            reason = np.where(closed, ex["reason"][r] if row.size else np.empty(0, np.int8), -1).astype(np.int64)
+            uniq, inv = np.unique(path, return_inverse=True)
+            for p in uniq.tolist():
+                if p not in memo.credit:
+                    memo.credit[p] = float(cents(trades_info[p][7]))
+            credit = np.array([memo.credit[p] for p in uniq.tolist()], dtype=np.float64)[inv]
+            pnl_usd = money["pnl"] / 100  # as the Trade row's Decimal cents, in float (exact for cents)
+            booked = np.minimum(np.searchsorted(day_ord, exit_ord, side="left"), len(days) - 1)
 
-        daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
-        for v in block:
-            lo, hi = int(bounds[v.index] - bounds[a]), int(bounds[v.index + 1] - bounds[a])
-            c = closed[lo:hi]
-            pnl_v = pnl_usd[lo:hi][c]
-            codes = reason[lo:hi][c]
-            # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
-            # each day's PnLs in trade order, as its loop does, so the floats are the same.
-            idx = booked[lo:hi][c]
-            pnl_day = np.asarray(np.bincount(idx, weights=pnl_v, minlength=len(days)), dtype=np.float64)
-            if pnl_v.size:
-                n_day = np.bincount(idx, minlength=len(days))
-                w_day = np.bincount(idx, weights=(pnl_v > 0).astype(np.float64), minlength=len(days)).astype(np.int64)
-                for i in np.flatnonzero(n_day).tolist():
-                    daily["variant"].append(v.index)
-                    daily["day"].append(days[i])
-                    daily["pnl_usd"].append(float(pnl_day[i]))
-                    daily["trades"].append(int(n_day[i]))
-                    daily["wins"].append(int(w_day[i]))
-            by_reason = np.bincount(codes, minlength=len(REASONS)) if codes.size else np.zeros(len(REASONS), np.int64)
-            summary = metrics_mod.summary_of(
-                pnl_usd=pnl_v, entry_credit=credit[lo:hi][c], daily=pnl_day,
-                exits={REASONS[k]: int(n) for k, n in enumerate(by_reason.tolist()) if n})
-            open_ = ~c
-            open_n = int(open_.sum())
-            marked = open_ & money["has_mark"][lo:hi]
-            open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
-            unmarked = open_n - int(marked.sum())
-            dims = all_dims[v.index]
-            n_trades = hi - lo
-            variants.append(SweepVariant(
-                run=run, index=v.index, key=v.strategy.key, name=variant_name(config_name, dims),
-                dims=dims, metrics={
-                    "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": n_trades,
-                    "trades_total": n_trades, "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
-                    "open_at_end_unmarked": unmarked}))
-        trades_file.write(_trade_columns(variant, path, row, trades_info, at_of, ex, money))
-        daily_file.write(daily)
-    trades_path, daily_path = trades_file.close(), daily_file.close()
+            daily: dict[str, list[Any]] = {name: [] for name in sweep_files.DAILY_SCHEMA.names}
+            for v in block:
+                lo, hi = int(bounds[v.index] - bounds[a]), int(bounds[v.index + 1] - bounds[a])
+                c = closed[lo:hi]
+                pnl_v = pnl_usd[lo:hi][c]
+                codes = reason[lo:hi][c]
+                # metrics.daily_pnl's booking (bisect_left, else the last day) and its sums: bincount adds
+                # each day's PnLs in trade order, as its loop does, so the floats are the same.
+                idx = booked[lo:hi][c]
+                pnl_day = np.asarray(np.bincount(idx, weights=pnl_v, minlength=len(days)), dtype=np.float64)
+                if pnl_v.size:
+                    n_day = np.bincount(idx, minlength=len(days))
+                    w_day = np.bincount(idx, weights=(pnl_v > 0).astype(np.float64), minlength=len(days)).astype(np.int64)
+                    for i in np.flatnonzero(n_day).tolist():
+                        daily["variant"].append(v.index)
+                        daily["day"].append(days[i])
+                        daily["pnl_usd"].append(float(pnl_day[i]))
+                        daily["trades"].append(int(n_day[i]))
+                        daily["wins"].append(int(w_day[i]))
+                by_reason = np.bincount(codes, minlength=len(REASONS)) if codes.size else np.zeros(len(REASONS), np.int64)
+                summary = metrics_mod.summary_of(
+                    pnl_usd=pnl_v, entry_credit=credit[lo:hi][c], daily=pnl_day,
+                    exits={REASONS[k]: int(n) for k, n in enumerate(by_reason.tolist()) if n})
+                open_ = ~c
+                open_n = int(open_.sum())
+                marked = open_ & money["has_mark"][lo:hi]
+                open_mtm = Decimal(int(money["mark"][lo:hi][marked].sum())) / 100
+                unmarked = open_n - int(marked.sum())
+                dims = all_dims[v.index]
+                n_trades = hi - lo
+                variants.append(SweepVariant(
+                    run=run, index=v.index, key=v.strategy.key, name=variant_name(config_name, dims),
+                    dims=dims, metrics={
+                        "summary": summary.as_dict(), "decisions": int(decisions[v.group]), "trade_decisions": n_trades,
+                        "trades_total": n_trades, "open_trades": open_n, "open_at_end_mtm_usd": round(float(open_mtm), 2),
+                        "open_at_end_unmarked": unmarked}))
+            trades_file.write(_trade_columns(variant, path, row, trades_info, at_of, ex, money))
+            daily_file.write(daily)
+        trades_path, daily_path = trades_file.close(), daily_file.close()
+    except BaseException:  # no temporary file left behind; the run's transaction rolls back
+        trades_file.abort()
+        daily_file.abort()
+        raise
     SweepVariant.objects.filter(run=run).delete()
     SweepVariant.objects.bulk_create(variants, batch_size=500)
     return {"variants": n_variants, "variant_trades": int(bounds[-1]),

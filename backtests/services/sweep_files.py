@@ -107,6 +107,11 @@ class TableWriter:
         self._written = True
         self._pending, self._n = ([tail] if tail.num_rows else []), tail.num_rows
 
+    def abort(self) -> None:
+        """Drop what was written (an assembly that failed leaves no temporary file behind)."""
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
     def close(self) -> Path:
         if self._n or not self._written:  # the last part (an empty table, as write_table writes one)
             self._flush(self._n)

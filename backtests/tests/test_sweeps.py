@@ -241,6 +241,25 @@ def test_launch_is_idempotent_and_a_rerun_gives_the_same_result_file(compact_mar
     assert (one.metrics["trades_file_sha256"], one.metrics["daily_file_sha256"]) == (
         two.metrics["trades_file_sha256"], two.metrics["daily_file_sha256"])
     assert [v.metrics for v in SweepVariant.objects.filter(run=one).order_by("index")] == metrics
+    # An assembly failing half way (after the first block) leaves the files and rows as they were
+    # and no temporary file behind.
+    calls = {"n": 0}
+    trade_columns = sweep_assembly._trade_columns
+
+    def fail_on_the_second_block(*args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return trade_columns(*args)
+
+    monkeypatch.setattr(sweep_assembly, "_trade_columns", fail_on_the_second_block)
+    BacktestRun.objects.filter(pk=one.pk).update(status=BacktestRun.Status.RUNNING)
+    with pytest.raises(RuntimeError, match="disk full"):
+        services.run_assemble(one.pk)
+    folder = sweep_files.run_dir(one.pk)
+    assert sorted(p.name for p in folder.iterdir()) == [sweep_files.DAILY_FILE, sweep_files.TRADES_FILE]
+    assert sweep_files.file_sha256(folder / sweep_files.TRADES_FILE) == two.metrics["trades_file_sha256"]
+    assert [v.metrics for v in SweepVariant.objects.filter(run=one).order_by("index")] == metrics
 
 
 @pytest.mark.django_db(transaction=True)
