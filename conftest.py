@@ -26,7 +26,16 @@ def tradier_fixtures(shared_dir: Path) -> Path:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs on every core (pytest-xdist, ``--dist loadgroup``). The end-to-end tests start
     Celery workers and beat on the configured broker (in CI one Redis), where a worker of one test
-    would take another's tasks: they share one xdist group, so they run one after another."""
+    would take another's tasks: they share one xdist group, so they run one after another.
+
+    Node ids must be unique: ``--dist loadgroup`` schedules by node id, so of several tests with one
+    id it runs the first and silently drops the rest (it did, for 26 schema tests)."""
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.nodeid] = seen.get(item.nodeid, 0) + 1
+    repeated = sorted(nodeid for nodeid, n in seen.items() if n > 1)
+    if repeated:
+        raise pytest.UsageError(f"tests share a node id (xdist would run one of each): {', '.join(repeated[:5])}")
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.xdist_group("broker"))

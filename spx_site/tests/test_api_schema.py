@@ -17,7 +17,8 @@ from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.core.wsgi import get_wsgi_application
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from rest_framework.test import APIClient
@@ -52,8 +53,11 @@ def test_api_docs_are_served_from_vendored_assets() -> None:
 
 
 # Loaded at collection from the app itself (no server, no DB: the schema view reads none). The lazy
-# ``schemathesis.pytest.from_fixture`` loader does not run under pytest 9 (it sets ``Function._nodeid``).
+# ``schemathesis.pytest.from_fixture`` loader does not run under pytest 9 (it sets ``Function._nodeid``),
+# and ``schema.parametrize()`` gives every operation the same node id, which pytest-xdist's
+# ``--dist loadgroup`` runs once: one test per operation, with the operation in its id, instead.
 schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application())
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
 
 
 @pytest.fixture
@@ -81,10 +85,18 @@ def factory_data(db: None, settings: Any) -> Iterator[dict[str, str]]:
         request_finished.connect(close_old_connections)
 
 
+def test_every_operation_of_the_schema_is_a_test_of_its_own() -> None:
+    ids = [op.label for op in OPERATIONS]
+    assert len(ids) == len(set(ids)) >= 25 and "GET /api/trades" in ids and "POST /api/backtests/sweeps" in ids
+
+
 @pytest.mark.django_db
-@schema.parametrize()
-@hypothesis_settings(max_examples=15, deadline=None, derandomize=True,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                            HealthCheck.filter_too_much])
-def test_api_conforms_to_its_schema(case: Any, factory_data: dict[str, str]) -> None:
-    case.call_and_validate(headers=factory_data, checks=[not_a_server_error, response_schema_conformance])
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_api_conforms_to_its_schema(operation: Any, factory_data: dict[str, str]) -> None:
+    @hypothesis_settings(max_examples=15, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(case=operation.as_strategy())
+    def check(case: Any) -> None:
+        case.call_and_validate(headers=factory_data, checks=[not_a_server_error, response_schema_conformance])
+
+    check()
