@@ -259,19 +259,19 @@ class SweepReplayer(DayReplayer):
         quotes = {symbol: leg.at(stamps) for symbol, leg in series.items()}
         alive = [p for p in self.alive if isinstance(p, _Path)]
         assert len(alive) == len(self.alive)
-        spans = []
+        spans = []  # per path: (its first stamp's index, how many stamps) in the day's stamps
         for p in alive:
             assert p.candidate.settles_at is not None
-            spans.append((int(np.searchsorted(stamps, ns(p.candidate.decided_at), side="left")),
-                          int(np.searchsorted(stamps, ns(p.candidate.settles_at), side="right"))))
+            first = int(np.searchsorted(stamps, ns(p.candidate.decided_at), side="left"))
+            last = int(np.searchsorted(stamps, ns(p.candidate.settles_at), side="right"))
+            spans.append((first, max(last - first, 0)))
         day = self._day_marks(alive, spans, quotes)
         still: list[_Open] = []
         offset = 0
-        for p, (first, last) in zip(alive, spans):
+        for p, (first, n) in zip(alive, spans):
             c = p.candidate
             assert c.settles_at is not None
             settles_ns = ns(c.settles_at)
-            n = max(last - first, 0)
             self._walk_path(p, stamps[first:first + n], {k: v[offset:offset + n] for k, v in day.items()})
             offset += n
             if p.open and settles_ns <= close_ns:
@@ -282,14 +282,13 @@ class SweepReplayer(DayReplayer):
 
     def _day_marks(self, alive: list[_Path], spans: list[tuple[int, int]],
                    quotes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Every path's stamps of the day end to end (``spans``: its slice of the day's stamps): the
+        """Every path's stamps of the day end to end (``spans``: its first stamp and count): the
         leg quotes (sb, sa, lb, la), ``debit_screen``'s usable and approx, and at the usable stamps
         ``close_debits``' mid, fill and exact (NaN / False elsewhere)."""
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sb", "sa", "lb", "la", "width")}
-        for p, (first, last) in zip(alive, spans):
+        for p, (first, n) in zip(alive, spans):
             spread = p.candidate.evaluation.candidate
             assert spread is not None
-            n = max(last - first, 0)
             for (bid, ask), (kb, ka) in ((quotes[spread.short_leg.symbol], ("sb", "sa")),
                                          (quotes[spread.long_leg.symbol], ("lb", "la"))):
                 parts[kb].append(bid[first:first + n])

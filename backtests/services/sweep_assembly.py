@@ -180,7 +180,7 @@ class _Memo:
 def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list[GroupEntries],
                    traded: list[np.ndarray], table: ExitTable, ex: dict[str, np.ndarray], sources: list[str],
                    trades_info: list[list[Any]], last_mark: list[float | None], decisions: np.ndarray,
-                   days: list[dt.date], params: dict[str, Any], *, block_rows: int | None = None) -> dict[str, Any]:
+                   days: list[dt.date], params: dict[str, Any]) -> dict[str, Any]:
     """Every variant-trade's money as arrays over a block of variants at a time (each distinct
     entry, close and last mark computed once by the same functions), then per variant its summary
     and daily PnL; the blocks' rows go to the files in variant order."""
@@ -200,7 +200,7 @@ def _results_write(run: BacktestRun, plan: sweep_engine.SweepPlan, entries: list
     variants: list[SweepVariant] = []
     trades_file, daily_file = sweep_files.trades_writer(run.pk), sweep_files.daily_writer(run.pk)
     try:
-        for a, b in _blocks(counts, block_rows or BLOCK_ROWS):
+        for a, b in _blocks(counts, BLOCK_ROWS):
             block = plan.variants[a:b]
             if bounds[b] > bounds[a]:
                 variant = np.repeat(np.arange(a, b, dtype=np.int64), counts[a:b])
